@@ -1,0 +1,351 @@
+import { ComfycError, describeValue } from "../errors.js";
+import type { InputIR } from "../schema/ir.js";
+import { isDefinedNodeClass, type ClassSpec } from "./node-class.js";
+import { callerLocation } from "./source-location.js";
+import type {
+  AddOptions,
+  ApiPrompt,
+  CompileReport,
+  DroppedNode,
+  NodeClass,
+  NodeHandle,
+  Output,
+  PromptValue,
+  RawAddOptions,
+  RawNodeHandle,
+  SourceLocation,
+} from "./types.js";
+
+/** Options of {@link Workflow.compile}. */
+export interface CompileOptions {
+  /**
+   * Keep nodes that feed no output node. ComfyUI never runs them; by default they are left out
+   * of the prompt and listed in the report.
+   */
+  readonly keepUnreachable?: boolean;
+}
+
+interface NodeRecord {
+  readonly id: string;
+  readonly classType: string;
+  readonly spec: ClassSpec | undefined;
+  readonly inputs: Readonly<Record<string, unknown>>;
+  readonly title: string;
+  readonly source: SourceLocation | undefined;
+  /** For raw nodes: whether declared an output node (`undefined` = unknown). */
+  readonly outputNode: boolean | undefined;
+}
+
+type AddArgs<I> = {} extends I
+  ? [inputs?: NoInfer<I>, options?: AddOptions]
+  : [inputs: NoInfer<I>, options?: AddOptions];
+
+/**
+ * A graph under construction. Add nodes with {@link Workflow.add}; each call returns a handle
+ * whose properties are the node's typed outputs. {@link Workflow.compile} turns the graph into
+ * API-format JSON. Workflows hold no global state: build as many at once as you like.
+ *
+ * @example
+ * const wf = workflow();
+ * const ckpt = wf.add(CheckpointLoaderSimple, { ckpt_name: "v1-5-pruned-emaonly.safetensors" });
+ * const text = wf.add(CLIPTextEncode, { clip: ckpt.CLIP, text: "a lighthouse at dusk" });
+ */
+export class Workflow {
+  readonly #nodes: NodeRecord[] = [];
+  readonly #ids = new Set<string>();
+  #nextId = 1;
+
+  /** A short name used in reports and by `comfyc run` for output folders. */
+  readonly name: string | undefined;
+
+  constructor(options: { name?: string } = {}) {
+    this.name = options.name;
+  }
+
+  /**
+   * Adds a node of a generated class and returns its handle. Inputs with a schema default may
+   * be left out; the default is written when compiling.
+   */
+  add<I, H extends NodeHandle>(cls: NodeClass<I, H>, ...args: AddArgs<I>): H {
+    const [inputs, options] = args;
+    if (!isDefinedNodeClass(cls)) {
+      throw new ComfycError(
+        "INVALID_GRAPH",
+        `wf.add() needs a node class from generated code, got ${describeValue(cls, 60)}`,
+        "Import node classes from your generated modules, or use wf.$raw(classType, inputs) for classes that are not generated.",
+      );
+    }
+    const spec = cls.spec;
+    const id = this.#takeId(options?.id);
+    this.#nodes.push({
+      id,
+      classType: spec.classType,
+      spec,
+      inputs: { ...(inputs as object | undefined) },
+      title: options?.title ?? spec.displayName,
+      source: callerLocation(),
+      outputNode: spec.outputNode,
+    });
+    return makeHandle(id, spec.classType, spec.outputs) as H;
+  }
+
+  /**
+   * Escape hatch: adds a node of a class that is not in the generated code (a custom node
+   * installed later). Inputs are untyped and passed through as given; outputs are addressed
+   * by index with `handle.output(i)`.
+   */
+  $raw(
+    classType: string,
+    inputs: Readonly<Record<string, unknown>> = {},
+    options: RawAddOptions = {},
+  ): RawNodeHandle {
+    if (typeof classType !== "string" || classType === "") {
+      throw new ComfycError("INVALID_GRAPH", `wf.$raw() needs a class_type string, got ${describeValue(classType, 40)}`);
+    }
+    const id = this.#takeId(options.id);
+    this.#nodes.push({
+      id,
+      classType,
+      spec: undefined,
+      inputs: { ...inputs },
+      title: options.title ?? classType,
+      source: callerLocation(),
+      outputNode: options.outputNode,
+    });
+    return Object.freeze({
+      nodeId: id,
+      classType,
+      output: (index: number) => $unsafeLink(id, index),
+    });
+  }
+
+  /** Number of nodes added so far. */
+  get size(): number {
+    return this.#nodes.length;
+  }
+
+  /** Compiles the graph to an API-format prompt (protocol §4). Deterministic and pure. */
+  compile(options: CompileOptions = {}): ApiPrompt {
+    return this.compileWithReport(options).prompt;
+  }
+
+  /** Like {@link Workflow.compile}, also returning unreachable nodes and source locations. */
+  compileWithReport(options: CompileOptions = {}): CompileReport {
+    const compiled = new Map<string, { inputs: Record<string, PromptValue>; links: string[] }>();
+    for (const node of this.#nodes) compiled.set(node.id, compileInputs(node));
+    const keep = reachableFromOutputs(this.#nodes, compiled);
+    const prompt: ApiPrompt = {};
+    const unreachable: DroppedNode[] = [];
+    const sources = new Map<string, SourceLocation>();
+    for (const node of this.#nodes) {
+      const reachable = keep.has(node.id);
+      if (!reachable) {
+        unreachable.push({
+          nodeId: node.id,
+          classType: node.classType,
+          title: node.title,
+          ...(node.source ? { source: node.source } : {}),
+        });
+        if (!options.keepUnreachable) continue;
+      }
+      prompt[node.id] = {
+        class_type: node.classType,
+        inputs: compiled.get(node.id)!.inputs,
+        _meta: { title: node.title },
+      };
+      if (node.source) sources.set(node.id, node.source);
+    }
+    return { prompt, unreachable, sources };
+  }
+
+  /** Where the node with this id was created, when known. */
+  getSource(nodeId: string): SourceLocation | undefined {
+    return this.#nodes.find((n) => n.id === nodeId)?.source;
+  }
+
+  #takeId(requested: string | undefined): string {
+    if (requested !== undefined) {
+      if (typeof requested !== "string" || requested === "") {
+        throw new ComfycError("INVALID_GRAPH", `Node id must be a non-empty string, got ${describeValue(requested, 40)}`);
+      }
+      if (this.#ids.has(requested)) {
+        throw new ComfycError(
+          "INVALID_GRAPH",
+          `Node id "${requested}" is already used in this workflow`,
+          "Give each node a unique id, or leave `id` out to number nodes automatically.",
+        );
+      }
+      this.#ids.add(requested);
+      return requested;
+    }
+    while (this.#ids.has(String(this.#nextId))) this.#nextId++;
+    const id = String(this.#nextId++);
+    this.#ids.add(id);
+    return id;
+  }
+}
+
+/** Creates an empty {@link Workflow}. */
+export function workflow(options: { name?: string } = {}): Workflow {
+  return new Workflow(options);
+}
+
+/**
+ * Escape hatch: an untyped link to output `index` of the node with id `nodeId`, for nodes added
+ * with `wf.$raw()` or ids set explicitly. Nothing checks it until validation.
+ */
+export function $unsafeLink(nodeId: string, index: number): Output<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  if (typeof nodeId !== "string" || !Number.isInteger(index) || index < 0) {
+    throw new ComfycError(
+      "INVALID_GRAPH",
+      `$unsafeLink needs a node id string and an output index ≥ 0, got (${describeValue(nodeId, 30)}, ${describeValue(index, 20)})`,
+    );
+  }
+  return Object.freeze({ nodeId, index, type: "*" });
+}
+
+function makeHandle(
+  nodeId: string,
+  classType: string,
+  outputs: ClassSpec["outputs"],
+): NodeHandle {
+  const handle: Record<string, unknown> = { nodeId, classType };
+  for (const out of outputs) {
+    const output: Output = Object.freeze({ nodeId, index: out.index, type: out.type });
+    handle[out.identifier] = output;
+    handle[out.index] = output;
+  }
+  if (outputs.length === 1) {
+    // A single-output node can be passed wherever its output fits.
+    handle["index"] = 0;
+    handle["type"] = outputs[0]!.type;
+  }
+  return Object.freeze(handle) as unknown as NodeHandle;
+}
+
+/** True for an output (or single-output handle): an object with a node id and an index. */
+export function isOutput(value: unknown): value is Output {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as Output).nodeId === "string" &&
+    typeof (value as Output).index === "number" &&
+    "type" in value
+  );
+}
+
+function compileInputs(node: NodeRecord): {
+  inputs: Record<string, PromptValue>;
+  links: string[];
+} {
+  const out: Record<string, PromptValue> = {};
+  const links: string[] = [];
+  const where = () => `Node "${node.id}" (${node.classType})`;
+  const convert = (key: string, value: unknown): PromptValue => {
+    if (isOutput(value)) {
+      links.push(value.nodeId);
+      return [value.nodeId, value.index];
+    }
+    if (typeof value === "object" && value !== null && "nodeId" in value && !("index" in value)) {
+      throw new ComfycError(
+        "INVALID_GRAPH",
+        `${where()}: input ${key} was given a node with several outputs`,
+        "Pass one of its outputs, such as `node.IMAGE`, instead of the node itself.",
+      );
+    }
+    if (typeof value === "function" || typeof value === "symbol" || value === undefined) {
+      throw new ComfycError("INVALID_GRAPH", `${where()}: input ${key} has a value that is not JSON: ${typeof value}`);
+    }
+    if (typeof value === "number" && !Number.isFinite(value)) {
+      throw new ComfycError("INVALID_GRAPH", `${where()}: input ${key} is ${value}, which JSON cannot carry`);
+    }
+    // Any JSON array is read as a link by ComfyUI; list constants travel wrapped (protocol §4).
+    if (Array.isArray(value)) return { __value__: value };
+    return value as PromptValue;
+  };
+  const emit = (input: InputIR, key: string, value: unknown, fillDefault: boolean): void => {
+    switch (input.kind) {
+      case "dynamic_combo": {
+        const raw = value ?? input.config[1]["default"];
+        if (raw === undefined) return;
+        const selected =
+          typeof raw === "string" ? { key: raw } : (raw as { key?: unknown } & Record<string, unknown>);
+        if (typeof selected !== "object" || selected === null || typeof selected.key !== "string") {
+          throw new ComfycError(
+            "INVALID_GRAPH",
+            `${where()}: input ${key} needs an option key or { key, …inputs }, got ${describeValue(raw)}`,
+          );
+        }
+        out[key] = selected.key;
+        const option = input.options.find((o) => o.key === selected.key);
+        if (!option) return; // The validator reports unknown keys with the server's rules.
+        for (const child of option.inputs) {
+          emit(child, `${key}.${child.name}`, (selected as Record<string, unknown>)[child.name], true);
+        }
+        return;
+      }
+      case "autogrow": {
+        if (value === undefined) return;
+        if (Array.isArray(value)) {
+          if (value.length > input.names.length) {
+            throw new ComfycError(
+              "INVALID_GRAPH",
+              `${where()}: input ${key} takes at most ${input.names.length} entries, got ${value.length}`,
+            );
+          }
+          value.forEach((v, i) => emit(input.template, `${key}.${input.names[i]!}`, v, false));
+          return;
+        }
+        if (typeof value !== "object" || value === null) {
+          throw new ComfycError("INVALID_GRAPH", `${where()}: input ${key} needs an array or an object of slots, got ${describeValue(value)}`);
+        }
+        for (const [slot, v] of Object.entries(value)) {
+          if (!input.names.includes(slot)) {
+            throw new ComfycError(
+              "INVALID_GRAPH",
+              `${where()}: input ${key} has no slot ${JSON.stringify(slot)}`,
+              `Slots are: ${input.names.join(", ")}.`,
+            );
+          }
+          if (v !== undefined) emit(input.template, `${key}.${slot}`, v, false);
+        }
+        return;
+      }
+      default: {
+        if (value !== undefined) out[key] = convert(key, value);
+        else if (fillDefault && "default" in input && input.default !== undefined) out[key] = input.default;
+      }
+    }
+  };
+  if (node.spec) {
+    const declared = new Set<string>();
+    for (const input of node.spec.inputs) {
+      declared.add(input.name);
+      emit(input, input.name, node.inputs[input.name], true);
+    }
+    for (const [key, value] of Object.entries(node.inputs)) {
+      if (!declared.has(key) && value !== undefined) out[key] = convert(key, value);
+    }
+  } else {
+    for (const [key, value] of Object.entries(node.inputs)) {
+      if (value !== undefined) out[key] = convert(key, value);
+    }
+  }
+  return { inputs: out, links };
+}
+
+/** Ids of output nodes (and raw nodes that may be outputs) and everything they link to. */
+function reachableFromOutputs(
+  nodes: readonly NodeRecord[],
+  compiled: ReadonlyMap<string, { links: string[] }>,
+): Set<string> {
+  const keep = new Set<string>();
+  const stack = nodes.filter((n) => n.outputNode !== false).map((n) => n.id);
+  while (stack.length > 0) {
+    const id = stack.pop()!;
+    if (keep.has(id)) continue;
+    keep.add(id);
+    for (const dep of compiled.get(id)?.links ?? []) if (!keep.has(dep)) stack.push(dep);
+  }
+  return keep;
+}

@@ -1,0 +1,72 @@
+import type { Command } from "commander";
+import { generate } from "../codegen/generate.js";
+import { loadObjectInfo, parseHeaders, type ObjectInfoSource } from "../codegen/source.js";
+import { checkGenerated, formatDriftReport, writeGenerated } from "../codegen/write.js";
+import { ComfycError } from "../errors.js";
+import type { CliIo } from "./io.js";
+
+interface CodegenFlags {
+  url?: string;
+  file?: string;
+  header: string[];
+  out: string;
+  include: string[];
+  exclude: string[];
+  check?: boolean;
+  looseCombos?: boolean;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** `comfyc codegen`: typed node modules from a server's or a file's object_info. */
+export function registerCodegen(program: Command, io: CliIo): void {
+  program
+    .command("codegen")
+    .description("Generate typed node modules from a ComfyUI server's /object_info or a saved copy")
+    .option("--url <server>", "ComfyUI server to read /object_info from, e.g. http://127.0.0.1:8188")
+    .option("--header <header>", 'extra HTTP header "Name: value" (repeatable)', collect, [])
+    .option("--file <object_info.json>", "read a saved /object_info instead of a server")
+    .option("--out <dir>", "output folder", "generated")
+    .option("--include <glob>", "only packs or classes matching (repeatable)", collect, [])
+    .option("--exclude <glob>", "leave out packs or classes matching (repeatable)", collect, [])
+    .option("--check", "write nothing; exit 1 with a drift report if the files are out of date")
+    .option("--loose-combos", "type combos as their options plus any string")
+    .action(async (flags: CodegenFlags) => {
+      const source = sourceOf(flags);
+      const { raw, label } = await loadObjectInfo(source);
+      const started = performance.now();
+      const result = await generate(raw, {
+        include: flags.include,
+        exclude: flags.exclude,
+        looseCombos: flags.looseCombos === true,
+        source: label,
+      });
+      for (const w of result.warnings) io.warn(`warning: ${w.path}: ${w.message}`);
+      if (flags.check) {
+        const report = await checkGenerated(flags.out, result.files, result.classes);
+        if (!report.upToDate) {
+          io.error(formatDriftReport(report, flags.out, label));
+          throw new ComfycError("CODEGEN_DRIFT", `${flags.out} does not match ${label}`);
+        }
+        io.info(formatDriftReport(report, flags.out, label));
+        return;
+      }
+      const written = await writeGenerated(flags.out, result.files);
+      const ms = Math.round(performance.now() - started);
+      io.info(
+        `Generated ${result.classes.length} node classes in ${result.files.length - 1} pack modules into ${flags.out}/ ` +
+          `(${written.written.length} written, ${written.unchanged.length} unchanged, ${written.removed.length} removed) in ${ms} ms.`,
+      );
+    });
+}
+
+function sourceOf(flags: CodegenFlags): ObjectInfoSource {
+  if (flags.url && flags.file) throw new ComfycError("USAGE", "Pass either --url or --file, not both");
+  if (flags.url) return { url: flags.url, headers: parseHeaders(flags.header) };
+  if (flags.file) return { file: flags.file };
+  throw new ComfycError(
+    "USAGE",
+    "comfyc codegen needs --url <server> or --file <object_info.json>",
+    "For example: comfyc codegen --url http://127.0.0.1:8188, or comfyc codegen --file data/object_info.json.",
+  );
+}

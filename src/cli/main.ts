@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from "commander";
+import { isComfycError } from "../errors.js";
+import { registerCodegen } from "./codegen-command.js";
+import { EXIT_CODES, EXIT_INTERNAL } from "./exit-codes.js";
+import { processIo, type CliIo } from "./io.js";
+
+/** Builds the `comfyc` program; exported so tests can run commands in-process. */
+export function buildProgram(io: CliIo = processIo): Command {
+  const program = new Command("comfyc")
+    .description("Typed TypeScript toolkit for ComfyUI")
+    .option("--verbose", "print stack traces of errors")
+    .showHelpAfterError()
+    .exitOverride();
+  registerCodegen(program, io);
+  return program;
+}
+
+/** Runs the CLI and returns the exit code. */
+export async function runCli(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    const verbose = program.opts<{ verbose?: boolean }>().verbose === true;
+    if (isComfycError(e)) {
+      io.error(`error [${e.code}]: ${e.message}`);
+      if (verbose && e.stack) io.error(e.stack);
+      return EXIT_CODES[e.code];
+    }
+    io.error(`internal error: ${(e as Error)?.stack ?? String(e)}`);
+    return EXIT_INTERNAL;
+  }
+}
+
+const invokedDirectly =
+  process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\\/g, "/").split("/").pop()!);
+if (invokedDirectly) {
+  runCli(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,105 @@
+import picomatch from "picomatch";
+import { ComfycError } from "../errors.js";
+import { canonicalHash, compareCodeUnits } from "../schema/canonical-json.js";
+import type { NodeClassIR, NodeSchema, SchemaWarning } from "../schema/ir.js";
+import { normalizeObjectInfo } from "../schema/normalize.js";
+import { emitIndexModule, emitPackModule, headerComment, packFileName } from "./emit/module.js";
+import { assignClassNames } from "./emit/names.js";
+import { printSourceFile } from "./print.js";
+
+/** Options of {@link generate}. */
+export interface GenerateOptions {
+  /** Globs matched against pack names and class types; a class must match one (default: all). */
+  readonly include?: readonly string[];
+  /** Globs matched against pack names and class types; matching classes are left out. */
+  readonly exclude?: readonly string[];
+  /** Type combos as their options plus any string. */
+  readonly looseCombos?: boolean;
+  /** Where the object_info came from, for error messages. */
+  readonly source?: string;
+}
+
+/** One file of the output, with a path relative to the output folder. */
+export interface GeneratedFile {
+  readonly path: string;
+  readonly content: string;
+}
+
+/** What {@link generate} produced. */
+export interface GenerateResult {
+  readonly files: readonly GeneratedFile[];
+  readonly schema: NodeSchema;
+  /** Classes written, after include/exclude. */
+  readonly classes: readonly NodeClassIR[];
+  readonly warnings: readonly SchemaWarning[];
+}
+
+/**
+ * Generates the typed node modules for an object_info: one module per node pack plus an index.
+ * Pure: nothing is written (see `writeGenerated`). The same input always gives byte-identical
+ * files.
+ *
+ * @example
+ * const { files } = await generate(JSON.parse(readFileSync("object_info.json", "utf8")));
+ */
+export async function generate(objectInfo: unknown, options: GenerateOptions = {}): Promise<GenerateResult> {
+  const schema = normalizeObjectInfo(objectInfo, options.source);
+  const raw = objectInfo as Record<string, unknown>;
+  const selected = selectClasses([...schema.classes.values()], options);
+  if (selected.length === 0) {
+    throw new ComfycError(
+      "USAGE",
+      `No node class matches the include/exclude patterns (${schema.classes.size} classes in the schema)`,
+      "Patterns match pack names (core, comfyui-kjnodes, …) and class types (KSampler*).",
+    );
+  }
+  const names = assignClassNames(selected);
+  const byPack = new Map<string, NodeClassIR[]>();
+  for (const node of selected) {
+    const list = byPack.get(node.pack);
+    if (list) list.push(node);
+    else byPack.set(node.pack, [node]);
+  }
+  const packs = [...byPack.keys()].sort(compareCodeUnits);
+  const emitOptions = { looseCombos: options.looseCombos === true };
+  const texts = packs.map((pack) => {
+    const nodes = byPack.get(pack)!;
+    const structure = emitPackModule(nodes, names, (c) => specJson(raw[c]), emitOptions);
+    const hash = canonicalHash(Object.fromEntries(nodes.map((n) => [n.classType, raw[n.classType]])));
+    return { path: packFileName(pack), header: headerComment(hash), structure };
+  });
+  texts.push({ path: "index.ts", header: headerComment(schema.hash), structure: emitIndexModule(packs) });
+  const files: GeneratedFile[] = [];
+  for (const { path, header, structure } of texts) {
+    files.push({ path, content: await printSourceFile(header, structure) });
+  }
+  return { files, schema, classes: selected, warnings: schema.warnings };
+}
+
+/** Applies include/exclude globs to pack names and class types. */
+export function selectClasses(
+  nodes: readonly NodeClassIR[],
+  options: Pick<GenerateOptions, "include" | "exclude">,
+): NodeClassIR[] {
+  // `bash` makes `*` also match `/`, which appears in class types such as "KSampler //Inspire".
+  const compile = (globs: readonly string[] | undefined) =>
+    globs && globs.length ? picomatch([...globs], { bash: true, dot: true }) : undefined;
+  const include = compile(options.include);
+  const exclude = compile(options.exclude);
+  return nodes.filter((n) => {
+    const matches = (m: (s: string) => boolean) => m(n.pack) || m(n.classType);
+    return (!include || matches(include)) && !(exclude && matches(exclude));
+  });
+}
+
+/** Node-info keys the builder never reads; left out of the embedded JSON to keep modules small. */
+const UNUSED_KEYS = new Set([
+  "description", "category", "search_aliases", "price_badge", "essentials_category",
+  "output_tooltips", "output_matchtypes", "name", "dev_only",
+]);
+
+/** The JSON text embedded in a factory: the node info minus what only documentation uses. */
+function specJson(info: unknown): string {
+  const kept = Object.entries(info as Record<string, unknown>).filter(([k]) => !UNUSED_KEYS.has(k));
+  return JSON.stringify(Object.fromEntries(kept));
+}

@@ -1,0 +1,89 @@
+import { readFile } from "node:fs/promises";
+import { request } from "undici";
+import { ComfycError } from "../errors.js";
+
+/** Where to read an object_info from. */
+export type ObjectInfoSource =
+  | { readonly file: string }
+  | { readonly url: string; readonly headers?: Readonly<Record<string, string>>; readonly timeoutMs?: number };
+
+/** Reads and JSON-parses an object_info from a file or a server. Throws typed errors. */
+export async function loadObjectInfo(source: ObjectInfoSource): Promise<{ raw: unknown; label: string }> {
+  if ("file" in source) {
+    let text: string;
+    try {
+      text = await readFile(source.file, "utf8");
+    } catch (cause) {
+      throw new ComfycError("IO_ERROR", `Cannot read ${source.file}: ${(cause as Error).message}`, undefined, { cause });
+    }
+    return { raw: parseJson(text, source.file), label: source.file };
+  }
+  const url = objectInfoUrl(source.url);
+  let body: string;
+  let status: number;
+  try {
+    const res = await request(url, {
+      headers: { accept: "application/json", ...source.headers },
+      headersTimeout: source.timeoutMs ?? 60_000,
+      bodyTimeout: source.timeoutMs ?? 60_000,
+    });
+    status = res.statusCode;
+    body = await res.body.text();
+  } catch (cause) {
+    throw new ComfycError(
+      "SERVER_UNREACHABLE",
+      `Cannot reach ${url}: ${(cause as Error).message}`,
+      "Check that ComfyUI is running and the URL is right (for example http://127.0.0.1:8188).",
+      { cause },
+    );
+  }
+  if (status === 401 || status === 403) {
+    throw new ComfycError("AUTH_FAILED", `${url} answered ${status}`, 'Pass credentials with --header "Authorization: Bearer …".');
+  }
+  if (status !== 200) {
+    throw new ComfycError("SERVER_ERROR", `${url} answered ${status}: ${body.slice(0, 200)}`);
+  }
+  return { raw: parseJson(body, url), label: url };
+}
+
+/** `http://host:8188` → `http://host:8188/api/object_info`; a full object_info URL is kept. */
+export function objectInfoUrl(base: string): string {
+  let url: URL;
+  try {
+    url = new URL(base);
+  } catch {
+    throw new ComfycError("USAGE", `Not a URL: ${JSON.stringify(base)}`, "Use a URL such as http://127.0.0.1:8188.");
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new ComfycError("USAGE", `Unsupported URL scheme ${url.protocol}`, "Use http:// or https://.");
+  }
+  if (/\/object_info\/?$/.test(url.pathname)) return url.toString();
+  url.pathname = `${url.pathname.replace(/\/+$/, "")}/api/object_info`;
+  return url.toString();
+}
+
+function parseJson(text: string, where: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (cause) {
+    throw new ComfycError(
+      "OBJECT_INFO_INVALID",
+      `${where} is not valid JSON: ${(cause as Error).message}`,
+      "Pass the JSON returned by GET /object_info of a ComfyUI server.",
+      { cause },
+    );
+  }
+}
+
+/** Parses `--header "Name: value"` strings into a header object. */
+export function parseHeaders(lines: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of lines) {
+    const i = line.indexOf(":");
+    if (i <= 0) {
+      throw new ComfycError("USAGE", `Bad header ${JSON.stringify(line)}`, 'Write headers as "Name: value".');
+    }
+    out[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+  }
+  return out;
+}

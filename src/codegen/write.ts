@@ -1,0 +1,266 @@
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { ts } from "ts-morph";
+import { NodeInfoSchema } from "../protocol/object-info.js";
+import { compareCodeUnits } from "../schema/canonical-json.js";
+import type { InputIR, NodeClassIR } from "../schema/ir.js";
+import { normalizeNode } from "../schema/normalize.js";
+import { GENERATED_MARKER } from "./emit/module.js";
+import type { GeneratedFile } from "./generate.js";
+
+/** What {@link writeGenerated} did. */
+export interface WriteResult {
+  readonly written: readonly string[];
+  readonly unchanged: readonly string[];
+  readonly removed: readonly string[];
+}
+
+/**
+ * Writes generated files into `outDir`: files whose content is unchanged are not touched, and
+ * files comfyc generated earlier that are no longer produced (a pack that went away) are
+ * deleted. Files without comfyc's header are never deleted.
+ */
+export async function writeGenerated(outDir: string, files: readonly GeneratedFile[]): Promise<WriteResult> {
+  await mkdir(outDir, { recursive: true });
+  const existing = await readExisting(outDir);
+  const written: string[] = [];
+  const unchanged: string[] = [];
+  for (const file of files) {
+    if (existing.get(file.path) === file.content) unchanged.push(file.path);
+    else {
+      await writeFile(join(outDir, file.path), file.content);
+      written.push(file.path);
+    }
+  }
+  const produced = new Set(files.map((f) => f.path));
+  const removed: string[] = [];
+  for (const [path, content] of existing) {
+    if (!produced.has(path) && isGenerated(content)) {
+      await rm(join(outDir, path));
+      removed.push(path);
+    }
+  }
+  return { written, unchanged, removed };
+}
+
+async function readExisting(outDir: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  let names: string[];
+  try {
+    names = await readdir(outDir);
+  } catch {
+    return out;
+  }
+  for (const name of names.sort(compareCodeUnits)) {
+    if (name.endsWith(".ts")) out.set(name, await readFile(join(outDir, name), "utf8"));
+  }
+  return out;
+}
+
+function isGenerated(content: string): boolean {
+  return content.slice(0, 200).includes(GENERATED_MARKER);
+}
+
+/** One line of a drift report. */
+export interface DriftEntry {
+  readonly kind: "class-added" | "class-removed" | "class-changed" | "file";
+  readonly subject: string;
+  readonly details: readonly string[];
+}
+
+/** The result of `comfyc codegen --check`. */
+export interface DriftReport {
+  readonly upToDate: boolean;
+  readonly entries: readonly DriftEntry[];
+}
+
+/**
+ * Compares the files on disk with what the schema would generate. The classes on disk are read
+ * back from the node-info JSON embedded in each generated factory, so the report names what
+ * changed on the server: classes, inputs, outputs and combo values added, removed or changed.
+ */
+export async function checkGenerated(
+  outDir: string,
+  files: readonly GeneratedFile[],
+  classes: readonly NodeClassIR[],
+): Promise<DriftReport> {
+  const existing = await readExisting(outDir);
+  const entries: DriftEntry[] = [];
+  const produced = new Set(files.map((f) => f.path));
+  let filesDiffer = false;
+  for (const file of files) {
+    const old = existing.get(file.path);
+    if (old === undefined) {
+      entries.push({ kind: "file", subject: file.path, details: ["missing on disk"] });
+      filesDiffer = true;
+    } else if (old !== file.content) filesDiffer = true;
+  }
+  for (const [path, content] of existing) {
+    if (!produced.has(path) && isGenerated(content)) {
+      entries.push({ kind: "file", subject: path, details: ["generated earlier but no longer produced"] });
+      filesDiffer = true;
+    }
+  }
+  if (!filesDiffer) return { upToDate: true, entries: [] };
+
+  const before = new Map<string, Omit<NodeClassIR, "identifier">>();
+  for (const content of existing.values()) {
+    if (!isGenerated(content)) continue;
+    for (const [classType, json] of embeddedSpecs(content)) {
+      const parsed = NodeInfoSchema.safeParse(safeJson(json));
+      if (parsed.success) {
+        try {
+          before.set(classType, normalizeNode(classType, parsed.data));
+        } catch {
+          // An unreadable old entry shows up as "added" below; the files differ either way.
+        }
+      }
+    }
+  }
+  const after = new Map(classes.map((c) => [c.classType, c]));
+  for (const [classType, node] of after) {
+    const old = before.get(classType);
+    if (!old) entries.push({ kind: "class-added", subject: classType, details: [`pack ${node.pack}`] });
+    else {
+      const details = diffClass(old, node);
+      if (details.length) entries.push({ kind: "class-changed", subject: classType, details });
+    }
+  }
+  for (const classType of before.keys()) {
+    if (!after.has(classType)) entries.push({ kind: "class-removed", subject: classType, details: [] });
+  }
+  if (!entries.some((e) => e.kind !== "file")) {
+    entries.push({
+      kind: "file",
+      subject: "*",
+      details: ["content differs with no schema change (documentation, options or comfyc version); rerun codegen"],
+    });
+  }
+  return { upToDate: false, entries };
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** `defineNode("<classType>", "<json>")` calls in a generated module, read with TypeScript's parser. */
+export function embeddedSpecs(content: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const source = ts.createSourceFile("generated.ts", content, ts.ScriptTarget.Latest, false, ts.ScriptKind.TS);
+  const visit = (node: ts.Node): void => {
+    if (
+      ts.isCallExpression(node) &&
+      ts.isIdentifier(node.expression) &&
+      node.expression.text === "defineNode" &&
+      node.arguments.length === 2 &&
+      ts.isStringLiteral(node.arguments[0]!) &&
+      ts.isStringLiteral(node.arguments[1]!)
+    ) {
+      out.set(node.arguments[0].text, node.arguments[1].text);
+      return;
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return out;
+}
+
+/** Human-readable differences between two versions of a class. */
+export function diffClass(before: Omit<NodeClassIR, "identifier">, after: Omit<NodeClassIR, "identifier">): string[] {
+  const out: string[] = [];
+  diffInputs(before.inputs, after.inputs, "", out);
+  const outs = (n: typeof before) => n.outputs.map((o) => `${o.name}: ${o.type}`);
+  const a = outs(before);
+  const b = outs(after);
+  if (a.join("|") !== b.join("|")) out.push(`outputs changed: [${a.join(", ")}] → [${b.join(", ")}]`);
+  if (before.outputNode !== after.outputNode) out.push(`output node: ${before.outputNode} → ${after.outputNode}`);
+  if (before.deprecated !== after.deprecated) out.push(`deprecated: ${before.deprecated} → ${after.deprecated}`);
+  return out;
+}
+
+function diffInputs(before: readonly InputIR[], after: readonly InputIR[], prefix: string, out: string[]): void {
+  const old = new Map(before.map((i) => [i.name, i]));
+  const now = new Map(after.map((i) => [i.name, i]));
+  for (const [name, input] of now) {
+    const prev = old.get(name);
+    const label = `${prefix}${name}`;
+    if (!prev) {
+      out.push(`input added: ${label} (${describeInput(input)}${input.required ? ", required" : ""})`);
+      continue;
+    }
+    if (prev.kind !== input.kind || describeInput(prev) !== describeInput(input)) {
+      out.push(`input ${label}: ${describeInput(prev)} → ${describeInput(input)}`);
+    }
+    if (prev.required !== input.required) {
+      out.push(`input ${label}: ${prev.required ? "required → optional" : "optional → required"}`);
+    }
+    for (const key of ["min", "max", "default"] as const) {
+      const x = (prev as { [k: string]: unknown })[key];
+      const y = (input as { [k: string]: unknown })[key];
+      if (JSON.stringify(x) !== JSON.stringify(y)) {
+        out.push(`input ${label}: ${key} ${JSON.stringify(x) ?? "none"} → ${JSON.stringify(y) ?? "none"}`);
+      }
+    }
+    if (prev.kind === "combo" && input.kind === "combo") {
+      const a = new Set(prev.options);
+      const b = new Set(input.options);
+      const added = input.options.filter((v) => !a.has(v));
+      const removed = prev.options.filter((v) => !b.has(v));
+      if (added.length) out.push(`input ${label}: combo values added: ${listValues(added)}`);
+      if (removed.length) out.push(`input ${label}: combo values removed: ${listValues(removed)}`);
+    }
+    if (prev.kind === "dynamic_combo" && input.kind === "dynamic_combo") {
+      for (const option of input.options) {
+        const o = prev.options.find((p) => p.key === option.key);
+        if (!o) out.push(`input ${label}: option added: ${JSON.stringify(option.key)}`);
+        else diffInputs(o.inputs, option.inputs, `${label}.${option.key}.`, out);
+      }
+      for (const option of prev.options) {
+        if (!input.options.some((p) => p.key === option.key)) {
+          out.push(`input ${label}: option removed: ${JSON.stringify(option.key)}`);
+        }
+      }
+    }
+  }
+  for (const name of old.keys()) if (!now.has(name)) out.push(`input removed: ${prefix}${name}`);
+}
+
+function describeInput(input: InputIR): string {
+  switch (input.kind) {
+    case "link":
+      return input.type;
+    case "matchtype":
+      return `match(${input.allowedTypes.join(",")})`;
+    case "combo":
+      return "COMBO";
+    case "autogrow":
+      return `autogrow(${describeInput(input.template)} × ${input.names.length})`;
+    case "dynamic_combo":
+      return "dynamic combo";
+    default:
+      return input.kind.toUpperCase();
+  }
+}
+
+function listValues(values: readonly unknown[]): string {
+  const shown = values.slice(0, 8).map((v) => JSON.stringify(v));
+  return values.length > 8 ? `${shown.join(", ")} and ${values.length - 8} more` : shown.join(", ");
+}
+
+/** The drift report as text for the terminal. */
+export function formatDriftReport(report: DriftReport, outDir: string, source: string): string {
+  if (report.upToDate) return `${outDir} is up to date with ${source}.`;
+  const lines = [`${outDir} is out of date with ${source}:`];
+  for (const e of report.entries) {
+    const mark = e.kind === "class-added" ? "+" : e.kind === "class-removed" ? "-" : e.kind === "file" ? "!" : "~";
+    const what = e.kind === "file" ? `file ${e.subject}` : `class ${e.subject}`;
+    lines.push(`  ${mark} ${what}${e.details.length === 1 ? `: ${e.details[0]}` : ""}`);
+    if (e.details.length > 1) for (const d of e.details) lines.push(`      ${d}`);
+  }
+  lines.push("Run `comfyc codegen` with the same source to update the files.");
+  return lines.join("\n");
+}

@@ -1,0 +1,38 @@
+/**
+ * comfyc: typed ComfyUI workflows in TypeScript. This entry holds the builder, the schema
+ * model and the public types; `comfyc/runtime`, `comfyc/testing` and `comfyc/codegen` hold the
+ * rest.
+ */
+export { ComfycError, isComfycError } from "./errors.js";
+export type { ErrorCode } from "./errors.js";
+
+export { defineNode, nodeClassFromSpec } from "./builder/node-class.js";
+export type { ClassSpec, DefinedNodeClass } from "./builder/node-class.js";
+export { serializePrompt } from "./builder/serialize.js";
+export { formatLocation } from "./builder/source-location.js";
+export { $unsafeLink, isOutput, Workflow, workflow } from "./builder/workflow.js";
+export type { CompileOptions } from "./builder/workflow.js";
+export type {
+  AddOptions,
+  ApiPrompt,
+  CompileReport,
+  DroppedNode,
+  Link,
+  NodeClass,
+  NodeHandle,
+  Output,
+  PromptNode,
+  PromptValue,
+  RawAddOptions,
+  RawNodeHandle,
+  SourceLocation,
+} from "./builder/types.js";
+
+export { normalizeObjectInfo } from "./schema/normalize.js";
+export type {
+  InputIR,
+  NodeClassIR,
+  NodeSchema,
+  OutputIR,
+  SchemaWarning,
+} from "./schema/ir.js";
