@@ -29,10 +29,4 @@ export type {
 } from "./builder/types.js";
 
 export { normalizeObjectInfo } from "./schema/normalize.js";
-export type {
-  InputIR,
-  NodeClassIR,
-  NodeSchema,
-  OutputIR,
-  SchemaWarning,
-} from "./schema/ir.js";
+export type { InputIR, NodeClassIR, NodeSchema, OutputIR, SchemaWarning } from "./schema/ir.js";

@@ -42,7 +42,9 @@ export function defineNode<I, H extends NodeHandle>(
 }
 
 /** Defines a node class from an already normalized description (used by tools and tests). */
-export function nodeClassFromSpec<I, H extends NodeHandle>(spec: ClassSpec): DefinedNodeClass<I, H> {
+export function nodeClassFromSpec<I, H extends NodeHandle>(
+  spec: ClassSpec,
+): DefinedNodeClass<I, H> {
   return Object.freeze({ classType: spec.classType, spec });
 }
 

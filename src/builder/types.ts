@@ -54,7 +54,8 @@ export interface RawAddOptions extends AddOptions {
 /** Handle of a node added with `wf.$raw()`: untyped outputs addressed by index. */
 export interface RawNodeHandle extends NodeHandle {
   /** The output at `index`, untyped: it can be wired into any input. */
-  output(index: number): Output<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  output(index: number): Output<any>;
 }
 
 /** A constant or link in an API-format prompt. Bigints are written as JSON integers. */

@@ -100,7 +100,10 @@ export class Workflow {
     options: RawAddOptions = {},
   ): RawNodeHandle {
     if (typeof classType !== "string" || classType === "") {
-      throw new ComfycError("INVALID_GRAPH", `wf.$raw() needs a class_type string, got ${describeValue(classType, 40)}`);
+      throw new ComfycError(
+        "INVALID_GRAPH",
+        `wf.$raw() needs a class_type string, got ${describeValue(classType, 40)}`,
+      );
     }
     const id = this.#takeId(options.id);
     this.#nodes.push({
@@ -166,7 +169,10 @@ export class Workflow {
   #takeId(requested: string | undefined): string {
     if (requested !== undefined) {
       if (typeof requested !== "string" || requested === "") {
-        throw new ComfycError("INVALID_GRAPH", `Node id must be a non-empty string, got ${describeValue(requested, 40)}`);
+        throw new ComfycError(
+          "INVALID_GRAPH",
+          `Node id must be a non-empty string, got ${describeValue(requested, 40)}`,
+        );
       }
       if (this.#ids.has(requested)) {
         throw new ComfycError(
@@ -194,7 +200,7 @@ export function workflow(options: { name?: string } = {}): Workflow {
  * Escape hatch: an untyped link to output `index` of the node with id `nodeId`, for nodes added
  * with `wf.$raw()` or ids set explicitly. Nothing checks it until validation.
  */
-export function $unsafeLink(nodeId: string, index: number): Output<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+export function $unsafeLink(nodeId: string, index: number): UntypedOutput {
   if (typeof nodeId !== "string" || !Number.isInteger(index) || index < 0) {
     throw new ComfycError(
       "INVALID_GRAPH",
@@ -204,11 +210,11 @@ export function $unsafeLink(nodeId: string, index: number): Output<any> { // esl
   return Object.freeze({ nodeId, index, type: "*" });
 }
 
-function makeHandle(
-  nodeId: string,
-  classType: string,
-  outputs: ClassSpec["outputs"],
-): NodeHandle {
+/** An output whose type is unknown, accepted by every input: the escape hatches return it. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type UntypedOutput = Output<any>;
+
+function makeHandle(nodeId: string, classType: string, outputs: ClassSpec["outputs"]): NodeHandle {
   const handle: Record<string, unknown> = { nodeId, classType };
   for (const out of outputs) {
     const output: Output = Object.freeze({ nodeId, index: out.index, type: out.type });
@@ -254,10 +260,16 @@ function compileInputs(node: NodeRecord): {
       );
     }
     if (typeof value === "function" || typeof value === "symbol" || value === undefined) {
-      throw new ComfycError("INVALID_GRAPH", `${where()}: input ${key} has a value that is not JSON: ${typeof value}`);
+      throw new ComfycError(
+        "INVALID_GRAPH",
+        `${where()}: input ${key} has a value that is not JSON: ${typeof value}`,
+      );
     }
     if (typeof value === "number" && !Number.isFinite(value)) {
-      throw new ComfycError("INVALID_GRAPH", `${where()}: input ${key} is ${value}, which JSON cannot carry`);
+      throw new ComfycError(
+        "INVALID_GRAPH",
+        `${where()}: input ${key} is ${value}, which JSON cannot carry`,
+      );
     }
     // Any JSON array is read as a link by ComfyUI; list constants travel wrapped (protocol §4).
     if (Array.isArray(value)) return { __value__: value };
@@ -269,7 +281,9 @@ function compileInputs(node: NodeRecord): {
         const raw = value ?? input.config[1]["default"];
         if (raw === undefined) return;
         const selected =
-          typeof raw === "string" ? { key: raw } : (raw as { key?: unknown } & Record<string, unknown>);
+          typeof raw === "string"
+            ? { key: raw }
+            : (raw as { key?: unknown } & Record<string, unknown>);
         if (typeof selected !== "object" || selected === null || typeof selected.key !== "string") {
           throw new ComfycError(
             "INVALID_GRAPH",
@@ -280,7 +294,12 @@ function compileInputs(node: NodeRecord): {
         const option = input.options.find((o) => o.key === selected.key);
         if (!option) return; // The validator reports unknown keys with the server's rules.
         for (const child of option.inputs) {
-          emit(child, `${key}.${child.name}`, (selected as Record<string, unknown>)[child.name], true);
+          emit(
+            child,
+            `${key}.${child.name}`,
+            (selected as Record<string, unknown>)[child.name],
+            true,
+          );
         }
         return;
       }
@@ -297,7 +316,10 @@ function compileInputs(node: NodeRecord): {
           return;
         }
         if (typeof value !== "object" || value === null) {
-          throw new ComfycError("INVALID_GRAPH", `${where()}: input ${key} needs an array or an object of slots, got ${describeValue(value)}`);
+          throw new ComfycError(
+            "INVALID_GRAPH",
+            `${where()}: input ${key} needs an array or an object of slots, got ${describeValue(value)}`,
+          );
         }
         for (const [slot, v] of Object.entries(value)) {
           if (!input.names.includes(slot)) {
@@ -313,7 +335,8 @@ function compileInputs(node: NodeRecord): {
       }
       default: {
         if (value !== undefined) out[key] = convert(key, value);
-        else if (fillDefault && "default" in input && input.default !== undefined) out[key] = input.default;
+        else if (fillDefault && "default" in input && input.default !== undefined)
+          out[key] = input.default;
       }
     }
   };

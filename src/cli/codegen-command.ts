@@ -23,7 +23,10 @@ export function registerCodegen(program: Command, io: CliIo): void {
   program
     .command("codegen")
     .description("Generate typed node modules from a ComfyUI server's /object_info or a saved copy")
-    .option("--url <server>", "ComfyUI server to read /object_info from, e.g. http://127.0.0.1:8188")
+    .option(
+      "--url <server>",
+      "ComfyUI server to read /object_info from, e.g. http://127.0.0.1:8188",
+    )
     .option("--header <header>", 'extra HTTP header "Name: value" (repeatable)', collect, [])
     .option("--file <object_info.json>", "read a saved /object_info instead of a server")
     .option("--out <dir>", "output folder", "generated")
@@ -61,7 +64,8 @@ export function registerCodegen(program: Command, io: CliIo): void {
 }
 
 function sourceOf(flags: CodegenFlags): ObjectInfoSource {
-  if (flags.url && flags.file) throw new ComfycError("USAGE", "Pass either --url or --file, not both");
+  if (flags.url && flags.file)
+    throw new ComfycError("USAGE", "Pass either --url or --file, not both");
   if (flags.url) return { url: flags.url, headers: parseHeaders(flags.header) };
   if (flags.file) return { file: flags.file };
   throw new ComfycError(

@@ -42,7 +42,10 @@ export interface GenerateResult {
  * @example
  * const { files } = await generate(JSON.parse(readFileSync("object_info.json", "utf8")));
  */
-export async function generate(objectInfo: unknown, options: GenerateOptions = {}): Promise<GenerateResult> {
+export async function generate(
+  objectInfo: unknown,
+  options: GenerateOptions = {},
+): Promise<GenerateResult> {
   const schema = normalizeObjectInfo(objectInfo, options.source);
   const raw = objectInfo as Record<string, unknown>;
   const selected = selectClasses([...schema.classes.values()], options);
@@ -65,10 +68,16 @@ export async function generate(objectInfo: unknown, options: GenerateOptions = {
   const texts = packs.map((pack) => {
     const nodes = byPack.get(pack)!;
     const structure = emitPackModule(nodes, names, (c) => specJson(raw[c]), emitOptions);
-    const hash = canonicalHash(Object.fromEntries(nodes.map((n) => [n.classType, raw[n.classType]])));
+    const hash = canonicalHash(
+      Object.fromEntries(nodes.map((n) => [n.classType, raw[n.classType]])),
+    );
     return { path: packFileName(pack), header: headerComment(hash), structure };
   });
-  texts.push({ path: "index.ts", header: headerComment(schema.hash), structure: emitIndexModule(packs) });
+  texts.push({
+    path: "index.ts",
+    header: headerComment(schema.hash),
+    structure: emitIndexModule(packs),
+  });
   const files: GeneratedFile[] = [];
   for (const { path, header, structure } of texts) {
     files.push({ path, content: await printSourceFile(header, structure) });
@@ -94,8 +103,15 @@ export function selectClasses(
 
 /** Node-info keys the builder never reads; left out of the embedded JSON to keep modules small. */
 const UNUSED_KEYS = new Set([
-  "description", "category", "search_aliases", "price_badge", "essentials_category",
-  "output_tooltips", "output_matchtypes", "name", "dev_only",
+  "description",
+  "category",
+  "search_aliases",
+  "price_badge",
+  "essentials_category",
+  "output_tooltips",
+  "output_matchtypes",
+  "name",
+  "dev_only",
 ]);
 
 /** The JSON text embedded in a factory: the node info minus what only documentation uses. */

@@ -67,7 +67,8 @@ export async function printSourceFile(header: string, file: SourceFileStructure)
     const parts = formatted.split(/^\/\/ comfyc-chunk \d+\n/m).slice(1);
     parts.forEach((part, i) => {
       let text = part.trimEnd();
-      for (const [placeholder, real] of hard[i]!.placeholders) text = text.replace(placeholder, () => real);
+      for (const [placeholder, real] of hard[i]!.placeholders)
+        text = text.replace(placeholder, () => real);
       chunks[hard[i]!.index] = text;
     });
   }
@@ -95,7 +96,10 @@ function printStatement(s: StatementStructures): Printed {
 
 const done = (text: string): Printed => ({ kind: "done", text });
 
-function printDocs(docs: readonly (string | OptionalKind<JSDocStructure>)[] | undefined, indent: string): string {
+function printDocs(
+  docs: readonly (string | OptionalKind<JSDocStructure>)[] | undefined,
+  indent: string,
+): string {
   if (!docs) return "";
   let out = "";
   for (const doc of docs) {
@@ -113,11 +117,15 @@ function printDocs(docs: readonly (string | OptionalKind<JSDocStructure>)[] | un
 
 function printImport(s: OptionalKind<ImportDeclarationStructure>): string {
   const named = (Array.isArray(s.namedImports) ? s.namedImports : []).map((n) =>
-    typeof n === "string" ? n : `${typeof n === "object" && "isTypeOnly" in n && n.isTypeOnly ? "type " : ""}${(n as { name: string }).name}`,
+    typeof n === "string"
+      ? n
+      : `${typeof n === "object" && "isTypeOnly" in n && n.isTypeOnly ? "type " : ""}${(n as { name: string }).name}`,
   );
   const from = JSON.stringify(s.moduleSpecifier);
   const line = `import { ${named.join(", ")} } from ${from};`;
-  return line.length <= WIDTH ? line : `import {\n${named.map((n) => `${INDENT}${n},`).join("\n")}\n} from ${from};`;
+  return line.length <= WIDTH
+    ? line
+    : `import {\n${named.map((n) => `${INDENT}${n},`).join("\n")}\n} from ${from};`;
 }
 
 function printExport(s: OptionalKind<ExportDeclarationStructure>): string {
@@ -126,7 +134,10 @@ function printExport(s: OptionalKind<ExportDeclarationStructure>): string {
 
 function printInterface(s: OptionalKind<InterfaceDeclarationStructure>): Printed {
   const docs = printDocs(s.docs, "");
-  const ext = s.extends && Array.isArray(s.extends) && s.extends.length ? ` extends ${s.extends.join(", ")}` : "";
+  const ext =
+    s.extends && Array.isArray(s.extends) && s.extends.length
+      ? ` extends ${s.extends.join(", ")}`
+      : "";
   const head = `export interface ${s.name}${ext} {`;
   const properties = s.properties ?? [];
   if (properties.length === 0) return done(`${docs}export interface ${s.name}${ext} {}`);
@@ -159,7 +170,9 @@ function printProperty(p: OptionalKind<PropertySignatureStructure>): string | un
   // Prettier first moves a union that does not fit to its own line, then breaks it at `|`.
   const nextLine = `${INDENT}${INDENT}${type};`;
   if (nextLine.length <= WIDTH) return `${INDENT}${head}\n${nextLine}\n`;
-  const lines = members.map((m, i) => `${INDENT}${INDENT}| ${m}${i === members.length - 1 ? ";" : ""}`);
+  const lines = members.map(
+    (m, i) => `${INDENT}${INDENT}| ${m}${i === members.length - 1 ? ";" : ""}`,
+  );
   if (lines.some((l) => l.length > WIDTH)) return undefined;
   return `${INDENT}${head}\n${lines.join("\n")}\n`;
 }
@@ -173,7 +186,11 @@ function printVariable(s: OptionalKind<VariableStatementStructure>): Printed {
   if (layout && "callee" in layout) {
     const call = `${layout.callee}(${layout.args.join(", ")})`;
     if (lhs.length + call.length + 1 <= WIDTH) return done(`${docs}${lhs}${call};`);
-    const broken = printBrokenCall(decl.name, decl.type === undefined ? undefined : String(decl.type), layout);
+    const broken = printBrokenCall(
+      decl.name,
+      decl.type === undefined ? undefined : String(decl.type),
+      layout,
+    );
     if (broken !== undefined) return done(`${docs}${broken}`);
     // Prettier's choice between breaking the arguments, the type or the assignment depends
     // on widths only, so it sees placeholders of the same length as each argument.
@@ -185,9 +202,17 @@ function printVariable(s: OptionalKind<VariableStatementStructure>): Printed {
       placeholders.set(placeholder, arg);
       return placeholder;
     });
-    return { kind: "prettier", text: `${docs}${lhs}${layout.callee}(${args.join(", ")});`, placeholders };
+    return {
+      kind: "prettier",
+      text: `${docs}${lhs}${layout.callee}(${args.join(", ")});`,
+      placeholders,
+    };
   }
-  return { kind: "prettier", text: `${docs}${lhs}${String(decl.initializer)};`, placeholders: new Map() };
+  return {
+    kind: "prettier",
+    text: `${docs}${lhs}${String(decl.initializer)};`,
+    placeholders: new Map(),
+  };
 }
 
 /**
@@ -195,7 +220,11 @@ function printVariable(s: OptionalKind<VariableStatementStructure>): Printed {
  * never share a line (together longer than the width). When even the first line is too long,
  * prettier breaks the type arguments first. Other shapes return undefined (prettier decides).
  */
-function printBrokenCall(name: string, type: string | undefined, call: CallInitializer): string | undefined {
+function printBrokenCall(
+  name: string,
+  type: string | undefined,
+  call: CallInitializer,
+): string | undefined {
   if (call.args.join(", ").length + 2 * INDENT.length <= WIDTH) return undefined;
   const args = call.args.map((a) => `${INDENT}${a},`).join("\n");
   const head = `export const ${name}${type ? `: ${type}` : ""} = ${call.callee}(`;

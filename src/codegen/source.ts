@@ -5,16 +5,27 @@ import { ComfycError } from "../errors.js";
 /** Where to read an object_info from. */
 export type ObjectInfoSource =
   | { readonly file: string }
-  | { readonly url: string; readonly headers?: Readonly<Record<string, string>>; readonly timeoutMs?: number };
+  | {
+      readonly url: string;
+      readonly headers?: Readonly<Record<string, string>>;
+      readonly timeoutMs?: number;
+    };
 
 /** Reads and JSON-parses an object_info from a file or a server. Throws typed errors. */
-export async function loadObjectInfo(source: ObjectInfoSource): Promise<{ raw: unknown; label: string }> {
+export async function loadObjectInfo(
+  source: ObjectInfoSource,
+): Promise<{ raw: unknown; label: string }> {
   if ("file" in source) {
     let text: string;
     try {
       text = await readFile(source.file, "utf8");
     } catch (cause) {
-      throw new ComfycError("IO_ERROR", `Cannot read ${source.file}: ${(cause as Error).message}`, undefined, { cause });
+      throw new ComfycError(
+        "IO_ERROR",
+        `Cannot read ${source.file}: ${(cause as Error).message}`,
+        undefined,
+        { cause },
+      );
     }
     return { raw: parseJson(text, source.file), label: source.file };
   }
@@ -38,7 +49,11 @@ export async function loadObjectInfo(source: ObjectInfoSource): Promise<{ raw: u
     );
   }
   if (status === 401 || status === 403) {
-    throw new ComfycError("AUTH_FAILED", `${url} answered ${status}`, 'Pass credentials with --header "Authorization: Bearer …".');
+    throw new ComfycError(
+      "AUTH_FAILED",
+      `${url} answered ${status}`,
+      'Pass credentials with --header "Authorization: Bearer …".',
+    );
   }
   if (status !== 200) {
     throw new ComfycError("SERVER_ERROR", `${url} answered ${status}: ${body.slice(0, 200)}`);
@@ -52,10 +67,18 @@ export function objectInfoUrl(base: string): string {
   try {
     url = new URL(base);
   } catch {
-    throw new ComfycError("USAGE", `Not a URL: ${JSON.stringify(base)}`, "Use a URL such as http://127.0.0.1:8188.");
+    throw new ComfycError(
+      "USAGE",
+      `Not a URL: ${JSON.stringify(base)}`,
+      "Use a URL such as http://127.0.0.1:8188.",
+    );
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new ComfycError("USAGE", `Unsupported URL scheme ${url.protocol}`, "Use http:// or https://.");
+    throw new ComfycError(
+      "USAGE",
+      `Unsupported URL scheme ${url.protocol}`,
+      "Use http:// or https://.",
+    );
   }
   if (/\/object_info\/?$/.test(url.pathname)) return url.toString();
   url.pathname = `${url.pathname.replace(/\/+$/, "")}/api/object_info`;
@@ -81,7 +104,11 @@ export function parseHeaders(lines: readonly string[]): Record<string, string> {
   for (const line of lines) {
     const i = line.indexOf(":");
     if (i <= 0) {
-      throw new ComfycError("USAGE", `Bad header ${JSON.stringify(line)}`, 'Write headers as "Name: value".');
+      throw new ComfycError(
+        "USAGE",
+        `Bad header ${JSON.stringify(line)}`,
+        'Write headers as "Name: value".',
+      );
     }
     out[line.slice(0, i).trim()] = line.slice(i + 1).trim();
   }

@@ -20,7 +20,10 @@ export interface WriteResult {
  * files comfyc generated earlier that are no longer produced (a pack that went away) are
  * deleted. Files without comfyc's header are never deleted.
  */
-export async function writeGenerated(outDir: string, files: readonly GeneratedFile[]): Promise<WriteResult> {
+export async function writeGenerated(
+  outDir: string,
+  files: readonly GeneratedFile[],
+): Promise<WriteResult> {
   await mkdir(outDir, { recursive: true });
   const existing = await readExisting(outDir);
   const written: string[] = [];
@@ -97,7 +100,11 @@ export async function checkGenerated(
   }
   for (const [path, content] of existing) {
     if (!produced.has(path) && isGenerated(content)) {
-      entries.push({ kind: "file", subject: path, details: ["generated earlier but no longer produced"] });
+      entries.push({
+        kind: "file",
+        subject: path,
+        details: ["generated earlier but no longer produced"],
+      });
       filesDiffer = true;
     }
   }
@@ -120,20 +127,24 @@ export async function checkGenerated(
   const after = new Map(classes.map((c) => [c.classType, c]));
   for (const [classType, node] of after) {
     const old = before.get(classType);
-    if (!old) entries.push({ kind: "class-added", subject: classType, details: [`pack ${node.pack}`] });
+    if (!old)
+      entries.push({ kind: "class-added", subject: classType, details: [`pack ${node.pack}`] });
     else {
       const details = diffClass(old, node);
       if (details.length) entries.push({ kind: "class-changed", subject: classType, details });
     }
   }
   for (const classType of before.keys()) {
-    if (!after.has(classType)) entries.push({ kind: "class-removed", subject: classType, details: [] });
+    if (!after.has(classType))
+      entries.push({ kind: "class-removed", subject: classType, details: [] });
   }
   if (!entries.some((e) => e.kind !== "file")) {
     entries.push({
       kind: "file",
       subject: "*",
-      details: ["content differs with no schema change (documentation, options or comfyc version); rerun codegen"],
+      details: [
+        "content differs with no schema change (documentation, options or comfyc version); rerun codegen",
+      ],
     });
   }
   return { upToDate: false, entries };
@@ -150,7 +161,13 @@ function safeJson(text: string): unknown {
 /** `defineNode("<classType>", "<json>")` calls in a generated module, read with TypeScript's parser. */
 export function embeddedSpecs(content: string): Map<string, string> {
   const out = new Map<string, string>();
-  const source = ts.createSourceFile("generated.ts", content, ts.ScriptTarget.Latest, false, ts.ScriptKind.TS);
+  const source = ts.createSourceFile(
+    "generated.ts",
+    content,
+    ts.ScriptTarget.Latest,
+    false,
+    ts.ScriptKind.TS,
+  );
   const visit = (node: ts.Node): void => {
     if (
       ts.isCallExpression(node) &&
@@ -170,26 +187,39 @@ export function embeddedSpecs(content: string): Map<string, string> {
 }
 
 /** Human-readable differences between two versions of a class. */
-export function diffClass(before: Omit<NodeClassIR, "identifier">, after: Omit<NodeClassIR, "identifier">): string[] {
+export function diffClass(
+  before: Omit<NodeClassIR, "identifier">,
+  after: Omit<NodeClassIR, "identifier">,
+): string[] {
   const out: string[] = [];
   diffInputs(before.inputs, after.inputs, "", out);
   const outs = (n: typeof before) => n.outputs.map((o) => `${o.name}: ${o.type}`);
   const a = outs(before);
   const b = outs(after);
-  if (a.join("|") !== b.join("|")) out.push(`outputs changed: [${a.join(", ")}] → [${b.join(", ")}]`);
-  if (before.outputNode !== after.outputNode) out.push(`output node: ${before.outputNode} → ${after.outputNode}`);
-  if (before.deprecated !== after.deprecated) out.push(`deprecated: ${before.deprecated} → ${after.deprecated}`);
+  if (a.join("|") !== b.join("|"))
+    out.push(`outputs changed: [${a.join(", ")}] → [${b.join(", ")}]`);
+  if (before.outputNode !== after.outputNode)
+    out.push(`output node: ${before.outputNode} → ${after.outputNode}`);
+  if (before.deprecated !== after.deprecated)
+    out.push(`deprecated: ${before.deprecated} → ${after.deprecated}`);
   return out;
 }
 
-function diffInputs(before: readonly InputIR[], after: readonly InputIR[], prefix: string, out: string[]): void {
+function diffInputs(
+  before: readonly InputIR[],
+  after: readonly InputIR[],
+  prefix: string,
+  out: string[],
+): void {
   const old = new Map(before.map((i) => [i.name, i]));
   const now = new Map(after.map((i) => [i.name, i]));
   for (const [name, input] of now) {
     const prev = old.get(name);
     const label = `${prefix}${name}`;
     if (!prev) {
-      out.push(`input added: ${label} (${describeInput(input)}${input.required ? ", required" : ""})`);
+      out.push(
+        `input added: ${label} (${describeInput(input)}${input.required ? ", required" : ""})`,
+      );
       continue;
     }
     if (prev.kind !== input.kind || describeInput(prev) !== describeInput(input)) {
@@ -199,10 +229,12 @@ function diffInputs(before: readonly InputIR[], after: readonly InputIR[], prefi
       out.push(`input ${label}: ${prev.required ? "required → optional" : "optional → required"}`);
     }
     for (const key of ["min", "max", "default"] as const) {
-      const x = (prev as { [k: string]: unknown })[key];
-      const y = (input as { [k: string]: unknown })[key];
+      const x = (prev as unknown as Record<string, unknown>)[key];
+      const y = (input as unknown as Record<string, unknown>)[key];
       if (JSON.stringify(x) !== JSON.stringify(y)) {
-        out.push(`input ${label}: ${key} ${JSON.stringify(x) ?? "none"} → ${JSON.stringify(y) ?? "none"}`);
+        out.push(
+          `input ${label}: ${key} ${JSON.stringify(x) ?? "none"} → ${JSON.stringify(y) ?? "none"}`,
+        );
       }
     }
     if (prev.kind === "combo" && input.kind === "combo") {
@@ -256,7 +288,14 @@ export function formatDriftReport(report: DriftReport, outDir: string, source: s
   if (report.upToDate) return `${outDir} is up to date with ${source}.`;
   const lines = [`${outDir} is out of date with ${source}:`];
   for (const e of report.entries) {
-    const mark = e.kind === "class-added" ? "+" : e.kind === "class-removed" ? "-" : e.kind === "file" ? "!" : "~";
+    const mark =
+      e.kind === "class-added"
+        ? "+"
+        : e.kind === "class-removed"
+          ? "-"
+          : e.kind === "file"
+            ? "!"
+            : "~";
     const what = e.kind === "file" ? `file ${e.subject}` : `class ${e.subject}`;
     lines.push(`  ${mark} ${what}${e.details.length === 1 ? `: ${e.details[0]}` : ""}`);
     if (e.details.length > 1) for (const d of e.details) lines.push(`      ${d}`);

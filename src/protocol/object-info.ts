@@ -40,10 +40,7 @@ export const NodeInfoSchema = z
         hidden: z.record(z.string(), z.unknown()).nullish(),
       })
       .loose(),
-    input_order: z
-      .record(z.string(), z.array(z.string()))
-      .nullish()
-      .catch(undefined),
+    input_order: z.record(z.string(), z.array(z.string())).nullish().catch(undefined),
     output: z.array(InputTypeSchema),
     output_is_list: z.array(z.boolean().nullable()).nullish(),
     output_name: z.array(z.string().nullable()).nullish(),

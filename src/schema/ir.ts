@@ -106,18 +106,10 @@ export interface MatchTypeInputIR extends InputBase {
 }
 
 export type WidgetInputIR =
-  | IntInputIR
-  | FloatInputIR
-  | StringInputIR
-  | BooleanInputIR
-  | ComboInputIR;
+  IntInputIR | FloatInputIR | StringInputIR | BooleanInputIR | ComboInputIR;
 
 export type InputIR =
-  | LinkInputIR
-  | WidgetInputIR
-  | DynamicComboInputIR
-  | AutogrowInputIR
-  | MatchTypeInputIR;
+  LinkInputIR | WidgetInputIR | DynamicComboInputIR | AutogrowInputIR | MatchTypeInputIR;
 
 export interface OutputIR {
   readonly index: number;
@@ -178,7 +170,22 @@ export interface NodeSchema {
  * gets its index appended. `then` and `toJSON` would confuse `await` and `JSON.stringify`.
  */
 export const HANDLE_MEMBERS: ReadonlySet<string> = new Set([
-  "nodeId", "classType", "index", "type", "then", "toJSON", "constructor", "toString",
-  "valueOf", "hasOwnProperty", "isPrototypeOf", "propertyIsEnumerable", "toLocaleString",
-  "__proto__", "__defineGetter__", "__defineSetter__", "__lookupGetter__", "__lookupSetter__",
+  "nodeId",
+  "classType",
+  "index",
+  "type",
+  "then",
+  "toJSON",
+  "constructor",
+  "toString",
+  "valueOf",
+  "hasOwnProperty",
+  "isPrototypeOf",
+  "propertyIsEnumerable",
+  "toLocaleString",
+  "__proto__",
+  "__defineGetter__",
+  "__defineSetter__",
+  "__lookupGetter__",
+  "__lookupSetter__",
 ]);

@@ -92,7 +92,8 @@ function assertLooksLikeObjectInfo(
       `${source} is not an object_info: ${what}`,
       "Pass the JSON returned by GET /object_info of a ComfyUI server (save it with `curl http://127.0.0.1:8188/object_info > object_info.json`).",
     );
-  if (raw === null || typeof raw !== "object") throw fail(`expected a JSON object, got ${describeValue(raw, 40)}`);
+  if (raw === null || typeof raw !== "object")
+    throw fail(`expected a JSON object, got ${describeValue(raw, 40)}`);
   if (Array.isArray(raw)) throw fail("expected a JSON object, got an array");
   const obj = raw as Record<string, unknown>;
   if (Array.isArray(obj["nodes"]) && ("links" in obj || "last_node_id" in obj)) {
@@ -340,7 +341,11 @@ function dynamicOptions(
   }
   return list.map((option: unknown, i) => {
     const at = [...path, 1, "options", i];
-    if (option === null || typeof option !== "object" || typeof (option as { key?: unknown }).key !== "string") {
+    if (
+      option === null ||
+      typeof option !== "object" ||
+      typeof (option as { key?: unknown }).key !== "string"
+    ) {
       throw new SpecIssue(at, "DynamicCombo option must be an object with a string `key`");
     }
     const { key, inputs } = option as { key: string; inputs?: unknown };

@@ -21,6 +21,14 @@ export interface EmitOptions {
 const jsDocs = (text: string | undefined) =>
   text ? [{ kind: StructureKind.JSDoc as const, description: text }] : undefined;
 
+/**
+ * Options-table key prefix of a dynamic combo option's inputs: `resize_type[match size].`. The
+ * option is part of the key because two options may list different values under one name.
+ */
+export function dynamicChildPrefix(key: string, optionKey: string): string {
+  return `${key}[${optionKey}].`;
+}
+
 /** Every combo with listed options, keyed by prompt key (dotted for nested dynamic inputs). */
 export function collectCombos(
   inputs: readonly InputIR[],
@@ -31,16 +39,25 @@ export function collectCombos(
     const key = `${prefix}${input.name}`;
     if (input.kind === "combo" && input.options.length > 0) out.set(key, input.options);
     if (input.kind === "dynamic_combo") {
-      for (const option of input.options) collectCombos(option.inputs, `${key}.`, out);
+      for (const option of input.options)
+        collectCombos(option.inputs, `${dynamicChildPrefix(key, option.key)}`, out);
     }
-    if (input.kind === "autogrow" && input.template.kind === "combo" && input.template.options.length) {
+    if (
+      input.kind === "autogrow" &&
+      input.template.kind === "combo" &&
+      input.template.options.length
+    ) {
       out.set(`${key}[]`, input.template.options);
     }
   }
   return out;
 }
 
-function typeContext(combos: ReadonlyMap<string, unknown>, names: ClassNames, options: EmitOptions): TypeContext {
+function typeContext(
+  combos: ReadonlyMap<string, unknown>,
+  names: ClassNames,
+  options: EmitOptions,
+): TypeContext {
   return {
     looseCombos: options.looseCombos,
     comboOptions: (key) =>
@@ -62,7 +79,9 @@ export function emitOptionsConst(
     kind: StructureKind.VariableStatement,
     isExported: true,
     declarationKind: VariableDeclarationKind.Const,
-    docs: jsDocs(`The values each combo input of {@link ${names.factory}} accepts, as the server listed them.`),
+    docs: jsDocs(
+      `The values each combo input of {@link ${names.factory}} accepts, as the server listed them.`,
+    ),
     declarations: [
       {
         name: names.options,
@@ -98,7 +117,10 @@ export function emitInputsInterface(
 }
 
 /** `export interface KSamplerNode extends NodeHandle, Output<"LATENT"> { … }`. */
-export function emitHandleInterface(node: NodeClassIR, names: ClassNames): InterfaceDeclarationStructure {
+export function emitHandleInterface(
+  node: NodeClassIR,
+  names: ClassNames,
+): InterfaceDeclarationStructure {
   const only = node.outputs.length === 1 ? node.outputs[0] : undefined;
   const properties: PropertySignatureStructure[] = [];
   for (const output of node.outputs) {

@@ -28,7 +28,8 @@ export function inputDoc(input: InputIR): string | undefined {
       if (input.min !== undefined) range.push(`min ${formatNumber(input.min)}`);
       if (input.max !== undefined) range.push(`max ${formatNumber(input.max)}`);
       if (input.step !== undefined) range.push(`step ${formatNumber(input.step)}`);
-      if (range.length) facts.push(`${input.kind === "int" ? "Integer" : "Number"}, ${range.join(", ")}.`);
+      if (range.length)
+        facts.push(`${input.kind === "int" ? "Integer" : "Number"}, ${range.join(", ")}.`);
       break;
     }
     case "string":
@@ -37,7 +38,9 @@ export function inputDoc(input: InputIR): string | undefined {
       break;
     case "boolean":
       if (input.labelOn || input.labelOff) {
-        facts.push(`On: ${docText(input.labelOn ?? "true")}; off: ${docText(input.labelOff ?? "false")}.`);
+        facts.push(
+          `On: ${docText(input.labelOn ?? "true")}; off: ${docText(input.labelOff ?? "false")}.`,
+        );
       }
       break;
     case "combo": {
@@ -50,7 +53,8 @@ export function inputDoc(input: InputIR): string | undefined {
       } else if (input.options.length > MAX_LISTED_OPTIONS) {
         facts.push(`One of ${input.options.length} options.`);
       }
-      if (input.upload) facts.push(`A file uploaded to the server's input folder (${input.upload}).`);
+      if (input.upload)
+        facts.push(`A file uploaded to the server's input folder (${input.upload}).`);
       if (input.multiselect) facts.push("Several values may be selected.");
       break;
     }
@@ -58,7 +62,9 @@ export function inputDoc(input: InputIR): string | undefined {
       facts.push(`Socket ${docCode(input.type)}.`);
       break;
     case "matchtype":
-      facts.push(`Socket of any of ${docCode(input.allowedTypes.join(","))}; the output takes its type.`);
+      facts.push(
+        `Socket of any of ${docCode(input.allowedTypes.join(","))}; the output takes its type.`,
+      );
       break;
     case "dynamic_combo":
       facts.push(
@@ -84,7 +90,9 @@ export function inputDoc(input: InputIR): string | undefined {
 
 /** TSDoc for one output property on the handle. */
 export function outputDoc(output: OutputIR): string {
-  const parts = [`Output ${output.index}: ${docCode(output.type)}${output.isList ? " (a list)" : ""}.`];
+  const parts = [
+    `Output ${output.index}: ${docCode(output.type)}${output.isList ? " (a list)" : ""}.`,
+  ];
   if (output.name !== output.identifier) parts.push(`Named ${docCode(output.name)} on the server.`);
   return output.tooltip ? `${docText(output.tooltip)}\n\n${parts.join(" ")}` : parts.join(" ");
 }
@@ -100,11 +108,15 @@ export function classDoc(node: NodeClassIR): string {
   if (node.description) lines.push(docText(node.description));
   const facts: string[] = [];
   if (node.category) facts.push(`Category: ${docText(node.category)}.`);
-  facts.push(`Pack: ${docText(node.pack)}${node.pythonModule ? ` (${docCode(node.pythonModule)})` : ""}.`);
+  facts.push(
+    `Pack: ${docText(node.pack)}${node.pythonModule ? ` (${docCode(node.pythonModule)})` : ""}.`,
+  );
   if (node.outputNode) facts.push("Output node: ComfyUI runs the graph from here.");
   if (node.apiNode) facts.push("Partner API node: needs Comfy.org credentials and network access.");
   if (node.outputs.length) {
-    facts.push(`Outputs: ${node.outputs.map((o) => `${o.identifier} (${docCode(o.type)})`).join(", ")}.`);
+    facts.push(
+      `Outputs: ${node.outputs.map((o) => `${o.identifier} (${docCode(o.type)})`).join(", ")}.`,
+    );
   }
   lines.push(facts.join(" "));
   if (node.experimental) lines.push("@experimental");

@@ -43,10 +43,14 @@ export function emitPackModule(
   const usesOutput = nodes.some((n) => n.outputs.length > 0);
   const named: ImportSpecifierStructure[] = [
     { kind: StructureKind.ImportSpecifier, name: "defineNode" },
-    ...(usesLink ? [{ kind: StructureKind.ImportSpecifier as const, name: "Link", isTypeOnly: true }] : []),
+    ...(usesLink
+      ? [{ kind: StructureKind.ImportSpecifier as const, name: "Link", isTypeOnly: true }]
+      : []),
     { kind: StructureKind.ImportSpecifier, name: "NodeClass", isTypeOnly: true },
     { kind: StructureKind.ImportSpecifier, name: "NodeHandle", isTypeOnly: true },
-    ...(usesOutput ? [{ kind: StructureKind.ImportSpecifier as const, name: "Output", isTypeOnly: true }] : []),
+    ...(usesOutput
+      ? [{ kind: StructureKind.ImportSpecifier as const, name: "Output", isTypeOnly: true }]
+      : []),
   ];
   return {
     kind: StructureKind.SourceFile,

@@ -5,7 +5,7 @@ import { isIdentifierName } from "../../schema/identifiers.js";
  * as a JSON string literal (`"input_blocks.0."`), which cannot break out of the property.
  */
 export function propertyName(name: string): string {
-  return isIdentifierName(name) && name !== "__proto__" ? name : JSON.stringify(name);
+  return isIdentifierName(name) && name !== "__proto__" ? name : stringLiteral(name);
 }
 
 /**
@@ -31,14 +31,16 @@ export function prettierString(text: string): string {
     else if (c === 39) singles++;
   }
   if (doubles <= singles) return json;
-  return `'${raw.replace(/\\(.)|(["'])/gs, (match, escaped: string | undefined, q: string | undefined) => {
-    if (escaped === '"') return '"';
-    if (q === "'") return "\\'";
-    if (q) return q;
-    return match;
-  })}'`;
+  return `'${raw.replace(
+    /\\(.)|(["'])/gs,
+    (match, escaped: string | undefined, q: string | undefined) => {
+      if (escaped === '"') return '"';
+      if (q === "'") return "\\'";
+      if (q) return q;
+      return match;
+    },
+  )}'`;
 }
-
 
 /** A literal type or expression for a combo value. */
 export function literal(value: string | number | boolean): string {

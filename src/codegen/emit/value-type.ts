@@ -60,7 +60,8 @@ export function inputValueType(input: InputIR, key: string, ctx: TypeContext): s
       return union([linkType(input.allowedTypes), ...socketConstants(input.allowedTypes)]);
     case "int": {
       const big =
-        (input.max !== undefined && input.max > SAFE) || (input.min !== undefined && input.min < -SAFE);
+        (input.max !== undefined && input.max > SAFE) ||
+        (input.min !== undefined && input.min < -SAFE);
       return union(["number", ...(big ? ["bigint"] : []), 'Link<"INT">']);
     }
     case "float":
@@ -124,9 +125,11 @@ function dynamicComboType(input: DynamicComboInputIR, key: string, ctx: TypeCont
   for (const option of input.options) {
     const members = [`readonly key: ${stringLiteral(option.key)}`];
     for (const child of option.inputs) {
-      const childKey = `${key}.${child.name}`;
+      const childKey = `${key}[${option.key}].${child.name}`;
       const optional = isOptionalInput(child) ? "?" : "";
-      members.push(`${propertyName(child.name)}${optional}: ${inputValueType(child, childKey, ctx)}`);
+      members.push(
+        `${propertyName(child.name)}${optional}: ${inputValueType(child, childKey, ctx)}`,
+      );
     }
     variants.push(`{ ${members.join("; ")} }`);
     // An option whose inputs can all be left out may also be selected by its key alone.

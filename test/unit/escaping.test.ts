@@ -1,0 +1,49 @@
+import { describe, expect, test } from "vitest";
+import { docCode, docText, propertyName, stringLiteral } from "../../src/codegen/emit/text.js";
+
+describe("propertyName", () => {
+  const cases: [string, string][] = [
+    ["seed", "seed"],
+    ["default", "default"],
+    ["input_blocks.0.", '"input_blocks.0."'],
+    ["my input", '"my input"'],
+    ["0", '"0"'],
+    ["__proto__", '"__proto__"'],
+    ['a"b', "'a\"b'"],
+    ["x`${y}`", '"x`${y}`"'],
+  ];
+  test.each(cases)("%j → %s", (name, want) => expect(propertyName(name)).toBe(want));
+});
+
+describe("stringLiteral", () => {
+  const cases: string[] = [
+    'he said "hi"',
+    "it's",
+    "line\nbreak",
+    "back\\slash",
+    "`${process.exit()}`",
+    "\u2028\u2029",
+    "'\"\"'",
+  ];
+  test.each(cases)("%j evaluates back to itself", (text) => {
+    const literal = stringLiteral(text);
+    expect(new Function(`return ${literal};`)()).toBe(text);
+  });
+});
+
+describe("docText", () => {
+  const cases: [string, string][] = [
+    ["ends the comment */ then code", "ends the comment *\\/ then code"],
+    ["@deprecated fake tag", "\\@deprecated fake tag"],
+    ["email a@b.c stays", "email a@b.c stays"],
+    ["windows\r\nlines\rmac", "windows\nlines\nmac"],
+    ["trailing spaces   \nnext", "trailing spaces\nnext"],
+    ["sep\u2028line", "sep\nline"],
+    ["bell\u0007", "bell"],
+  ];
+  test.each(cases)("%j → %j", (given, want) => expect(docText(given)).toBe(want));
+
+  test("docCode keeps backticks from closing the span", () => {
+    expect(docCode("a`b")).toBe("`aˋb`");
+  });
+});
