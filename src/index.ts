@@ -6,7 +6,7 @@
 export { ComfycError, isComfycError } from "./errors.js";
 export type { ErrorCode } from "./errors.js";
 
-export { defineNode, nodeClassFromSpec } from "./builder/node-class.js";
+export { comboOptions, defineNode, nodeClassFromSpec } from "./builder/node-class.js";
 export type { ClassSpec, DefinedNodeClass } from "./builder/node-class.js";
 export { serializePrompt } from "./builder/serialize.js";
 export { formatLocation } from "./builder/source-location.js";

@@ -46,7 +46,7 @@ export async function typecheckDirs(dirs: readonly string[]): Promise<string> {
       moduleResolution: "NodeNext",
       strict: true,
       noUncheckedIndexedAccess: true,
-      skipLibCheck: true,
+      skipLibCheck: false,
       noEmit: true,
       types: ["node"],
       typeRoots: [join(ROOT, "node_modules", "@types")],

@@ -1,5 +1,6 @@
 import { ComfycError } from "../errors.js";
-import { NodeInfoSchema } from "../protocol/object-info.js";
+import { NodeInfoSchema, type ComboValue } from "../protocol/object-info.js";
+import { collectCombos } from "../schema/combos.js";
 import type { NodeClassIR } from "../schema/ir.js";
 import { normalizeNode } from "../schema/normalize.js";
 import type { NodeClass, NodeHandle } from "./types.js";
@@ -88,4 +89,17 @@ export function isDefinedNodeClass(value: unknown): value is DefinedNodeClass<un
     typeof (value as { classType?: unknown }).classType === "string" &&
     "spec" in value
   );
+}
+
+/**
+ * The combo values of a class, keyed like the generated `…Options` tables (the input name,
+ * `parent[option].child` inside dynamic combos). Generated modules export this per class.
+ */
+export function comboOptions(
+  cls: NodeClass<unknown, NodeHandle>,
+): Readonly<Record<string, readonly ComboValue[]>> {
+  if (!isDefinedNodeClass(cls)) {
+    throw new ComfycError("INVALID_GRAPH", "comboOptions() needs a node class from generated code");
+  }
+  return Object.freeze(Object.fromEntries(collectCombos(cls.spec.inputs)));
 }

@@ -57,7 +57,7 @@ export function registerCodegen(program: Command, io: CliIo): void {
       const written = await writeGenerated(flags.out, result.files);
       const ms = Math.round(performance.now() - started);
       io.info(
-        `Generated ${result.classes.length} node classes in ${result.files.length - 1} pack modules into ${flags.out}/ ` +
+        `Generated ${result.classes.length} node classes in ${result.files.length / 2 - 1} pack modules into ${flags.out}/ ` +
           `(${written.written.length} written, ${written.unchanged.length} unchanged, ${written.removed.length} removed) in ${ms} ms.`,
       );
     });

@@ -3,7 +3,14 @@ import { ComfycError } from "../errors.js";
 import { canonicalHash, compareCodeUnits } from "../schema/canonical-json.js";
 import type { NodeClassIR, NodeSchema, SchemaWarning } from "../schema/ir.js";
 import { normalizeObjectInfo } from "../schema/normalize.js";
-import { emitIndexModule, emitPackModule, headerComment, packFileName } from "./emit/module.js";
+import type { SourceFileStructure } from "ts-morph";
+import {
+  emitIndexModule,
+  emitPackDeclarations,
+  emitPackImplementation,
+  headerComment,
+  packFileNames,
+} from "./emit/module.js";
 import { assignClassNames } from "./emit/names.js";
 import { printSourceFile } from "./print.js";
 
@@ -35,7 +42,10 @@ export interface GenerateResult {
 }
 
 /**
- * Generates the typed node modules for an object_info: one module per node pack plus an index.
+ * Generates the typed node modules for an object_info: per node pack a declaration file
+ * (`core.d.ts`: the types and docs) and its implementation (`core.js`: the `defineNode` calls),
+ * plus an index. Declarations in `.d.ts` keep type-checking flat as the schema grows: `tsc`
+ * reads only the types a workflow uses instead of checking every class.
  * Pure: nothing is written (see `writeGenerated`). The same input always gives byte-identical
  * files.
  *
@@ -65,19 +75,28 @@ export async function generate(
   }
   const packs = [...byPack.keys()].sort(compareCodeUnits);
   const emitOptions = { looseCombos: options.looseCombos === true };
-  const texts = packs.map((pack) => {
+  const texts: { path: string; header: string; structure: SourceFileStructure }[] = [];
+  for (const pack of packs) {
     const nodes = byPack.get(pack)!;
-    const structure = emitPackModule(nodes, names, (c) => specJson(raw[c]), emitOptions);
-    const hash = canonicalHash(
-      Object.fromEntries(nodes.map((n) => [n.classType, raw[n.classType]])),
+    const header = headerComment(
+      canonicalHash(Object.fromEntries(nodes.map((n) => [n.classType, raw[n.classType]]))),
     );
-    return { path: packFileName(pack), header: headerComment(hash), structure };
-  });
-  texts.push({
-    path: "index.ts",
-    header: headerComment(schema.hash),
-    structure: emitIndexModule(packs),
-  });
+    const paths = packFileNames(pack);
+    texts.push({
+      path: paths.declarations,
+      header,
+      structure: emitPackDeclarations(nodes, names, emitOptions),
+    });
+    texts.push({
+      path: paths.implementation,
+      header,
+      structure: emitPackImplementation(nodes, names, (c) => specJson(raw[c])),
+    });
+  }
+  const indexHeader = headerComment(schema.hash);
+  const index = emitIndexModule(packs);
+  texts.push({ path: "index.d.ts", header: indexHeader, structure: index });
+  texts.push({ path: "index.js", header: indexHeader, structure: index });
   const files: GeneratedFile[] = [];
   for (const { path, header, structure } of texts) {
     files.push({ path, content: await printSourceFile(header, structure) });

@@ -122,10 +122,11 @@ function printImport(s: OptionalKind<ImportDeclarationStructure>): string {
       : `${typeof n === "object" && "isTypeOnly" in n && n.isTypeOnly ? "type " : ""}${(n as { name: string }).name}`,
   );
   const from = JSON.stringify(s.moduleSpecifier);
-  const line = `import { ${named.join(", ")} } from ${from};`;
+  const keyword = s.isTypeOnly ? "import type" : "import";
+  const line = `${keyword} { ${named.join(", ")} } from ${from};`;
   return line.length <= WIDTH
     ? line
-    : `import {\n${named.map((n) => `${INDENT}${n},`).join("\n")}\n} from ${from};`;
+    : `${keyword} {\n${named.map((n) => `${INDENT}${n},`).join("\n")}\n} from ${from};`;
 }
 
 function printExport(s: OptionalKind<ExportDeclarationStructure>): string {
@@ -180,9 +181,9 @@ function printProperty(p: OptionalKind<PropertySignatureStructure>): string | un
 function printVariable(s: OptionalKind<VariableStatementStructure>): Printed {
   const docs = printDocs(s.docs, "");
   const decl = s.declarations[0]!;
-  const lhs = `export const ${decl.name}${decl.type ? `: ${String(decl.type)}` : ""} = `;
   const layout = layoutOf.get(s);
-  if (layout && "entries" in layout) return done(`${docs}${lhs}${printConstTable(layout)};`);
+  if (s.hasDeclareKeyword) return printDeclareConst(docs, decl.name, String(decl.type), layout);
+  const lhs = `export const ${decl.name}${decl.type ? `: ${String(decl.type)}` : ""} = `;
   if (layout && "callee" in layout) {
     const call = `${layout.callee}(${layout.args.join(", ")})`;
     if (lhs.length + call.length + 1 <= WIDTH) return done(`${docs}${lhs}${call};`);
@@ -246,35 +247,46 @@ function printBrokenCall(
   return `${lines.join("\n")}\n${args}\n);`;
 }
 
-const NUMERIC = /^-?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
-
-/** `{` newline, one `key: [values],` per line (broken like prettier when long), `} as const`. */
-function printConstTable(layout: ConstTableInitializer): string {
-  let out = "{\n";
-  for (const [key, values] of layout.entries) {
-    const line = `${INDENT}${key}: [${values.join(", ")}],`;
-    if (line.length <= WIDTH) {
-      out += `${line}\n`;
-      continue;
-    }
-    out += `${INDENT}${key}: [\n`;
-    if (values.length > 1 && values.every((v) => NUMERIC.test(v))) {
-      // Prettier fills number-only arrays: as many per line as fit.
-      let current = "";
-      for (const v of values) {
-        const piece = `${v},`;
-        if (current === "") current = `${INDENT}${INDENT}${piece}`;
-        else if (current.length + 1 + piece.length <= WIDTH) current += ` ${piece}`;
-        else {
-          out += `${current}\n`;
-          current = `${INDENT}${INDENT}${piece}`;
-        }
-      }
-      out += `${current}\n`;
-    } else {
-      for (const v of values) out += `${INDENT}${INDENT}${v},\n`;
-    }
-    out += `${INDENT}],\n`;
+/**
+ * `export declare const X: T;`. A long generic type breaks its arguments one per line; a
+ * table type is written expanded, one `readonly key: readonly [values];` per line.
+ */
+function printDeclareConst(
+  docs: string,
+  name: string,
+  type: string,
+  layout: CallInitializer | ConstTableInitializer | undefined,
+): Printed {
+  const head = `export declare const ${name}:`;
+  if (layout && "entries" in layout) {
+    return done(`${docs}${head} {\n${printTupleTable(layout)}};`);
   }
-  return `${out}} as const`;
+  const line = `${head} ${type};`;
+  if (line.length <= WIDTH) return done(`${docs}${line}`);
+  const generic = /^(\w+)<([^<>]*)>$/.exec(type);
+  if (generic) {
+    const typeArgs = generic[2]!.split(",").map((t) => t.trim());
+    const lines = [
+      `${head} ${generic[1]}<`,
+      ...typeArgs.map((t, i) => `${INDENT}${t}${i < typeArgs.length - 1 ? "," : ""}`),
+      ">;",
+    ];
+    if (lines.every((l) => l.length <= WIDTH)) return done(`${docs}${lines.join("\n")}`);
+  }
+  return { kind: "prettier", text: `${docs}${line}`, placeholders: new Map() };
+}
+
+/** Members `readonly key: readonly [values];`, tuples broken one value per line when long. */
+function printTupleTable(layout: ConstTableInitializer): string {
+  let out = "";
+  for (const [key, values] of layout.entries) {
+    const line = `${INDENT}readonly ${key}: readonly [${values.join(", ")}];`;
+    if (line.length <= WIDTH) out += `${line}\n`;
+    else {
+      out += `${INDENT}readonly ${key}: readonly [\n`;
+      for (const v of values) out += `${INDENT}${INDENT}${v},\n`;
+      out += `${INDENT}];\n`;
+    }
+  }
+  return out;
 }

@@ -55,7 +55,9 @@ async function readExisting(outDir: string): Promise<Map<string, string>> {
     return out;
   }
   for (const name of names.sort(compareCodeUnits)) {
-    if (name.endsWith(".ts")) out.set(name, await readFile(join(outDir, name), "utf8"));
+    if (name.endsWith(".ts") || name.endsWith(".js")) {
+      out.set(name, await readFile(join(outDir, name), "utf8"));
+    }
   }
   return out;
 }

@@ -24,9 +24,9 @@ describe("generate", () => {
 
   test("records the schema hash in each header and embeds every class's node info", async () => {
     const { files, schema } = await generate(bundled);
-    const index = files.find((f) => f.path === "index.ts")!;
+    const index = files.find((f) => f.path === "index.d.ts")!;
     expect(index.content).toContain(`(sha256 ${schema.hash})`);
-    const core = files.find((f) => f.path === "core.ts")!;
+    const core = files.find((f) => f.path === "core.js")!;
     const specs = embeddedSpecs(core.content);
     expect(JSON.parse(specs.get("KSampler")!).input).toEqual(bundled["KSampler"]!["input"]);
   });
@@ -64,16 +64,21 @@ describe("writeGenerated and --check", () => {
   test("writes, skips unchanged files, removes stale generated files, keeps foreign files", async () => {
     const out = tempDir();
     const first = await generate(bundled, { include: ["core"] });
-    expect((await writeGenerated(out, first.files)).written).toEqual(["core.ts", "index.ts"]);
-    const mtime = statSync(join(out, "core.ts")).mtimeMs;
+    expect((await writeGenerated(out, first.files)).written).toEqual([
+      "core.d.ts",
+      "core.js",
+      "index.d.ts",
+      "index.js",
+    ]);
+    const mtime = statSync(join(out, "core.js")).mtimeMs;
     writeFileSync(join(out, "mine.ts"), "export const mine = 1;\n");
     const second = await generate(bundled, { include: ["core", "api-nodes"] });
     const result = await writeGenerated(out, second.files);
-    expect(result.unchanged).toEqual(["core.ts"]);
-    expect(result.written).toEqual(["api-nodes.ts", "index.ts"]);
-    expect(statSync(join(out, "core.ts")).mtimeMs).toBe(mtime);
+    expect(result.unchanged).toEqual(["core.d.ts", "core.js"]);
+    expect(result.written).toEqual(["api-nodes.d.ts", "api-nodes.js", "index.d.ts", "index.js"]);
+    expect(statSync(join(out, "core.js")).mtimeMs).toBe(mtime);
     const third = await generate(bundled, { include: ["api-nodes"] });
-    expect((await writeGenerated(out, third.files)).removed).toEqual(["core.ts"]);
+    expect((await writeGenerated(out, third.files)).removed).toEqual(["core.d.ts", "core.js"]);
     expect(existsSync(join(out, "mine.ts"))).toBe(true);
   });
 
@@ -142,12 +147,12 @@ describe("hostile schema", () => {
     const { files } = await generate(hostile);
     const out = tempDir();
     for (const f of files) {
-      expect(f.path).toMatch(/^[a-z0-9-]+\.ts$/);
+      expect(f.path).toMatch(/^[a-z0-9-]+\.(d\.ts|js)$/);
       expect(await formatTypeScript(f.content)).toBe(f.content);
       writeFileSync(join(out, f.path), f.content);
     }
     expect(await typecheckDirs([out])).toBe("");
-    const pack = files.find((f) => f.path !== "index.ts" && f.content.includes("Evil"))!;
+    const pack = files.find((f) => f.path.endsWith(".js") && f.content.includes("Evil"))!;
     const specs = embeddedSpecs(pack.content);
     expect(specs.has(`Evil${payload}`)).toBe(true);
     const mod = await import(join(out, pack.path));

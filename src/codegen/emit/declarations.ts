@@ -5,8 +5,8 @@ import {
   type PropertySignatureStructure,
   type VariableStatementStructure,
 } from "ts-morph";
-import type { ComboValue } from "../../protocol/object-info.js";
-import type { InputIR, NodeClassIR } from "../../schema/ir.js";
+import { collectCombos } from "../../schema/combos.js";
+import type { NodeClassIR } from "../../schema/ir.js";
 import { layoutOf } from "../print.js";
 import { classDoc, inputDoc, outputDoc } from "./docs.js";
 import type { ClassNames } from "./names.js";
@@ -21,38 +21,6 @@ export interface EmitOptions {
 const jsDocs = (text: string | undefined) =>
   text ? [{ kind: StructureKind.JSDoc as const, description: text }] : undefined;
 
-/**
- * Options-table key prefix of a dynamic combo option's inputs: `resize_type[match size].`. The
- * option is part of the key because two options may list different values under one name.
- */
-export function dynamicChildPrefix(key: string, optionKey: string): string {
-  return `${key}[${optionKey}].`;
-}
-
-/** Every combo with listed options, keyed by prompt key (dotted for nested dynamic inputs). */
-export function collectCombos(
-  inputs: readonly InputIR[],
-  prefix = "",
-  out = new Map<string, readonly ComboValue[]>(),
-): Map<string, readonly ComboValue[]> {
-  for (const input of inputs) {
-    const key = `${prefix}${input.name}`;
-    if (input.kind === "combo" && input.options.length > 0) out.set(key, input.options);
-    if (input.kind === "dynamic_combo") {
-      for (const option of input.options)
-        collectCombos(option.inputs, `${dynamicChildPrefix(key, option.key)}`, out);
-    }
-    if (
-      input.kind === "autogrow" &&
-      input.template.kind === "combo" &&
-      input.template.options.length
-    ) {
-      out.set(`${key}[]`, input.template.options);
-    }
-  }
-  return out;
-}
-
 function typeContext(
   combos: ReadonlyMap<string, unknown>,
   names: ClassNames,
@@ -65,8 +33,8 @@ function typeContext(
   };
 }
 
-/** `export const KSamplerOptions = { sampler_name: [...] } as const;`, or undefined. */
-export function emitOptionsConst(
+/** `export declare const KSamplerOptions: { readonly sampler_name: readonly [...] }`, or undefined. */
+export function emitOptionsDeclaration(
   node: NodeClassIR,
   names: ClassNames,
 ): VariableStatementStructure | undefined {
@@ -78,6 +46,7 @@ export function emitOptionsConst(
   const statement: VariableStatementStructure = {
     kind: StructureKind.VariableStatement,
     isExported: true,
+    hasDeclareKeyword: true,
     declarationKind: VariableDeclarationKind.Const,
     docs: jsDocs(
       `The values each combo input of {@link ${names.factory}} accepts, as the server listed them.`,
@@ -85,11 +54,27 @@ export function emitOptionsConst(
     declarations: [
       {
         name: names.options,
-        initializer: `{ ${entries.map(([k, v]) => `${k}: [${v.join(", ")}]`).join(", ")} } as const`,
+        type: `{ ${entries.map(([k, v]) => `readonly ${k}: readonly [${v.join(", ")}]`).join("; ")} }`,
       },
     ],
   };
   layoutOf.set(statement, { entries });
+  return statement;
+}
+
+/** `export const KSamplerOptions = comboOptions(KSampler);` (the values come from the spec). */
+export function emitOptionsValue(
+  node: NodeClassIR,
+  names: ClassNames,
+): VariableStatementStructure | undefined {
+  if (collectCombos(node.inputs).size === 0) return undefined;
+  const statement: VariableStatementStructure = {
+    kind: StructureKind.VariableStatement,
+    isExported: true,
+    declarationKind: VariableDeclarationKind.Const,
+    declarations: [{ name: names.options, initializer: `comboOptions(${names.factory})` }],
+  };
+  layoutOf.set(statement, { callee: "comboOptions", args: [names.factory] });
   return statement;
 }
 
@@ -156,11 +141,26 @@ export function emitHandleInterface(
   };
 }
 
+/** `export declare const KSampler: NodeClass<KSamplerInputs, KSamplerNode>;`, documented. */
+export function emitFactoryDeclaration(
+  node: NodeClassIR,
+  names: ClassNames,
+): VariableStatementStructure {
+  return {
+    kind: StructureKind.VariableStatement,
+    isExported: true,
+    hasDeclareKeyword: true,
+    declarationKind: VariableDeclarationKind.Const,
+    docs: jsDocs(classDoc(node)),
+    declarations: [{ name: names.factory, type: `NodeClass<${names.inputs}, ${names.handle}>` }],
+  };
+}
+
 /**
- * `export const KSampler: NodeClass<KSamplerInputs, KSamplerNode> = defineNode("KSampler", "…")`.
- * The class's `/object_info` entry travels as JSON text: cheap for `tsc`, parsed on first use.
+ * `export const KSampler = defineNode("KSampler", "…");`. The class's `/object_info` entry
+ * travels as JSON text, parsed on first use.
  */
-export function emitFactory(
+export function emitFactoryValue(
   node: NodeClassIR,
   names: ClassNames,
   nodeInfoJson: string,
@@ -170,14 +170,7 @@ export function emitFactory(
     kind: StructureKind.VariableStatement,
     isExported: true,
     declarationKind: VariableDeclarationKind.Const,
-    docs: jsDocs(classDoc(node)),
-    declarations: [
-      {
-        name: names.factory,
-        type: `NodeClass<${names.inputs}, ${names.handle}>`,
-        initializer: `defineNode(${args.join(", ")})`,
-      },
-    ],
+    declarations: [{ name: names.factory, initializer: `defineNode(${args.join(", ")})` }],
   };
   layoutOf.set(statement, { callee: "defineNode", args });
   return statement;

@@ -7,10 +7,12 @@ import {
 import { assignIdentifiers } from "../../schema/identifiers.js";
 import type { NodeClassIR } from "../../schema/ir.js";
 import {
-  emitFactory,
+  emitFactoryDeclaration,
+  emitFactoryValue,
   emitHandleInterface,
   emitInputsInterface,
-  emitOptionsConst,
+  emitOptionsDeclaration,
+  emitOptionsValue,
   type EmitOptions,
 } from "./declarations.js";
 import type { ClassNames } from "./names.js";
@@ -23,35 +25,61 @@ export function headerComment(hash: string): string {
   return `/**\n * ${GENERATED_MARKER} (sha256 ${hash}). Do not edit.\n * Regenerate with \`comfyc codegen\`.\n */\n`;
 }
 
-/** Statements of one node pack module: per class, options, inputs, handle, factory. */
-export function emitPackModule(
+/** Declarations of one node pack (`core.d.ts`): per class, options, inputs, handle, class. */
+export function emitPackDeclarations(
   nodes: readonly NodeClassIR[],
   names: ReadonlyMap<string, ClassNames>,
-  nodeInfoJson: (classType: string) => string,
   options: EmitOptions,
 ): SourceFileStructure {
   const statements: StatementStructures[] = [];
   for (const node of nodes) {
     const n = names.get(node.classType)!;
-    const optionsConst = emitOptionsConst(node, n);
-    if (optionsConst) statements.push(optionsConst);
+    const optionsDeclaration = emitOptionsDeclaration(node, n);
+    if (optionsDeclaration) statements.push(optionsDeclaration);
     statements.push(emitInputsInterface(node, n, options));
     statements.push(emitHandleInterface(node, n));
-    statements.push(emitFactory(node, n, nodeInfoJson(node.classType)));
+    statements.push(emitFactoryDeclaration(node, n));
   }
   const usesLink = nodes.some((n) => n.inputs.length > 0);
   const usesOutput = nodes.some((n) => n.outputs.length > 0);
   const named: ImportSpecifierStructure[] = [
-    { kind: StructureKind.ImportSpecifier, name: "defineNode" },
-    ...(usesLink
-      ? [{ kind: StructureKind.ImportSpecifier as const, name: "Link", isTypeOnly: true }]
-      : []),
-    { kind: StructureKind.ImportSpecifier, name: "NodeClass", isTypeOnly: true },
-    { kind: StructureKind.ImportSpecifier, name: "NodeHandle", isTypeOnly: true },
-    ...(usesOutput
-      ? [{ kind: StructureKind.ImportSpecifier as const, name: "Output", isTypeOnly: true }]
-      : []),
+    ...(usesLink ? [specifier("Link")] : []),
+    specifier("NodeClass"),
+    specifier("NodeHandle"),
+    ...(usesOutput ? [specifier("Output")] : []),
   ];
+  return {
+    kind: StructureKind.SourceFile,
+    statements: [
+      {
+        kind: StructureKind.ImportDeclaration,
+        isTypeOnly: true,
+        moduleSpecifier: "comfyc",
+        namedImports: named,
+      },
+      ...statements,
+    ],
+  };
+}
+
+/** Runtime side of one node pack (`core.js`): `defineNode` calls and options tables. */
+export function emitPackImplementation(
+  nodes: readonly NodeClassIR[],
+  names: ReadonlyMap<string, ClassNames>,
+  nodeInfoJson: (classType: string) => string,
+): SourceFileStructure {
+  const statements: StatementStructures[] = [];
+  let usesOptions = false;
+  for (const node of nodes) {
+    const n = names.get(node.classType)!;
+    statements.push(emitFactoryValue(node, n, nodeInfoJson(node.classType)));
+    const optionsValue = emitOptionsValue(node, n);
+    if (optionsValue) {
+      usesOptions = true;
+      statements.push(optionsValue);
+    }
+  }
+  const named = [...(usesOptions ? [specifier("comboOptions")] : []), specifier("defineNode")];
   return {
     kind: StructureKind.SourceFile,
     statements: [
@@ -61,9 +89,13 @@ export function emitPackModule(
   };
 }
 
-/** A pack's module file name: `core.ts`, `comfyui-kjnodes.ts`. */
-export function packFileName(pack: string): string {
-  return `${pack}.ts`;
+function specifier(name: string): ImportSpecifierStructure {
+  return { kind: StructureKind.ImportSpecifier, name };
+}
+
+/** A pack's module file names: `core.d.ts` and `core.js`. */
+export function packFileNames(pack: string): { declarations: string; implementation: string } {
+  return { declarations: `${pack}.d.ts`, implementation: `${pack}.js` };
 }
 
 /** The index: every pack as a namespace, so `import { core } from "./generated/index.js"`. */
@@ -74,7 +106,7 @@ export function emitIndexModule(packs: readonly string[]): SourceFileStructure {
     statements: packs.map((pack) => ({
       kind: StructureKind.ExportDeclaration,
       namespaceExport: ids.get(pack)!,
-      moduleSpecifier: `./${packFileName(pack).replace(/\.ts$/, ".js")}`,
+      moduleSpecifier: `./${packFileNames(pack).implementation}`,
     })),
   };
 }

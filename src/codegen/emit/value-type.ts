@@ -1,3 +1,4 @@
+import { dynamicChildPrefix } from "../../schema/combos.js";
 import type { AutogrowInputIR, DynamicComboInputIR, InputIR } from "../../schema/ir.js";
 import { propertyName, stringLiteral } from "./text.js";
 
@@ -125,7 +126,7 @@ function dynamicComboType(input: DynamicComboInputIR, key: string, ctx: TypeCont
   for (const option of input.options) {
     const members = [`readonly key: ${stringLiteral(option.key)}`];
     for (const child of option.inputs) {
-      const childKey = `${key}[${option.key}].${child.name}`;
+      const childKey = `${dynamicChildPrefix(key, option.key)}${child.name}`;
       const optional = isOptionalInput(child) ? "?" : "";
       members.push(
         `${propertyName(child.name)}${optional}: ${inputValueType(child, childKey, ctx)}`,
