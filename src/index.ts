@@ -28,5 +28,18 @@ export type {
   SourceLocation,
 } from "./builder/types.js";
 
+export { defineWorkflow, isWorkflow, ParameterizedWorkflow } from "./builder/define-workflow.js";
+export type { AnyWorkflow, WorkflowDefinition } from "./builder/define-workflow.js";
+export { ParamsInvalidError, PromptInvalidError } from "./builder/errors.js";
+export { describeError, describeNodeErrors } from "./protocol/describe-errors.js";
+export type { NodeContext } from "./protocol/describe-errors.js";
+export type { ErrorObj, NodeError, NodeErrors } from "./protocol/prompt.js";
 export { normalizeObjectInfo } from "./schema/normalize.js";
+export { isLegacyVersion, validatePrompt } from "./schema/validate.js";
+export type {
+  ClassLookup,
+  CustomValidator,
+  ValidateOptions,
+  ValidationResult,
+} from "./schema/validate.js";
 export type { InputIR, NodeClassIR, NodeSchema, OutputIR, SchemaWarning } from "./schema/ir.js";

@@ -1,3 +1,5 @@
+import type { ValidationResult } from "../schema/validate.js";
+
 /**
  * One output slot of a node in a workflow: compiles to the link `["<nodeId>", <index>]`. The
  * `type` field keeps `Output<"IMAGE">` and `Output<"LATENT">` distinct, so wiring an output into
@@ -101,4 +103,6 @@ export interface CompileReport {
   readonly unreachable: readonly DroppedNode[];
   /** Where each node of the prompt was created. */
   readonly sources: ReadonlyMap<string, SourceLocation>;
+  /** The validation result, unless validation was turned off. */
+  readonly validation?: ValidationResult;
 }

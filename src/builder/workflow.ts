@@ -1,7 +1,10 @@
 import { ComfycError, describeValue } from "../errors.js";
 import type { InputIR } from "../schema/ir.js";
 import { isDefinedNodeClass, type ClassSpec } from "./node-class.js";
-import { callerLocation } from "./source-location.js";
+import type { NodeSchema } from "../schema/ir.js";
+import { validatePrompt, type ClassLookup, type ValidationResult } from "../schema/validate.js";
+import { PromptInvalidError } from "./errors.js";
+import { callerLocation, formatLocation } from "./source-location.js";
 import type {
   AddOptions,
   ApiPrompt,
@@ -23,6 +26,12 @@ export interface CompileOptions {
    * of the prompt and listed in the report.
    */
   readonly keepUnreachable?: boolean;
+  /** Validate with ComfyUI's rules and throw {@link PromptInvalidError} on any problem (default true). */
+  readonly validate?: boolean;
+  /** Validate against this schema instead of the one the node classes were generated from. */
+  readonly schema?: NodeSchema;
+  /** Follow this ComfyUI version's validation rules (default: the newest). */
+  readonly comfyuiVersion?: string;
 }
 
 interface NodeRecord {
@@ -158,7 +167,39 @@ export class Workflow {
       };
       if (node.source) sources.set(node.id, node.source);
     }
-    return { prompt, unreachable, sources };
+    let validation: ValidationResult | undefined;
+    if (options.validate !== false) {
+      validation = this.#validate(prompt, options);
+      if (!validation.valid || Object.keys(validation.nodeErrors).length > 0) {
+        throw new PromptInvalidError(validation.error, validation.nodeErrors, (id) => {
+          const node = this.#nodes.find((n) => n.id === id);
+          return (
+            node && {
+              title: node.title,
+              ...(node.source ? { source: formatLocation(node.source) } : {}),
+            }
+          );
+        });
+      }
+    }
+    return { prompt, unreachable, sources, ...(validation ? { validation } : {}) };
+  }
+
+  #validate(prompt: ApiPrompt, options: CompileOptions): ValidationResult {
+    const specs = new Map<string, ClassSpec>();
+    const opaque = new Set<string>();
+    for (const node of this.#nodes) {
+      if (node.spec) specs.set(node.classType, node.spec);
+      else opaque.add(node.classType);
+    }
+    const lookup: ClassLookup = options.schema
+      ? (classType) => options.schema!.classes.get(classType)
+      : (classType) => specs.get(classType);
+    if (options.schema) for (const c of opaque) if (options.schema.classes.has(c)) opaque.delete(c);
+    return validatePrompt(prompt, lookup, {
+      opaqueClasses: opaque,
+      ...(options.comfyuiVersion ? { comfyuiVersion: options.comfyuiVersion } : {}),
+    });
   }
 
   /** Where the node with this id was created, when known. */

@@ -1,0 +1,114 @@
+import type { ErrorObj, NodeErrors } from "./prompt.js";
+
+/** What a reader needs to find a node: its title and where it was created. */
+export interface NodeContext {
+  readonly title?: string;
+  /** `file:line:column` where the node was created in the user's code. */
+  readonly source?: string;
+}
+
+const MAX_LISTED = 10;
+
+function show(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "bigint") return value.toString();
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+function optionsOf(e: ErrorObj): Record<string, unknown> {
+  const config = e.extra_info["input_config"];
+  if (Array.isArray(config) && config[1] !== null && typeof config[1] === "object")
+    return config[1] as Record<string, unknown>;
+  return {};
+}
+
+function range(e: ErrorObj): string {
+  const o = optionsOf(e);
+  const min = o["min"];
+  const max = o["max"];
+  if (min === undefined && max === undefined) return "";
+  return ` (allowed ${min ?? "−∞"} … ${max === 2 ** 64 ? "18446744073709551615" : (max ?? "∞")})`;
+}
+
+/** One ComfyUI error as a sentence about the input it concerns. */
+export function describeError(e: ErrorObj): string {
+  const input =
+    typeof e.extra_info["input_name"] === "string" ? e.extra_info["input_name"] : undefined;
+  const at = input ? `input ${input}: ` : "";
+  const received = e.extra_info["received_value"];
+  switch (e.type) {
+    case "required_input_missing":
+      return `input ${e.details} is required but missing`;
+    case "value_smaller_than_min":
+    case "value_bigger_than_max":
+      return `${at}${show(received)} is ${e.type === "value_smaller_than_min" ? "below the minimum" : "above the maximum"}${range(e)}`;
+    case "value_not_in_list": {
+      const config = e.extra_info["input_config"];
+      const list =
+        Array.isArray(config) && Array.isArray(config[0])
+          ? (config[0] as unknown[])
+          : Array.isArray(optionsOf(e)["options"])
+            ? (optionsOf(e)["options"] as unknown[])
+            : undefined;
+      if (!list) {
+        const m = /\(list of length (\d+)\)/.exec(e.details);
+        return `${at}${show(received)} is not one of the ${m ? `${m[1]} ` : ""}values the server lists`;
+      }
+      const shown = list.slice(0, MAX_LISTED).map(show).join(", ");
+      return `${at}${show(received)} is not one of ${list.length} options: ${shown}${list.length > MAX_LISTED ? ", …" : ""}`;
+    }
+    case "return_type_mismatch":
+      return `${at}the linked output ${show(e.extra_info["linked_node"])} is ${show(e.extra_info["received_type"])}, which does not fit ${show((e.extra_info["input_config"] as unknown[] | undefined)?.[0])}`;
+    case "invalid_input_type":
+      return `${at}${show(received)} ${e.message.replace(/^Failed to convert an input value to a /, "cannot be converted to ")} (${String(e.extra_info["exception_message"] ?? "")})`;
+    case "bad_linked_input":
+      return `${at}${show(received)} is a list but not a [node_id, output_index] link; wrap list values as {"__value__": [...]}`;
+    case "exception_during_inner_validation":
+    case "exception_during_validation": {
+      const link = e.extra_info["linked_node"];
+      const type = e.extra_info["exception_type"];
+      if (type === "KeyError") return `${at}links to node ${e.details}, which is not in the prompt`;
+      if (type === "IndexError")
+        return `${at}a link (${show(link)} or upstream) names an output index the node does not have`;
+      return `${at}${e.message}: ${String(type ?? "")} ${e.details}`.trim();
+    }
+    case "custom_validation_failed":
+      return `the node's own check failed: ${e.details}`;
+    case "dependency_cycle":
+      return `is part of a cycle: ${e.details}`;
+    default:
+      return `${e.message}${e.details ? `: ${e.details}` : ""}`;
+  }
+}
+
+/**
+ * A readable, multi-line description of a `/prompt` rejection: one line per error, naming the
+ * node id, class, title, input, the bad value and the allowed range or options, and where the
+ * node was created when `context` knows it.
+ */
+export function describeNodeErrors(
+  body: { error?: ErrorObj | string; node_errors?: NodeErrors },
+  context: (nodeId: string) => NodeContext | undefined = () => undefined,
+): string {
+  const lines: string[] = [];
+  for (const [id, nodeError] of Object.entries(body.node_errors ?? {})) {
+    const ctx = context(id);
+    const label = [
+      nodeError.class_type,
+      ctx?.title && ctx.title !== nodeError.class_type ? JSON.stringify(ctx.title) : undefined,
+      ctx?.source ? `at ${ctx.source}` : undefined,
+    ]
+      .filter(Boolean)
+      .join(" ");
+    for (const e of nodeError.errors) lines.push(`Node "${id}" (${label}): ${describeError(e)}`);
+  }
+  if (lines.length === 0 && body.error) {
+    const e = body.error;
+    lines.push(typeof e === "string" ? e : `${e.message}${e.details ? `: ${e.details}` : ""}`);
+  }
+  return lines.join("\n");
+}

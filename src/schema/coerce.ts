@@ -1,0 +1,80 @@
+import { pyStr, pyStrRepr } from "./python-format.js";
+
+/** A Python exception as ComfyUI would report it: type name and `str(exception)`. */
+export class PyException extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const typeName = (v: unknown): string =>
+  v === null || v === undefined
+    ? "NoneType"
+    : Array.isArray(v)
+      ? "list"
+      : typeof v === "object"
+        ? "dict"
+        : typeof v;
+
+/** Python's `int(v)` for a JSON value: truncates floats, parses integer strings. */
+export function pyIntOf(v: unknown): number | bigint {
+  if (typeof v === "bigint") return v;
+  if (typeof v === "boolean") return v ? 1 : 0;
+  if (typeof v === "number") {
+    if (Number.isNaN(v)) throw new PyException("ValueError", "cannot convert float NaN to integer");
+    if (!Number.isFinite(v))
+      throw new PyException("OverflowError", "cannot convert float infinity to integer");
+    return Math.trunc(v) || 0;
+  }
+  if (typeof v === "string") {
+    const s = v.trim();
+    if (/^[+-]?\d+(_\d+)*$/.test(s)) {
+      const big = BigInt(s.replace(/_/g, ""));
+      return big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER)
+        ? Number(big)
+        : big;
+    }
+    throw new PyException("ValueError", `invalid literal for int() with base 10: ${pyStrRepr(v)}`);
+  }
+  throw new PyException(
+    "TypeError",
+    `int() argument must be a string, a bytes-like object or a real number, not '${typeName(v)}'`,
+  );
+}
+
+/** Python's `float(v)`: numeric strings including `1e-3`, `nan` and `inf`. */
+export function pyFloatOf(v: unknown): number {
+  if (typeof v === "number") return v;
+  if (typeof v === "bigint") return Number(v);
+  if (typeof v === "boolean") return v ? 1 : 0;
+  if (typeof v === "string") {
+    const s = v.trim().replace(/(?<=\d)_(?=\d)/g, "");
+    if (/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(s)) return Number(s);
+    const special = /^([+-]?)(nan|inf|infinity)$/i.exec(s);
+    if (special) {
+      if (special[2]!.toLowerCase() === "nan") return NaN;
+      return special[1] === "-" ? -Infinity : Infinity;
+    }
+    throw new PyException("ValueError", `could not convert string to float: ${pyStrRepr(v)}`);
+  }
+  throw new PyException(
+    "TypeError",
+    `float() argument must be a string or a real number, not '${typeName(v)}'`,
+  );
+}
+
+/** Python's `str(v)`: `null` → `"None"`, objects → their repr. */
+export function pyStrOf(v: unknown): string {
+  return pyStr(v);
+}
+
+/** Python's `bool(v)`: `"false"` is true; `0`, `""`, `null` and `{}` are false. */
+export function pyBoolOf(v: unknown): boolean {
+  if (v === null || v === undefined || v === false || v === 0 || v === "" || v === 0n) return false;
+  if (typeof v === "number" && Number.isNaN(v)) return true;
+  if (typeof v === "object" && !Array.isArray(v)) return Object.keys(v).length > 0;
+  return true;
+}

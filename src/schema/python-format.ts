@@ -1,0 +1,70 @@
+/**
+ * ComfyUI builds its error texts with Python's `str()` and `repr()`. These reproduce them for
+ * JSON values so offline errors read exactly like the server's.
+ */
+
+/** `repr(float)`: `1.0`, `0.1`, `1e-05`, `1.5e+16`, `inf`, `nan`. */
+export function pyFloat(n: number): string {
+  if (Number.isNaN(n)) return "nan";
+  if (!Number.isFinite(n)) return n > 0 ? "inf" : "-inf";
+  if (n === 0) return Object.is(n, -0) ? "-0.0" : "0.0";
+  const exp = Math.floor(Math.log10(Math.abs(n)));
+  if (exp < -4 || exp >= 16) {
+    // Shortest round-trip digits, in Python's exponent spelling (at least two digits).
+    const [mantissa, e] = n.toExponential().split("e") as [string, string];
+    const sign = e.startsWith("-") ? "-" : "+";
+    const digits = e.replace(/^[+-]/, "").padStart(2, "0");
+    return `${mantissa}e${sign}${digits}`;
+  }
+  const s = String(n);
+  if (s.includes("e")) return pyFloat(Number(n.toPrecision(17)));
+  return Number.isInteger(n) ? `${s}.0` : s;
+}
+
+/** `str(int)` for a JS number or bigint holding an integer. */
+export function pyInt(n: number | bigint): string {
+  if (typeof n === "bigint") return n.toString();
+  return Number.isSafeInteger(n) ? String(n) : BigInt(Math.trunc(n)).toString();
+}
+
+/** `repr(str)`: single quotes unless the text has `'` and no `"`. */
+export function pyStrRepr(s: string): string {
+  const quote = s.includes("'") && !s.includes('"') ? '"' : "'";
+  let out = quote;
+  for (const ch of s) {
+    const code = ch.codePointAt(0)!;
+    if (ch === "\\") out += "\\\\";
+    else if (ch === quote) out += `\\${quote}`;
+    else if (ch === "\n") out += "\\n";
+    else if (ch === "\r") out += "\\r";
+    else if (ch === "\t") out += "\\t";
+    else if (code < 0x20 || code === 0x7f) out += `\\x${code.toString(16).padStart(2, "0")}`;
+    else out += ch;
+  }
+  return out + quote;
+}
+
+/**
+ * `repr()` of a JSON value as Python sees it after `json.loads`: integers without a point,
+ * other numbers as floats, `True`/`False`/`None`, lists and dicts.
+ */
+export function pyRepr(value: unknown): string {
+  if (value === null || value === undefined) return "None";
+  if (value === true) return "True";
+  if (value === false) return "False";
+  if (typeof value === "bigint") return value.toString();
+  if (typeof value === "number") return Number.isInteger(value) ? pyInt(value) : pyFloat(value);
+  if (typeof value === "string") return pyStrRepr(value);
+  if (Array.isArray(value)) return `[${value.map(pyRepr).join(", ")}]`;
+  if (typeof value === "object") {
+    return `{${Object.entries(value)
+      .map(([k, v]) => `${pyStrRepr(k)}: ${pyRepr(v)}`)
+      .join(", ")}}`;
+  }
+  return String(value);
+}
+
+/** `str()` of a JSON value: strings as they are, everything else as {@link pyRepr}. */
+export function pyStr(value: unknown): string {
+  return typeof value === "string" ? value : pyRepr(value);
+}

@@ -1,0 +1,611 @@
+import type { ErrorObj, NodeErrors } from "../protocol/prompt.js";
+import { PyException, pyBoolOf, pyFloatOf, pyIntOf, pyStrOf } from "./coerce.js";
+import type { InputConfig, InputIR, NodeClassIR, NodeSchema } from "./ir.js";
+import { pyFloat, pyInt, pyRepr, pyStr } from "./python-format.js";
+
+/**
+ * A prompt checked against a schema with ComfyUI's own rules (protocol §5): the order of
+ * checks, value coercion, type matching, combo membership, min/max, required inputs, links to
+ * missing nodes or outputs. Errors come back in the exact shape of a `/prompt` rejection, so
+ * local and server rejections share one code path.
+ */
+
+/** What a node class looks like to the validator: the normalized class, identifier optional. */
+export type ValidatorClass = Omit<NodeClassIR, "identifier">;
+
+/** Looks a class up by `class_type`. */
+export type ClassLookup = (classType: string) => ValidatorClass | undefined;
+
+/**
+ * A node's custom validator (`VALIDATE_INPUTS`): the inputs it declares, which the server then
+ * does not range- or membership-check, and an optional check of their constant values
+ * (`true` passes; a string is the reason it failed).
+ */
+export interface CustomValidator {
+  readonly inputs: readonly string[];
+  readonly check?: (values: Readonly<Record<string, unknown>>) => true | string;
+}
+
+/** Options of {@link validatePrompt}. */
+export interface ValidateOptions {
+  /**
+   * The ComfyUI version to behave like (`"0.3.64"`). Versions up to 0.3.64 use the older rules
+   * (`invalid_prompt`, no `"COMBO"` membership check, no cycle detection); later or unset
+   * versions use the newest rules.
+   */
+  readonly comfyuiVersion?: string;
+  /** `partial_execution_targets`: only these output nodes count. */
+  readonly partialExecutionTargets?: readonly string[];
+  /**
+   * Classes absent from the schema that are accepted without checks (the builder's `$raw`
+   * nodes); links from them are not type-checked.
+   */
+  readonly opaqueClasses?: ReadonlySet<string>;
+  /**
+   * Custom validators by class type. Without one, inputs whose values are files uploaded to
+   * the server (`image_upload` and friends, `remote` lists) are treated as covered by one, as
+   * `LoadImage`'s are: not membership-checked, because offline the file list is unknown.
+   */
+  readonly customValidators?: Readonly<Record<string, CustomValidator>>;
+}
+
+/** The outcome: `valid` means ComfyUI would queue the prompt (a 200). */
+export interface ValidationResult {
+  readonly valid: boolean;
+  /** The top-level error of the 400 reply, when not valid. */
+  readonly error?: ErrorObj;
+  /** Errors per node; may be non-empty on a valid prompt (some outputs were dropped). */
+  readonly nodeErrors: NodeErrors;
+  /** Output node ids that passed validation and will run. */
+  readonly outputs: readonly string[];
+  /** The prompt after ComfyUI's coercion (what executes and what history stores). */
+  readonly prompt: Record<string, unknown>;
+}
+
+/** True when `version` (such as `0.3.64`) uses the rules of v0.3.64 and earlier. */
+export function isLegacyVersion(version: string | undefined): boolean {
+  if (!version) return false;
+  const parts = version
+    .replace(/^v/, "")
+    .split(/[.+-]/)
+    .map((p) => Number.parseInt(p, 10) || 0);
+  const [major = 0, minor = 0, patch = 0] = parts;
+  if (major !== 0) return major < 0;
+  if (minor !== 3) return minor < 3;
+  return patch <= 64;
+}
+
+/** A lookup over a normalized schema. */
+export function schemaLookup(schema: NodeSchema): ClassLookup {
+  return (classType) => schema.classes.get(classType);
+}
+
+type Verdict = readonly [valid: boolean, errors: ErrorObj[]];
+
+interface Declared {
+  readonly key: string;
+  readonly input: InputIR;
+  readonly required: boolean;
+}
+
+/** Validates `prompt` the way `POST /prompt` does. Never throws for bad prompts. */
+export function validatePrompt(
+  prompt: unknown,
+  lookup: ClassLookup | NodeSchema,
+  options: ValidateOptions = {},
+): ValidationResult {
+  const find = typeof lookup === "function" ? lookup : schemaLookup(lookup);
+  const legacy = isLegacyVersion(options.comfyuiVersion);
+  const coerced: Record<string, unknown> =
+    prompt !== null && typeof prompt === "object" && !Array.isArray(prompt)
+      ? structuredClone(prompt as Record<string, unknown>)
+      : {};
+  const reject = (error: ErrorObj): ValidationResult => ({
+    valid: false,
+    error,
+    nodeErrors: {},
+    outputs: [],
+    prompt: coerced,
+  });
+
+  // 1. Node-level pass: class_type present and registered; collect output nodes.
+  const outputs: string[] = [];
+  const targets = options.partialExecutionTargets
+    ? new Set(options.partialExecutionTargets)
+    : undefined;
+  for (const [id, node] of Object.entries(coerced)) {
+    const obj =
+      node !== null && typeof node === "object" && !Array.isArray(node)
+        ? (node as Record<string, unknown>)
+        : undefined;
+    const title = titleOf(obj);
+    if (!obj || !("class_type" in obj)) {
+      return reject(
+        legacy
+          ? pyError(
+              "invalid_prompt",
+              "Cannot execute because a node is missing the class_type property.",
+              `Node ID '#${id}'`,
+            )
+          : pyError(
+              "missing_node_type",
+              `Node '${title ?? `ID #${id}`}' has no class_type. The workflow may be corrupted or a custom node is missing.`,
+              `Node ID '#${id}'`,
+              { node_id: id, class_type: null, node_title: title ?? null },
+            ),
+      );
+    }
+    const classType = obj["class_type"];
+    const cls = typeof classType === "string" ? find(classType) : undefined;
+    if (!cls) {
+      if (typeof classType === "string" && options.opaqueClasses?.has(classType)) continue;
+      return reject(
+        legacy
+          ? pyError(
+              "invalid_prompt",
+              `Cannot execute because node ${pyStr(classType)} does not exist.`,
+              `Node ID '#${id}'`,
+            )
+          : pyError(
+              "missing_node_type",
+              `Node '${title ?? pyStr(classType)}' not found. The custom node may not be installed.`,
+              `Node ID '#${id}'`,
+              { node_id: id, class_type: classType ?? null, node_title: title ?? null },
+            ),
+      );
+    }
+    if (cls.outputNode && (!targets || targets.has(id))) outputs.push(id);
+  }
+  if (outputs.length === 0)
+    return reject(pyError("prompt_no_outputs", "Prompt has no outputs", ""));
+
+  // 2. Per-output recursive validation, memoised per node id.
+  const ctx = new Context(coerced, find, legacy, options);
+  const good: string[] = [];
+  const failed: [string, ErrorObj[]][] = [];
+  const nodeErrors: NodeErrors = {};
+  for (const o of outputs) {
+    let verdict: Verdict;
+    try {
+      verdict = ctx.validate(o);
+    } catch (e) {
+      const ex = asPyException(e);
+      verdict = [
+        false,
+        [
+          pyError("exception_during_validation", "Exception when validating node", ex.message, {
+            exception_type: ex.type,
+            traceback: [],
+          }),
+        ],
+      ];
+      ctx.memo.set(o, verdict);
+    }
+    if (verdict[0]) {
+      good.push(o);
+      continue;
+    }
+    failed.push([o, verdict[1]]);
+    // ComfyUI appends the failed output to every node with errors known so far (§5.1).
+    for (const [nodeId, [valid, errors]] of ctx.memo) {
+      if (valid || errors.length === 0) continue;
+      nodeErrors[nodeId] ??= {
+        errors,
+        dependent_outputs: [],
+        class_type: String((coerced[nodeId] as { class_type?: unknown })?.class_type),
+      };
+      nodeErrors[nodeId].dependent_outputs.push(o);
+    }
+  }
+  if (good.length === 0) {
+    const details = failed
+      .flatMap(([, errors]) => errors.map((e) => `${e.message}: ${e.details}`))
+      .join("\n");
+    return {
+      valid: false,
+      error: pyError(
+        "prompt_outputs_failed_validation",
+        "Prompt outputs failed validation",
+        details,
+      ),
+      nodeErrors,
+      outputs: [],
+      prompt: coerced,
+    };
+  }
+  return { valid: true, nodeErrors, outputs: good, prompt: coerced };
+}
+
+function titleOf(node: Record<string, unknown> | undefined): string | undefined {
+  const meta = node?.["_meta"];
+  const title =
+    meta !== null && typeof meta === "object" ? (meta as { title?: unknown }).title : undefined;
+  return typeof title === "string" && title !== "" ? title : undefined;
+}
+
+function pyError(
+  type: string,
+  message: string,
+  details: string,
+  extra: Record<string, unknown> = {},
+): ErrorObj {
+  return { type, message, details, extra_info: extra };
+}
+
+function asPyException(e: unknown): PyException {
+  if (e instanceof PyException) return e;
+  if (e instanceof RangeError)
+    return new PyException("RecursionError", "maximum recursion depth exceeded");
+  throw e;
+}
+
+class Context {
+  readonly memo = new Map<string, Verdict>();
+  readonly #stack: string[] = [];
+  readonly #cycleErrors = new Map<string, ErrorObj[]>();
+
+  constructor(
+    readonly prompt: Record<string, unknown>,
+    readonly find: ClassLookup,
+    readonly legacy: boolean,
+    readonly options: ValidateOptions,
+  ) {}
+
+  node(id: unknown): Record<string, unknown> {
+    // Python: prompt[o_id] — a KeyError names the missing key with repr().
+    if (typeof id !== "string" || !(id in this.prompt))
+      throw new PyException("KeyError", pyRepr(id));
+    return this.prompt[id] as Record<string, unknown>;
+  }
+
+  /** `validate_inputs(unique_id)`. Throws PyException where the server would raise. */
+  validate(id: string): Verdict {
+    const memoised = this.memo.get(id);
+    if (memoised) return memoised;
+    const node = this.node(id);
+    const classType = node["class_type"] as string;
+    const cls = this.find(classType);
+    if (!cls) {
+      const verdict: Verdict = [true, []];
+      this.memo.set(id, verdict);
+      return verdict;
+    }
+    if (
+      node["inputs"] === null ||
+      typeof node["inputs"] !== "object" ||
+      Array.isArray(node["inputs"])
+    ) {
+      // Python indexes prompt[id]['inputs'] and iterates it.
+      if (!("inputs" in node)) throw new PyException("KeyError", "'inputs'");
+      node["inputs"] = {};
+    }
+    const inputs = node["inputs"] as Record<string, unknown>;
+    this.#stack.push(id);
+    try {
+      const verdict = this.#validateNode(id, cls, inputs);
+      this.memo.set(id, verdict);
+      return verdict;
+    } finally {
+      this.#stack.pop();
+    }
+  }
+
+  #validateNode(id: string, cls: ValidatorClass, inputs: Record<string, unknown>): Verdict {
+    const errors: ErrorObj[] = [];
+    let valid = true;
+    const custom = this.#customValidator(cls);
+    const covered = new Set(custom?.inputs ?? []);
+    for (const { key, input, required } of expandInputs(cls.inputs, inputs)) {
+      const config = configOf(input);
+      const info = [config[0], config[1]];
+      if (!(key in inputs)) {
+        if (required) {
+          const details = this.legacy ? key : (key.split(".").pop() ?? key);
+          errors.push(
+            pyError("required_input_missing", "Required input is missing", details, {
+              input_name: details,
+            }),
+          );
+        }
+        continue;
+      }
+      let val = inputs[key];
+      if (Array.isArray(val)) {
+        if (val.length !== 2) {
+          errors.push(
+            pyError(
+              "bad_linked_input",
+              "Bad linked input, must be a length-2 list of [node_id, slot_index]",
+              key,
+              { input_name: key, input_config: info, received_value: val },
+            ),
+          );
+          continue;
+        }
+        const [sourceId, index] = val as [unknown, unknown];
+        const source = this.node(sourceId);
+        const sourceClass = this.find(String(source["class_type"]));
+        const receivedType = sourceClass ? returnType(sourceClass, index) : undefined;
+        if (sourceClass && !this.#typesMatch(receivedType!, config[0])) {
+          const shown = typeof receivedType === "string" ? receivedType : pyRepr(receivedType);
+          errors.push(
+            pyError(
+              "return_type_mismatch",
+              "Return type mismatch between linked nodes",
+              `${key}, received_type(${shown}) mismatch input_type(${typeof config[0] === "string" ? config[0] : pyRepr(config[0])})`,
+              {
+                input_name: key,
+                input_config: info,
+                received_type: receivedType,
+                linked_node: val,
+              },
+            ),
+          );
+          continue;
+        }
+        const target = sourceId as string;
+        if (this.#stack.includes(target)) {
+          if (this.legacy)
+            throw new PyException("RecursionError", "maximum recursion depth exceeded");
+          this.#recordCycle(target);
+          valid = false;
+          continue;
+        }
+        try {
+          const [ok] = this.validate(target);
+          if (!ok) valid = false;
+        } catch (e) {
+          const ex = asPyException(e);
+          valid = false;
+          this.memo.set(target, [
+            false,
+            [
+              pyError(
+                "exception_during_inner_validation",
+                "Exception when validating inner node",
+                ex.message,
+                {
+                  input_name: key,
+                  input_config: info,
+                  exception_message: ex.message,
+                  exception_type: ex.type,
+                  traceback: [],
+                  linked_node: val,
+                },
+              ),
+            ],
+          ]);
+        }
+        continue;
+      }
+      // A constant: unwrap __value__, coerce by the exact type string, write back.
+      if (val !== null && typeof val === "object" && "__value__" in val) {
+        val = (val as { __value__: unknown }).__value__;
+        inputs[key] = val;
+      }
+      const type = config[0];
+      try {
+        if (type === "INT") val = pyIntOf(val);
+        else if (type === "FLOAT") val = pyFloatOf(val);
+        else if (type === "STRING") val = pyStrOf(val);
+        else if (type === "BOOLEAN") val = pyBoolOf(val);
+        inputs[key] = val;
+      } catch (e) {
+        const ex = asPyException(e);
+        errors.push(
+          pyError(
+            "invalid_input_type",
+            `Failed to convert an input value to a ${type} value`,
+            `${key}, ${pyStr(val)}, ${ex.message}`,
+            {
+              input_name: key,
+              input_config: info,
+              received_value: val,
+              exception_message: ex.message,
+            },
+          ),
+        );
+        continue;
+      }
+      if (covered.has(key)) continue;
+      const options = config[1];
+      const isNumber = typeof val === "number" || typeof val === "bigint";
+      const min = options["min"];
+      const max = options["max"];
+      if (isNumber && typeof min === "number" && (val as number) < min) {
+        errors.push(
+          pyError(
+            "value_smaller_than_min",
+            `Value ${formatNumber(val, type)} smaller than min of ${formatNumber(min, type)}`,
+            key,
+            { input_name: key, input_config: info, received_value: val },
+          ),
+        );
+        continue;
+      }
+      if (isNumber && typeof max === "number" && (val as number) > effectiveMax(max)) {
+        errors.push(
+          pyError(
+            "value_bigger_than_max",
+            `Value ${formatNumber(val, type)} bigger than max of ${formatMax(max, type)}`,
+            key,
+            { input_name: key, input_config: info, received_value: val },
+          ),
+        );
+        continue;
+      }
+      const list = Array.isArray(type)
+        ? type
+        : type === "COMBO" && !this.legacy
+          ? ((options["options"] as unknown[]) ?? [])
+          : undefined;
+      if (list) {
+        const values = Array.isArray(val) && options["multiselect"] === true ? val : [val];
+        const missing = values.filter((v) => !list.some((o) => o === v));
+        if (missing.length > 0) {
+          const long = list.length > 20;
+          const listInfo = long ? `(list of length ${list.length})` : pyRepr(list);
+          const shown =
+            Array.isArray(type) || this.legacy
+              ? `'${pyStr(val)}'`
+              : missing.map((v) => `'${pyStr(v)}'`).join(", ");
+          errors.push(
+            pyError(
+              "value_not_in_list",
+              "Value not in list",
+              `${key}: ${shown} not in ${listInfo}`,
+              { input_name: key, input_config: long ? null : info, received_value: val },
+            ),
+          );
+          continue;
+        }
+      }
+    }
+    if (custom?.check) {
+      const args = custom.inputs.filter((name) => name in inputs);
+      const values = Object.fromEntries(
+        args.map((name) => [name, Array.isArray(inputs[name]) ? null : inputs[name]]),
+      );
+      const result = custom.check(values);
+      if (result !== true) {
+        for (const name of args) {
+          errors.push(
+            pyError(
+              "custom_validation_failed",
+              "Custom validation failed for node",
+              typeof result === "string" ? `${name} - ${result}` : name,
+              { input_name: name },
+            ),
+          );
+        }
+      }
+    }
+    const cycle = this.#cycleErrors.get(id);
+    if (cycle) errors.push(...cycle);
+    return [errors.length === 0 && valid, errors];
+  }
+
+  #customValidator(cls: ValidatorClass): CustomValidator | undefined {
+    const explicit = this.options.customValidators?.[cls.classType];
+    if (explicit) return explicit;
+    const uploads = cls.inputs.filter(
+      (i) => i.kind === "combo" && (i.upload !== undefined || i.remote),
+    );
+    return uploads.length ? { inputs: uploads.map((i) => i.name) } : undefined;
+  }
+
+  #typesMatch(
+    received: string | readonly unknown[],
+    expected: string | readonly unknown[],
+  ): boolean {
+    if (typeof received !== "string" || typeof expected !== "string") {
+      if (typeof received !== "string" && typeof expected !== "string") {
+        return received.length === expected.length && received.every((v, i) => v === expected[i]);
+      }
+      // [later] a list (combo) output feeds a "COMBO" input.
+      return !this.legacy && typeof received !== "string" && expected === "COMBO";
+    }
+    if (received === expected) return true;
+    const r = new Set(received.split(",").map((t) => t.trim()));
+    const e = new Set(expected.split(",").map((t) => t.trim()));
+    if (this.legacy) {
+      // Core "*" inputs are IO-enum types that match anything; a plain "*" output matches only "*".
+      if (e.has("*")) return true;
+    } else {
+      if (r.has("*") || e.has("*")) return true;
+      if (r.has("COMFY_MATCHTYPE_V3") || e.has("COMFY_MATCHTYPE_V3")) return true;
+    }
+    for (const t of r) if (e.has(t)) return true;
+    return false;
+  }
+
+  #recordCycle(target: string): void {
+    const cycle = this.#stack.slice(this.#stack.indexOf(target));
+    const label = (id: string) =>
+      `${id} (${String((this.prompt[id] as { class_type?: unknown }).class_type)})`;
+    const details = [...cycle, cycle[0]!].map(label).join(" -> ");
+    for (const id of cycle) {
+      const list = this.#cycleErrors.get(id) ?? [];
+      if (list.some((e) => e.type === "dependency_cycle")) continue;
+      list.push(
+        pyError("dependency_cycle", "Dependency cycle detected", details, {
+          node_id: id,
+          cycle_nodes: cycle,
+        }),
+      );
+      this.#cycleErrors.set(id, list);
+    }
+  }
+}
+
+function configOf(input: InputIR): InputConfig {
+  return input.config;
+}
+
+/** `RETURN_TYPES[index]` with Python indexing: negative indices count from the end. */
+function returnType(cls: ValidatorClass, index: unknown): string | readonly unknown[] {
+  if (typeof index !== "number" || !Number.isInteger(index)) {
+    throw new PyException(
+      "TypeError",
+      `tuple indices must be integers or slices, not ${index === null ? "NoneType" : typeof index === "number" ? "float" : typeof index === "string" ? "str" : typeof index}`,
+    );
+  }
+  const n = cls.outputs.length;
+  const i = index < 0 ? n + index : index;
+  const output = cls.outputs[i];
+  if (i < 0 || !output) throw new PyException("IndexError", "tuple index out of range");
+  return output.rawType;
+}
+
+/**
+ * The declared inputs of a node given its values, with V3 dynamic inputs expanded the way the
+ * newer server does: a DynamicCombo's selected option adds `<name>.<child>` inputs, an
+ * Autogrow adds one input per slot (the first `min` required when its template is).
+ */
+export function expandInputs(
+  inputs: readonly InputIR[],
+  values: Readonly<Record<string, unknown>>,
+  prefix = "",
+): Declared[] {
+  const out: Declared[] = [];
+  for (const input of inputs) {
+    const key = `${prefix}${input.name}`;
+    if (input.kind === "dynamic_combo") {
+      if (!(key in values)) continue;
+      const option = input.options.find((o) => o.key === values[key]);
+      if (!option) continue;
+      out.push({ key, input, required: input.required });
+      out.push(...expandInputs(option.inputs, values, `${key}.`));
+      continue;
+    }
+    if (input.kind === "autogrow") {
+      input.names.forEach((name, i) => {
+        out.push({
+          key: `${key}.${name}`,
+          input: input.template,
+          required: i < input.min && input.template.required,
+        });
+      });
+      continue;
+    }
+    out.push({ key, input, required: input.required });
+  }
+  return out;
+}
+
+// KSampler's seed max is 2^64-1, which JSON.parse rounds to 2^64; ComfyUI compares the exact value.
+const TWO_64 = 2 ** 64;
+function effectiveMax(max: number): number | bigint {
+  return max === TWO_64 ? 2n ** 64n - 1n : max;
+}
+
+function formatMax(max: number, type: InputConfig[0]): string {
+  return max === TWO_64 ? (2n ** 64n - 1n).toString() : formatNumber(max, type);
+}
+
+function formatNumber(n: unknown, type: InputConfig[0]): string {
+  if (typeof n === "bigint") return n.toString();
+  if (typeof n !== "number") return pyStr(n);
+  if (type === "FLOAT") return pyFloat(n);
+  return Number.isInteger(n) ? pyInt(n) : pyFloat(n);
+}
