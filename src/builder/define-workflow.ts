@@ -95,3 +95,8 @@ export type AnyWorkflow = Workflow | ParameterizedWorkflow<z.ZodObject>;
 export function isWorkflow(value: unknown): value is AnyWorkflow {
   return value instanceof Workflow || value instanceof ParameterizedWorkflow;
 }
+
+/** True for a workflow without parameters. */
+export function isPlainWorkflow(value: AnyWorkflow): value is Workflow {
+  return value instanceof Workflow;
+}

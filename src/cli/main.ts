@@ -2,6 +2,8 @@
 import { Command, CommanderError } from "commander";
 import { isComfycError } from "../errors.js";
 import { registerCodegen } from "./codegen-command.js";
+import { registerCompile } from "./compile-command.js";
+import { registerValidate } from "./validate-command.js";
 import { EXIT_CODES, EXIT_INTERNAL } from "./exit-codes.js";
 import { processIo, type CliIo } from "./io.js";
 
@@ -13,6 +15,8 @@ export function buildProgram(io: CliIo = processIo): Command {
     .showHelpAfterError()
     .exitOverride();
   registerCodegen(program, io);
+  registerCompile(program, io);
+  registerValidate(program, io);
   return program;
 }
 

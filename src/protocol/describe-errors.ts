@@ -58,6 +58,8 @@ export function describeError(e: ErrorObj): string {
         const m = /\(list of length (\d+)\)/.exec(e.details);
         return `${at}${show(received)} is not one of the ${m ? `${m[1]} ` : ""}values the server lists`;
       }
+      if (list.length === 0)
+        return `${at}${show(received)} is not available: the server lists no values for this input`;
       const shown = list.slice(0, MAX_LISTED).map(show).join(", ");
       return `${at}${show(received)} is not one of ${list.length} options: ${shown}${list.length > MAX_LISTED ? ", …" : ""}`;
     }

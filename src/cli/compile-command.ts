@@ -1,0 +1,79 @@
+import { writeFile } from "node:fs/promises";
+import type { Command } from "commander";
+import { isPlainWorkflow } from "../builder/define-workflow.js";
+import { serializePrompt } from "../builder/serialize.js";
+import { formatLocation } from "../builder/source-location.js";
+import type { CompileReport } from "../builder/types.js";
+import type { AnyWorkflow } from "../builder/define-workflow.js";
+import { loadObjectInfo } from "../codegen/source.js";
+import type { NodeSchema } from "../schema/ir.js";
+import { normalizeObjectInfo } from "../schema/normalize.js";
+import type { CliIo } from "./io.js";
+import { loadWorkflowModule, parseParams } from "./load.js";
+
+interface CompileFlags {
+  param: string[];
+  schema?: string;
+  out?: string;
+  validate: boolean;
+  comfyuiVersion?: string;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** Compiles a workflow module's default export with `--param` values; the report included. */
+export async function compileWorkflowFile(
+  file: string,
+  flags: {
+    param: readonly string[];
+    validate?: boolean;
+    comfyuiVersion?: string;
+    schema?: string | NodeSchema;
+  },
+): Promise<{ workflow: AnyWorkflow; report: CompileReport }> {
+  const workflow = await loadWorkflowModule(file);
+  let schema: NodeSchema | undefined;
+  if (typeof flags.schema === "string") {
+    const { raw, label } = await loadObjectInfo({ file: flags.schema });
+    schema = normalizeObjectInfo(raw, label);
+  } else schema = flags.schema;
+  const options = {
+    validate: flags.validate !== false,
+    ...(flags.comfyuiVersion ? { comfyuiVersion: flags.comfyuiVersion } : {}),
+    ...(schema ? { schema } : {}),
+  };
+  const report = isPlainWorkflow(workflow)
+    ? workflow.compileWithReport(options)
+    : workflow.compileWithReport(parseParams(flags.param, workflow.paramsJsonSchema()), options);
+  return { workflow, report };
+}
+
+/** `comfyc compile <file.ts>`: prints or writes the API-format JSON. */
+export function registerCompile(program: Command, io: CliIo): void {
+  program
+    .command("compile")
+    .description("Compile a workflow file (default export) to API-format JSON")
+    .argument("<file>", "a .ts or .js file that default-exports a workflow")
+    .option("--param <name=value>", "a workflow parameter (repeatable)", collect, [])
+    .option("--out <file.json>", "write the JSON here instead of printing it")
+    .option("--no-validate", "skip offline validation")
+    .option(
+      "--schema <object_info.json>",
+      "validate against this schema instead of the generated one",
+    )
+    .option("--comfyui-version <version>", "validate with this ComfyUI version's rules")
+    .action(async (file: string, flags: CompileFlags) => {
+      const { report } = await compileWorkflowFile(file, flags);
+      for (const node of report.unreachable) {
+        const where = node.source ? ` (${formatLocation(node.source)})` : "";
+        io.warn(
+          `warning: node "${node.nodeId}" (${node.classType}${where}) feeds no output node and was left out`,
+        );
+      }
+      const json = `${serializePrompt(report.prompt, 2)}\n`;
+      if (flags.out) {
+        await writeFile(flags.out, json);
+        io.info(`Wrote ${Object.keys(report.prompt).length} nodes to ${flags.out}`);
+      } else io.out(json.trimEnd());
+    });
+}

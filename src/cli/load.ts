@@ -1,0 +1,130 @@
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { register } from "tsx/esm/api";
+import { isWorkflow, type AnyWorkflow } from "../builder/define-workflow.js";
+import { ComfycError } from "../errors.js";
+
+/** Imports a workflow file (TypeScript or JavaScript) and returns its default export. */
+export async function loadWorkflowModule(file: string): Promise<AnyWorkflow> {
+  const path = resolve(file);
+  let mod: { default?: unknown };
+  try {
+    // Registered once for the process, so the file's `import "comfyc"` resolves to the very
+    // modules this CLI runs (one Workflow class, one error hierarchy).
+    if (/\.[cm]?ts$/.test(path)) registerTypeScript();
+    mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
+  } catch (cause) {
+    if (cause instanceof ComfycError) throw cause;
+    throw new ComfycError(
+      "WORKFLOW_INVALID",
+      `Cannot load ${file}: ${(cause as Error)?.message ?? String(cause)}`,
+      undefined,
+      { cause },
+    );
+  }
+  // tsx may wrap a CommonJS-looking module's exports one level deeper.
+  const exported = isWorkflow(mod.default)
+    ? mod.default
+    : (mod.default as { default?: unknown } | undefined)?.default;
+  if (!isWorkflow(exported)) {
+    throw new ComfycError(
+      "WORKFLOW_INVALID",
+      `${file} does not default-export a workflow`,
+      "End the file with `export default wf;` (a workflow()) or `export default defineWorkflow(…)`.",
+    );
+  }
+  return exported;
+}
+
+let registered = false;
+function registerTypeScript(): void {
+  if (registered || process.execArgv.some((a) => a.includes("tsx"))) return;
+  register();
+  registered = true;
+}
+
+/** Reads an API-format prompt from a JSON file; accepts a `{ "prompt": … }` request body too. */
+export async function loadPromptFile(file: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (cause) {
+    throw new ComfycError(
+      "IO_ERROR",
+      `Cannot read ${file}: ${(cause as Error).message}`,
+      undefined,
+      { cause },
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (cause) {
+    throw new ComfycError(
+      "WORKFLOW_INVALID",
+      `${file} is not valid JSON: ${(cause as Error).message}`,
+      undefined,
+      { cause },
+    );
+  }
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    throw new ComfycError(
+      "WORKFLOW_INVALID",
+      `${file} is not an API-format prompt (expected a JSON object of nodes)`,
+    );
+  }
+  const obj = raw as Record<string, unknown>;
+  if (Array.isArray(obj["nodes"]) && ("links" in obj || "last_node_id" in obj)) {
+    throw new ComfycError(
+      "WORKFLOW_INVALID",
+      `${file} is a UI-format workflow (the editor's save format), not an API-format prompt`,
+      "In ComfyUI, export it with “Export (API)”, then pass that file.",
+    );
+  }
+  const prompt = obj["prompt"];
+  if (
+    prompt !== null &&
+    typeof prompt === "object" &&
+    !Array.isArray(prompt) &&
+    !("class_type" in obj)
+  ) {
+    return prompt as Record<string, unknown>;
+  }
+  return obj;
+}
+
+/** `--param name=value` strings → raw parameter values, typed by the parameter's JSON Schema. */
+export function parseParams(
+  pairs: readonly string[],
+  jsonSchema: Record<string, unknown> | undefined,
+): Record<string, unknown> {
+  const properties = (jsonSchema?.["properties"] ?? {}) as Record<
+    string,
+    { type?: unknown; enum?: unknown[] }
+  >;
+  const out: Record<string, unknown> = {};
+  for (const pair of pairs) {
+    const i = pair.indexOf("=");
+    if (i <= 0)
+      throw new ComfycError(
+        "USAGE",
+        `Bad --param ${JSON.stringify(pair)}`,
+        "Write parameters as --param name=value.",
+      );
+    const name = pair.slice(0, i);
+    const text = pair.slice(i + 1);
+    const type = properties[name]?.type;
+    const stringTyped =
+      type === "string" || (Array.isArray(type) && type.includes("string") && type.length === 1);
+    if (stringTyped) out[name] = text;
+    else {
+      try {
+        out[name] = JSON.parse(text);
+      } catch {
+        out[name] = text;
+      }
+    }
+  }
+  return out;
+}

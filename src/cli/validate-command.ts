@@ -1,0 +1,118 @@
+import type { Command } from "commander";
+import { request } from "undici";
+import { loadObjectInfo, parseHeaders } from "../codegen/source.js";
+import { ComfycError } from "../errors.js";
+import { describeNodeErrors } from "../protocol/describe-errors.js";
+import { normalizeObjectInfo } from "../schema/normalize.js";
+import { validatePrompt } from "../schema/validate.js";
+import type { CliIo } from "./io.js";
+import { loadPromptFile } from "./load.js";
+
+interface ValidateFlags {
+  schema?: string;
+  url?: string;
+  header: string[];
+  json?: boolean;
+  comfyuiVersion?: string;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** `comfyc validate <prompt.json>`: ComfyUI's checks, offline. */
+export function registerValidate(program: Command, io: CliIo): void {
+  program
+    .command("validate")
+    .description("Validate an API-format prompt against a schema with ComfyUI's own rules")
+    .argument("<prompt.json>", "an API-format prompt (or a POST /prompt body)")
+    .option("--schema <object_info.json>", "validate against a saved /object_info")
+    .option("--url <server>", "validate against a server's /object_info and version")
+    .option(
+      "--header <header>",
+      'extra HTTP header "Name: value" for --url (repeatable)',
+      collect,
+      [],
+    )
+    .option(
+      "--comfyui-version <version>",
+      "follow this ComfyUI version's rules (default: newest, or the server's)",
+    )
+    .option("--json", "print ComfyUI's rejection body ({error, node_errors}) instead of text")
+    .action(async (file: string, flags: ValidateFlags) => {
+      if (!!flags.schema === !!flags.url) {
+        throw new ComfycError(
+          "USAGE",
+          "comfyc validate needs exactly one of --schema <object_info.json> or --url <server>",
+        );
+      }
+      const headers = parseHeaders(flags.header);
+      const prompt = await loadPromptFile(file);
+      const { raw, label } = await loadObjectInfo(
+        flags.schema ? { file: flags.schema } : { url: flags.url!, headers },
+      );
+      const version =
+        flags.comfyuiVersion ?? (flags.url ? await serverVersion(flags.url, headers) : undefined);
+      const result = validatePrompt(
+        prompt,
+        normalizeObjectInfo(raw, label),
+        version ? { comfyuiVersion: version } : {},
+      );
+      const clean = result.valid && Object.keys(result.nodeErrors).length === 0;
+      if (flags.json) {
+        io.out(
+          JSON.stringify(
+            clean
+              ? { valid: true, outputs: result.outputs }
+              : { error: result.error ?? null, node_errors: result.nodeErrors },
+            null,
+            2,
+          ),
+        );
+      }
+      if (clean) {
+        io.info(
+          `${file} is valid against ${label}${version ? ` (ComfyUI ${version} rules)` : ""}: ${result.outputs.length} output node(s) will run.`,
+        );
+        return;
+      }
+      if (flags.json)
+        throw new ComfycError("PROMPT_INVALID", `${file} is invalid against ${label}`);
+      const dropped = [
+        ...new Set(Object.values(result.nodeErrors).flatMap((n) => n.dependent_outputs)),
+      ];
+      const partial = result.valid
+        ? `ComfyUI would accept it but drop output node(s) ${dropped.join(", ")}.\n`
+        : "";
+      const text = describeNodeErrors(
+        { error: result.error, node_errors: result.nodeErrors },
+        (id) => {
+          const title = (prompt[id] as { _meta?: { title?: unknown } } | undefined)?._meta?.title;
+          return typeof title === "string" ? { title } : undefined;
+        },
+      );
+      throw new ComfycError(
+        "PROMPT_INVALID",
+        `${file} is invalid against ${label}:\n${partial}${text}`,
+      );
+    });
+}
+
+/** `system.comfyui_version` from `/system_stats`, or undefined when the server does not say. */
+async function serverVersion(
+  url: string,
+  headers: Record<string, string>,
+): Promise<string | undefined> {
+  try {
+    const res = await request(new URL("api/system_stats", url.endsWith("/") ? url : `${url}/`), {
+      headers,
+    });
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      return undefined;
+    }
+    const body = (await res.body.json()) as { system?: { comfyui_version?: unknown } };
+    const v = body?.system?.comfyui_version;
+    return typeof v === "string" ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,161 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, test } from "vitest";
+import { cli } from "../helpers-cli.js";
+import { BUNDLED_SCHEMA, ROOT, SHARED_DATA, tempDir } from "../helpers.js";
+
+const example = (name: string) => join(ROOT, "examples", name);
+
+describe("comfyc compile", () => {
+  test("prints the golden JSON of an example", async () => {
+    const { code, stdout } = await cli("compile", example("hires-fix.ts"));
+    expect(code).toBe(0);
+    expect(`${stdout}\n`).toBe(readFileSync(example("golden/hires-fix.json"), "utf8"));
+  });
+
+  test("--param and --out", async () => {
+    const out = join(tempDir(), "p.json");
+    const { code } = await cli(
+      "compile",
+      example("sd15-txt2img.ts"),
+      "--param",
+      "prompt=a red fox",
+      "--param",
+      "steps=33",
+      "--out",
+      out,
+    );
+    expect(code).toBe(0);
+    const prompt = JSON.parse(readFileSync(out, "utf8"));
+    expect(Object.values(prompt).some((n: any) => n.inputs.steps === 33)).toBe(true);
+    expect(Object.values(prompt).some((n: any) => n.inputs.text === "a red fox")).toBe(true);
+  });
+
+  test("invalid graph: exit 1 with the source location; --no-validate compiles anyway", async () => {
+    const bad = await cli("compile", example("lora-stack.ts"));
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/PROMPT_INVALID[\s\S]*examples\/components\/lora-stack\.ts:\d+/);
+    expect((await cli("compile", example("lora-stack.ts"), "--no-validate")).code).toBe(0);
+    const other = await cli(
+      "compile",
+      example("lora-stack.ts"),
+      "--schema",
+      join(SHARED_DATA, "object_info", "oi_2024-04_icefairy_169.json"),
+      "--param",
+      "checkpoint=sample_model.safetensors",
+    );
+    expect(other.code).toBe(0);
+  });
+
+  test("bad parameters: exit 2 naming each", async () => {
+    const { code, stderr } = await cli(
+      "compile",
+      example("sd15-txt2img.ts"),
+      "--param",
+      "steps=0",
+      "--param",
+      "width=7",
+    );
+    expect(code).toBe(2);
+    expect(stderr).toContain("steps:");
+    expect(stderr).toContain("width:");
+  });
+
+  test("a file without a default-exported workflow: exit 3", async () => {
+    const file = join(tempDir(), "nothing.ts");
+    writeFileSync(file, "export const x = 1;\n");
+    expect((await cli("compile", file)).code).toBe(3);
+  });
+});
+
+describe("comfyc validate", () => {
+  const write = (prompt: unknown) => {
+    const file = join(tempDir(), "prompt.json");
+    writeFileSync(file, JSON.stringify(prompt));
+    return file;
+  };
+
+  test("valid prompt: exit 0", async () => {
+    const file = write({
+      "1": { class_type: "EmptyImage", inputs: { width: 8, height: 8, batch_size: 1, color: 0 } },
+      "2": { class_type: "PreviewImage", inputs: { images: ["1", 0] } },
+    });
+    const { code, stderr } = await cli("validate", file, "--schema", BUNDLED_SCHEMA);
+    expect(code).toBe(0);
+    expect(stderr).toMatch(/is valid/);
+  });
+
+  test("invalid prompt: exit 1, readable text, or ComfyUI's body with --json", async () => {
+    const file = write({
+      "1": { class_type: "EmptyImage", inputs: { width: 0, height: 8, batch_size: 1, color: 0 } },
+      "2": { class_type: "PreviewImage", inputs: { images: ["1", 0] } },
+    });
+    const text = await cli("validate", file, "--schema", BUNDLED_SCHEMA);
+    expect(text.code).toBe(1);
+    expect(text.stderr).toContain('Node "1" (EmptyImage): input width: 0 is below the minimum');
+    const json = await cli("validate", file, "--schema", BUNDLED_SCHEMA, "--json");
+    expect(json.code).toBe(1);
+    const body = JSON.parse(json.stdout);
+    expect(body.error.type).toBe("prompt_outputs_failed_validation");
+    expect(body.node_errors["1"].errors[0].type).toBe("value_smaller_than_min");
+  });
+
+  test("--comfyui-version switches the rules", async () => {
+    const file = write({ "1": { class_type: "Nope", inputs: {} } });
+    const newest = await cli("validate", file, "--schema", BUNDLED_SCHEMA, "--json");
+    const legacy = await cli(
+      "validate",
+      file,
+      "--schema",
+      BUNDLED_SCHEMA,
+      "--json",
+      "--comfyui-version",
+      "0.3.64",
+    );
+    expect(JSON.parse(newest.stdout).error.type).toBe("missing_node_type");
+    expect(JSON.parse(legacy.stdout).error.type).toBe("invalid_prompt");
+  });
+
+  test("a UI-format workflow gets a clear error", async () => {
+    const file = join(SHARED_DATA, "workflows", "ui", "ui_tpl_default.json");
+    const { code, stderr } = await cli("validate", file, "--schema", BUNDLED_SCHEMA);
+    expect(code).toBe(3);
+    expect(stderr).toMatch(/UI-format workflow/);
+  });
+});
+
+describe("comfyc codegen", () => {
+  test("needs a source; --check reports drift with exit 1", async () => {
+    expect((await cli("codegen")).code).toBe(2);
+    const out = tempDir();
+    expect(
+      (await cli("codegen", "--file", BUNDLED_SCHEMA, "--out", out, "--include", "core")).code,
+    ).toBe(0);
+    expect(
+      (await cli("codegen", "--file", BUNDLED_SCHEMA, "--out", out, "--include", "core", "--check"))
+        .code,
+    ).toBe(0);
+    const drift = await cli(
+      "codegen",
+      "--file",
+      join(SHARED_DATA, "object_info", "oi_2024-04_icefairy_169.json"),
+      "--out",
+      out,
+      "--check",
+    );
+    expect(drift.code).toBe(1);
+    expect(drift.stderr).toMatch(/out of date[\s\S]*- class /);
+  });
+
+  test("a file that is not an object_info: exit 3 with one clear error", async () => {
+    const { code, stderr } = await cli(
+      "codegen",
+      "--file",
+      join(SHARED_DATA, "workflows", "api", "api_salad_sd15_txt2img.json"),
+      "--out",
+      tempDir(),
+    );
+    expect(code).toBe(3);
+    expect(stderr).toMatch(/OBJECT_INFO_INVALID.*API-format prompt/);
+  });
+});
