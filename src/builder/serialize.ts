@@ -1,30 +1,11 @@
-import { randomBytes } from "node:crypto";
+import { stringifyJson } from "../protocol/json.js";
 
 /**
- * JSON text of a prompt or request body in which bigints (64-bit seeds) are written as exact
- * JSON integers: `JSON.stringify` cannot, and a `number` above 2^53 loses precision, which
- * ComfyUI then rejects as bigger than the max.
+ * JSON text of a compiled prompt (or any request body) in which bigints such as 64-bit seeds
+ * are written as exact JSON integers.
  *
  * @example serializePrompt({ "1": { class_type: "KSampler", inputs: { seed: 2n ** 64n - 1n } } })
  */
 export function serializePrompt(value: unknown, indent?: number): string {
-  const marks = new Map<string, bigint>();
-  // A per-call random nonce: a user string can never be mistaken for a bigint marker.
-  const nonce = randomBytes(8).toString("hex");
-  const text = JSON.stringify(
-    value,
-    (_key, v: unknown) => {
-      if (typeof v !== "bigint") return v;
-      const mark = `\u0000${nonce}:${marks.size}`;
-      marks.set(mark, v);
-      return mark;
-    },
-    indent,
-  );
-  if (marks.size === 0) return text;
-  return text.replace(new RegExp(`"\\\\u0000${nonce}:(\\d+)"`, "g"), (quoted) => {
-    const mark = JSON.parse(quoted) as string;
-    const big = marks.get(mark);
-    return big === undefined ? quoted : big.toString();
-  });
+  return stringifyJson(value, indent);
 }

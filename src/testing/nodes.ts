@@ -1,0 +1,388 @@
+import { createHash, randomInt } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { NodeClassIR } from "../schema/ir.js";
+import { counterName, savePath, type Folders } from "./files.js";
+import {
+  decodePng,
+  encodeApng,
+  encodePng,
+  invert,
+  pattern,
+  resize,
+  solid,
+  type ImageBatch,
+} from "./images.js";
+
+/** A value flowing along a link, symbolic unless a model-free node computed real pixels. */
+export type Value =
+  | { readonly kind: "IMAGE"; readonly image: ImageBatch }
+  | {
+      readonly kind: "LATENT";
+      readonly width: number;
+      readonly height: number;
+      readonly batch: number;
+      readonly seed: number;
+    }
+  | {
+      readonly kind: "MASK";
+      readonly width: number;
+      readonly height: number;
+      readonly batch: number;
+    }
+  | { readonly kind: "opaque"; readonly type: string; readonly from: string }
+  | string
+  | number
+  | bigint
+  | boolean
+  | null
+  | Readonly<Record<string, unknown>>;
+
+/** A Python exception raised by a simulated node: becomes `execution_error`. */
+export class NodeFailure extends Error {
+  constructor(
+    readonly exceptionType: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What a node run can use and report. */
+export interface RunContext {
+  readonly nodeId: string;
+  readonly cls: Omit<NodeClassIR, "identifier">;
+  readonly inputs: Readonly<Record<string, unknown>>;
+  readonly folders: Folders;
+  readonly prompt: Record<string, unknown>;
+  readonly extraPngInfo: Record<string, unknown> | undefined;
+  /** Reports sampler progress; throws when the prompt was interrupted. */
+  progress(value: number, max: number): Promise<void>;
+  /** Sends a binary text frame (type 3), as GetImageSize does. */
+  text(text: string): void;
+}
+
+/** What a node returns: one value per output, and its UI dict for output nodes. */
+export interface RunResult {
+  readonly outputs: readonly Value[];
+  readonly ui?: Record<string, unknown[]>;
+}
+
+const isImage = (v: unknown): v is Extract<Value, { kind: "IMAGE" }> =>
+  typeof v === "object" && v !== null && (v as { kind?: unknown }).kind === "IMAGE";
+const isLatent = (v: unknown): v is Extract<Value, { kind: "LATENT" }> =>
+  typeof v === "object" && v !== null && (v as { kind?: unknown }).kind === "LATENT";
+const isMask = (v: unknown): v is Extract<Value, { kind: "MASK" }> =>
+  typeof v === "object" && v !== null && (v as { kind?: unknown }).kind === "MASK";
+
+const num = (v: unknown, fallback: number): number =>
+  typeof v === "number" && Number.isFinite(v) ? v : typeof v === "bigint" ? Number(v) : fallback;
+
+function seedOf(ctx: RunContext): number {
+  const text = JSON.stringify(ctx.inputs, (_k, v: unknown) =>
+    typeof v === "bigint" ? v.toString() : isImage(v) ? `${v.image.width}x${v.image.height}` : v,
+  );
+  return createHash("sha256")
+    .update(ctx.cls.classType)
+    .update(text ?? "")
+    .digest()
+    .readUInt32BE(0);
+}
+
+/** Pixel size and batch of the first image-like input, or of width/height widgets. */
+function geometry(ctx: RunContext): { width: number; height: number; batch: number } {
+  for (const v of Object.values(ctx.inputs)) {
+    if (isImage(v))
+      return { width: v.image.width, height: v.image.height, batch: v.image.frames.length };
+    if (isLatent(v) || isMask(v)) return { width: v.width, height: v.height, batch: v.batch };
+  }
+  return {
+    width: num(ctx.inputs["width"], 512),
+    height: num(ctx.inputs["height"], 512),
+    batch: num(ctx.inputs["batch_size"], 1),
+  };
+}
+
+function isSampler(cls: RunContext["cls"]): boolean {
+  return (
+    cls.outputs.some((o) => o.type === "LATENT") &&
+    (cls.inputs.some((i) => i.name === "steps") || /sampler/i.test(cls.classType))
+  );
+}
+
+const AUDIO_EXT: Record<string, string> = {
+  SaveAudio: ".flac",
+  SaveAudioMP3: ".mp3",
+  SaveAudioOpus: ".opus",
+};
+
+/** Runs one node. Unknown classes derive outputs from their types and their inputs. */
+export async function runNode(ctx: RunContext): Promise<RunResult> {
+  const { cls, inputs } = ctx;
+  const g = geometry(ctx);
+  switch (cls.classType) {
+    case "EmptyImage":
+      return {
+        outputs: [
+          { kind: "IMAGE", image: solid(g.width, g.height, g.batch, num(inputs["color"], 0)) },
+        ],
+      };
+    case "LoadImage":
+    case "LoadImageMask":
+      return loadImage(ctx);
+    case "ImageInvert":
+      return { outputs: [{ kind: "IMAGE", image: invert(requireImage(inputs["image"])) }] };
+    case "ImageScale": {
+      const image = requireImage(inputs["image"]);
+      let width = num(inputs["width"], image.width);
+      let height = num(inputs["height"], image.height);
+      if (width === 0) width = Math.max(1, Math.round((image.width * height) / image.height));
+      if (height === 0) height = Math.max(1, Math.round((image.height * width) / image.width));
+      return { outputs: [{ kind: "IMAGE", image: resize(image, width, height) }] };
+    }
+    case "ImageScaleBy": {
+      const image = requireImage(inputs["image"]);
+      const s = num(inputs["scale_by"], 1);
+      return {
+        outputs: [
+          {
+            kind: "IMAGE",
+            image: resize(
+              image,
+              Math.max(1, Math.round(image.width * s)),
+              Math.max(1, Math.round(image.height * s)),
+            ),
+          },
+        ],
+      };
+    }
+    case "GetImageSize": {
+      const image = requireImage(inputs["image"]);
+      ctx.text(
+        `width: ${image.width}, height: ${image.height}\n batch size: ${image.frames.length}`,
+      );
+      return { outputs: [image.width, image.height, image.frames.length] };
+    }
+    case "SaveImage":
+      return saveImages(ctx, "output", String(inputs["filename_prefix"] ?? "ComfyUI"));
+    case "PreviewImage":
+      return saveImages(ctx, "temp", `ComfyUI_temp_${randomLetters(5)}`);
+    case "SaveAnimatedPNG":
+    case "SaveAnimatedWEBP":
+      return saveAnimated(ctx);
+    case "PreviewAny":
+      return { outputs: [], ui: { text: [previewText(inputs["source"])] } };
+    case "SaveLatent":
+      return saveFile(
+        ctx,
+        "latents",
+        String(inputs["filename_prefix"] ?? "latents/ComfyUI"),
+        ".latent",
+        Buffer.from(JSON.stringify(inputs["samples"] ?? {})),
+      );
+  }
+  if (AUDIO_EXT[cls.classType]) {
+    return saveFile(
+      ctx,
+      "audio",
+      String(inputs["filename_prefix"] ?? "audio/ComfyUI"),
+      AUDIO_EXT[cls.classType]!,
+      placeholder("audio"),
+    );
+  }
+  if (cls.classType === "SaveVideo" || cls.classType === "SaveWEBM") {
+    const ext = cls.classType === "SaveWEBM" ? ".webm" : ".mp4";
+    const result = await saveFile(
+      ctx,
+      "images",
+      String(inputs["filename_prefix"] ?? "video/ComfyUI"),
+      ext,
+      placeholder("video"),
+    );
+    return { ...result, ui: { ...result.ui, animated: [true] } };
+  }
+  if (isSampler(cls)) {
+    const steps = Math.max(1, Math.min(10_000, num(inputs["steps"], 1)));
+    for (let i = 1; i <= steps; i++) await ctx.progress(i, steps);
+  }
+  return { outputs: cls.outputs.map((o) => deriveOutput(ctx, o.type, g)) };
+}
+
+function deriveOutput(
+  ctx: RunContext,
+  type: string,
+  g: { width: number; height: number; batch: number },
+): Value {
+  const seed = seedOf(ctx);
+  const inputs = Object.values(ctx.inputs);
+  switch (type) {
+    case "IMAGE": {
+      const latent = inputs.find(isLatent);
+      if (latent)
+        return {
+          kind: "IMAGE",
+          image: pattern(latent.width, latent.height, latent.batch, latent.seed),
+        };
+      const image = inputs.find(isImage);
+      if (image) return image;
+      return { kind: "IMAGE", image: pattern(g.width, g.height, g.batch, seed) };
+    }
+    case "LATENT": {
+      const scale = num(ctx.inputs["scale_by"], 1);
+      if (ctx.cls.classType === "LatentUpscale") {
+        return {
+          kind: "LATENT",
+          width: num(ctx.inputs["width"], g.width),
+          height: num(ctx.inputs["height"], g.height),
+          batch: g.batch,
+          seed,
+        };
+      }
+      return {
+        kind: "LATENT",
+        width: Math.round(g.width * scale),
+        height: Math.round(g.height * scale),
+        batch: g.batch,
+        seed,
+      };
+    }
+    case "MASK":
+      return { kind: "MASK", width: g.width, height: g.height, batch: g.batch };
+    case "INT":
+    case "FLOAT":
+    case "BOOLEAN":
+    case "STRING": {
+      const widget = ctx.cls.inputs.find(
+        (i) => i.kind === type.toLowerCase() || (type === "INT" && i.kind === "int"),
+      );
+      const v = widget ? ctx.inputs[widget.name] : undefined;
+      if (v !== undefined) return v as Value;
+      return type === "STRING" ? "" : type === "BOOLEAN" ? false : 0;
+    }
+    default:
+      return { kind: "opaque", type, from: `${ctx.cls.classType}#${ctx.nodeId}` };
+  }
+}
+
+function requireImage(v: unknown): ImageBatch {
+  if (isImage(v)) return v.image;
+  throw new NodeFailure("AttributeError", "'NoneType' object has no attribute 'shape'");
+}
+
+function loadImage(ctx: RunContext): RunResult {
+  const value = String(ctx.inputs["image"] ?? "");
+  const path = ctx.folders.annotatedPath(value);
+  if (!path)
+    throw new NodeFailure("FileNotFoundError", `[Errno 2] No such file or directory: '${value}'`);
+  let image: ImageBatch;
+  try {
+    image = decodePng(readFileSync(path));
+  } catch {
+    throw new NodeFailure("PIL.UnidentifiedImageError", `cannot identify image file '${path}'`);
+  }
+  const mask: Value = { kind: "MASK", width: image.width, height: image.height, batch: 1 };
+  if (ctx.cls.classType === "LoadImageMask") return { outputs: [mask] };
+  return { outputs: [{ kind: "IMAGE", image }, mask] };
+}
+
+function pngText(ctx: RunContext): Record<string, string> {
+  const text: Record<string, string> = { prompt: JSON.stringify(ctx.prompt, bigintSafe) };
+  for (const [k, v] of Object.entries(ctx.extraPngInfo ?? {}))
+    text[k] = JSON.stringify(v, bigintSafe);
+  return text;
+}
+
+const bigintSafe = (_k: string, v: unknown) => (typeof v === "bigint" ? Number(v) : v);
+
+function saveImages(ctx: RunContext, type: "output" | "temp", prefix: string): RunResult {
+  const image = requireImage(ctx.inputs["images"]);
+  const at = target(ctx, type, prefix, image.width, image.height);
+  const images = image.frames.map((frame, i) => {
+    const filename = counterName(at.filename, at.counter + i, ".png");
+    writeFileSync(
+      join(at.folder, filename),
+      encodePng(image.width, image.height, frame, type === "output" ? pngText(ctx) : {}),
+    );
+    return { filename, subfolder: at.subfolder, type };
+  });
+  return { outputs: [], ui: { images } };
+}
+
+function saveAnimated(ctx: RunContext): RunResult {
+  const image = requireImage(ctx.inputs["images"]);
+  const fps = num(ctx.inputs["fps"], 6);
+  const webp = ctx.cls.classType === "SaveAnimatedWEBP";
+  const at = target(
+    ctx,
+    "output",
+    String(ctx.inputs["filename_prefix"] ?? "ComfyUI"),
+    image.width,
+    image.height,
+  );
+  const filename = counterName(at.filename, at.counter, webp ? ".webp" : ".png");
+  writeFileSync(join(at.folder, filename), webp ? placeholder("webp") : encodeApng(image, fps));
+  return {
+    outputs: [],
+    ui: { images: [{ filename, subfolder: at.subfolder, type: "output" }], animated: [true] },
+  };
+}
+
+async function saveFile(
+  ctx: RunContext,
+  key: string,
+  prefix: string,
+  ext: string,
+  bytes: Buffer,
+): Promise<RunResult> {
+  const g = geometry(ctx);
+  const at = target(ctx, "output", prefix, g.width, g.height);
+  const filename = counterName(at.filename, at.counter, ext);
+  writeFileSync(join(at.folder, filename), bytes);
+  return { outputs: [], ui: { [key]: [{ filename, subfolder: at.subfolder, type: "output" }] } };
+}
+
+function target(
+  ctx: RunContext,
+  type: "output" | "temp",
+  prefix: string,
+  width: number,
+  height: number,
+) {
+  try {
+    return savePath(ctx.folders.dir(type), prefix, width, height);
+  } catch (e) {
+    throw new NodeFailure("Exception", (e as Error).message);
+  }
+}
+
+/** Files the server cannot really encode: a recognisable container header and a note. */
+function placeholder(kind: "audio" | "video" | "webp"): Buffer {
+  const note = Buffer.from(`comfyc test server placeholder ${kind}\n`);
+  if (kind === "webp") {
+    const header = Buffer.alloc(12);
+    header.write("RIFF", 0, "latin1");
+    header.writeUInt32LE(4 + note.length, 4);
+    header.write("WEBP", 8, "latin1");
+    return Buffer.concat([header, note]);
+  }
+  if (kind === "video")
+    return Buffer.concat([
+      Buffer.from([0, 0, 0, 0x18]),
+      Buffer.from("ftypisom", "latin1"),
+      Buffer.alloc(12),
+      note,
+    ]);
+  return Buffer.concat([Buffer.from("fLaC", "latin1"), note]);
+}
+
+function previewText(v: unknown): string {
+  if (typeof v === "string") return v;
+  if (typeof v === "number" || typeof v === "bigint" || typeof v === "boolean") return String(v);
+  if (isImage(v))
+    return `tensor of shape [${v.image.frames.length}, ${v.image.height}, ${v.image.width}, 3]`;
+  return JSON.stringify(v, bigintSafe) ?? "None";
+}
+
+function randomLetters(n: number): string {
+  return Array.from({ length: n }, () => String.fromCharCode(97 + randomInt(26))).join("");
+}

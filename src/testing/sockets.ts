@@ -1,0 +1,97 @@
+import { randomUUID } from "node:crypto";
+import type { WebSocket } from "ws";
+
+/** Binary frame event codes (protocol §3.4). */
+export const BINARY = { PREVIEW_IMAGE: 1, TEXT: 3, PREVIEW_IMAGE_WITH_METADATA: 4 } as const;
+
+interface Client {
+  readonly socket: WebSocket;
+  readonly sid: string;
+  flags: Record<string, unknown> | undefined;
+  /** Scripted drop: close after this many more messages (0 = at the next one). */
+  dropAfter: number | undefined;
+}
+
+/**
+ * The server's socket table, keyed by client id, and the message routing of protocol §3.5:
+ * a message either goes to one client id or is broadcast.
+ */
+export class SocketHub {
+  readonly #clients = new Map<string, Client>();
+  /** Every message sent, for tests that inspect traffic: [sid or "*", type or "binary"]. */
+  readonly log: [string, string][] = [];
+
+  add(socket: WebSocket, requestedId: string | null): Client {
+    // Without a clientId the server mints uuid4().hex (32 hex digits, no dashes).
+    const sid = requestedId || randomUUID().replace(/-/g, "");
+    const client: Client = { socket, sid, flags: undefined, dropAfter: undefined };
+    // A reused id replaces the older socket; the per-connection check below keeps a stale
+    // socket's close from unregistering the new one (the newer servers' behaviour).
+    this.#clients.set(sid, client);
+    socket.on("close", () => {
+      if (this.#clients.get(sid) === client) this.#clients.delete(sid);
+    });
+    return client;
+  }
+
+  get(sid: string): Client | undefined {
+    return this.#clients.get(sid);
+  }
+
+  get size(): number {
+    return this.#clients.size;
+  }
+
+  /** Sends a JSON message to `sid`, or to everyone when `sid` is undefined. */
+  send(type: string, data: unknown, sid?: string): void {
+    const text = JSON.stringify({ type, data });
+    this.#deliver(text, type, sid);
+  }
+
+  /** Sends a binary frame: 4-byte big-endian event type, then the payload. */
+  sendBinary(event: number, payload: Buffer, sid?: string): void {
+    const frame = Buffer.alloc(4 + payload.length);
+    frame.writeUInt32BE(event, 0);
+    payload.copy(frame, 4);
+    this.#deliver(frame, "binary", sid);
+  }
+
+  /** Whether the client `sid` declared `supports_preview_metadata`. */
+  supportsPreviewMetadata(sid: string | undefined): boolean {
+    return (
+      sid !== undefined && this.#clients.get(sid)?.flags?.["supports_preview_metadata"] === true
+    );
+  }
+
+  /** Scripted fault: drop every socket now, or after `afterMessages` more messages each. */
+  drop(afterMessages?: number): void {
+    for (const client of this.#clients.values()) {
+      if (afterMessages === undefined || afterMessages <= 0) client.socket.terminate();
+      else client.dropAfter = afterMessages;
+    }
+  }
+
+  closeAll(): void {
+    for (const client of this.#clients.values()) client.socket.terminate();
+    this.#clients.clear();
+  }
+
+  #deliver(payload: string | Buffer, type: string, sid: string | undefined): void {
+    const targets =
+      sid === undefined
+        ? [...this.#clients.values()]
+        : [this.#clients.get(sid)].filter((c) => c !== undefined);
+    this.log.push([sid ?? "*", type]);
+    for (const client of targets) {
+      if (client.socket.readyState !== client.socket.OPEN) continue;
+      if (client.dropAfter !== undefined) {
+        if (client.dropAfter <= 0) {
+          client.socket.terminate();
+          continue;
+        }
+        client.dropAfter--;
+      }
+      client.socket.send(payload);
+    }
+  }
+}
