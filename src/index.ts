@@ -9,8 +9,16 @@ export type { ErrorCode } from "./errors.js";
 export { comboOptions, defineNode, nodeClassFromSpec } from "./builder/node-class.js";
 export type { ClassSpec, DefinedNodeClass } from "./builder/node-class.js";
 export { serializePrompt } from "./builder/serialize.js";
+export { parseJsonLossless } from "./protocol/json.js";
 export { formatLocation } from "./builder/source-location.js";
-export { $unsafeLink, isOutput, Workflow, workflow } from "./builder/workflow.js";
+export {
+  $unsafeLink,
+  fileBytes,
+  isOutput,
+  localFile,
+  Workflow,
+  workflow,
+} from "./builder/workflow.js";
 export type { CompileOptions } from "./builder/workflow.js";
 export type {
   AddOptions,
@@ -26,6 +34,7 @@ export type {
   RawAddOptions,
   RawNodeHandle,
   SourceLocation,
+  UploadSource,
 } from "./builder/types.js";
 
 export { defineWorkflow, isWorkflow, ParameterizedWorkflow } from "./builder/define-workflow.js";

@@ -106,3 +106,16 @@ export interface CompileReport {
   /** The validation result, unless validation was turned off. */
   readonly validation?: ValidationResult;
 }
+
+/**
+ * A local file (or bytes) given to an upload input such as `LoadImage.image`. The runtime
+ * uploads it at submission under a content-hash name and writes that name into the prompt.
+ */
+export interface UploadSource {
+  readonly __comfycUpload: {
+    readonly path?: string;
+    readonly bytes?: Uint8Array;
+    /** File name used for the extension and in messages. */
+    readonly name: string;
+  };
+}

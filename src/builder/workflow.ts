@@ -17,6 +17,7 @@ import type {
   RawAddOptions,
   RawNodeHandle,
   SourceLocation,
+  UploadSource,
 } from "./types.js";
 
 /** Options of {@link Workflow.compile}. */
@@ -412,4 +413,16 @@ function reachableFromOutputs(
     for (const dep of compiled.get(id)?.links ?? []) if (!keep.has(dep)) stack.push(dep);
   }
   return keep;
+}
+
+/** Marks a local file for an upload input (`LoadImage.image`); the runtime uploads it. */
+export function localFile(path: string): UploadSource {
+  return Object.freeze({
+    __comfycUpload: Object.freeze({ path, name: path.split(/[\\/]/).pop() || "upload.png" }),
+  });
+}
+
+/** Marks bytes for an upload input; `name` gives the extension (`mask.png`). */
+export function fileBytes(bytes: Uint8Array, name: string): UploadSource {
+  return Object.freeze({ __comfycUpload: Object.freeze({ bytes, name }) });
 }

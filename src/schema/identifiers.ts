@@ -107,6 +107,8 @@ const RESERVED = new Set([
   // Names the generated modules import from comfyc.
   "comfyc",
   "defineNode",
+  "comboOptions",
+  "UploadSource",
   "NodeClass",
   "NodeHandle",
   "Output",

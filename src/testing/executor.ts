@@ -72,7 +72,8 @@ export class Executor {
 
   /** Starts the worker if idle. */
   kick(): void {
-    this.#loop ??= this.#work().finally(() => {
+    if (this.#loop) return;
+    this.#loop = this.#work().finally(() => {
       this.#loop = undefined;
       if (this.state.queue.size > 0) this.kick();
     });

@@ -569,7 +569,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     let path = url.pathname;
     if (path.startsWith("/api/")) path = path.slice(4);
     const body = () => readBody(req, maxUpload);
-    const method = req.method ?? "GET";
+    // aiohttp answers HEAD on every GET route; Node drops the body of HEAD replies.
+    const method = req.method === "HEAD" ? "GET" : (req.method ?? "GET");
     let route = routes[`${method} ${path}`];
     let m: RegExpExecArray | null;
     if (!route && method === "GET" && (m = /^\/history\/(.+)$/.exec(path))) {

@@ -42,11 +42,13 @@ export function emitPackDeclarations(
   }
   const usesLink = nodes.some((n) => n.inputs.length > 0);
   const usesOutput = nodes.some((n) => n.outputs.length > 0);
+  const usesUpload = nodes.some((n) => JSON.stringify(n.inputs).includes('"upload":'));
   const named: ImportSpecifierStructure[] = [
     ...(usesLink ? [specifier("Link")] : []),
     specifier("NodeClass"),
     specifier("NodeHandle"),
     ...(usesOutput ? [specifier("Output")] : []),
+    ...(usesUpload ? [specifier("UploadSource")] : []),
   ];
   return {
     kind: StructureKind.SourceFile,

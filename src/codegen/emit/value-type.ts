@@ -74,9 +74,11 @@ export function inputValueType(input: InputIR, key: string, ctx: TypeContext): s
     case "combo": {
       const options = ctx.comboOptions(key);
       let value = options ?? "string";
-      if (options && ctx.looseCombos) value = `${options} | (string & {})`;
+      // Upload inputs take any uploaded file name: the server checks them with its own
+      // validator, not against the list (protocol §5.2).
+      if (options && (ctx.looseCombos || input.upload)) value = `${options} | (string & {})`;
       if (input.multiselect) value = `${value} | readonly ${arrayOf(value)}`;
-      return `${value} | Link<"COMBO">`;
+      return `${value} | Link<"COMBO">${input.upload ? " | UploadSource" : ""}`;
     }
     case "dynamic_combo":
       return dynamicComboType(input, key, ctx);

@@ -1,0 +1,492 @@
+import { EventEmitter, on } from "node:events";
+import type { NodeHandle } from "../builder/types.js";
+import type { ComfycError } from "../errors.js";
+import type { NodeContext } from "../protocol/describe-errors.js";
+import type { HistoryEntry, NodeOutput, WsMessage } from "../protocol/messages.js";
+import {
+  CancelledError,
+  ExecutionFailedError,
+  InterruptedError,
+  JobTimeoutError,
+} from "./errors.js";
+import { filesOf, type OutputFile } from "./outputs.js";
+
+/** Where a job is. */
+export type JobStatus =
+  | "submitting"
+  | "queued"
+  | "running"
+  | "succeeded"
+  | "failed"
+  | "interrupted"
+  | "cancelled"
+  | "lost";
+
+/** Everything a job reports, as listener events and from its async iterator. */
+export type JobEvent =
+  | { readonly type: "queued"; readonly promptId: string; readonly number?: number }
+  | { readonly type: "started"; readonly promptId: string }
+  | { readonly type: "cached"; readonly nodes: readonly string[] }
+  | { readonly type: "executing"; readonly node: string; readonly displayNode: string }
+  | {
+      readonly type: "progress";
+      readonly node: string | undefined;
+      readonly value: number;
+      readonly max: number;
+    }
+  | {
+      readonly type: "preview";
+      readonly node: string | undefined;
+      readonly mime: string;
+      readonly image: Uint8Array;
+    }
+  | { readonly type: "text"; readonly node: string; readonly text: string }
+  | { readonly type: "executed"; readonly node: string; readonly output: NodeOutput | null }
+  | { readonly type: "success"; readonly result: JobResult }
+  | { readonly type: "error"; readonly error: ComfycError }
+  | { readonly type: "interrupted"; readonly node: string | undefined };
+
+/** A finished job's outputs. */
+export interface JobResult {
+  readonly promptId: string;
+  /** UI outputs by node id (`{ images: [...] }`, `{ text: [...] }`, …). */
+  readonly outputs: Readonly<Record<string, NodeOutput>>;
+  /** Every file any node produced, classified. */
+  readonly files: readonly OutputFile[];
+  /** Text outputs by node id (PreviewAny and friends). */
+  readonly texts: Readonly<Record<string, readonly string[]>>;
+  /** Node ids served from the cache. */
+  readonly cachedNodes: readonly string[];
+  /** The UI output of one node, by handle or id. */
+  output(node: NodeHandle | string): NodeOutput | undefined;
+  /** Files of one node, by handle or id. */
+  filesOf(node: NodeHandle | string): readonly OutputFile[];
+}
+
+/** Timeouts of one job, in ms (unset: none). */
+export interface JobTimeouts {
+  /** Waiting in the queue. */
+  readonly queueMs?: number;
+  /** Running, from `execution_start`. */
+  readonly runMs?: number;
+  /** No message about the job while it runs. */
+  readonly stallMs?: number;
+}
+
+/** One JSON log line per job phase. */
+export interface JobLogLine {
+  readonly ts: string;
+  readonly event: "comfyc.job";
+  readonly phase: "queued" | "running" | "done" | "failed";
+  readonly promptId: string;
+  readonly server: string;
+  readonly queuedMs?: number;
+  readonly runMs?: number;
+  readonly totalMs?: number;
+  readonly outputs?: number;
+  readonly code?: string;
+  readonly message?: string;
+}
+
+/** What the client provides to a job. */
+export interface JobHost {
+  readonly server: string;
+  cancelPending(promptId: string): Promise<boolean>;
+  interruptRunning(promptId: string): Promise<void>;
+  log(line: JobLogLine): void;
+  release(job: Job): void;
+}
+
+const TERMINAL: ReadonlySet<JobStatus> = new Set([
+  "succeeded",
+  "failed",
+  "interrupted",
+  "cancelled",
+  "lost",
+]);
+
+/**
+ * A submitted prompt. Follow it with listeners (`job.on("progress", …)`) or
+ * `for await (const event of job)`, and get its outputs with `await job.result()`. Each job
+ * sees only its own events, matched by prompt id.
+ */
+export class Job {
+  status: JobStatus = "submitting";
+  /** Expected output node ids, when known (builder graphs): completion then needs no history read. */
+  expectedOutputs: ReadonlySet<string> | undefined;
+  readonly #events = new EventEmitter();
+  readonly #outputs = new Map<string, NodeOutput | null>();
+  #cached: readonly string[] = [];
+  #sawStart = false;
+  #succeeded = false;
+  #cancelRequested = false;
+  #currentNode: string | undefined;
+  readonly #result: Promise<JobResult>;
+  #resolve!: (r: JobResult) => void;
+  #reject!: (e: ComfycError) => void;
+  readonly #timers: NodeJS.Timeout[] = [];
+  #stallTimer: NodeJS.Timeout | undefined;
+  readonly #created = Date.now();
+  #queuedAt: number | undefined;
+  #startedAt: number | undefined;
+  lastEventAt = Date.now();
+
+  constructor(
+    readonly promptId: string,
+    readonly prompt: Readonly<Record<string, unknown>>,
+    readonly host: JobHost,
+    readonly timeouts: JobTimeouts = {},
+    readonly context: (nodeId: string) => NodeContext | undefined = () => undefined,
+  ) {
+    this.#events.setMaxListeners(100);
+    this.#result = new Promise<JobResult>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    // Unhandled if the caller only listens to events; result() re-exposes it.
+    this.#result.catch(() => undefined);
+  }
+
+  /** The node currently executing, if any. */
+  get currentNode(): string | undefined {
+    return this.#currentNode;
+  }
+
+  get done(): boolean {
+    return TERMINAL.has(this.status);
+  }
+
+  /** Resolves to the outputs; rejects with a typed error (execution failed, interrupted, lost…). */
+  result(): Promise<JobResult> {
+    return this.#result;
+  }
+
+  /** Adds a listener for one event type (or `"event"` for all). */
+  on<T extends JobEvent["type"]>(
+    type: T | "event",
+    listener: (event: Extract<JobEvent, { type: T }>) => void,
+  ): this {
+    this.#events.on(type, listener as (e: unknown) => void);
+    return this;
+  }
+
+  off<T extends JobEvent["type"]>(
+    type: T | "event",
+    listener: (event: Extract<JobEvent, { type: T }>) => void,
+  ): this {
+    this.#events.off(type, listener as (e: unknown) => void);
+    return this;
+  }
+
+  /** Every event until the job ends (the last one is success, error or interrupted). */
+  async *[Symbol.asyncIterator](): AsyncGenerator<JobEvent> {
+    if (this.done) return;
+    const controller = new AbortController();
+    try {
+      for await (const [event] of on(this.#events, "event", { signal: controller.signal })) {
+        yield event as JobEvent;
+        if (this.done) return;
+      }
+    } catch (e) {
+      if ((e as Error).name !== "AbortError") throw e;
+    } finally {
+      controller.abort();
+    }
+  }
+
+  /** Deletes the job from the queue if pending, or interrupts it if running. */
+  async cancel(): Promise<void> {
+    if (this.done) return;
+    this.#cancelRequested = true;
+    if (this.status !== "running" && (await this.host.cancelPending(this.promptId))) {
+      this.fail(new CancelledError(this.promptId), "cancelled");
+      return;
+    }
+    await this.host.interruptRunning(this.promptId);
+  }
+
+  /** @internal Submission accepted. */
+  markQueued(number: number | undefined): void {
+    if (this.status !== "submitting") return;
+    this.status = "queued";
+    this.#queuedAt = Date.now();
+    this.#emit({
+      type: "queued",
+      promptId: this.promptId,
+      ...(number !== undefined ? { number } : {}),
+    });
+    this.host.log(this.#logLine("queued"));
+    if (this.timeouts.queueMs)
+      this.#timers.push(
+        setTimeout(() => this.#timeout("queue", this.timeouts.queueMs!), this.timeouts.queueMs),
+      );
+  }
+
+  /** @internal A WebSocket message for this prompt. Returns true when it ends the job's run. */
+  handle(message: WsMessage): void {
+    if (this.done) return;
+    this.lastEventAt = Date.now();
+    this.#touchStall();
+    switch (message.type) {
+      case "execution_start":
+        this.#start();
+        return;
+      case "execution_cached":
+        this.#start();
+        this.#cached = message.data.nodes;
+        this.#emit({ type: "cached", nodes: message.data.nodes });
+        return;
+      case "executing": {
+        const node = message.data.node;
+        if (node === null) {
+          this.#finishedSignal();
+          return;
+        }
+        this.#start();
+        this.#currentNode = node;
+        this.#emit({ type: "executing", node, displayNode: message.data.display_node ?? node });
+        return;
+      }
+      case "progress":
+        this.#start();
+        this.#emit({
+          type: "progress",
+          node: message.data.node ?? this.#currentNode,
+          value: message.data.value,
+          max: message.data.max,
+        });
+        return;
+      case "executed":
+        this.#outputs.set(message.data.display_node ?? message.data.node, message.data.output);
+        this.#emit({ type: "executed", node: message.data.node, output: message.data.output });
+        return;
+      case "execution_success":
+        this.#succeeded = true;
+        // Complete without reading history when every expected output has reported.
+        if (
+          this.expectedOutputs &&
+          [...this.expectedOutputs].every((id) => this.#outputs.has(id))
+        ) {
+          this.succeed(
+            this.#resultFrom(
+              Object.fromEntries(
+                [...this.#outputs].filter(([, v]) => v !== null) as [string, NodeOutput][],
+              ),
+            ),
+          );
+        }
+        return;
+      case "execution_error": {
+        const d = message.data;
+        this.fail(
+          new ExecutionFailedError(
+            this.promptId,
+            d.node_id ?? undefined,
+            d.node_type ?? undefined,
+            d.exception_type,
+            d.exception_message,
+            d.traceback,
+            d.node_id ? this.context(d.node_id) : undefined,
+          ),
+          "failed",
+        );
+        return;
+      }
+      case "execution_interrupted":
+        this.#interrupted(message.data.node_id ?? undefined);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** @internal A preview or text frame attributed to this job. */
+  binary(event: Extract<JobEvent, { type: "preview" } | { type: "text" }>): void {
+    if (this.done) return;
+    this.lastEventAt = Date.now();
+    this.#emit(event);
+  }
+
+  /** @internal `executing: null` arrived: the history entry exists now. */
+  onFinishedSignal: () => void = () => undefined;
+
+  #finishedSignal(): void {
+    if (!this.done) this.onFinishedSignal();
+  }
+
+  /** @internal Completes from a history entry (the source of truth). */
+  finishFromHistory(entry: HistoryEntry): void {
+    if (this.done) return;
+    const messages = entry.status?.messages ?? [];
+    const error = messages.find(([event]) => event === "execution_error")?.[1];
+    const interrupted = messages.find(([event]) => event === "execution_interrupted")?.[1];
+    if (error) {
+      const d = error as {
+        node_id?: string;
+        node_type?: string;
+        exception_type?: string;
+        exception_message?: string;
+        traceback?: string[];
+      };
+      this.fail(
+        new ExecutionFailedError(
+          this.promptId,
+          d.node_id,
+          d.node_type,
+          String(d.exception_type ?? "Error"),
+          String(d.exception_message ?? ""),
+          Array.isArray(d.traceback) ? d.traceback : [],
+          d.node_id ? this.context(d.node_id) : undefined,
+        ),
+        "failed",
+      );
+      return;
+    }
+    if (interrupted || entry.status?.status_str === "error") {
+      this.#interrupted((interrupted as { node_id?: string } | undefined)?.node_id);
+      return;
+    }
+    const cached = messages.find(([event]) => event === "execution_cached")?.[1] as
+      { nodes?: unknown } | undefined;
+    if (Array.isArray(cached?.nodes)) this.#cached = cached.nodes.map(String);
+    this.succeed(this.#resultFrom(entry.outputs));
+  }
+
+  /** @internal */
+  succeed(result: JobResult): void {
+    if (this.done) return;
+    this.status = "succeeded";
+    this.#clearTimers();
+    const now = Date.now();
+    this.host.log({
+      ...this.#logLine("done"),
+      outputs: result.files.length,
+      totalMs: now - this.#created,
+      ...(this.#startedAt ? { runMs: now - this.#startedAt } : {}),
+    });
+    this.#emit({ type: "success", result });
+    this.#resolve(result);
+    this.host.release(this);
+  }
+
+  /** @internal */
+  fail(
+    error: ComfycError,
+    status: Exclude<JobStatus, "submitting" | "queued" | "running" | "succeeded">,
+  ): void {
+    if (this.done) return;
+    this.status = status;
+    this.#clearTimers();
+    this.host.log({
+      ...this.#logLine("failed"),
+      code: error.code,
+      message: error.message.split("\n")[0]!,
+      totalMs: Date.now() - this.#created,
+    });
+    if (status === "interrupted" || status === "cancelled")
+      this.#emit({ type: "interrupted", node: this.#currentNode });
+    else this.#emit({ type: "error", error });
+    this.#reject(error);
+    this.host.release(this);
+  }
+
+  /** Whether `execution_success` was seen (the run succeeded even if outputs are pending). */
+  get succeededOnSocket(): boolean {
+    return this.#succeeded;
+  }
+
+  #start(): void {
+    if (this.#sawStart) return;
+    this.#sawStart = true;
+    // The first events can beat the reply to POST /prompt.
+    if (this.status === "submitting") {
+      this.#queuedAt = Date.now();
+      this.#emit({ type: "queued", promptId: this.promptId });
+      this.host.log(this.#logLine("queued"));
+    }
+    this.status = "running";
+    this.#startedAt = Date.now();
+    this.#emit({ type: "started", promptId: this.promptId });
+    this.host.log({
+      ...this.#logLine("running"),
+      ...(this.#queuedAt ? { queuedMs: this.#startedAt - this.#queuedAt } : {}),
+    });
+    this.#clearTimers();
+    if (this.timeouts.runMs)
+      this.#timers.push(
+        setTimeout(() => this.#timeout("run", this.timeouts.runMs!), this.timeouts.runMs),
+      );
+    this.#touchStall();
+  }
+
+  #interrupted(node: string | undefined): void {
+    if (this.#cancelRequested) this.fail(new CancelledError(this.promptId), "cancelled");
+    else this.fail(new InterruptedError(this.promptId, node), "interrupted");
+  }
+
+  #touchStall(): void {
+    if (!this.timeouts.stallMs || this.status !== "running") return;
+    if (this.#stallTimer) clearTimeout(this.#stallTimer);
+    this.#stallTimer = setTimeout(
+      () => this.#timeout("stall", this.timeouts.stallMs!),
+      this.timeouts.stallMs,
+    );
+  }
+
+  #timeout(phase: "queue" | "run" | "stall", ms: number): void {
+    if (this.done) return;
+    const error = new JobTimeoutError(this.promptId, phase, ms);
+    // Stop the server's work too: a timed-out job should not keep the GPU busy.
+    void this.cancelQuietly();
+    this.fail(error, "failed");
+  }
+
+  /** @internal Best-effort cancel that never throws. */
+  async cancelQuietly(): Promise<void> {
+    try {
+      if (!(await this.host.cancelPending(this.promptId)))
+        await this.host.interruptRunning(this.promptId);
+    } catch {
+      // The timeout is what the caller sees.
+    }
+  }
+
+  #clearTimers(): void {
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.length = 0;
+    if (this.#stallTimer) clearTimeout(this.#stallTimer);
+  }
+
+  #emit(event: JobEvent): void {
+    this.#events.emit(event.type, event);
+    this.#events.emit("event", event);
+  }
+
+  #logLine(phase: JobLogLine["phase"]): JobLogLine {
+    return {
+      ts: new Date().toISOString(),
+      event: "comfyc.job",
+      phase,
+      promptId: this.promptId,
+      server: this.host.server,
+    };
+  }
+
+  #resultFrom(outputs: Readonly<Record<string, NodeOutput>>): JobResult {
+    const files = Object.entries(outputs).flatMap(([node, output]) => filesOf(node, output));
+    const texts: Record<string, string[]> = {};
+    for (const [node, output] of Object.entries(outputs)) {
+      if (Array.isArray(output["text"])) texts[node] = output["text"].map(String);
+    }
+    const idOf = (n: NodeHandle | string) => (typeof n === "string" ? n : n.nodeId);
+    return {
+      promptId: this.promptId,
+      outputs,
+      files,
+      texts,
+      cachedNodes: this.#cached,
+      output: (n) => outputs[idOf(n)],
+      filesOf: (n) => files.filter((f) => f.node === idOf(n)),
+    };
+  }
+}
