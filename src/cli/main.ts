@@ -3,6 +3,9 @@ import { Command, CommanderError } from "commander";
 import { isComfycError } from "../errors.js";
 import { registerCodegen } from "./codegen-command.js";
 import { registerCompile } from "./compile-command.js";
+import { registerDemo } from "./demo-command.js";
+import { registerRun } from "./run-command.js";
+import { registerServe } from "./serve-command.js";
 import { registerValidate } from "./validate-command.js";
 import { EXIT_CODES, EXIT_INTERNAL } from "./exit-codes.js";
 import { processIo, type CliIo } from "./io.js";
@@ -17,6 +20,9 @@ export function buildProgram(io: CliIo = processIo): Command {
   registerCodegen(program, io);
   registerCompile(program, io);
   registerValidate(program, io);
+  registerServe(program, io);
+  registerRun(program, io);
+  registerDemo(program, io);
   return program;
 }
 

@@ -166,7 +166,7 @@ export class Job {
     type: T | "event",
     listener: (event: Extract<JobEvent, { type: T }>) => void,
   ): this {
-    this.#events.on(type, listener as (e: unknown) => void);
+    this.#events.on(`job:${type}`, listener as (e: unknown) => void);
     return this;
   }
 
@@ -174,7 +174,7 @@ export class Job {
     type: T | "event",
     listener: (event: Extract<JobEvent, { type: T }>) => void,
   ): this {
-    this.#events.off(type, listener as (e: unknown) => void);
+    this.#events.off(`job:${type}`, listener as (e: unknown) => void);
     return this;
   }
 
@@ -183,7 +183,7 @@ export class Job {
     if (this.done) return;
     const controller = new AbortController();
     try {
-      for await (const [event] of on(this.#events, "event", { signal: controller.signal })) {
+      for await (const [event] of on(this.#events, "job:event", { signal: controller.signal })) {
         yield event as JobEvent;
         if (this.done) return;
       }
@@ -458,8 +458,9 @@ export class Job {
   }
 
   #emit(event: JobEvent): void {
-    this.#events.emit(event.type, event);
-    this.#events.emit("event", event);
+    // Prefixed names: a plain "error" event would throw on an emitter without listeners.
+    this.#events.emit(`job:${event.type}`, event);
+    this.#events.emit("job:event", event);
   }
 
   #logLine(phase: JobLogLine["phase"]): JobLogLine {

@@ -23,6 +23,7 @@ import { normalizeObjectInfo } from "../schema/normalize.js";
 import { isLegacyVersion, validatePrompt, type CustomValidator } from "../schema/validate.js";
 import { Executor, type ExecutorState, type HistoryEntry, type NodeScript } from "./executor.js";
 import { contentTypeOf, FOLDER_TYPES, Folders, uploadTarget, type FolderType } from "./files.js";
+import { encodePng, pattern } from "./images.js";
 import { PromptHeap, queueTuple } from "./queue.js";
 import { SocketHub } from "./sockets.js";
 
@@ -167,6 +168,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const schema = normalizeObjectInfo(baseInfo, "test server object_info");
   const folders = new Folders(options.dataDir ?? mkdtempSync(join(tmpdir(), "comfyc-server-")));
   folders.clearTemp();
+  writeExampleImage(folders);
   const hub = new SocketHub();
   const state: ExecutorState = {
     queue: new PromptHeap(),
@@ -695,6 +697,16 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       folders.clearTemp();
     },
   };
+}
+
+/** ComfyUI ships `input/example.png`; so does the test server (with a transparent hole to inpaint). */
+function writeExampleImage(folders: Folders): void {
+  const path = join(folders.dir("input"), "example.png");
+  if (existsSync(path)) return;
+  const image = pattern(512, 512, 1, 7);
+  const frame = image.frames[0]!;
+  for (let y = 192; y < 320; y++) for (let x = 192; x < 320; x++) frame[(y * 512 + x) * 4 + 3] = 0;
+  writeFileSync(path, encodePng(512, 512, frame));
 }
 
 function publicEntry(e: HistoryEntry): HistoryEntry {

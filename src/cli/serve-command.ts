@@ -1,0 +1,45 @@
+import type { Command } from "commander";
+import { startTestServer } from "../testing/server.js";
+import type { CliIo } from "./io.js";
+
+interface ServeFlags {
+  objectInfo?: string;
+  port: string;
+  host: string;
+  nodeDuration?: string;
+  previews?: boolean;
+  dataDir?: string;
+}
+
+/** `comfyc serve`: the ComfyUI-compatible test server, until interrupted. */
+export function registerServe(program: Command, io: CliIo): void {
+  program
+    .command("serve")
+    .description("Start the ComfyUI-compatible test server (no GPU) until Ctrl-C")
+    .option("--object-info <file>", "schema to serve (default: the bundled real dump)")
+    .option("--port <n>", "port (0 picks a free one)", "8188")
+    .option("--host <address>", "address to bind", "127.0.0.1")
+    .option("--node-duration <ms>", "time each node takes")
+    .option("--previews", "send sampler previews")
+    .option("--data-dir <dir>", "where input/output/temp live (default: a temp folder)")
+    .action(async (flags: ServeFlags) => {
+      const server = await startTestServer({
+        port: Number(flags.port),
+        host: flags.host,
+        ...(flags.objectInfo ? { objectInfo: flags.objectInfo } : {}),
+        ...(flags.nodeDuration ? { nodeDurationMs: Number(flags.nodeDuration) } : {}),
+        ...(flags.previews ? { previews: true } : {}),
+        ...(flags.dataDir ? { dataDir: flags.dataDir } : {}),
+      });
+      io.info(
+        `comfyc test server listening on ${server.url} (${server.schema.classes.size} node classes; files in ${server.folders.root})`,
+      );
+      io.out(server.url);
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+      });
+      await server.close();
+    });
+}
