@@ -1,0 +1,704 @@
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { PNG } from "pngjs";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { startTestServer, type TestServer } from "../../src/testing/index.js";
+import { get, post, rawSocket, sleep } from "./ws-helper.js";
+
+const image = (w = 16, h = 8, batch = 1, color = 0) => ({
+  class_type: "EmptyImage",
+  inputs: { width: w, height: h, batch_size: batch, color },
+});
+const save = (from: string, prefix = "t/img") => ({
+  class_type: "SaveImage",
+  inputs: { images: [from, 0], filename_prefix: prefix },
+});
+const previewNode = (from: string) => ({
+  class_type: "PreviewImage",
+  inputs: { images: [from, 0] },
+});
+const TEXT_500 = "500 Internal Server Error\n\nServer got itself in trouble";
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(async () => {
+  await server.close();
+});
+
+async function runToEnd(
+  prompt: object,
+  clientId = randomUUID(),
+  extra: Record<string, unknown> = {},
+) {
+  const ws = await rawSocket(server.url, clientId);
+  const res = await post(`${server.url}/prompt`, { prompt, client_id: clientId, ...extra });
+  expect(res.status).toBe(200);
+  await ws.waitFor(
+    (m) =>
+      m.type === "executing" && m.data.node === null && m.data.prompt_id === res.body.prompt_id,
+  );
+  ws.close();
+  return { ws, id: res.body.prompt_id as string, res };
+}
+
+describe("POST /prompt", () => {
+  test("accepts, numbers from the counter, honours front and an explicit number", async () => {
+    const a = await post(`${server.url}/prompt`, {
+      prompt: { "1": image(), "2": previewNode("1") },
+    });
+    expect(a.status).toBe(200);
+    expect(a.type).toBe("application/json; charset=utf-8");
+    expect(Object.keys(a.body)).toEqual(["prompt_id", "number", "node_errors"]);
+    expect(a.body.node_errors).toEqual({});
+    const b = await post(`${server.url}/prompt`, {
+      prompt: { "1": image(), "2": previewNode("1") },
+      front: true,
+    });
+    expect(b.body.number).toBe(-(a.body.number + 1));
+    const c = await post(`${server.url}/prompt`, {
+      prompt: { "1": image(), "2": previewNode("1") },
+      number: 1000,
+    });
+    expect(c.body.number).toBe(1000);
+  });
+
+  test("no_prompt is a 400 with the exact error; rejected posts still consume numbers", async () => {
+    const first = await post(`${server.url}/prompt`, {
+      prompt: { "1": image(), "2": previewNode("1") },
+    });
+    const bad = await post(`${server.url}/prompt`, { nope: 1 });
+    expect(bad.status).toBe(400);
+    expect(bad.body).toEqual({
+      error: {
+        type: "no_prompt",
+        message: "No prompt provided",
+        details: "No prompt provided",
+        extra_info: {},
+      },
+      node_errors: {},
+    });
+    const next = await post(`${server.url}/prompt`, {
+      prompt: { "1": image(), "2": previewNode("1") },
+    });
+    expect(next.body.number).toBe(first.body.number + 2);
+  });
+
+  test("malformed JSON is aiohttp's plain-text 500 and consumes no number", async () => {
+    const a = await post(`${server.url}/prompt`, {
+      prompt: { "1": image(), "2": previewNode("1") },
+    });
+    const bad = await post(`${server.url}/prompt`, "{not json", true);
+    expect(bad.status).toBe(500);
+    expect(bad.type).toBe("text/plain; charset=utf-8");
+    expect(bad.text).toBe(TEXT_500);
+    const b = await post(`${server.url}/prompt`, {
+      prompt: { "1": image(), "2": previewNode("1") },
+    });
+    expect(b.body.number).toBe(a.body.number + 1);
+  });
+
+  test("prompt shapes: {} and [] are prompt_no_outputs, a number is a 500", async () => {
+    for (const prompt of [{}, []]) {
+      const r = await post(`${server.url}/prompt`, { prompt });
+      expect(r.status).toBe(400);
+      expect(r.body.error.type).toBe("prompt_no_outputs");
+    }
+    expect((await post(`${server.url}/prompt`, { prompt: 5 })).status).toBe(500);
+  });
+
+  test("client-chosen ids: canonical UUIDs only, duplicates are 409", async () => {
+    const id = randomUUID();
+    const ok = await post(`${server.url}/prompt`, {
+      prompt: { "1": image(), "2": previewNode("1") },
+      prompt_id: id,
+    });
+    expect(ok.body.prompt_id).toBe(id);
+    expect(
+      (
+        await post(`${server.url}/prompt`, {
+          prompt: { "1": image(), "2": previewNode("1") },
+          prompt_id: id,
+        })
+      ).status,
+    ).toBe(409);
+    const bad = await post(`${server.url}/prompt`, {
+      prompt: { "1": image(), "2": previewNode("1") },
+      prompt_id: "my-job-1",
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.type).toBe("invalid_prompt_id");
+  });
+
+  test("a v0.3.64 server accepts any prompt id and reports invalid_prompt for unknown classes", async () => {
+    const legacy = await startTestServer({ comfyuiVersion: "0.3.64" });
+    try {
+      const ok = await post(`${legacy.url}/prompt`, {
+        prompt: { "1": image(), "2": previewNode("1") },
+        prompt_id: "my-job-1",
+      });
+      expect(ok.body.prompt_id).toBe("my-job-1");
+      const bad = await post(`${legacy.url}/prompt`, {
+        prompt: { "1": { class_type: "Nope", inputs: {} } },
+      });
+      expect(bad.body.error).toEqual({
+        type: "invalid_prompt",
+        message: "Cannot execute because node Nope does not exist.",
+        details: "Node ID '#1'",
+        extra_info: {},
+      });
+    } finally {
+      await legacy.close();
+    }
+  });
+
+  test("a 200 with node_errors runs only the outputs that passed", async () => {
+    const { id, res } = await runToEnd({
+      "1": image(0),
+      "2": previewNode("1"),
+      "3": image(),
+      "4": save("3", "partial/ok"),
+    });
+    expect(Object.keys(res.body.node_errors)).toEqual(["1"]);
+    const history = (await get(`${server.url}/history/${id}`)).body[id];
+    expect(Object.keys(history.outputs)).toEqual(["4"]);
+    expect(history.prompt[4]).toEqual(["4"]);
+  });
+
+  test("a 400 sends no WebSocket message at all", async () => {
+    const ws = await rawSocket(server.url, "silent");
+    await ws.waitFor((m) => m.type === "status");
+    const before = ws.messages.length;
+    const r = await post(`${server.url}/prompt`, {
+      prompt: { "1": image(0), "2": previewNode("1") },
+      client_id: "silent",
+    });
+    expect(r.status).toBe(400);
+    await sleep(100);
+    expect(ws.messages.length).toBe(before);
+    ws.close();
+  });
+});
+
+describe("WebSocket protocol", () => {
+  test("status with sid on connect, feature-flag negotiation", async () => {
+    const ws = await rawSocket(server.url, "flags-client");
+    const status = await ws.waitFor((m) => m.type === "status");
+    expect(status.data).toEqual({
+      status: { exec_info: { queue_remaining: expect.any(Number) } },
+      sid: "flags-client",
+    });
+    ws.send({ type: "feature_flags", data: { supports_preview_metadata: true } });
+    const flags = await ws.waitFor((m) => m.type === "feature_flags");
+    expect(flags.data).toEqual({ supports_preview_metadata: true, max_upload_size: 104857600 });
+    ws.close();
+    const anon = await rawSocket(server.url);
+    expect((await anon.waitFor((m) => m.type === "status")).data.sid).toMatch(/^[0-9a-f]{32}$/);
+    anon.close();
+  });
+
+  test("a fresh run sends the documented sequence; a rerun is fully cached", async () => {
+    const prompt = { "1": image(8, 8), "2": save("1", "seq/run") };
+    const { ws, id } = await runToEnd(prompt);
+    const types = ws.messages
+      .filter((m) => m.type !== "status" || ws.messages.indexOf(m) > 0)
+      .map((m) => m.type);
+    expect(types).toEqual([
+      "status",
+      "status",
+      "execution_start",
+      "execution_cached",
+      "progress_state",
+      "executing",
+      "progress_state",
+      "progress_state",
+      "executing",
+      "executed",
+      "progress_state",
+      "execution_success",
+      "status",
+      "executing",
+    ]);
+    const executed = ws.messages.find((m) => m.type === "executed")!;
+    expect(executed.data).toEqual({
+      node: "2",
+      display_node: "2",
+      output: {
+        images: [
+          {
+            filename: expect.stringMatching(/^run_\d{5}_\.png$/),
+            subfolder: "seq",
+            type: "output",
+          },
+        ],
+      },
+      prompt_id: id,
+    });
+    const again = await runToEnd(prompt);
+    const cached = again.ws.messages.find((m) => m.type === "execution_cached")!;
+    expect(cached.data.nodes).toEqual(["1", "2"]);
+    expect(again.ws.messages.some((m) => m.type === "executing" && m.data.node !== null)).toBe(
+      false,
+    );
+    expect(again.ws.messages.find((m) => m.type === "executed")!.data.output).toEqual(
+      executed.data.output,
+    );
+  });
+
+  test("without client_id only status, progress_state and binary frames reach sockets", async () => {
+    const ws = await rawSocket(server.url, "bystander");
+    const r = await post(`${server.url}/prompt`, {
+      prompt: {
+        "1": image(4, 4),
+        "2": { class_type: "GetImageSize", inputs: { image: ["1", 0] } },
+        "3": { class_type: "PreviewAny", inputs: { source: ["2", 0] } },
+      },
+    });
+    const id = r.body.prompt_id;
+    for (let i = 0; i < 50 && !(await get(`${server.url}/history/${id}`)).body[id]; i++)
+      await sleep(20);
+    await sleep(50);
+    expect(new Set(ws.messages.map((m) => m.type))).toEqual(new Set(["status", "progress_state"]));
+    const text = ws.binary.find((b) => b.readUInt32BE(0) === 3)!;
+    expect(text.readUInt32BE(4)).toBe(1);
+    expect(text.subarray(8).toString()).toBe("2width: 4, height: 4\n batch size: 1");
+    const entry = (await get(`${server.url}/history/${id}`)).body[id];
+    expect(entry.status.messages.map((m: unknown[]) => m[0])).toEqual([
+      "execution_start",
+      "execution_cached",
+      "execution_success",
+    ]);
+    expect(entry.outputs["3"]).toEqual({ text: ["4"] });
+    ws.close();
+  });
+
+  test("execution_error carries the real fields, and history records it", async () => {
+    server.script.node("ImageInvert", {
+      fail: { exceptionType: "torch.OutOfMemoryError", message: "Allocation on device" },
+    });
+    try {
+      // A size no other test uses, so node 1 really runs (cached nodes are not in `executed`).
+      const { ws, id } = await runToEnd({
+        "1": image(5, 3),
+        "2": { class_type: "ImageInvert", inputs: { image: ["1", 0] } },
+        "3": previewNode("2"),
+      });
+      const err = ws.messages.find((m) => m.type === "execution_error")!;
+      expect(Object.keys(err.data).sort()).toEqual(
+        [
+          "current_inputs",
+          "current_outputs",
+          "exception_message",
+          "exception_type",
+          "executed",
+          "node_id",
+          "node_type",
+          "prompt_id",
+          "timestamp",
+          "traceback",
+        ].sort(),
+      );
+      expect(err.data).toMatchObject({
+        node_id: "2",
+        node_type: "ImageInvert",
+        exception_type: "torch.OutOfMemoryError",
+        exception_message: "Allocation on device\n",
+        executed: ["1"],
+      });
+      expect(err.data.current_outputs.sort()).toEqual(["1", "2", "3"]);
+      expect(ws.messages.some((m) => m.type === "execution_success")).toBe(false);
+      const entry = (await get(`${server.url}/history/${id}`)).body[id];
+      expect(entry.status.status_str).toBe("error");
+      expect(entry.status.completed).toBe(false);
+    } finally {
+      server.script.clearNodes();
+    }
+  });
+
+  test("previews: type 4 with ids for clients declaring supports_preview_metadata, type 1 otherwise", async () => {
+    const previews = await startTestServer({ previews: true });
+    try {
+      for (const declare of [true, false]) {
+        const clientId = randomUUID();
+        const ws = await rawSocket(previews.url, clientId);
+        if (declare) {
+          ws.send({ type: "feature_flags", data: { supports_preview_metadata: true } });
+          await ws.waitFor((m) => m.type === "feature_flags");
+        }
+        const r = await post(`${previews.url}/prompt`, { prompt: sampler(), client_id: clientId });
+        await ws.waitFor((m) => m.type === "executing" && m.data.node === null);
+        const frame = ws.binary.find((b) => [1, 4].includes(b.readUInt32BE(0)))!;
+        if (declare) {
+          expect(frame.readUInt32BE(0)).toBe(4);
+          const meta = JSON.parse(frame.subarray(8, 8 + frame.readUInt32BE(4)).toString());
+          expect(meta).toMatchObject({ prompt_id: r.body.prompt_id, image_type: "image/png" });
+        } else {
+          expect(frame.readUInt32BE(0)).toBe(1);
+          expect(frame.readUInt32BE(4)).toBe(2);
+          expect(frame.subarray(8, 12).toString("latin1")).toBe("\x89PNG");
+        }
+        ws.close();
+      }
+    } finally {
+      await previews.close();
+    }
+  });
+});
+
+function sampler(steps = 3) {
+  return {
+    "1": {
+      class_type: "CheckpointLoaderSimple",
+      inputs: { ckpt_name: "v1-5-pruned-emaonly.safetensors" },
+    },
+    "2": { class_type: "CLIPTextEncode", inputs: { clip: ["1", 1], text: "x" } },
+    "3": { class_type: "EmptyLatentImage", inputs: { width: 64, height: 64, batch_size: 1 } },
+    "4": {
+      class_type: "KSampler",
+      inputs: {
+        model: ["1", 0],
+        positive: ["2", 0],
+        negative: ["2", 0],
+        latent_image: ["3", 0],
+        seed: Math.floor(Math.random() * 1e9),
+        steps,
+        cfg: 7,
+        sampler_name: "euler",
+        scheduler: "normal",
+        denoise: 1,
+      },
+    },
+    "5": { class_type: "VAEDecode", inputs: { samples: ["4", 0], vae: ["1", 2] } },
+    "6": save("5", "sampled/s"),
+  };
+}
+
+describe("queue, interrupt, history", () => {
+  test("queue items are 5-tuples, pending in heap order; delete and clear broadcast status", async () => {
+    server.script.node("slow", { durationMs: 400 });
+    const ws = await rawSocket(server.url, "watcher");
+    await ws.waitFor((m) => m.type === "status");
+    const running = await post(`${server.url}/prompt`, {
+      prompt: { slow: image(2, 2), "2": previewNode("slow") },
+    });
+    await sleep(50);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++)
+      ids.push(
+        (
+          await post(`${server.url}/prompt`, {
+            prompt: { "1": image(2 + i, 2), "2": previewNode("1") },
+            ...(i === 2 ? { front: true } : {}),
+          })
+        ).body.prompt_id,
+      );
+    const q = (await get(`${server.url}/queue`)).body;
+    expect(q.queue_running).toHaveLength(1);
+    expect(q.queue_running[0][1]).toBe(running.body.prompt_id);
+    expect(q.queue_running[0]).toHaveLength(5);
+    expect(q.queue_pending.map((item: unknown[]) => item[1])[0]).toBe(ids[2]);
+    expect((await get(`${server.url}/prompt`)).body).toEqual({ exec_info: { queue_remaining: 4 } });
+    const statusBefore = ws.messages.filter((m) => m.type === "status").length;
+    const del = await fetch(`${server.url}/queue`, {
+      method: "POST",
+      body: JSON.stringify({ delete: [ids[0], "unknown"] }),
+    });
+    expect(del.status).toBe(200);
+    expect(del.headers.get("content-type")).toBe("application/octet-stream");
+    expect(await del.text()).toBe("");
+    await fetch(`${server.url}/queue`, { method: "POST", body: JSON.stringify({ clear: true }) });
+    await sleep(20);
+    expect(
+      ws.messages.filter((m) => m.type === "status").length - statusBefore,
+    ).toBeGreaterThanOrEqual(2);
+    const after = (await get(`${server.url}/queue`)).body;
+    expect(after.queue_pending).toEqual([]);
+    expect(after.queue_running).toHaveLength(1);
+    server.script.clearNodes();
+    ws.close();
+  });
+
+  test("a targeted interrupt of another prompt does nothing; a global one stops the run", async () => {
+    server.script.node("KSampler", { durationMs: 600 });
+    try {
+      const clientId = randomUUID();
+      const ws = await rawSocket(server.url, clientId);
+      const r = await post(`${server.url}/prompt`, { prompt: sampler(20), client_id: clientId });
+      await ws.waitFor((m) => m.type === "progress");
+      const noop = await fetch(`${server.url}/interrupt`, {
+        method: "POST",
+        body: JSON.stringify({ prompt_id: randomUUID() }),
+      });
+      expect(noop.status).toBe(200);
+      await sleep(60);
+      expect(ws.messages.some((m) => m.type === "execution_interrupted")).toBe(false);
+      await fetch(`${server.url}/interrupt`, { method: "POST" });
+      const interrupted = await ws.waitFor((m) => m.type === "execution_interrupted");
+      expect(interrupted.data).toMatchObject({
+        prompt_id: r.body.prompt_id,
+        node_id: "4",
+        node_type: "KSampler",
+      });
+      await ws.waitFor((m) => m.type === "executing" && m.data.node === null);
+      const entry = (await get(`${server.url}/history/${r.body.prompt_id}`)).body[r.body.prompt_id];
+      expect(entry.status).toMatchObject({ status_str: "error", completed: false });
+      expect(entry.status.messages.at(-1)[0]).toBe("execution_interrupted");
+      ws.close();
+    } finally {
+      server.script.clearNodes();
+    }
+  });
+
+  test("history: {} for unknown ids, the four keys, max_items/offset, delete and clear", async () => {
+    expect((await get(`${server.url}/history/${randomUUID()}`)).body).toEqual({});
+    const { id } = await runToEnd({ "1": image(3, 3), "2": save("1", "h/x") });
+    const entry = (await get(`${server.url}/history/${id}`)).body[id];
+    expect(Object.keys(entry)).toEqual(["prompt", "outputs", "status", "meta"]);
+    expect(entry.meta["2"]).toEqual({
+      node_id: "2",
+      display_node: "2",
+      parent_node: null,
+      real_node_id: "2",
+    });
+    const all = Object.keys((await get(`${server.url}/history`)).body);
+    expect(Object.keys((await get(`${server.url}/history?max_items=2`)).body)).toEqual(
+      all.slice(-2),
+    );
+    expect(Object.keys((await get(`${server.url}/history?max_items=1&offset=1`)).body)).toEqual(
+      all.slice(1, 2),
+    );
+    expect((await get(`${server.url}/history?max_items=x`)).status).toBe(500);
+    await fetch(`${server.url}/history`, {
+      method: "POST",
+      body: JSON.stringify({ delete: [id] }),
+    });
+    expect((await get(`${server.url}/history/${id}`)).body).toEqual({});
+  });
+});
+
+describe("files", () => {
+  test("EmptyImage batch 2 saved by SaveImage gives two PNGs of that size, counter naming, subfolders", async () => {
+    const { id } = await runToEnd({ "1": image(24, 16, 2, 0xff0000), "2": save("1", "files/cat") });
+    const images = (await get(`${server.url}/history/${id}`)).body[id].outputs["2"].images;
+    expect(images.map((i: { filename: string }) => i.filename)).toEqual([
+      expect.stringMatching(/^cat_\d{5}_\.png$/),
+      expect.stringMatching(/^cat_\d{5}_\.png$/),
+    ]);
+    const n = Number(images[0].filename.slice(4, 9));
+    expect(images[1].filename).toBe(`cat_${String(n + 1).padStart(5, "0")}_.png`);
+    const res = await get(
+      `${server.url}/view?filename=${images[1].filename}&subfolder=files&type=output`,
+    );
+    expect(res.type).toBe("image/png");
+    expect(res.headers.get("content-disposition")).toBe(`filename="${images[1].filename}"`);
+    const png = PNG.sync.read(res.bytes);
+    expect([png.width, png.height]).toEqual([24, 16]);
+    expect([...png.data.subarray(0, 4)]).toEqual([255, 0, 0, 255]);
+    expect(res.bytes.includes(Buffer.from("tEXtprompt"))).toBe(true);
+  });
+
+  test("PreviewImage writes to temp with a random infix; animated PNG is a real APNG", async () => {
+    const { id } = await runToEnd({
+      "1": image(8, 8, 3),
+      "2": previewNode("1"),
+      "3": {
+        class_type: "SaveAnimatedPNG",
+        inputs: { images: ["1", 0], filename_prefix: "anim", fps: 6, compress_level: 4 },
+      },
+    });
+    const outputs = (await get(`${server.url}/history/${id}`)).body[id].outputs;
+    expect(outputs["2"].images[0]).toMatchObject({
+      filename: expect.stringMatching(/^ComfyUI_temp_[a-z]{5}_00001_\.png$/),
+      subfolder: "",
+      type: "temp",
+    });
+    expect(outputs["3"].animated).toEqual([true]);
+    const apng = (await get(`${server.url}/view?filename=${outputs["3"].images[0].filename}`))
+      .bytes;
+    expect(apng.includes(Buffer.from("acTL"))).toBe(true);
+    expect(PNG.sync.read(apng).width).toBe(8);
+  });
+
+  test("/view refuses traversal, bad types and escaping subfolders; 404 for missing files; HEAD works", async () => {
+    expect((await get(`${server.url}/view?filename=..%2Fsecret.png`)).status).toBe(400);
+    expect((await get(`${server.url}/view?filename=%2Fetc%2Fpasswd`)).status).toBe(400);
+    expect((await get(`${server.url}/view?filename=x.png&type=models`)).status).toBe(400);
+    expect((await get(`${server.url}/view?filename=x.png&subfolder=..%2F..`)).status).toBe(403);
+    expect((await get(`${server.url}/view?filename=nope.png`)).status).toBe(404);
+    expect((await get(`${server.url}/view`)).status).toBe(404);
+    expect(
+      (await fetch(`${server.url}/view?filename=example.png&type=input`, { method: "HEAD" }))
+        .status,
+    ).toBe(200);
+    expect((await get(`${server.url}/view?filename=example.png [input]`)).status).toBe(200);
+  });
+
+  test("uploads: stored name, identical bytes deduplicated, clashes renamed, overwrite, subfolders", async () => {
+    const upload = async (
+      bytes: Buffer,
+      name: string,
+      fields: Record<string, string> = {},
+      route = "image",
+    ) => {
+      const form = new FormData();
+      form.append("image", new Blob([bytes]), name);
+      for (const [k, v] of Object.entries(fields)) form.append(k, v);
+      const res = await fetch(`${server.url}/upload/${route}`, { method: "POST", body: form });
+      return { status: res.status, body: res.status === 200 ? await res.json() : await res.text() };
+    };
+    const a = Buffer.from(PNG.sync.write(Object.assign(new PNG({ width: 2, height: 2 }), {})));
+    const b = readFileSync(join(server.folders.dir("input"), "example.png"));
+    expect((await upload(a, "x.png")).body).toEqual({
+      name: "x.png",
+      subfolder: "",
+      type: "input",
+    });
+    expect((await upload(a, "x.png")).body.name).toBe("x.png");
+    expect((await upload(b, "x.png")).body.name).toBe("x (1).png");
+    expect((await upload(b, "x.png", { overwrite: "true" })).body.name).toBe("x.png");
+    expect((await upload(a, "y.png", { subfolder: "sub" })).body).toEqual({
+      name: "y.png",
+      subfolder: "sub",
+      type: "input",
+    });
+    expect((await upload(a, "z.png", { subfolder: "../../etc" })).status).toBe(400);
+    expect((await upload(a, "z.png", { type: "models" })).status).toBe(500);
+    const info = (await get(`${server.url}/object_info/LoadImage`)).body;
+    expect(info.LoadImage.input.required.image[0]).toEqual(
+      expect.arrayContaining(["example.png", "x (1).png", "x.png"]),
+    );
+    const masked = await upload(
+      a,
+      "mask.png",
+      { original_ref: JSON.stringify({ filename: "example.png", subfolder: "", type: "input" }) },
+      "mask",
+    );
+    expect(masked.status).toBe(200);
+    const stored = PNG.sync.read(readFileSync(join(server.folders.dir("input"), masked.body.name)));
+    expect(stored.width).toBe(512);
+  });
+
+  test("LoadImage: a missing file fails validation, a corrupt one fails at run time like PIL", async () => {
+    const missing = await post(`${server.url}/prompt`, {
+      prompt: {
+        "1": { class_type: "LoadImage", inputs: { image: "nope.png" } },
+        "2": previewNode("1"),
+      },
+    });
+    expect(missing.status).toBe(400);
+    expect(missing.body.node_errors["1"].errors[0]).toEqual({
+      type: "custom_validation_failed",
+      message: "Custom validation failed for node",
+      details: "image - Invalid image file: nope.png",
+      extra_info: { input_name: "image" },
+    });
+    const form = new FormData();
+    form.append("image", new Blob([Buffer.from("not an image")]), "bad.png");
+    await fetch(`${server.url}/upload/image`, { method: "POST", body: form });
+    const { ws } = await runToEnd({
+      "1": { class_type: "LoadImage", inputs: { image: "bad.png" } },
+      "2": previewNode("1"),
+    });
+    const err = ws.messages.find((m) => m.type === "execution_error")!;
+    expect(err.data.exception_type).toBe("PIL.UnidentifiedImageError");
+    expect(err.data.exception_message).toMatch(/^cannot identify image file '.*bad\.png'\n$/);
+  });
+});
+
+describe("informational routes and /api twins", () => {
+  test.each(["", "/api"])("%s routes", async (prefix) => {
+    const base = `${server.url}${prefix}`;
+    expect(Object.keys((await get(`${base}/object_info`)).body).length).toBe(
+      server.schema.classes.size,
+    );
+    expect((await get(`${base}/object_info/NoSuchClass`)).body).toEqual({});
+    const stats = (await get(`${base}/system_stats`)).body;
+    expect(Object.keys(stats)).toEqual(["system", "devices"]);
+    expect(stats.devices[0]).toMatchObject({ name: "cpu", type: "cpu", index: null });
+    expect((await get(`${base}/features`)).body).toEqual({
+      supports_preview_metadata: true,
+      max_upload_size: 104857600,
+    });
+    expect((await get(`${base}/embeddings`)).body).toEqual([]);
+    expect((await get(`${base}/models`)).body).toHaveLength(20);
+    expect((await get(`${base}/models/checkpoints`)).body).toEqual([]);
+    expect((await get(`${base}/models/clip`)).status).toBe(404);
+    expect((await get(`${base}/extensions`)).body).toEqual([]);
+    expect((await fetch(`${base}/free`, { method: "POST", body: "{}" })).status).toBe(200);
+    expect((await fetch(`${base}/free`, { method: "POST", body: "nope" })).status).toBe(500);
+  });
+
+  test("a browser Origin different from a loopback Host gets 403", async () => {
+    const res = await fetch(`${server.url}/system_stats`, {
+      headers: { origin: "http://evil.example" },
+    });
+    expect(res.status).toBe(403);
+  });
+});
+
+describe("scripted faults", () => {
+  test("HTTP 503 for the next N requests, then normal service", async () => {
+    server.script.failHttp({ status: 503, count: 2 });
+    expect((await get(`${server.url}/system_stats`)).status).toBe(503);
+    expect((await get(`${server.url}/system_stats`)).status).toBe(503);
+    expect((await get(`${server.url}/system_stats`)).status).toBe(200);
+  });
+
+  test("restart loses queue, history and the counter; the port refuses connections meanwhile", async () => {
+    const { id } = await runToEnd({ "1": image(2, 2), "2": previewNode("1") });
+    const restarting = server.script.restart({ downtimeMs: 150 });
+    await sleep(50);
+    await expect(fetch(`${server.url}/history`)).rejects.toThrow();
+    await restarting;
+    expect((await get(`${server.url}/history/${id}`)).body).toEqual({});
+    expect(
+      (await post(`${server.url}/prompt`, { prompt: { "1": image(2, 2), "2": previewNode("1") } }))
+        .body.number,
+    ).toBe(0);
+  });
+
+  test("dropping WebSockets after N messages", async () => {
+    const ws = await rawSocket(server.url, "dropme");
+    await ws.waitFor((m) => m.type === "status");
+    server.script.dropWebSockets({ afterMessages: 2 });
+    await post(`${server.url}/prompt`, {
+      prompt: { "1": image(2, 2), "2": previewNode("1") },
+      client_id: "dropme",
+    });
+    await sleep(200);
+    expect(ws.messages.length).toBe(3);
+  });
+
+  test("auth: 401 without credentials on HTTP and on the WebSocket upgrade", async () => {
+    const secured = await startTestServer({
+      auth: { bearer: "s3cret", apiKey: "k", basic: { username: "u", password: "p" } },
+    });
+    try {
+      expect((await get(`${secured.url}/system_stats`)).status).toBe(401);
+      expect(
+        (
+          await fetch(`${secured.url}/system_stats`, {
+            headers: { authorization: "Bearer s3cret" },
+          })
+        ).status,
+      ).toBe(200);
+      expect(
+        (await fetch(`${secured.url}/system_stats`, { headers: { "x-api-key": "k" } })).status,
+      ).toBe(200);
+      expect(
+        (
+          await fetch(`${secured.url}/system_stats`, {
+            headers: { authorization: `Basic ${Buffer.from("u:p").toString("base64")}` },
+          })
+        ).status,
+      ).toBe(200);
+      await expect(rawSocket(secured.url, "x")).rejects.toThrow(/401/);
+      const ws = await rawSocket(secured.url, "x", { authorization: "Bearer s3cret" });
+      ws.close();
+    } finally {
+      await secured.close();
+    }
+  });
+});

@@ -1,0 +1,106 @@
+import WebSocket from "ws";
+
+/** A raw WebSocket client recording everything, for protocol-level tests. */
+export interface RawSocket {
+  readonly messages: { type: string; data: any }[];
+  readonly binary: Buffer[];
+  send(value: unknown): void;
+  waitFor(
+    predicate: (m: { type: string; data: any }) => boolean,
+    timeoutMs?: number,
+  ): Promise<{ type: string; data: any }>;
+  close(): void;
+}
+
+export async function rawSocket(
+  baseUrl: string,
+  clientId?: string,
+  headers: Record<string, string> = {},
+): Promise<RawSocket> {
+  const url = `${baseUrl.replace(/^http/, "ws")}/ws${clientId ? `?clientId=${encodeURIComponent(clientId)}` : ""}`;
+  const ws = new WebSocket(url, { headers });
+  const messages: { type: string; data: any }[] = [];
+  const binary: Buffer[] = [];
+  const waiters: {
+    predicate: (m: { type: string; data: any }) => boolean;
+    resolve: (m: any) => void;
+  }[] = [];
+  ws.on("message", (data, isBinary) => {
+    if (isBinary) {
+      binary.push(data as Buffer);
+      return;
+    }
+    const m = JSON.parse(data.toString());
+    messages.push(m);
+    for (const w of [...waiters]) {
+      if (w.predicate(m)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(m);
+      }
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    ws.once("open", () => resolve());
+    ws.once("error", reject);
+    ws.once("unexpected-response", (_req, res) => reject(new Error(`status ${res.statusCode}`)));
+  });
+  return {
+    messages,
+    binary,
+    send: (v) => ws.send(JSON.stringify(v)),
+    waitFor: (predicate, timeoutMs = 5000) => {
+      const found = messages.find(predicate);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`timed out; got ${messages.map((m) => m.type).join(",")}`)),
+          timeoutMs,
+        );
+        waiters.push({ predicate, resolve: (m) => (clearTimeout(timer), resolve(m)) });
+      });
+    },
+    close: () => ws.close(),
+  };
+}
+
+/** POST JSON and return status, content type and parsed (or raw) body. */
+export async function post(
+  url: string,
+  body: unknown,
+  raw = false,
+): Promise<{ status: number; type: string | null; body: any; text: string }> {
+  const res = await fetch(url, {
+    method: "POST",
+    body: raw ? (body as string) : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed: unknown;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  return { status: res.status, type: res.headers.get("content-type"), body: parsed, text };
+}
+
+export async function get(
+  url: string,
+): Promise<{ status: number; type: string | null; body: any; headers: Headers; bytes: Buffer }> {
+  const res = await fetch(url);
+  const bytes = Buffer.from(await res.arrayBuffer());
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString("utf8"));
+  } catch {
+    parsed = undefined;
+  }
+  return {
+    status: res.status,
+    type: res.headers.get("content-type"),
+    body: parsed,
+    headers: res.headers,
+    bytes,
+  };
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
