@@ -8,6 +8,7 @@ import { AbortError } from "p-retry";
 import type { AnyWorkflow } from "../builder/define-workflow.js";
 import type { ApiPrompt, SourceLocation } from "../builder/types.js";
 import type { CompileOptions } from "../builder/workflow.js";
+import { FormData } from "undici";
 import { ComfycError } from "../errors.js";
 import type { NodeContext } from "../protocol/describe-errors.js";
 import { stringifyJson } from "../protocol/json.js";
@@ -325,6 +326,7 @@ export class ComfyClient {
     const bytes = typeof data === "string" ? await readLocal(data) : data;
     const name =
       options.name ?? (typeof data === "string" ? data.split(/[\\/]/).pop()! : "upload.png");
+    // undici's own FormData: Node 20's global one is a different class its request() cannot read.
     const form = new FormData();
     form.append("image", new Blob([new Uint8Array(bytes)]), name);
     if (options.subfolder) form.append("subfolder", options.subfolder);
@@ -644,8 +646,21 @@ export class ComfyClient {
     this.#poller.unref?.();
   }
 
-  /** Reads history (and the queue) for a job: finishes it, or notices that it was lost. */
-  async #check(job: Job): Promise<void> {
+  readonly #checking = new Map<Job, Promise<void>>();
+
+  /**
+   * Reads history (and the queue) for a job: finishes it, or notices that it was lost. Checks of
+   * one job never overlap: two concurrent ones could both see it lost and resubmit twice.
+   */
+  #check(job: Job): Promise<void> {
+    const running = this.#checking.get(job);
+    if (running) return running;
+    const check = this.#checkOnce(job).finally(() => this.#checking.delete(job));
+    this.#checking.set(job, check);
+    return check;
+  }
+
+  async #checkOnce(job: Job): Promise<void> {
     if (job.done || job.status === "submitting") return;
     try {
       const entry = await this.history(job.promptId);

@@ -1,5 +1,5 @@
 import pRetry, { AbortError } from "p-retry";
-import { Agent, request, type Dispatcher } from "undici";
+import { Agent, request, type Dispatcher, type FormData } from "undici";
 import type { z } from "zod";
 import { ComfycError } from "../errors.js";
 import { parseJsonLossless } from "../protocol/json.js";
@@ -171,12 +171,18 @@ export class Http {
           throw new AbortError(
             new ComfycError("CANCELLED", `${method} ${url} was aborted`, undefined, { cause }),
           );
-        throw new ComfycError(
+        // Anything without an error code is a bug of ours, not the network: never retried.
+        if (typeof (cause as { code?: unknown } | null)?.code !== "string")
+          throw new AbortError(cause as Error);
+        const error = new ComfycError(
           "SERVER_UNREACHABLE",
           `Cannot reach ${url.origin}: ${(cause as Error).message}`,
-          "Check that ComfyUI is running at this URL.",
+          "Check that ComfyUI is running at this URL (and its TLS settings for https).",
           { cause },
         );
+        // Refused or reset connections are retried; TLS and DNS failures will not heal.
+        if (!isTransient(cause)) throw new AbortError(error);
+        throw error;
       }
       const accept = options.accept ?? ((s: number) => s >= 200 && s < 300);
       if (!accept(res.statusCode)) {

@@ -178,14 +178,19 @@ export class Job {
     return this;
   }
 
-  /** Every event until the job ends (the last one is success, error or interrupted). */
+  /**
+   * Every event from now until the job ends; the last one is `success`, `error` or
+   * `interrupted`. Events are buffered, so a slow consumer misses none. A job that has already
+   * ended yields nothing.
+   */
   async *[Symbol.asyncIterator](): AsyncGenerator<JobEvent> {
     if (this.done) return;
     const controller = new AbortController();
     try {
       for await (const [event] of on(this.#events, "job:event", { signal: controller.signal })) {
         yield event as JobEvent;
-        if (this.done) return;
+        const type = (event as JobEvent).type;
+        if (type === "success" || type === "error" || type === "interrupted") return;
       }
     } catch (e) {
       if ((e as Error).name !== "AbortError") throw e;

@@ -73,10 +73,13 @@ export class Executor {
   /** Starts the worker if idle. */
   kick(): void {
     if (this.#loop) return;
-    this.#loop = this.#work().finally(() => {
+    const loop: Promise<void> = this.#work().finally(() => {
+      // A loop abandoned by reset() must not clear or restart the new process's worker.
+      if (this.#loop !== loop) return;
       this.#loop = undefined;
       if (this.state.queue.size > 0) this.kick();
     });
+    this.#loop = loop;
   }
 
   /** Global interrupt: stops whatever runs (checked before each node and in progress hooks). */
@@ -95,6 +98,8 @@ export class Executor {
     this.#cache = new Map();
     this.#interrupt = false;
     this.state.running = undefined;
+    // The old worker dies with the old process: it stops at its next check and picks up nothing.
+    this.#loop = undefined;
   }
 
   /** The node the current client's prompt is executing, for the reconnect message. */
@@ -117,6 +122,7 @@ export class Executor {
         await this.#execute(item, generation);
       } catch (e) {
         if (!(e instanceof Abandoned)) throw e;
+        return;
       }
     }
   }

@@ -8,7 +8,7 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, ServerResponse, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
@@ -109,8 +109,18 @@ export interface TestServerScript {
   node(classTypeOrId: string, script: NodeScript): void;
   /** Forget all node scripts. */
   clearNodes(): void;
-  /** Answer the next `count` HTTP requests (or a `rate` of them) with `status`. */
-  failHttp(fault: { status?: 500 | 502 | 503; count?: number; rate?: number; path?: RegExp }): void;
+  /**
+   * Answer the next `count` HTTP requests (or a `rate` of them) whose path matches `path` with
+   * `status`, or cut the connection (`"reset"`). With `afterHandling`, the request is processed
+   * first and only its reply is lost, as when a proxy times out after ComfyUI accepted a prompt.
+   */
+  failHttp(fault: {
+    status?: 500 | 502 | 503 | "reset";
+    count?: number;
+    rate?: number;
+    path?: RegExp;
+    afterHandling?: boolean;
+  }): void;
   /** Add latency to every HTTP response. */
   latency(ms: number): void;
   /** Drop every WebSocket now, or after each has received `afterMessages` more messages. */
@@ -136,6 +146,8 @@ export interface TestServer {
   readonly executed: readonly string[];
   /** Every WebSocket message sent: `[client id or "*", type]`. */
   readonly wsLog: readonly (readonly [string, string])[];
+  /** Every HTTP request received, as `"METHOD /path"` (query string left out). */
+  readonly requests: readonly string[];
   /** Stops the server and closes every connection. */
   close(): Promise<void>;
 }
@@ -187,7 +199,16 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   };
   let counter = 0;
   let latencyMs = 0;
-  let faults: { status: number; count: number; rate: number; path: RegExp | undefined } | undefined;
+  let faults:
+    | {
+        status: number | "reset";
+        count: number;
+        rate: number;
+        path: RegExp | undefined;
+        afterHandling: boolean;
+      }
+    | undefined;
+  const requests: string[] = [];
   const maxUpload = options.maxUploadSize ?? 100 * 1024 * 1024;
   const features = { supports_preview_metadata: true, max_upload_size: maxUpload };
   const loadImageValidator: CustomValidator = {
@@ -539,18 +560,27 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? "/", "http://localhost");
+    requests.push(`${req.method ?? "GET"} ${url.pathname}`);
     if (latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs));
     if (faults && (!faults.path || faults.path.test(url.pathname))) {
-      const hit = faults.count > 0 || (faults.rate > 0 && Math.random() < faults.rate);
+      const fault = faults;
+      const hit = fault.count > 0 || (fault.rate > 0 && Math.random() < fault.rate);
       if (hit) {
-        if (faults.count > 0) faults.count--;
+        if (fault.count > 0) fault.count--;
+        // The request is processed into a reply nobody receives.
+        if (fault.afterHandling) await respond(req, new ServerResponse(req), url);
+        if (fault.status === "reset") return void req.socket.destroy();
         return sendText(
           res,
-          faults.status,
-          faults.status === 503 ? "503 Service Unavailable" : TEXT_500,
+          fault.status,
+          fault.status === 503 ? "503 Service Unavailable" : TEXT_500,
         );
       }
     }
+    await respond(req, res, url);
+  };
+
+  const respond = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
     if (!authorized(req)) {
       res.writeHead(401, {
         "Content-Type": "text/plain; charset=utf-8",
@@ -661,6 +691,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
         count: f.count ?? (f.rate ? 0 : 1),
         rate: f.rate ?? 0,
         path: f.path,
+        afterHandling: f.afterHandling === true,
       };
     },
     latency: (ms) => {
@@ -691,6 +722,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     script,
     executed,
     wsLog: hub.log,
+    requests,
     close: async () => {
       await stop();
       executor.reset();

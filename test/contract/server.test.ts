@@ -546,7 +546,8 @@ describe("files", () => {
       form.append("image", new Blob([bytes]), name);
       for (const [k, v] of Object.entries(fields)) form.append(k, v);
       const res = await fetch(`${server.url}/upload/${route}`, { method: "POST", body: form });
-      return { status: res.status, body: res.status === 200 ? await res.json() : await res.text() };
+      const body: any = res.status === 200 ? await res.json() : await res.text();
+      return { status: res.status, body };
     };
     const a = Buffer.from(PNG.sync.write(Object.assign(new PNG({ width: 2, height: 2 }), {})));
     const b = readFileSync(join(server.folders.dir("input"), "example.png"));

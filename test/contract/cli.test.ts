@@ -1,0 +1,143 @@
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { PNG } from "pngjs";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { startTestServer, type TestServer } from "comfyc/testing";
+import { cli } from "../helpers-cli.js";
+import { ROOT, tempDir } from "../helpers.js";
+
+const example = (name: string) => join(ROOT, "examples", name);
+const writePrompt = (prompt: unknown) => {
+  const file = join(tempDir(), "prompt.json");
+  writeFileSync(file, JSON.stringify(prompt));
+  return file;
+};
+const image = (w: number, h: number) => ({
+  "1": { class_type: "EmptyImage", inputs: { width: w, height: h, batch_size: 1, color: 0 } },
+  "2": { class_type: "ImageInvert", inputs: { image: ["1", 0] } },
+  "3": { class_type: "SaveImage", inputs: { images: ["2", 0], filename_prefix: "cli/out" } },
+});
+
+let server: TestServer;
+let guarded: TestServer;
+let legacy: TestServer;
+beforeAll(async () => {
+  [server, guarded, legacy] = await Promise.all([
+    startTestServer(),
+    startTestServer({ auth: { bearer: "tok" } }),
+    startTestServer({ comfyuiVersion: "0.3.60" }),
+  ]);
+});
+afterAll(async () => {
+  await Promise.all([server.close(), guarded.close(), legacy.close()]);
+});
+
+describe("comfyc run", () => {
+  test("runs an example workflow, saves its PNGs, prints JSON lines with --json", async () => {
+    const out = tempDir();
+    const { code, stdout } = await cli(
+      "run",
+      example("hires-fix.ts"),
+      "--server",
+      server.url,
+      "--out",
+      out,
+      "--json",
+    );
+    expect(code).toBe(0);
+    const lines = stdout.split("\n").map((l) => JSON.parse(l));
+    const done = lines.at(-1);
+    expect(done.event).toBe("run.done");
+    expect(done.files.length).toBeGreaterThan(0);
+    for (const file of done.files as string[]) {
+      expect(file.startsWith(out)).toBe(true);
+      const png = PNG.sync.read(readFileSync(file));
+      expect(png.width).toBeGreaterThan(0);
+    }
+    // The job's events came first, one JSON object per line.
+    expect(lines.slice(0, -1).some((l) => l.event === "job.progress")).toBe(true);
+  });
+
+  test("a prompt file with parameters left out; plain lines when not a terminal", async () => {
+    const out = tempDir();
+    const { code, stdout, stderr } = await cli(
+      "run",
+      writePrompt(image(21, 4)),
+      "--server",
+      server.url,
+      "--out",
+      out,
+    );
+    expect(code).toBe(0);
+    expect(stdout.trim()).toBe(join(out, "cli", "out_00001_.png"));
+    expect(stderr).toMatch(/Done: [0-9a-f-]{36}/);
+  });
+
+  test("exit codes: execution failure 4, rejection 1, unreachable 8, missing auth 9", async () => {
+    server.script.node("ImageInvert", { fail: { message: "boom" } });
+    try {
+      const failed = await cli("run", writePrompt(image(22, 4)), "--server", server.url);
+      expect(failed.code).toBe(4);
+      expect(failed.stderr).toContain("boom");
+    } finally {
+      server.script.clearNodes();
+    }
+    const rejected = await cli("run", writePrompt(image(0, 4)), "--server", server.url);
+    expect(rejected.code).toBe(1);
+    expect(rejected.stderr).toContain("width: 0 is below the minimum");
+    const closed = await startTestServer();
+    const url = closed.url;
+    await closed.close();
+    expect((await cli("run", writePrompt(image(1, 1)), "--server", url)).code).toBe(8);
+    expect((await cli("run", writePrompt(image(1, 1)), "--server", guarded.url)).code).toBe(9);
+    const out = tempDir();
+    const authed = await cli(
+      "run",
+      writePrompt(image(23, 4)),
+      "--server",
+      guarded.url,
+      "--header",
+      "Authorization: Bearer tok",
+      "--out",
+      out,
+    );
+    expect(authed.code).toBe(0);
+    expect(readdirSync(join(out, "cli"))).toEqual(["out_00001_.png"]);
+  });
+});
+
+describe("comfyc codegen and validate against a live server", () => {
+  test("codegen --url with --header writes the same modules as from the file", async () => {
+    const out = tempDir();
+    expect((await cli("codegen", "--url", guarded.url, "--out", out)).code).toBe(9);
+    const { code } = await cli(
+      "codegen",
+      "--url",
+      guarded.url,
+      "--header",
+      "Authorization: Bearer tok",
+      "--out",
+      out,
+      "--include",
+      "core",
+    );
+    expect(code).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(["core.d.ts", "core.js", "index.d.ts", "index.js"]);
+    // The repository's generated/core.* comes from the same bundled schema.
+    const body = (s: string) => s.slice(s.indexOf("\n\n"));
+    expect(body(readFileSync(join(out, "core.d.ts"), "utf8"))).toBe(
+      body(readFileSync(join(ROOT, "generated", "core.d.ts"), "utf8")),
+    );
+  });
+
+  test("validate --url follows the version the server reports", async () => {
+    const file = writePrompt({ "1": { class_type: "Nope", inputs: {} } });
+    const newest = await cli("validate", file, "--url", server.url, "--json");
+    const old = await cli("validate", file, "--url", legacy.url, "--json");
+    expect(newest.code).toBe(1);
+    expect(JSON.parse(newest.stdout).error.type).toBe("missing_node_type");
+    expect(JSON.parse(old.stdout).error.type).toBe("invalid_prompt");
+    const valid = await cli("validate", writePrompt(image(5, 5)), "--url", server.url);
+    expect(valid.code).toBe(0);
+  });
+});

@@ -1,0 +1,752 @@
+import { randomUUID } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { PNG } from "pngjs";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { fileBytes, isComfycError, localFile, workflow } from "comfyc";
+import {
+  ComfyClient,
+  CancelledError,
+  ExecutionFailedError,
+  InterruptedError,
+  JobLostError,
+  JobTimeoutError,
+  PromptRejectedError,
+  type JobEvent,
+  type JobLogLine,
+} from "comfyc/runtime";
+import { startTestServer, type TestServer } from "comfyc/testing";
+import {
+  EmptyImage,
+  ImageFlip,
+  ImageInvert,
+  LoadImage,
+  PreviewAny,
+  PreviewImage,
+  SaveImage,
+} from "../../generated/core.js";
+import { tempDir } from "../helpers.js";
+import { sleep } from "./ws-helper.js";
+
+/** Fast retries and polls so fault tests take milliseconds, not seconds. */
+const FAST = {
+  retry: { retries: 4, minDelayMs: 20, maxDelayMs: 100 },
+  reconnect: { minDelayMs: 20, maxDelayMs: 100 },
+  pollIntervalMs: 100,
+  silenceMs: 300,
+} as const;
+
+/** A graph with one SaveImage of a `w`×`h` image (distinct sizes avoid the server's cache). */
+function saveGraph(w: number, h: number, prefix = "rt/img", batch = 1) {
+  const wf = workflow();
+  const image = wf.add(EmptyImage, { width: w, height: h, batch_size: batch });
+  const saved = wf.add(SaveImage, {
+    images: wf.add(ImageInvert, { image }),
+    filename_prefix: prefix,
+  });
+  return { wf, saved };
+}
+
+const runsOf = (server: TestServer, promptId: string) =>
+  server.executed.filter((id) => id === promptId).length;
+
+let server: TestServer;
+let client: ComfyClient;
+beforeAll(async () => {
+  server = await startTestServer();
+  client = new ComfyClient({ url: server.url, ...FAST });
+});
+afterAll(async () => {
+  await client.close();
+  await server.close();
+});
+
+describe("jobs", () => {
+  test("a builder graph runs: events in order, typed outputs, files saved intact", async () => {
+    const { wf, saved } = saveGraph(24, 12, "rt/basic", 2);
+    const job = client.submit(wf);
+    const events: JobEvent[] = [];
+    job.on("event", (e) => events.push(e));
+    const result = await job.result();
+    const types = events.map((e) => e.type);
+    expect(types[0]).toBe("queued");
+    expect(types).toContain("started");
+    expect(types.indexOf("started")).toBeLessThan(types.indexOf("executing"));
+    expect(types.at(-1)).toBe("success");
+    expect(events.filter((e) => e.type === "executing").map((e) => e.node)).toEqual([
+      "1",
+      "2",
+      "3",
+    ]);
+    const files = result.filesOf(saved);
+    expect(files.map((f) => [f.filename, f.subfolder, f.type, f.kind])).toEqual([
+      ["basic_00001_.png", "rt", "output", "image"],
+      ["basic_00002_.png", "rt", "output", "image"],
+    ]);
+    expect(result.output(saved)).toEqual({
+      images: files.map(({ filename, subfolder, type }) => ({ filename, subfolder, type })),
+    });
+    const dir = tempDir();
+    const paths = await client.saveOutputs(result, dir);
+    expect(paths).toEqual([
+      join(dir, "rt", "basic_00001_.png"),
+      join(dir, "rt", "basic_00002_.png"),
+    ]);
+    for (const p of paths) {
+      const png = PNG.sync.read(readFileSync(p));
+      expect([png.width, png.height]).toEqual([24, 12]);
+      // Byte-identical to what the server wrote.
+      expect(readFileSync(p)).toEqual(
+        readFileSync(join(server.folders.dir("output"), "rt", p.split("/").pop()!)),
+      );
+    }
+    expect(await client.read(files[0]!)).toEqual(readFileSync(paths[0]!));
+  });
+
+  test("the async iterator yields every event and ends with the job", async () => {
+    const wf = workflow();
+    wf.add(PreviewAny, { source: wf.add(EmptyImage, { width: 9, height: 9 }) });
+    const job = client.submit(wf);
+    const seen: string[] = [];
+    for await (const event of job) seen.push(event.type);
+    expect(seen.at(-1)).toBe("success");
+    expect(seen).toContain("executed");
+    const result = await job.result();
+    expect(Object.values(result.texts)).toHaveLength(1);
+  });
+
+  test("an API-format prompt without a builder reads outputs from history", async () => {
+    const result = await client.run({
+      "5": { class_type: "EmptyImage", inputs: { width: 7, height: 5, batch_size: 1, color: 0 } },
+      "6": { class_type: "SaveImage", inputs: { images: ["5", 0], filename_prefix: "rt/api" } },
+    });
+    expect(result.files.map((f) => [f.node, f.filename])).toEqual([["6", "api_00001_.png"]]);
+  });
+
+  test("many jobs at once on one socket: each sees only its own events and outputs", async () => {
+    server.script.node("ImageInvert", { durationMs: 10 });
+    try {
+      const graphs = Array.from({ length: 12 }, (_, i) => saveGraph(30 + i, 10, `rt/many${i}`));
+      // One job in the middle fails: its error must not leak into the others.
+      const failing = workflow();
+      failing.add(SaveImage, {
+        images: failing.add(ImageFlip, {
+          image: failing.add(EmptyImage, { width: 3, height: 77 }),
+          flip_method: "x-axis: vertically",
+        }),
+        filename_prefix: "rt/fail",
+      });
+      server.script.node("ImageFlip", { fail: { message: "boom" } });
+      const jobs = graphs.slice(0, 6).map((g) => client.submit(g.wf));
+      const failed = client.submit(failing);
+      jobs.push(...graphs.slice(6).map((g) => client.submit(g.wf)));
+      const failedError = failed.result().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const events = new Map<string, JobEvent[]>();
+      for (const job of jobs) {
+        const list: JobEvent[] = [];
+        events.set(job.promptId, list);
+        job.on("event", (e) => list.push(e));
+      }
+      const results = await Promise.all(jobs.map((j) => j.result()));
+      results.forEach((result, i) => {
+        expect(result.promptId).toBe(jobs[i]!.promptId);
+        expect(result.files.map((f) => f.filename)).toEqual([`many${i}_00001_.png`]);
+        const png = PNG.sync.read(
+          readFileSync(join(server.folders.dir("output"), "rt", result.files[0]!.filename)),
+        );
+        expect(png.width).toBe(30 + i);
+        const executed = events.get(result.promptId)!.filter((e) => e.type === "executed");
+        expect(executed).toHaveLength(1);
+      });
+      for (const job of jobs) expect(runsOf(server, job.promptId)).toBe(1);
+      expect(await failedError).toBeInstanceOf(ExecutionFailedError);
+      expect(((await failedError) as ExecutionFailedError).nodeType).toBe("ImageFlip");
+    } finally {
+      server.script.clearNodes();
+    }
+  });
+
+  test("an execution error in one job fails only that job, with node, class, exception and source", async () => {
+    const good = saveGraph(41, 3, "rt/good");
+    const bad = workflow();
+    const invert = bad.add(ImageInvert, { image: bad.add(EmptyImage, { width: 41, height: 4 }) });
+    bad.add(SaveImage, { images: invert, filename_prefix: "rt/bad" });
+    const a = client.submit(good.wf);
+    await a.result();
+    server.script.node("ImageInvert", {
+      fail: { exceptionType: "RuntimeError", message: "CUDA error: device-side assert" },
+    });
+    try {
+      const b = client.submit(bad);
+      const error = await b.result().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(ExecutionFailedError);
+      const e = error as ExecutionFailedError;
+      expect(e.code).toBe("EXECUTION_FAILED");
+      expect([e.nodeId, e.nodeType, e.exceptionType]).toEqual(["2", "ImageInvert", "RuntimeError"]);
+      expect(e.exceptionMessage.trim()).toBe("CUDA error: device-side assert");
+      expect(e.traceback.length).toBeGreaterThan(0);
+      expect(e.message).toContain("runtime.test.ts:");
+      expect(b.status).toBe("failed");
+      expect(a.status).toBe("succeeded");
+    } finally {
+      server.script.clearNodes();
+    }
+  });
+
+  test("a cached rerun still returns its outputs; fresh forces a new execution", async () => {
+    const { wf, saved } = saveGraph(19, 19, "rt/cache");
+    const first = await client.run(wf);
+    const second = await client.run(wf);
+    expect(second.cachedNodes).toEqual(expect.arrayContaining(["1", "2", "3"]));
+    expect(second.filesOf(saved)).toEqual(first.filesOf(saved));
+    const third = await client.run(wf, { fresh: true });
+    expect(third.cachedNodes).toEqual([]);
+    expect(third.filesOf(saved).map((f) => f.filename)).toEqual(["cache_00002_.png"]);
+  });
+
+  test("one JSON log line per phase", async () => {
+    const lines: JobLogLine[] = [];
+    const logged = new ComfyClient({ url: server.url, ...FAST, onLog: (l) => lines.push(l) });
+    try {
+      const job = logged.submit(saveGraph(13, 31, "rt/log").wf);
+      await job.result();
+      expect(lines.map((l) => l.phase)).toEqual(["queued", "running", "done"]);
+      expect(lines.every((l) => l.promptId === job.promptId && l.event === "comfyc.job")).toBe(
+        true,
+      );
+      expect(lines[2]!.outputs).toBe(1);
+      expect(typeof lines[2]!.totalMs).toBe("number");
+      for (const l of lines) expect(JSON.parse(JSON.stringify(l))).toEqual(l);
+    } finally {
+      await logged.close();
+    }
+  });
+
+  test("attach: a new process follows a prompt by id and gets its outputs", async () => {
+    server.script.node("ImageInvert", { durationMs: 150 });
+    try {
+      const first = new ComfyClient({ url: server.url, ...FAST });
+      const job = first.submit(saveGraph(11, 22, "rt/attach").wf);
+      await new Promise((r) => job.on("started", r));
+      await first.close(); // the process "died" while the job ran
+      const second = new ComfyClient({ url: server.url, ...FAST });
+      try {
+        const result = await second.attach(job.promptId).result();
+        expect(result.files.map((f) => f.filename)).toEqual(["attach_00001_.png"]);
+        expect(runsOf(server, job.promptId)).toBe(1);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      server.script.clearNodes();
+    }
+  });
+});
+
+describe("faults", () => {
+  test("WebSocket dropped mid-job: the job completes from history, nothing runs twice", async () => {
+    server.script.node("ImageInvert", { durationMs: 200 });
+    try {
+      const { wf, saved } = saveGraph(50, 5, "rt/drop");
+      const job = client.submit(wf);
+      await new Promise((r) => job.on("executing", r));
+      server.script.dropWebSockets();
+      const result = await job.result();
+      expect(result.filesOf(saved).map((f) => f.filename)).toEqual(["drop_00001_.png"]);
+      expect(runsOf(server, job.promptId)).toBe(1);
+      const png = PNG.sync.read(await client.read(result.files[0]!));
+      expect(png.width).toBe(50);
+    } finally {
+      server.script.clearNodes();
+    }
+  });
+
+  test("WebSocket dropped after every few messages: jobs still complete", async () => {
+    server.script.dropWebSockets({ afterMessages: 3 });
+    try {
+      const jobs = [0, 1, 2].map((i) => client.submit(saveGraph(60 + i, 6, "rt/flaky").wf));
+      const results = await Promise.all(jobs.map((j) => j.result()));
+      expect(results.map((r) => r.files.length)).toEqual([1, 1, 1]);
+      for (const j of jobs) expect(runsOf(server, j.promptId)).toBe(1);
+    } finally {
+      server.script.dropWebSockets({ afterMessages: Infinity });
+    }
+  });
+
+  test.each([
+    ["503 before handling", { status: 503 as const, count: 2 }],
+    ["500 before handling", { status: 500 as const, count: 1 }],
+    ["502 after the server accepted (reply lost)", { status: 502 as const, afterHandling: true }],
+    [
+      "connection reset after the server accepted",
+      { status: "reset" as const, afterHandling: true },
+    ],
+  ])("POST /prompt fails with %s, then succeeds: exactly one execution", async (_name, fault) => {
+    server.script.failHttp({ ...fault, path: /\/prompt$/ });
+    const w = 70 + Math.floor(Math.random() * 1000);
+    const job = client.submit(saveGraph(w, 7, "rt/retry").wf);
+    const result = await job.result();
+    expect(result.files).toHaveLength(1);
+    await sleep(50);
+    expect(runsOf(server, job.promptId)).toBe(1);
+  });
+
+  test("retries are bounded: a server that keeps failing gives a typed error", async () => {
+    server.script.failHttp({ status: 503, count: 100, path: /\/prompt$/ });
+    try {
+      const error = await client.run(saveGraph(81, 8).wf).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isComfycError(error)).toBe(true);
+      expect((error as { code: string }).code).toBe("SERVER_ERROR");
+      expect((error as Error).message).toContain("503");
+    } finally {
+      server.script.failHttp({ count: 0 });
+    }
+  });
+
+  test("restart with one job running and one queued: both fail with JobLostError within seconds", async () => {
+    server.script.node("ImageInvert", { durationMs: 2000 });
+    try {
+      const running = client.submit(saveGraph(91, 9, "rt/lost").wf);
+      const queued = client.submit(saveGraph(92, 9, "rt/lost").wf);
+      await new Promise((r) => running.on("started", r));
+      // A job still being posted during the restart is not lost: its POST is retried.
+      for (let i = 0; queued.status === "submitting" && i < 100; i++) await sleep(10);
+      expect(queued.status).toBe("queued");
+      const t0 = Date.now();
+      await server.script.restart({ downtimeMs: 300 });
+      const errors = await Promise.all(
+        [running, queued].map((j) =>
+          j.result().then(
+            () => undefined,
+            (e: unknown) => e,
+          ),
+        ),
+      );
+      expect(Date.now() - t0).toBeLessThan(5000);
+      for (const e of errors) {
+        expect(e).toBeInstanceOf(JobLostError);
+        expect((e as JobLostError).code).toBe("JOB_LOST");
+      }
+      expect(running.status).toBe("lost");
+    } finally {
+      server.script.clearNodes();
+    }
+  });
+
+  test("restart with resubmitOnLoss: the job is submitted again and completes once", async () => {
+    server.script.node("ImageInvert", { durationMs: 300 });
+    try {
+      const job = client.submit(saveGraph(93, 9, "rt/resubmit").wf, { resubmitOnLoss: true });
+      await new Promise((r) => job.on("started", r));
+      await server.script.restart({ downtimeMs: 200 });
+      const result = await job.result();
+      expect(result.files.map((f) => f.filename)).toEqual(["resubmit_00001_.png"]);
+      expect(runsOf(server, job.promptId)).toBe(1);
+    } finally {
+      server.script.clearNodes();
+    }
+  });
+
+  test("an unreachable server is a typed error after bounded retries", async () => {
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((r) => probe.close(r));
+    const dead = new ComfyClient({ url: `http://127.0.0.1:${port}`, ...FAST });
+    try {
+      const error = await dead.systemStats().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((error as { code: string }).code).toBe("SERVER_UNREACHABLE");
+      const jobError = await dead.run(saveGraph(1, 1).wf).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((jobError as { code: string }).code).toBe("SERVER_UNREACHABLE");
+    } finally {
+      await dead.close();
+    }
+  });
+});
+
+describe("timeouts and cancel", () => {
+  test("queue, run and stall timeouts fail the job and stop the server's work", async () => {
+    server.script.node("ImageInvert", { durationMs: 600 });
+    try {
+      const blocker = client.submit(saveGraph(101, 1, "rt/t").wf);
+      const waiting = client.submit(saveGraph(102, 1, "rt/t").wf, { timeouts: { queueMs: 150 } });
+      const queueError = await waiting.result().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(queueError).toBeInstanceOf(JobTimeoutError);
+      expect((queueError as JobTimeoutError).phase).toBe("queue");
+      await blocker.result();
+      await sleep(50);
+      expect(runsOf(server, waiting.promptId)).toBe(0); // deleted from the queue
+
+      const slow = client.submit(saveGraph(103, 1, "rt/t").wf, { timeouts: { runMs: 150 } });
+      const runError = await slow.result().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((runError as JobTimeoutError).phase).toBe("run");
+      await sleep(700);
+      const entry = await client.history(slow.promptId);
+      expect(entry?.status?.status_str).toBe("error"); // interrupted on the server
+
+      const stalled = client.submit(saveGraph(104, 1, "rt/t").wf, { timeouts: { stallMs: 200 } });
+      const stallError = await stalled.result().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((stallError as JobTimeoutError).phase).toBe("stall");
+      expect((stallError as JobTimeoutError).code).toBe("TIMEOUT");
+    } finally {
+      server.script.clearNodes();
+      await sleep(700);
+    }
+  });
+
+  test("cancel a pending job: deleted from the queue, never runs", async () => {
+    server.script.node("ImageInvert", { durationMs: 300 });
+    try {
+      const running = client.submit(saveGraph(111, 1, "rt/c").wf);
+      const pending = client.submit(saveGraph(112, 1, "rt/c").wf);
+      await new Promise((r) => running.on("started", r));
+      await new Promise((r) => (pending.status === "queued" ? r(null) : pending.on("queued", r)));
+      await pending.cancel();
+      await expect(pending.result()).rejects.toBeInstanceOf(CancelledError);
+      expect(pending.status).toBe("cancelled");
+      const q = await client.queue();
+      expect(q.queue_pending.some((item) => item[1] === pending.promptId)).toBe(false);
+      await running.result();
+      await sleep(50);
+      expect(runsOf(server, pending.promptId)).toBe(0);
+    } finally {
+      server.script.clearNodes();
+    }
+  });
+
+  test("cancel a running job: interrupted by its id, the next job is untouched", async () => {
+    server.script.node("ImageInvert", { durationMs: 400 });
+    try {
+      const running = client.submit(saveGraph(121, 1, "rt/c").wf);
+      const next = client.submit(saveGraph(122, 1, "rt/c").wf);
+      await new Promise((r) => running.on("executing", r));
+      await running.cancel();
+      await expect(running.result()).rejects.toBeInstanceOf(CancelledError);
+      expect((await next.result()).files).toHaveLength(1);
+    } finally {
+      server.script.clearNodes();
+    }
+  });
+
+  test("an AbortSignal cancels; an interrupt by someone else is InterruptedError", async () => {
+    server.script.node("ImageInvert", { durationMs: 400 });
+    try {
+      const controller = new AbortController();
+      const aborted = client.submit(saveGraph(131, 1, "rt/a").wf, { signal: controller.signal });
+      await new Promise((r) => aborted.on("executing", r));
+      controller.abort();
+      await expect(aborted.result()).rejects.toBeInstanceOf(CancelledError);
+
+      const other = client.submit(saveGraph(132, 1, "rt/a").wf);
+      await new Promise((r) => other.on("executing", r));
+      server.script.interrupt();
+      const error = await other.result().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(InterruptedError);
+      expect(other.status).toBe("interrupted");
+    } finally {
+      server.script.clearNodes();
+    }
+  });
+});
+
+describe("rejections", () => {
+  test("a 400 is PromptRejectedError with ComfyUI's body and the builder's source lines", async () => {
+    const wf = workflow();
+    wf.add(SaveImage, { images: wf.add(EmptyImage, { width: 8 }), filename_prefix: "x" });
+    // The bundled schema caps width at 16384; compile without local validation to reach the server.
+    const prompt = wf.compile({ validate: false });
+    (prompt["1"]!.inputs as Record<string, unknown>)["width"] = 999999;
+    const error = await client.run(prompt).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(PromptRejectedError);
+    const e = error as PromptRejectedError;
+    expect(e.partial).toBe(false);
+    expect(e.error?.type).toBe("prompt_outputs_failed_validation");
+    expect(e.nodeErrors["1"]?.errors[0]?.type).toBe("value_bigger_than_max");
+    expect(e.nodeErrors["1"]?.dependent_outputs).toEqual(["2"]);
+    expect(e.message).toContain("999999");
+  });
+
+  test("a 200 with node_errors (part of the graph dropped) is rejected unless allowPartial", async () => {
+    const prompt = {
+      "1": { class_type: "EmptyImage", inputs: { width: 8, height: 8, batch_size: 1, color: 0 } },
+      "2": { class_type: "SaveImage", inputs: { images: ["1", 0], filename_prefix: "rt/part" } },
+      "3": { class_type: "SaveImage", inputs: { images: ["1", 5], filename_prefix: "rt/part" } },
+    };
+    const error = await client.run(prompt).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(PromptRejectedError);
+    expect((error as PromptRejectedError).partial).toBe(true);
+    expect(Object.keys((error as PromptRejectedError).nodeErrors)).toEqual(["3"]);
+    const partial = await client.run(prompt, { allowPartial: true, fresh: true });
+    expect(partial.files.map((f) => f.node)).toEqual(["2"]);
+  });
+
+  test("a builder graph that fails local validation is never sent", async () => {
+    const before = server.requests.length;
+    const wf = workflow();
+    wf.add(SaveImage, { images: wf.add(EmptyImage, { width: -5 }), filename_prefix: "x" });
+    const job = client.submit(wf);
+    const error = await job.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((error as { code: string }).code).toBe("PROMPT_INVALID");
+    expect((error as Error).message).toContain("runtime.test.ts:");
+    expect(job.status).toBe("failed");
+    expect(server.requests.length).toBe(before);
+  });
+});
+
+describe("uploads", () => {
+  test("a local file is uploaded once under its content hash, then reused", async () => {
+    const dir = tempDir();
+    const png = new PNG({ width: 6, height: 4 });
+    png.data.fill(200);
+    const path = join(dir, "photo.png");
+    writeFileSync(path, PNG.sync.write(png));
+    const graph = () => {
+      const wf = workflow();
+      const loaded = wf.add(LoadImage, { image: localFile(path) });
+      wf.add(PreviewImage, { images: loaded.IMAGE });
+      return wf;
+    };
+    const uploads = () => server.requests.filter((r) => r.endsWith("/upload/image")).length;
+    const before = uploads();
+    const result = await client.run(graph());
+    expect(uploads()).toBe(before + 1);
+    const stored = readdirSync(server.folders.dir("input")).filter((f) => f.startsWith("comfyc-"));
+    expect(stored).toHaveLength(1);
+    expect(stored[0]).toMatch(/^comfyc-[0-9a-f]{24}\.png$/);
+    expect(readFileSync(join(server.folders.dir("input"), stored[0]!))).toEqual(readFileSync(path));
+    const preview = PNG.sync.read(await client.read(result.files[0]!));
+    expect([preview.width, preview.height]).toEqual([6, 4]);
+    await client.run(graph(), { fresh: true });
+    expect(uploads()).toBe(before + 1);
+    // Another process (a new client) finds it on the server with HEAD /view and skips the upload.
+    const other = new ComfyClient({ url: server.url, ...FAST });
+    try {
+      await other.run(graph(), { fresh: true });
+      expect(uploads()).toBe(before + 1);
+      // Bytes given directly work the same way.
+      const wf = workflow();
+      wf.add(PreviewImage, {
+        images: wf.add(LoadImage, { image: fileBytes(readFileSync(path), "x.png") }).IMAGE,
+      });
+      await other.run(wf, { fresh: true });
+      expect(uploads()).toBe(before + 1);
+    } finally {
+      await other.close();
+    }
+  });
+
+  test("a missing local file is a typed IO error", async () => {
+    const wf = workflow();
+    wf.add(PreviewImage, {
+      images: wf.add(LoadImage, { image: localFile("/nonexistent/x.png") }).IMAGE,
+    });
+    const error = await client.run(wf).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((error as { code: string }).code).toBe("IO_ERROR");
+  });
+});
+
+describe("auth", () => {
+  let guarded: TestServer;
+  beforeAll(async () => {
+    guarded = await startTestServer({ auth: { bearer: "s3cret" } });
+  });
+  afterAll(async () => {
+    await guarded.close();
+  });
+
+  test("missing credentials: AUTH_FAILED with a hint, not retried", async () => {
+    const anonymous = new ComfyClient({ url: guarded.url, ...FAST });
+    try {
+      const before = guarded.requests.length;
+      const error = await anonymous.systemStats().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((error as { code: string }).code).toBe("AUTH_FAILED");
+      expect((error as { hint?: string }).hint).toContain("bearer");
+      expect(guarded.requests.length - before).toBe(1);
+      const jobError = await anonymous.run(saveGraph(2, 2).wf).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((jobError as { code: string }).code).toBe("AUTH_FAILED");
+    } finally {
+      await anonymous.close();
+    }
+  });
+
+  test("credentials go on HTTP and on the WebSocket upgrade", async () => {
+    const authed = new ComfyClient({ url: guarded.url, ...FAST, auth: { bearer: "s3cret" } });
+    try {
+      const job = authed.submit(saveGraph(3, 3, "rt/auth").wf);
+      const progress: string[] = [];
+      job.on("executing", (e) => progress.push(e.node));
+      const result = await job.result();
+      expect(result.files).toHaveLength(1);
+      // Node events arrived over the socket, which needed the credentials too.
+      expect(progress).toEqual(["1", "2", "3"]);
+      expect(guarded.wsLog.some(([id]) => id === authed.clientId)).toBe(true);
+    } finally {
+      await authed.close();
+    }
+  });
+});
+
+describe("a hostile server", () => {
+  let hostile: Server;
+  let url: string;
+  const replies = new Map<string, () => [number, string]>();
+  beforeAll(async () => {
+    hostile = createServer((req, res) => {
+      const path = new URL(req.url ?? "/", "http://x").pathname.replace(/^\/api/, "");
+      const reply =
+        replies.get(path) ?? (path.startsWith("/history/") ? replies.get("/history/*") : undefined);
+      if (!reply) {
+        res.writeHead(404).end();
+        return;
+      }
+      const [status, body] = reply();
+      res.writeHead(status, { "content-type": "application/json" }).end(body);
+    });
+    await new Promise<void>((r) => hostile.listen(0, "127.0.0.1", r));
+    url = `http://127.0.0.1:${(hostile.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    hostile.closeAllConnections();
+    await new Promise((r) => hostile.close(r));
+  });
+
+  test("invalid JSON and wrong shapes are typed errors naming the route", async () => {
+    const c = new ComfyClient({ url, ...FAST });
+    try {
+      replies.set("/system_stats", () => [200, "{not json"]);
+      const a = await c.systemStats().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((a as { code: string }).code).toBe("BAD_SERVER_REPLY");
+      expect((a as Error).message).toContain("/system_stats");
+      replies.set("/system_stats", () => [200, JSON.stringify({ system: "x", devices: 5 })]);
+      const b = await c.systemStats().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((b as { code: string }).code).toBe("BAD_SERVER_REPLY");
+      replies.set("/queue", () => [200, JSON.stringify({ queue_running: [[1, 2]] })]);
+      const q = await c.queue().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((q as { code: string }).code).toBe("BAD_SERVER_REPLY");
+    } finally {
+      await c.close();
+    }
+  });
+
+  test("an output file name with ../ never leaves the output folder", async () => {
+    const c = new ComfyClient({ url, ...FAST });
+    const promptId = randomUUID();
+    replies.set("/prompt", () => [
+      200,
+      JSON.stringify({ prompt_id: promptId, number: 1, node_errors: {} }),
+    ]);
+    replies.set("/queue", () => [200, JSON.stringify({ queue_running: [], queue_pending: [] })]);
+    const outputs = {
+      "9": {
+        images: [
+          { filename: "../../evil.png", subfolder: "", type: "output" },
+          { filename: "ok.png", subfolder: "../..", type: "output" },
+          { filename: "/etc/passwd", subfolder: "", type: "output" },
+        ],
+      },
+    };
+    replies.set("/history/*", () => [
+      200,
+      JSON.stringify({
+        [promptId]: {
+          prompt: [1, promptId, {}, {}, ["9"]],
+          outputs,
+          status: { status_str: "success", completed: true, messages: [] },
+          meta: {},
+        },
+      }),
+    ]);
+    replies.set("/view", () => [200, "PWNED"]);
+    try {
+      const result = await c.run(
+        { "9": { class_type: "SaveImage", inputs: { images: ["1", 0] } } },
+        { promptId },
+      );
+      expect(result.files).toHaveLength(3);
+      const root = tempDir();
+      const out = join(root, "out");
+      for (const file of result.files) {
+        const error = await c.save(file, out).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect((error as { code: string }).code).toBe("UNSAFE_PATH");
+      }
+      expect(existsSync(join(root, "evil.png"))).toBe(false);
+      expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
+      expect(statSync(root).isDirectory()).toBe(true);
+    } finally {
+      await c.close();
+    }
+  });
+
+  test("a prompt id the server did not echo, or a reply missing fields, is BAD_SERVER_REPLY", async () => {
+    const c = new ComfyClient({ url, ...FAST, retry: { retries: 0 } });
+    replies.set("/prompt", () => [200, JSON.stringify({ number: "one" })]);
+    try {
+      const error = await c.run({ "1": { class_type: "X", inputs: {} } }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((error as { code: string }).code).toBe("BAD_SERVER_REPLY");
+    } finally {
+      await c.close();
+    }
+  });
+});
