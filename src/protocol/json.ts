@@ -7,6 +7,8 @@ import { isInteger, isSafeNumber, parse } from "lossless-json";
  * would turn a valid seed into one above the max.
  */
 export function parseJsonLossless(text: string): unknown {
+  // Fast path: without a run of 16+ digits no integer can exceed 2^53 (9007199254740992).
+  if (!/\d{16}/.test(text)) return JSON.parse(text);
   return parse(text, null, (value: string) =>
     isInteger(value) && !isSafeNumber(value) ? BigInt(value) : Number(value),
   );
@@ -20,6 +22,12 @@ export function parseJsonLossless(text: string): unknown {
  * @example stringifyJson({ "1": { class_type: "KSampler", inputs: { seed: 2n ** 64n - 1n } } })
  */
 export function stringifyJson(value: unknown, indent?: number): string {
+  // Fast path: JSON.stringify throws on the first bigint, and most prompts have none.
+  try {
+    return JSON.stringify(value, undefined, indent);
+  } catch (e) {
+    if (!(e instanceof TypeError) || !/BigInt/i.test(e.message)) throw e;
+  }
   const marks = new Map<string, bigint>();
   // A per-call random nonce: a user string can never be mistaken for a bigint marker.
   const nonce = randomBytes(8).toString("hex");

@@ -97,8 +97,15 @@ export type WsMessage = {
   [K in WsMessageType]: { type: K; data: z.infer<(typeof WsMessageSchemas)[K]> };
 }[WsMessageType];
 
-/** Parses a text frame; undefined for unknown types or shapes that do not fit. */
-export function parseWsMessage(text: string): WsMessage | undefined {
+/**
+ * Parses a text frame; undefined for unknown types, types not in `wanted`, or shapes that do
+ * not fit. Skipping unwanted types (such as the frequent `progress_state`) saves their schema
+ * check.
+ */
+export function parseWsMessage(
+  text: string,
+  wanted?: ReadonlySet<string>,
+): WsMessage | undefined {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -108,6 +115,7 @@ export function parseWsMessage(text: string): WsMessage | undefined {
   if (raw === null || typeof raw !== "object") return undefined;
   const { type, data } = raw as { type?: unknown; data?: unknown };
   if (typeof type !== "string" || !(type in WsMessageSchemas)) return undefined;
+  if (wanted && !wanted.has(type)) return undefined;
   const parsed = WsMessageSchemas[type as WsMessageType].safeParse(data);
   return parsed.success ? ({ type, data: parsed.data } as WsMessage) : undefined;
 }

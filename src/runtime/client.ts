@@ -122,6 +122,7 @@ export class ComfyClient {
       ...(options.reconnect?.maxDelayMs !== undefined
         ? { maxDelayMs: options.reconnect.maxDelayMs }
         : {}),
+      wanted: JOB_MESSAGES,
       onMessage: (m) => this.#dispatch(m),
       onBinary: (frame) => {
         if (frame.kind === "preview") {
@@ -481,8 +482,9 @@ export class ComfyClient {
   }
 
   async #submit(job: Job, prompt: Record<string, unknown>, options: SubmitOptions): Promise<void> {
-    const final = await this.#uploadInputs(prompt, options.signal);
+    let final = await this.#uploadInputs(prompt, options.signal);
     if (options.fresh) {
+      if (final === prompt) final = structuredClone(prompt);
       // Undeclared constants are ignored by nodes but are part of ComfyUI's cache key.
       const nonce = randomUUID();
       for (const node of Object.values(final))
@@ -490,6 +492,10 @@ export class ComfyClient {
     }
     // Subscribe before posting: the first events can race the HTTP reply.
     await this.#socket.connect().catch(() => undefined);
+    if (this.#socket.connected) {
+      const epoch = this.#socket.epoch;
+      job.eventsComplete = () => this.#socket.epoch === epoch && this.#socket.connected;
+    }
     const body: Record<string, unknown> = {
       prompt: final,
       client_id: this.clientId,
@@ -584,6 +590,12 @@ export class ComfyClient {
     prompt: Record<string, unknown>,
     signal?: AbortSignal,
   ): Promise<Record<string, unknown>> {
+    const hasUpload = Object.values(prompt).some((node) =>
+      Object.values((node as { inputs?: Record<string, unknown> }).inputs ?? {}).some(
+        (v) => (v as { __comfycUpload?: unknown } | null)?.__comfycUpload !== undefined,
+      ),
+    );
+    if (!hasUpload) return prompt;
     const copy = structuredClone(prompt);
     for (const node of Object.values(copy) as { inputs?: Record<string, unknown> }[]) {
       for (const [key, value] of Object.entries(node.inputs ?? {})) {
@@ -694,6 +706,18 @@ export class ComfyClient {
     if (this.#closed) throw new ComfycError("USAGE", "This ComfyClient is closed");
   }
 }
+
+/** The WebSocket messages jobs use; `status` and `progress_state` are skipped unparsed. */
+const JOB_MESSAGES: ReadonlySet<string> = new Set([
+  "execution_start",
+  "execution_cached",
+  "executing",
+  "progress",
+  "executed",
+  "execution_success",
+  "execution_error",
+  "execution_interrupted",
+]);
 
 function compileSource(
   source: AnyWorkflow | ApiPrompt | Record<string, unknown>,

@@ -114,6 +114,11 @@ export class Job {
   status: JobStatus = "submitting";
   /** Expected output node ids, when known (builder graphs): completion then needs no history read. */
   expectedOutputs: ReadonlySet<string> | undefined;
+  /**
+   * @internal True while every WebSocket event of this job has been received (the socket was
+   * connected before the job started and has not dropped since).
+   */
+  eventsComplete: () => boolean = () => false;
   readonly #events = new EventEmitter();
   readonly #outputs = new Map<string, NodeOutput | null>();
   #cached: readonly string[] = [];
@@ -261,16 +266,26 @@ export class Job {
           max: message.data.max,
         });
         return;
-      case "executed":
-        this.#outputs.set(message.data.display_node ?? message.data.node, message.data.output);
+      case "executed": {
+        // A node that runs more than once (loops, expansion) adds files, as history does.
+        const key = message.data.display_node ?? message.data.node;
+        const before = this.#outputs.get(key);
+        const output = message.data.output;
+        this.#outputs.set(
+          key,
+          before && output ? mergeOutputs(before, output) : (output ?? before ?? null),
+        );
         this.#emit({ type: "executed", node: message.data.node, output: message.data.output });
         return;
+      }
       case "execution_success":
         this.#succeeded = true;
-        // Complete without reading history when every expected output has reported.
+        // Complete without reading history when every expected output has reported, or when
+        // the socket delivered every event (`executed` then covers every UI output).
         if (
-          this.expectedOutputs &&
-          [...this.expectedOutputs].every((id) => this.#outputs.has(id))
+          this.expectedOutputs
+            ? [...this.expectedOutputs].every((id) => this.#outputs.has(id))
+            : this.eventsComplete()
         ) {
           this.succeed(
             this.#resultFrom(
@@ -495,4 +510,11 @@ export class Job {
       filesOf: (n) => files.filter((f) => f.node === idOf(n)),
     };
   }
+}
+
+function mergeOutputs(a: NodeOutput, b: NodeOutput): NodeOutput {
+  const merged: Record<string, unknown[]> = { ...a };
+  for (const [key, values] of Object.entries(b))
+    merged[key] = Array.isArray(merged[key]) ? [...merged[key], ...values] : values;
+  return merged as NodeOutput;
 }

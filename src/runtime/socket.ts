@@ -16,6 +16,8 @@ export interface SocketOptions {
   /** Reconnect delays (exponential with jitter). */
   readonly minDelayMs?: number;
   readonly maxDelayMs?: number;
+  /** Message types to parse and pass on (default: all known types). */
+  readonly wanted?: ReadonlySet<string>;
   readonly onMessage: (message: WsMessage) => void;
   readonly onBinary: (frame: BinaryFrame) => void;
   /** Called on every (re)connection, with `true` after a drop. */
@@ -35,6 +37,8 @@ export class ComfySocket {
   #opened = false;
   #connecting: Promise<void> | undefined;
   lastMessageAt = 0;
+  /** Increases on every (re)connection: a job that saw one epoch throughout missed nothing. */
+  epoch = 0;
 
   constructor(readonly options: SocketOptions) {}
 
@@ -87,6 +91,7 @@ export class ComfySocket {
         const reconnected = this.#opened;
         this.#opened = true;
         this.#socket = socket;
+        this.epoch++;
         this.lastMessageAt = Date.now();
         socket.send(
           JSON.stringify({ type: "feature_flags", data: { supports_preview_metadata: true } }),
@@ -97,7 +102,7 @@ export class ComfySocket {
       socket.addEventListener("message", (event) => {
         this.lastMessageAt = Date.now();
         if (typeof event.data === "string") {
-          const message = parseWsMessage(event.data);
+          const message = parseWsMessage(event.data, this.options.wanted);
           if (message) this.options.onMessage(message);
         } else {
           const frame = parseBinaryFrame(new Uint8Array(event.data as ArrayBuffer));

@@ -25,7 +25,7 @@ import { Executor, type ExecutorState, type HistoryEntry, type NodeScript } from
 import { contentTypeOf, FOLDER_TYPES, Folders, uploadTarget, type FolderType } from "./files.js";
 import { encodePng, pattern } from "./images.js";
 import { PromptHeap, queueTuple } from "./queue.js";
-import { SocketHub } from "./sockets.js";
+import { pushCapped, SocketHub } from "./sockets.js";
 
 /** The ComfyUI version the test server reports and behaves like by default (§11 rules). */
 export const DEFAULT_COMFYUI_VERSION = "0.35.1";
@@ -142,11 +142,11 @@ export interface TestServer {
   /** The normalized schema it validates with. */
   readonly schema: NodeSchema;
   readonly script: TestServerScript;
-  /** Prompt ids in the order they finished executing (successfully or not). */
+  /** Prompt ids in the order they finished executing (successfully or not); the latest 50,000. */
   readonly executed: readonly string[];
-  /** Every WebSocket message sent: `[client id or "*", type]`. */
-  readonly wsLog: readonly (readonly [string, string])[];
-  /** Every HTTP request received, as `"METHOD /path"` (query string left out). */
+  /** WebSocket messages sent: `[client id or "*", type, performance.now()]`; the latest 50,000. */
+  readonly wsLog: readonly (readonly [string, string, number])[];
+  /** HTTP requests received, as `"METHOD /path"` (query string left out); the latest 50,000. */
   readonly requests: readonly string[];
   /** Stops the server and closes every connection. */
   close(): Promise<void>;
@@ -194,7 +194,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const executed: string[] = [];
   const onHistory = state.history.set.bind(state.history);
   state.history.set = (key: string, value: HistoryEntry) => {
-    executed.push(key);
+    pushCapped(executed, key);
     return onHistory(key, value);
   };
   let counter = 0;
@@ -560,7 +560,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? "/", "http://localhost");
-    requests.push(`${req.method ?? "GET"} ${url.pathname}`);
+    pushCapped(requests, `${req.method ?? "GET"} ${url.pathname}`);
     if (latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs));
     if (faults && (!faults.path || faults.path.test(url.pathname))) {
       const fault = faults;

@@ -18,8 +18,12 @@ interface Client {
  */
 export class SocketHub {
   readonly #clients = new Map<string, Client>();
-  /** Every message sent, for tests that inspect traffic: [sid or "*", type or "binary"]. */
-  readonly log: [string, string][] = [];
+  /**
+   * Recent messages sent, for tests and benchmarks that inspect traffic:
+   * [sid or "*", type or "binary", `performance.now()` when sent]. Capped, so a long-running
+   * server does not grow without bound.
+   */
+  readonly log: [string, string, number][] = [];
 
   add(socket: WebSocket, requestedId: string | null): Client {
     // Without a clientId the server mints uuid4().hex (32 hex digits, no dashes).
@@ -81,7 +85,7 @@ export class SocketHub {
       sid === undefined
         ? [...this.#clients.values()]
         : [this.#clients.get(sid)].filter((c) => c !== undefined);
-    this.log.push([sid ?? "*", type]);
+    pushCapped(this.log, [sid ?? "*", type, performance.now()]);
     for (const client of targets) {
       if (client.socket.readyState !== client.socket.OPEN) continue;
       if (client.dropAfter !== undefined) {
@@ -94,4 +98,13 @@ export class SocketHub {
       client.socket.send(payload);
     }
   }
+}
+
+/** How many entries the test server's traffic logs keep. */
+export const LOG_CAP = 50_000;
+
+/** Appends to a log, dropping the oldest half once it holds {@link LOG_CAP} entries. */
+export function pushCapped<T>(log: T[], entry: T): void {
+  if (log.length >= LOG_CAP) log.splice(0, LOG_CAP / 2);
+  log.push(entry);
 }

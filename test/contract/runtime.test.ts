@@ -117,12 +117,16 @@ describe("jobs", () => {
     expect(Object.values(result.texts)).toHaveLength(1);
   });
 
-  test("an API-format prompt without a builder reads outputs from history", async () => {
+  test("an API-format prompt resolves from the socket's events, without reading history", async () => {
+    const before = server.requests.length;
     const result = await client.run({
       "5": { class_type: "EmptyImage", inputs: { width: 7, height: 5, batch_size: 1, color: 0 } },
       "6": { class_type: "SaveImage", inputs: { images: ["5", 0], filename_prefix: "rt/api" } },
     });
     expect(result.files.map((f) => [f.node, f.filename])).toEqual([["6", "api_00001_.png"]]);
+    const requests = server.requests.slice(before);
+    expect(requests).toContain("POST /api/prompt");
+    expect(requests.filter((r) => r.includes("/history"))).toEqual([]);
   });
 
   test("many jobs at once on one socket: each sees only its own events and outputs", async () => {
@@ -258,8 +262,11 @@ describe("faults", () => {
       const { wf, saved } = saveGraph(50, 5, "rt/drop");
       const job = client.submit(wf);
       await new Promise((r) => job.on("executing", r));
+      const before = server.requests.length;
       server.script.dropWebSockets();
       const result = await job.result();
+      // Events sent while the socket was down are lost: history filled the gap.
+      expect(server.requests.slice(before)).toContain(`GET /api/history/${job.promptId}`);
       expect(result.filesOf(saved).map((f) => f.filename)).toEqual(["drop_00001_.png"]);
       expect(runsOf(server, job.promptId)).toBe(1);
       const png = PNG.sync.read(await client.read(result.files[0]!));

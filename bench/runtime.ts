@@ -1,0 +1,163 @@
+/**
+ * The runtime client against the test server:
+ * 1. per-job time of ComfyClient next to a raw undici loop (POST, wait for `executing` with
+ *    `node: null`, GET history) on the same zero-work graph;
+ * 2. completion latency, from the server sending the job's final event to `result()` resolving;
+ * 3. peak memory while saving a 200 MB output (streamed to disk) next to reading it into memory.
+ */
+import { randomUUID } from "node:crypto";
+import { createWriteStream, rmSync } from "node:fs";
+import { join } from "node:path";
+import { once } from "node:events";
+import { Agent, request, WebSocket } from "undici";
+import { workflow } from "../src/index.js";
+import { ComfyClient } from "../src/runtime/index.js";
+import { startTestServer } from "../src/testing/index.js";
+import { PreviewAny, PrimitiveInt } from "../generated/core.js";
+import { ms } from "./util.js";
+
+const JOBS = 300;
+const server = await startTestServer();
+let value = 0;
+const apiPrompt = () => ({
+  "1": { class_type: "PrimitiveInt", inputs: { value: value++ } },
+  "2": { class_type: "PreviewAny", inputs: { source: ["1", 0] } },
+});
+const builderGraph = () => {
+  const wf = workflow();
+  wf.add(PreviewAny, { source: wf.add(PrimitiveInt, { value: value++ }) });
+  return wf;
+};
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.99)]!;
+
+// 1a. The raw loop: what a careful hand-written client does.
+async function rawLoop(): Promise<number[]> {
+  const agent = new Agent({ connections: 4 });
+  const clientId = randomUUID();
+  const ws = new WebSocket(`${server.url.replace("http", "ws")}/ws?clientId=${clientId}`, {
+    dispatcher: agent,
+  });
+  await once(ws as unknown as EventTarget, "open");
+  let waiting: { id: string; resolve: () => void } | undefined;
+  ws.addEventListener("message", (event) => {
+    if (typeof event.data !== "string" || !waiting) return;
+    const m = JSON.parse(event.data) as {
+      type: string;
+      data: { node?: unknown; prompt_id?: string };
+    };
+    if (m.type === "executing" && m.data.node === null && m.data.prompt_id === waiting.id)
+      waiting.resolve();
+  });
+  const times: number[] = [];
+  const prompts = Array.from({ length: JOBS }, apiPrompt);
+  for (let i = 0; i < JOBS; i++) {
+    const t = performance.now();
+    const id = randomUUID();
+    const done = new Promise<void>((resolve) => (waiting = { id, resolve }));
+    const res = await request(`${server.url}/prompt`, {
+      method: "POST",
+      body: JSON.stringify({ prompt: prompts[i], client_id: clientId, prompt_id: id }),
+      dispatcher: agent,
+    });
+    await res.body.json();
+    await done;
+    const history = await request(`${server.url}/history/${id}`, { dispatcher: agent });
+    const entry = ((await history.body.json()) as Record<string, { outputs: unknown }>)[id];
+    if (!entry?.outputs) throw new Error("raw loop: no history entry");
+    times.push(performance.now() - t);
+  }
+  ws.close();
+  await agent.close();
+  return times;
+}
+
+// 1b. ComfyClient, with the final-event-to-resolve latency measured from the server's log.
+async function clientLoop(
+  make: () => Parameters<ComfyClient["run"]>[0],
+  options: Parameters<ComfyClient["run"]>[1] = {},
+) {
+  const client = new ComfyClient({ url: server.url });
+  const times: number[] = [];
+  const latencies: number[] = [];
+  // Graphs are built up front, as the raw loop's prompts are: this measures the client.
+  const sources = Array.from({ length: JOBS }, make);
+  for (let i = 0; i < JOBS; i++) {
+    const t = performance.now();
+    const result = await client.run(sources[i]!, options);
+    const resolved = performance.now();
+    if (Object.keys(result.outputs).length !== 1) throw new Error("client: missing outputs");
+    times.push(resolved - t);
+    // The last message the server sent this client for the job before result() resolved.
+    const sent = server.wsLog.filter(
+      ([to, type, at]) =>
+        to === client.clientId &&
+        at <= resolved &&
+        (type === "execution_success" || type === "executing"),
+    );
+    latencies.push(resolved - sent.at(-1)![2]);
+  }
+  await client.close();
+  return { times, latencies };
+}
+
+for (let warm = 0; warm < 2; warm++) {
+  await rawLoop();
+  await clientLoop(builderGraph);
+}
+const raw = await rawLoop();
+const builder = await clientLoop(builderGraph);
+const unvalidated = await clientLoop(builderGraph, { compile: { validate: false } });
+const api = await clientLoop(apiPrompt);
+const row = (label: string, xs: number[]) =>
+  console.log(`  ${label.padEnd(58)} median ${ms(median(xs))}  p99 ${ms(p99(xs))}`);
+console.log(`per job, zero-work graph (PrimitiveInt → PreviewAny), ${JOBS} jobs in sequence:`);
+row("raw undici loop (POST, WS executing null, GET history)", raw);
+row("ComfyClient.run(builder workflow), validated locally", builder.times);
+row("ComfyClient.run(builder workflow), compile.validate: false", unvalidated.times);
+row("ComfyClient.run(API prompt)", api.times);
+console.log(`completion latency, the server's last event before resolving → result() resolved:`);
+row("builder workflow (resolves on execution_success)", builder.latencies);
+row("API prompt (resolves on execution_success)", api.latencies);
+// 3. A 200 MB output written straight into the server's output folder.
+{
+  const SIZE = 200 * 1024 * 1024;
+  const name = "big_00001_.bin";
+  const path = join(server.folders.dir("output"), name);
+  const out = createWriteStream(path);
+  const chunk = Buffer.alloc(1024 * 1024);
+  for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 31) & 0xff;
+  for (let i = 0; i < SIZE / chunk.length; i++) if (!out.write(chunk)) await once(out, "drain");
+  out.end();
+  await once(out, "finish");
+  const client = new ComfyClient({ url: server.url });
+  const ref = { filename: name, subfolder: "", type: "output" as const };
+  const peakDuring = async (fn: () => Promise<unknown>) => {
+    (globalThis as { gc?: () => void }).gc?.();
+    await new Promise((r) => setTimeout(r, 50));
+    const base = process.memoryUsage().rss;
+    let peak = base;
+    const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 2);
+    const t = performance.now();
+    await fn();
+    const took = performance.now() - t;
+    clearInterval(timer);
+    peak = Math.max(peak, process.memoryUsage().rss);
+    return { mb: (peak - base) / 1024 / 1024, took };
+  };
+  const dir = join(server.folders.dir("temp"), "bench-save");
+  const saved = await peakDuring(() => client.save(ref, dir));
+  const read = await peakDuring(() => client.read(ref));
+  console.log(`200 MB output, peak RSS above baseline (server and client in one process):`);
+  console.log(
+    `  client.save(ref, dir) (streamed to disk)  +${saved.mb.toFixed(0)} MB in ${ms(saved.took)}`,
+  );
+  console.log(
+    `  client.read(ref) (a Buffer, for contrast) +${read.mb.toFixed(0)} MB in ${ms(read.took)}`,
+  );
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(path, { force: true });
+  await client.close();
+}
+
+await server.close();
