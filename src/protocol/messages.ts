@@ -102,10 +102,7 @@ export type WsMessage = {
  * not fit. Skipping unwanted types (such as the frequent `progress_state`) saves their schema
  * check.
  */
-export function parseWsMessage(
-  text: string,
-  wanted?: ReadonlySet<string>,
-): WsMessage | undefined {
+export function parseWsMessage(text: string, wanted?: ReadonlySet<string>): WsMessage | undefined {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
