@@ -107,7 +107,7 @@ export function registerDemo(program: Command, io: CliIo): void {
         const header = ["example", "prompt", "files", "time", "saved (first two)"];
         const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
         for (const row of [header, ...rows])
-          io.info(`   ${row.map((c, i) => c.padEnd(widths[i]!)).join("  ")}`);
+          io.info(`   ${row.map((c, i) => c.padEnd(widths[i]!)).join("  ")}`.trimEnd());
         io.info(
           `All ${rows.length} examples ran in ${((Date.now() - started) / 1000).toFixed(1)} s; outputs are in ${flags.out}/.`,
         );

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { PNG } from "pngjs";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import type { AnyWorkflow } from "comfyc";
 import { ComfyClient } from "comfyc/runtime";
 import { startTestServer, type TestServer } from "comfyc/testing";
@@ -12,6 +12,7 @@ import inpaint from "../../examples/inpaint.js";
 import loraStack from "../../examples/lora-stack.js";
 import sd15 from "../../examples/sd15-txt2img.js";
 import sdxlRefiner from "../../examples/sdxl-refiner.js";
+import { main as runScript } from "../../examples/scripts/run-on-test-server.js";
 
 let server: TestServer;
 let client: ComfyClient;
@@ -52,4 +53,16 @@ describe("the examples run on the test server", () => {
       saved.every((f) => readFileSync(join(dir, f.subfolder ?? "", f.filename)).length > 0),
     ).toBe(true);
   });
+});
+
+test("examples/scripts/run-on-test-server.ts runs and saves a 256×256 PNG", async () => {
+  const dir = tempDir();
+  const lines: string[] = [];
+  const log = vi.spyOn(console, "log").mockImplementation((line) => void lines.push(String(line)));
+  const saved = await runScript(dir).finally(() => log.mockRestore());
+  expect(lines.some((line) => line.includes("step 8/8"))).toBe(true);
+  expect(saved).toHaveLength(1);
+  const png = PNG.sync.read(readFileSync(saved[0]!));
+  expect([png.width, png.height]).toEqual([256, 256]);
+  expect(saved[0]!.startsWith(dir)).toBe(true);
 });

@@ -1,0 +1,41 @@
+/**
+ * Testing your own pipeline in CI, with no GPU: validate it offline against the schema it was
+ * generated from, then run it on the test server, including a scripted failure.
+ *
+ *   npx vitest run examples/scripts/pipeline.test.ts
+ */
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { ComfyClient, ExecutionFailedError } from "comfyc/runtime";
+import { startTestServer, type TestServer } from "comfyc/testing";
+import txt2img from "../sd15-txt2img.js";
+
+let server: TestServer;
+let client: ComfyClient;
+beforeAll(async () => {
+  server = await startTestServer();
+  client = new ComfyClient({ url: server.url });
+});
+afterAll(async () => {
+  await client.close();
+  await server.close();
+});
+
+test("the graph is valid for every batch size we offer", () => {
+  for (const batch of [1, 4, 8]) expect(() => txt2img.compile({ batch })).not.toThrow();
+});
+
+test("it saves one PNG per batch item", async () => {
+  const result = await client.run(txt2img, { params: { batch: 2, width: 128, height: 128 } });
+  expect(result.files.filter((f) => f.type === "output")).toHaveLength(2);
+});
+
+test("a sampler failure surfaces as a typed error naming the node", async () => {
+  server.script.node("KSampler", { fail: { exceptionType: "torch.OutOfMemoryError" } });
+  try {
+    const error = await client.run(txt2img, { params: { seed: 1 } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ExecutionFailedError);
+    expect((error as ExecutionFailedError).nodeType).toBe("KSampler");
+  } finally {
+    server.script.clearNodes();
+  }
+});
