@@ -40,6 +40,12 @@ describe("the examples run on the test server", () => {
   test.each(cases)("%s produces real PNG files", async (_name, wf, params, sizes) => {
     // Validate against the server's own schema, which lists its model files.
     const result = await client.run(wf, { params, compile: { schema: server.schema } });
+    // Every output node of the graph reports (hires-fix has a preview and a save).
+    const report =
+      "params" in wf
+        ? wf.compileWithReport(params, { schema: server.schema })
+        : wf.compileWithReport({ schema: server.schema });
+    expect(Object.keys(result.outputs).sort()).toEqual([...report.validation!.outputs].sort());
     const saved = result.files.filter((f) => f.type === "output");
     expect(saved.every((f) => f.kind === "image" && f.filename.endsWith(".png"))).toBe(true);
     const dir = tempDir();
