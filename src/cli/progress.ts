@@ -48,6 +48,8 @@ export function showProgress(
         io.info(`[${label}]   step ${e.value}/${e.max}`);
       }
       if (e.type === "queued") io.info(`[${label}] queued as ${job.promptId}`);
+      if (e.type === "blocked")
+        io.warn(`[${label}] node ${describe(e.node)} blocked: ${e.message}`);
     };
     job.on("event", listener);
     return () => job.off("event", listener);

@@ -16,8 +16,14 @@ export const FileRefSchema = z
   .loose();
 export type FileRef = z.infer<typeof FileRefSchema>;
 
-/** A node's UI output dict: every value is a list (`images`, `audio`, `text`, `animated`, …). */
-export const NodeOutputSchema = z.record(z.string(), z.array(z.unknown()).catch([]));
+/**
+ * A node's UI output dict: every value is a list (`images`, `audio`, `text`, `animated`, …).
+ * Some custom nodes return a bare value instead of a list; it is kept, wrapped in a list.
+ */
+export const NodeOutputSchema = z.record(
+  z.string(),
+  z.unknown().transform((v): unknown[] => (Array.isArray(v) ? v : [v])),
+);
 export type NodeOutput = z.infer<typeof NodeOutputSchema>;
 
 const promptId = z.string();
@@ -176,9 +182,24 @@ export const HistoryEntrySchema = z
       .object({
         status_str: z.string().catch(""),
         completed: z.boolean().catch(false),
+        // Each message is kept on its own: one odd entry must not hide an execution_error.
         messages: z
-          .array(z.tuple([z.string(), z.record(z.string(), z.unknown())]).rest(z.unknown()))
-          .catch([]),
+          .array(z.unknown())
+          .catch([])
+          .transform((items) =>
+            items.flatMap((m): [string, Record<string, unknown>][] =>
+              Array.isArray(m) && typeof m[0] === "string"
+                ? [
+                    [
+                      m[0],
+                      m[1] !== null && typeof m[1] === "object"
+                        ? (m[1] as Record<string, unknown>)
+                        : {},
+                    ],
+                  ]
+                : [],
+            ),
+          ),
       })
       .loose()
       .optional(),

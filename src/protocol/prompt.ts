@@ -19,8 +19,8 @@ export const ApiPromptSchema = z.record(z.string(), z.unknown());
 /** `{type, message, details, extra_info}`: one error as ComfyUI reports it. */
 export const ErrorObjSchema = z
   .object({
-    type: z.string(),
-    message: z.string(),
+    type: z.string().catch("unknown_error"),
+    message: z.string().catch(""),
     details: z.string().catch(""),
     extra_info: z.record(z.string(), z.unknown()).catch({}),
   })
@@ -35,7 +35,7 @@ export type ErrorObj = {
 /** Errors of one node, keyed by node id in `node_errors`. */
 export const NodeErrorSchema = z
   .object({
-    errors: z.array(ErrorObjSchema),
+    errors: z.array(ErrorObjSchema).catch([]),
     dependent_outputs: z.array(z.string()).catch([]),
     class_type: z.string().catch(""),
   })

@@ -42,6 +42,11 @@ export type JobEvent =
     }
   | { readonly type: "text"; readonly node: string; readonly text: string }
   | { readonly type: "executed"; readonly node: string; readonly output: NodeOutput | null }
+  /**
+   * An `ExecutionBlocker` with a message stopped a branch (ComfyUI reports it as an
+   * `execution_error` of type `ExecutionBlocked`); the prompt keeps running and can succeed.
+   */
+  | { readonly type: "blocked"; readonly node: string | undefined; readonly message: string }
   | { readonly type: "success"; readonly result: JobResult }
   | { readonly type: "error"; readonly error: ComfycError }
   | { readonly type: "interrupted"; readonly node: string | undefined };
@@ -298,6 +303,14 @@ export class Job {
         return;
       case "execution_error": {
         const d = message.data;
+        if (d.exception_type === "ExecutionBlocked") {
+          this.#emit({
+            type: "blocked",
+            node: d.node_id ?? undefined,
+            message: d.exception_message.trim(),
+          });
+          return;
+        }
         this.fail(
           new ExecutionFailedError(
             this.promptId,
