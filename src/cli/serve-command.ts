@@ -1,4 +1,6 @@
+import { readFileSync } from "node:fs";
 import type { Command } from "commander";
+import { ComfycError } from "../errors.js";
 import { startTestServer } from "../testing/server.js";
 import type { CliIo } from "./io.js";
 
@@ -9,6 +11,28 @@ interface ServeFlags {
   nodeDuration?: string;
   previews?: boolean;
   dataDir?: string;
+  tlsKeyfile?: string;
+  tlsCertfile?: string;
+}
+
+function readTls(flags: ServeFlags): { key: Buffer; cert: Buffer } {
+  if (!flags.tlsKeyfile || !flags.tlsCertfile)
+    throw new ComfycError("USAGE", "--tls-keyfile and --tls-certfile go together");
+  const read = (path: string) => {
+    try {
+      return readFileSync(path);
+    } catch (cause) {
+      throw new ComfycError(
+        "IO_ERROR",
+        `Cannot read ${path}: ${(cause as Error).message}`,
+        undefined,
+        {
+          cause,
+        },
+      );
+    }
+  };
+  return { key: read(flags.tlsKeyfile), cert: read(flags.tlsCertfile) };
 }
 
 /** `comfyc serve`: the ComfyUI-compatible test server, until interrupted. */
@@ -22,6 +46,8 @@ export function registerServe(program: Command, io: CliIo): void {
     .option("--node-duration <ms>", "time each node takes")
     .option("--previews", "send sampler previews")
     .option("--data-dir <dir>", "where input/output/temp live (default: a temp folder)")
+    .option("--tls-keyfile <file>", "serve HTTPS/WSS with this PEM key (with --tls-certfile)")
+    .option("--tls-certfile <file>", "the PEM certificate for --tls-keyfile")
     .action(async (flags: ServeFlags) => {
       const server = await startTestServer({
         port: Number(flags.port),
@@ -30,6 +56,7 @@ export function registerServe(program: Command, io: CliIo): void {
         ...(flags.nodeDuration ? { nodeDurationMs: Number(flags.nodeDuration) } : {}),
         ...(flags.previews ? { previews: true } : {}),
         ...(flags.dataDir ? { dataDir: flags.dataDir } : {}),
+        ...(flags.tlsKeyfile || flags.tlsCertfile ? { tls: readTls(flags) } : {}),
       });
       io.info(
         `comfyc test server listening on ${server.url} (${server.schema.classes.size} node classes; files in ${server.folders.root})`,

@@ -8,6 +8,7 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
+import { createServer as createHttpsServer } from "node:https";
 import { createServer, ServerResponse, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -101,6 +102,8 @@ export interface TestServerOptions {
   };
   /** `--max-upload-size` in bytes (default 100 MiB). */
   readonly maxUploadSize?: number;
+  /** Serve HTTPS and WSS with this key and certificate (PEM), as ComfyUI's `--tls-keyfile`. */
+  readonly tls?: { readonly key: string | Buffer; readonly cert: string | Buffer };
 }
 
 /** Scripted faults and behaviour, for tests. */
@@ -635,7 +638,14 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   };
 
   const wss = new WebSocketServer({ noServer: true });
-  let server: Server = createServer((req, res) => void handle(req, res));
+  const create = (): Server =>
+    options.tls
+      ? (createHttpsServer(
+          { key: options.tls.key, cert: options.tls.cert },
+          (req, res) => void handle(req, res),
+        ) as unknown as Server)
+      : createServer((req, res) => void handle(req, res));
+  let server = create();
   const attachUpgrade = (s: Server) =>
     s.on("upgrade", (req, socket, head) => {
       const url = new URL(req.url ?? "/", "http://localhost");
@@ -674,7 +684,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const host = options.host ?? "127.0.0.1";
   await listen(server, options.port ?? 0, host);
   const port = (server.address() as AddressInfo).port;
-  const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const url = `${options.tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}`;
 
   const stop = async () => {
     hub.closeAll();
@@ -706,7 +716,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       executor.reset();
       folders.clearTemp();
       await new Promise((r) => setTimeout(r, downtimeMs));
-      server = createServer((req, res) => void handle(req, res));
+      server = create();
       attachUpgrade(server);
       await listen(server, port, host);
     },

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
@@ -752,6 +753,73 @@ describe("a hostile server", () => {
         (e: unknown) => e,
       );
       expect((error as { code: string }).code).toBe("BAD_SERVER_REPLY");
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+describe("TLS", () => {
+  let secure: TestServer;
+  let ca: Buffer;
+  beforeAll(async () => {
+    // A throwaway self-signed certificate for 127.0.0.1.
+    const dir = tempDir();
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-keyout",
+        join(dir, "key.pem"),
+        "-out",
+        join(dir, "cert.pem"),
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+      ],
+      { stdio: "ignore" },
+    );
+    ca = readFileSync(join(dir, "cert.pem"));
+    secure = await startTestServer({ tls: { key: readFileSync(join(dir, "key.pem")), cert: ca } });
+  });
+  afterAll(async () => {
+    await secure.close();
+  });
+
+  test("https and wss with a custom CA: jobs run with socket events", async () => {
+    expect(secure.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    const c = new ComfyClient({ url: secure.url, ...FAST, tls: { ca } });
+    try {
+      const job = c.submit(saveGraph(5, 6, "rt/tls").wf);
+      const nodes: string[] = [];
+      job.on("executing", (e) => nodes.push(e.node));
+      const result = await job.result();
+      expect(nodes).toEqual(["1", "2", "3"]);
+      const png = PNG.sync.read(await c.read(result.files[0]!));
+      expect([png.width, png.height]).toEqual([5, 6]);
+    } finally {
+      await c.close();
+    }
+  });
+
+  test("an untrusted certificate is a typed error naming the certificate problem", async () => {
+    const c = new ComfyClient({ url: secure.url, ...FAST });
+    try {
+      const before = secure.requests.length;
+      const error = await c.systemStats().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((error as { code: string }).code).toBe("SERVER_UNREACHABLE");
+      expect((error as Error).message).toMatch(/certificate/i);
+      expect(secure.requests.length).toBe(before);
     } finally {
       await c.close();
     }
