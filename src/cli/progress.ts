@@ -23,6 +23,8 @@ export function showProgress(
   mode: ProgressMode,
   io: CliIo,
   titles: (nodeId: string) => string,
+  /** Where bars are drawn (a terminal). */
+  stream: NodeJS.WritableStream = process.stderr,
 ): () => void {
   const total = Object.keys(job.prompt).length;
   let done = 0;
@@ -59,7 +61,7 @@ export function showProgress(
       format: " {label} |{bar}| {value}/{total} {what}",
       hideCursor: true,
       clearOnComplete: false,
-      stream: process.stderr,
+      stream,
     },
     cliProgress.Presets.shades_classic,
   );
@@ -79,8 +81,9 @@ export function showProgress(
       steps.setTotal(e.max);
       steps.update(e.value, { what: describe(e.node) });
     }
-    if (e.type === "success" || e.type === "error" || e.type === "interrupted")
-      nodes.update(total, { what: e.type });
+    // On failure the count stays where the job stopped.
+    if (e.type === "success") nodes.update(total, { what: "done" });
+    if (e.type === "error" || e.type === "interrupted") nodes.update({ what: e.type });
   };
   job.on("event", listener);
   return () => {

@@ -141,3 +141,34 @@ describe("comfyc codegen and validate against a live server", () => {
     expect(valid.code).toBe(0);
   });
 });
+
+describe("progress display", () => {
+  test("bars on a terminal: nodes done of total, the current node, sampler steps", async () => {
+    const { PassThrough } = await import("node:stream");
+    const { ComfyClient } = await import("comfyc/runtime");
+    const { showProgress } = await import("../../src/cli/progress.js");
+    const { default: txt2img } = await import("../../examples/sd15-txt2img.js");
+    const terminal = Object.assign(new PassThrough(), { isTTY: true, columns: 120 });
+    let drawn = "";
+    terminal.on("data", (chunk: Buffer) => (drawn += chunk.toString()));
+    const client = new ComfyClient({ url: server.url });
+    try {
+      const job = client.submit(txt2img, { params: { steps: 6, seed: 99 } });
+      const quiet = {
+        out: () => undefined,
+        info: () => undefined,
+        warn: () => undefined,
+        error: () => undefined,
+      };
+      const stop = showProgress(job, "txt2img", "bars", quiet, (id) => `n${id}`, terminal);
+      await job.result();
+      stop();
+      const total = Object.keys(job.prompt).length;
+      expect(drawn).toContain(`${total}/${total} done`);
+      expect(drawn).toMatch(/steps\s+\|[█░]+\| 6\/6 n\d+ #\d+/);
+      expect(drawn).toContain("txt2img");
+    } finally {
+      await client.close();
+    }
+  });
+});
