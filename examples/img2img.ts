@@ -1,8 +1,10 @@
 /**
- * Image-to-image from a loaded image: encode it, sample with denoise < 1, decode. With
- * `comfyc run`, a local file can be given for the LoadImage input (it is uploaded first).
+ * Image-to-image from a loaded image: encode it, sample with denoise < 1, decode. The source is
+ * the server's `example.png` unless a local file is given: `comfyc run examples/img2img.ts
+ * --param image=photo.png` uploads it first (under a content-hash name, once).
  */
-import { workflow } from "comfyc";
+import { defineWorkflow, localFile } from "comfyc";
+import { z } from "zod";
 import {
   CheckpointLoaderSimple,
   LoadImage,
@@ -12,15 +14,29 @@ import {
 } from "../generated/core.js";
 import { encodePrompts, sample } from "./components/sampling.js";
 
-const wf = workflow({ name: "img2img" });
-const ckpt = wf.add(CheckpointLoaderSimple, { ckpt_name: "v1-5-pruned-emaonly.safetensors" });
-const source = wf.add(LoadImage, { image: "example.png" }, { title: "Source image" });
-const latent = wf.add(VAEEncode, { pixels: source.IMAGE, vae: ckpt.VAE });
-const conditioning = encodePrompts(wf, ckpt.CLIP, "the same scene in watercolor", "photo");
-const samples = sample(wf, ckpt.MODEL, conditioning, latent, { denoise: 0.6, seed: 7 });
-wf.add(SaveImage, {
-  images: wf.add(VAEDecode, { samples, vae: ckpt.VAE }),
-  filename_prefix: "img2img",
+export const params = z.object({
+  /** A local image file to upload; without it, the server's input/example.png. */
+  image: z.string().min(1).optional(),
+  prompt: z.string().default("the same scene in watercolor"),
+  denoise: z.number().min(0).max(1).default(0.6),
+  seed: z.number().int().min(0).default(7),
 });
 
-export default wf;
+export default defineWorkflow({ name: "img2img", params }, (wf, p) => {
+  const ckpt = wf.add(CheckpointLoaderSimple, { ckpt_name: "v1-5-pruned-emaonly.safetensors" });
+  const source = wf.add(
+    LoadImage,
+    { image: p.image ? localFile(p.image) : "example.png" },
+    { title: "Source image" },
+  );
+  const latent = wf.add(VAEEncode, { pixels: source.IMAGE, vae: ckpt.VAE });
+  const conditioning = encodePrompts(wf, ckpt.CLIP, p.prompt, "photo");
+  const samples = sample(wf, ckpt.MODEL, conditioning, latent, {
+    denoise: p.denoise,
+    seed: p.seed,
+  });
+  wf.add(SaveImage, {
+    images: wf.add(VAEDecode, { samples, vae: ckpt.VAE }),
+    filename_prefix: "img2img",
+  });
+});

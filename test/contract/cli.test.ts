@@ -73,6 +73,34 @@ describe("comfyc run", () => {
     expect(stderr).toMatch(/Done: [0-9a-f-]{36}/);
   });
 
+  test("--param image=<local file> uploads it for img2img's LoadImage, once", async () => {
+    const photo = join(tempDir(), "photo.png");
+    const png = new PNG({ width: 40, height: 24 });
+    png.data.fill(90);
+    writeFileSync(photo, PNG.sync.write(png));
+    const uploads = () => server.requests.filter((r) => r.endsWith("/upload/image")).length;
+    const before = uploads();
+    for (const seed of ["1", "2"]) {
+      const out = tempDir();
+      const { code, stdout } = await cli(
+        "run",
+        example("img2img.ts"),
+        "--server",
+        server.url,
+        "--param",
+        `image=${photo}`,
+        "--param",
+        `seed=${seed}`,
+        "--out",
+        out,
+      );
+      expect(code).toBe(0);
+      const saved = PNG.sync.read(readFileSync(stdout.trim()));
+      expect([saved.width, saved.height]).toEqual([40, 24]);
+    }
+    expect(uploads()).toBe(before + 1);
+  });
+
   test("exit codes: execution failure 4, rejection 1, unreachable 8, missing auth 9", async () => {
     server.script.node("ImageInvert", { fail: { message: "boom" } });
     try {
