@@ -132,29 +132,37 @@ row("API prompt (resolves on execution_success)", api.latencies);
   await once(out, "finish");
   const client = new ComfyClient({ url: server.url });
   const ref = { filename: name, subfolder: "", type: "output" as const };
+  // RSS alone misleads once earlier benchmarks grew the heap, so the JS heap plus Buffers
+  // (external memory) is sampled too.
+  const used = () => {
+    const m = process.memoryUsage();
+    return { rss: m.rss, js: m.heapUsed + m.external };
+  };
   const peakDuring = async (fn: () => Promise<unknown>) => {
     (globalThis as { gc?: () => void }).gc?.();
     await new Promise((r) => setTimeout(r, 50));
-    const base = process.memoryUsage().rss;
-    let peak = base;
-    const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 2);
+    const base = used();
+    const peak = { ...base };
+    const sample = () => {
+      const now = used();
+      peak.rss = Math.max(peak.rss, now.rss);
+      peak.js = Math.max(peak.js, now.js);
+    };
+    const timer = setInterval(sample, 2);
     const t = performance.now();
     await fn();
     const took = performance.now() - t;
     clearInterval(timer);
-    peak = Math.max(peak, process.memoryUsage().rss);
-    return { mb: (peak - base) / 1024 / 1024, took };
+    sample();
+    const mb = (n: number) => `+${(n / 1024 / 1024).toFixed(0)} MB`;
+    return `${mb(peak.js - base.js)} heap+buffers, ${mb(peak.rss - base.rss)} RSS, in ${ms(took)}`;
   };
   const dir = join(server.folders.dir("temp"), "bench-save");
   const saved = await peakDuring(() => client.save(ref, dir));
   const read = await peakDuring(() => client.read(ref));
-  console.log(`200 MB output, peak RSS above baseline (server and client in one process):`);
-  console.log(
-    `  client.save(ref, dir) (streamed to disk)  +${saved.mb.toFixed(0)} MB in ${ms(saved.took)}`,
-  );
-  console.log(
-    `  client.read(ref) (a Buffer, for contrast) +${read.mb.toFixed(0)} MB in ${ms(read.took)}`,
-  );
+  console.log(`200 MB output, peak memory above baseline (server and client in one process):`);
+  console.log(`  client.save(ref, dir) (streamed to disk)   ${saved}`);
+  console.log(`  client.read(ref) (a Buffer, for contrast)  ${read}`);
   rmSync(dir, { recursive: true, force: true });
   rmSync(path, { force: true });
   await client.close();
