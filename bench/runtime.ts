@@ -105,13 +105,26 @@ for (let warm = 0; warm < 2; warm++) {
   await rawLoop();
   await clientLoop(builderGraph);
 }
-const raw = await rawLoop();
-const builder = await clientLoop(builderGraph);
-const unvalidated = await clientLoop(builderGraph, { compile: { validate: false } });
-const api = await clientLoop(apiPrompt);
+// Three interleaved rounds, so drift in the machine's load does not favour one loop.
+const raw: number[] = [];
+const builder = { times: [] as number[], latencies: [] as number[] };
+const unvalidated = { times: [] as number[], latencies: [] as number[] };
+const api = { times: [] as number[], latencies: [] as number[] };
+const into = (to: typeof builder, from: typeof builder) => {
+  to.times.push(...from.times);
+  to.latencies.push(...from.latencies);
+};
+for (let round = 0; round < 3; round++) {
+  raw.push(...(await rawLoop()));
+  into(builder, await clientLoop(builderGraph));
+  into(unvalidated, await clientLoop(builderGraph, { compile: { validate: false } }));
+  into(api, await clientLoop(apiPrompt));
+}
 const row = (label: string, xs: number[]) =>
   console.log(`  ${label.padEnd(58)} median ${ms(median(xs))}  p99 ${ms(p99(xs))}`);
-console.log(`per job, zero-work graph (PrimitiveInt → PreviewAny), ${JOBS} jobs in sequence:`);
+console.log(
+  `per job, zero-work graph (PrimitiveInt → PreviewAny), 3 interleaved rounds of ${JOBS} jobs in sequence:`,
+);
 row("raw undici loop (POST, WS executing null, GET history)", raw);
 row("ComfyClient.run(builder workflow), validated locally", builder.times);
 row("ComfyClient.run(builder workflow), compile.validate: false", unvalidated.times);

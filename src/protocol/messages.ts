@@ -103,12 +103,19 @@ export type WsMessage = {
   [K in WsMessageType]: { type: K; data: z.infer<(typeof WsMessageSchemas)[K]> };
 }[WsMessageType];
 
+const TYPE_PREFIX = /^\{\s*"type"\s*:\s*"([a-z_]+)"/;
+
 /**
  * Parses a text frame; undefined for unknown types, types not in `wanted`, or shapes that do
  * not fit. Skipping unwanted types (such as the frequent `progress_state`) saves their schema
  * check.
  */
 export function parseWsMessage(text: string, wanted?: ReadonlySet<string>): WsMessage | undefined {
+  if (wanted) {
+    // ComfyUI writes `{"type": "…", "data": …}`: an unwanted type is skipped without parsing.
+    const peek = TYPE_PREFIX.exec(text);
+    if (peek && !wanted.has(peek[1]!)) return undefined;
+  }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
