@@ -1,3 +1,14 @@
-/** `comfyc/codegen`: generate typed node modules from an object_info. */
+/**
+ * `comfyc/codegen`: generate typed node modules from an object_info, programmatically.
+ *
+ * @example
+ * const { raw, label } = await loadObjectInfo({ url: "http://127.0.0.1:8188" });
+ * const result = await generate(raw, { source: label });
+ * await writeGenerated("generated", result.files);
+ */
 export { generate, selectClasses } from "./generate.js";
 export type { GenerateOptions, GenerateResult, GeneratedFile } from "./generate.js";
+export { loadObjectInfo } from "./source.js";
+export type { ObjectInfoSource } from "./source.js";
+export { checkGenerated, formatDriftReport, writeGenerated } from "./write.js";
+export type { DriftEntry, DriftReport, WriteResult } from "./write.js";

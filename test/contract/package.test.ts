@@ -1,0 +1,139 @@
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, test } from "vitest";
+import { ROOT, tempDir } from "../helpers.js";
+
+const run = promisify(execFile);
+
+/** The export names of a package entry as an installed user sees it: the built dist/. */
+async function exportsOf(entry: string): Promise<string[]> {
+  const { stdout } = await run(
+    process.execPath,
+    [
+      "--input-type=module",
+      "-e",
+      `const m = await import(${JSON.stringify(entry)}); console.log(JSON.stringify(Object.keys(m).sort()));`,
+    ],
+    { cwd: ROOT },
+  );
+  return JSON.parse(stdout) as string[];
+}
+
+// `npm test` builds dist/ before running the tests; these check what users get.
+describe("the built package", () => {
+  test.each([
+    [
+      "comfyc",
+      [
+        "$unsafeLink",
+        "ComfycError",
+        "ParameterizedWorkflow",
+        "ParamsInvalidError",
+        "PromptInvalidError",
+        "Workflow",
+        "comboOptions",
+        "defineNode",
+        "defineWorkflow",
+        "describeError",
+        "describeNodeErrors",
+        "fileBytes",
+        "formatLocation",
+        "isComfycError",
+        "isLegacyVersion",
+        "isOutput",
+        "isWorkflow",
+        "localFile",
+        "nodeClassFromSpec",
+        "normalizeObjectInfo",
+        "parseJsonLossless",
+        "serializePrompt",
+        "validatePrompt",
+        "workflow",
+      ],
+    ],
+    [
+      "comfyc/runtime",
+      [
+        "CancelledError",
+        "ComfyClient",
+        "ExecutionFailedError",
+        "Http",
+        "InterruptedError",
+        "Job",
+        "JobLostError",
+        "JobTimeoutError",
+        "PromptRejectedError",
+        "ServerStatusError",
+        "filesOf",
+        "isTransient",
+        "safeOutputPath",
+      ],
+    ],
+    [
+      "comfyc/testing",
+      ["BUNDLED_OBJECT_INFO", "DEFAULT_COMFYUI_VERSION", "MODEL_FOLDERS", "startTestServer"],
+    ],
+    [
+      "comfyc/codegen",
+      [
+        "checkGenerated",
+        "formatDriftReport",
+        "generate",
+        "loadObjectInfo",
+        "selectClasses",
+        "writeGenerated",
+      ],
+    ],
+  ])("%s exports exactly its public API", async (entry, names) => {
+    expect(await exportsOf(entry)).toEqual([...names].sort());
+  });
+
+  test("every entry has type declarations where package.json says", () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
+      exports: Record<string, { types?: string } | string>;
+    };
+    for (const [entry, target] of Object.entries(pkg.exports)) {
+      if (typeof target === "string") continue;
+      expect(readFileSync(join(ROOT, target.types!), "utf8"), entry).toMatch(/export/);
+    }
+  });
+
+  test("the bin compiles an example and checks generated code", async () => {
+    const bin = join(ROOT, "dist", "cli", "main.js");
+    const { stdout } = await run(
+      process.execPath,
+      [bin, "compile", join(ROOT, "examples", "hires-fix.ts")],
+      {
+        cwd: ROOT,
+      },
+    );
+    expect(`${stdout}`).toBe(
+      readFileSync(join(ROOT, "examples", "golden", "hires-fix.json"), "utf8"),
+    );
+    const out = tempDir();
+    await run(process.execPath, [
+      bin,
+      "codegen",
+      "--file",
+      join(ROOT, "data", "object_info.json"),
+      "--out",
+      out,
+      "--include",
+      "core",
+    ]);
+    const check = await run(process.execPath, [
+      bin,
+      "codegen",
+      "--file",
+      join(ROOT, "data", "object_info.json"),
+      "--out",
+      out,
+      "--include",
+      "core",
+      "--check",
+    ]);
+    expect(check.stderr + check.stdout).toMatch(/up to date/);
+  });
+});
