@@ -12,6 +12,8 @@ export interface NodeScript {
   durationMs?: number;
   /** Make matching nodes raise this exception. */
   fail?: { exceptionType?: string; message?: string };
+  /** Interrupt the prompt when a matching node is about to run, as `POST /interrupt` would. */
+  interrupt?: boolean;
 }
 
 /** A history entry, exactly the four keys of protocol §8. */
@@ -247,6 +249,7 @@ export class Executor {
       }
       const script = { ...this.scripts.get(node.class_type), ...this.scripts.get(id) };
       try {
+        if (script.interrupt) this.#interrupt = true;
         if (this.#interrupt) throw new Interrupted();
         const duration = script.durationMs ?? this.nodeDurationMs;
         let progressed = false;

@@ -451,6 +451,31 @@ describe("queue, interrupt, history", () => {
     }
   });
 
+  test("a scripted interrupt at a node: its executing was sent, it never ran, earlier nodes did", async () => {
+    server.script.node("ImageInvert", { interrupt: true });
+    try {
+      const { ws, id } = await runToEnd({
+        "1": image(6, 2),
+        "2": { class_type: "ImageInvert", inputs: { image: ["1", 0] } },
+        "3": previewNode("2"),
+      });
+      const interrupted = ws.messages.find((m) => m.type === "execution_interrupted")!;
+      expect(interrupted.data).toMatchObject({
+        prompt_id: id,
+        node_id: "2",
+        node_type: "ImageInvert",
+        executed: ["1"],
+      });
+      expect(ws.messages.some((m) => m.type === "executing" && m.data.node === "2")).toBe(true);
+      expect(ws.messages.some((m) => m.type === "executed")).toBe(false);
+      const entry = (await get(`${server.url}/history/${id}`)).body[id];
+      expect(entry.status).toMatchObject({ status_str: "error", completed: false });
+      expect(entry.outputs).toEqual({});
+    } finally {
+      server.script.clearNodes();
+    }
+  });
+
   test("history: {} for unknown ids, the four keys, max_items/offset, delete and clear", async () => {
     expect((await get(`${server.url}/history/${randomUUID()}`)).body).toEqual({});
     const { id } = await runToEnd({ "1": image(3, 3), "2": save("1", "h/x") });
