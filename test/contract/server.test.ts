@@ -672,6 +672,45 @@ describe("scripted faults", () => {
     expect((await get(`${server.url}/system_stats`)).status).toBe(200);
   });
 
+  test("HTTP faults at a rate, only on matching paths; a reply lost after handling", async () => {
+    server.script.failHttp({ status: 500, rate: 0.5, path: /\/system_stats$/ });
+    const statuses: number[] = [];
+    for (let i = 0; i < 200; i++) statuses.push((await get(`${server.url}/system_stats`)).status);
+    const failed = statuses.filter((s) => s === 500).length;
+    // Binomial(200, 0.5): outside 40…160 has a probability below 1e-15.
+    expect(failed).toBeGreaterThan(40);
+    expect(failed).toBeLessThan(160);
+    expect((await get(`${server.url}/queue`)).status).toBe(200);
+    server.script.failHttp({ count: 0 });
+    expect((await get(`${server.url}/system_stats`)).status).toBe(200);
+
+    server.script.failHttp({ status: 502, afterHandling: true, path: /\/prompt$/ });
+    const lost = await post(`${server.url}/prompt`, {
+      prompt: { "1": image(3, 5), "2": previewNode("1") },
+      prompt_id: "0b7f3c2e-1111-4222-8333-444455556666",
+    });
+    expect(lost.status).toBe(502);
+    // The server did queue it: the reply was lost, not the prompt.
+    for (
+      let i = 0;
+      i < 50 && !server.executed.includes("0b7f3c2e-1111-4222-8333-444455556666");
+      i++
+    )
+      await sleep(10);
+    expect(server.executed).toContain("0b7f3c2e-1111-4222-8333-444455556666");
+  });
+
+  test("added latency delays every reply", async () => {
+    server.script.latency(150);
+    try {
+      const t = performance.now();
+      expect((await get(`${server.url}/queue`)).status).toBe(200);
+      expect(performance.now() - t).toBeGreaterThanOrEqual(140);
+    } finally {
+      server.script.latency(0);
+    }
+  });
+
   test("restart loses queue, history and the counter; the port refuses connections meanwhile", async () => {
     const { id } = await runToEnd({ "1": image(2, 2), "2": previewNode("1") });
     const restarting = server.script.restart({ downtimeMs: 150 });
