@@ -233,6 +233,7 @@ export class ComfyClient {
     );
   }
 
+  /** Deletes history entries (`POST /history {delete}`); their output files stay on disk. */
   async deleteHistory(
     promptIds: readonly string[],
     options: { signal?: AbortSignal } = {},
@@ -244,6 +245,7 @@ export class ComfyClient {
     });
   }
 
+  /** Clears the whole history (`POST /history {clear}`). */
   async clearHistory(options: { signal?: AbortSignal } = {}): Promise<void> {
     await this.http.empty("POST", "api/history", {
       ...options,

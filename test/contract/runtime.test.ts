@@ -15,6 +15,7 @@ import {
   JobLostError,
   JobTimeoutError,
   PromptRejectedError,
+  type Job,
   type JobEvent,
   type JobLogLine,
 } from "comfyc/runtime";
@@ -253,6 +254,94 @@ describe("jobs", () => {
     } finally {
       server.script.clearNodes();
     }
+  });
+});
+
+describe("typed routes", () => {
+  test("object info, system stats, models, queue and history management, free", async () => {
+    const routes = await startTestServer({
+      comfyuiVersion: "0.3.64",
+      models: { loras: ["a.safetensors", "b.safetensors"] },
+      nodeDurationMs: 0,
+    });
+    const c = new ComfyClient({ url: routes.url, ...FAST });
+    try {
+      const info = await c.objectInfo();
+      expect(Object.keys(info)).toHaveLength(routes.schema.classes.size);
+      expect((await c.systemStats()).system.comfyui_version).toBe("0.3.64");
+      expect(await c.models("loras")).toEqual(["a.safetensors", "b.safetensors"]);
+      const missing = await c.models("no-such-folder").then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((missing as { code: string }).code).toBe("NOT_FOUND");
+
+      // Three prompts behind a slow one: delete one, clear the rest.
+      routes.script.node("ImageInvert", { durationMs: 300 });
+      // Submitted one at a time, so the server's numbering follows the array.
+      const jobs: Job[] = [];
+      for (const i of [1, 2, 3, 4]) {
+        const job = c.submit(saveGraph(i, 1, "rt/routes").wf);
+        while (job.status === "submitting") await sleep(5);
+        jobs.push(job);
+      }
+      let q = await c.queue();
+      expect(q.queue_running.map((item) => item[1])).toEqual([jobs[0]!.promptId]);
+      const pending = () => q.queue_pending.map((item) => item[1]);
+      const ids = (from: number) => jobs.slice(from).map((j) => j.promptId);
+      expect(pending()).toEqual(ids(1));
+      await c.deleteQueued([jobs[1]!.promptId]);
+      q = await c.queue();
+      expect(pending()).toEqual(ids(2));
+      await c.clearQueue();
+      expect((await c.queue()).queue_pending).toEqual([]);
+      await c.interrupt(jobs[0]!.promptId);
+      expect((await jobs[0]!.result().catch((e: unknown) => e)) instanceof InterruptedError).toBe(
+        true,
+      );
+      // The deleted ones are lost to the client: neither queued nor in history.
+      for (const j of jobs.slice(1))
+        expect(await j.result().catch((e: unknown) => (e as { code: string }).code)).toBe(
+          "JOB_LOST",
+        );
+      routes.script.clearNodes();
+
+      const done = await c.run(saveGraph(9, 9, "rt/routes").wf);
+      expect(Object.keys(await c.historyList())).toEqual([jobs[0]!.promptId, done.promptId]);
+      expect(Object.keys(await c.historyList({ maxItems: 1 }))).toEqual([done.promptId]);
+      await c.deleteHistory([jobs[0]!.promptId]);
+      expect(await c.history(jobs[0]!.promptId)).toBeUndefined();
+      await c.clearHistory();
+      expect(await c.historyList()).toEqual({});
+      // free_memory drops the cache: the same graph runs again instead of being cached.
+      await c.free({ freeMemory: true });
+      const again = await c.run(saveGraph(9, 9, "rt/routes").wf);
+      expect(again.cachedNodes).toEqual([]);
+    } finally {
+      await c.close();
+      await routes.close();
+    }
+  });
+
+  test("uploadImage and uploadMask store files the server can serve back", async () => {
+    const png = new PNG({ width: 4, height: 4 });
+    png.data.fill(255);
+    const bytes = PNG.sync.write(png);
+    const stored = await client.uploadImage(bytes, { name: "routes.png", subfolder: "rt" });
+    expect(stored).toEqual({ name: "routes.png", subfolder: "rt", type: "input" });
+    expect(await client.read({ filename: "routes.png", subfolder: "rt", type: "input" })).toEqual(
+      bytes,
+    );
+    const mask = await client.uploadMask(bytes, {
+      filename: "routes.png",
+      subfolder: "rt",
+      type: "input",
+    });
+    expect(mask.type).toBe("input");
+    const merged = PNG.sync.read(
+      await client.read({ filename: mask.name, subfolder: mask.subfolder, type: "input" }),
+    );
+    expect([merged.width, merged.height]).toEqual([4, 4]);
   });
 });
 
