@@ -85,7 +85,7 @@ export class JobLostError extends ComfycError {
   constructor(readonly promptId: string) {
     super(
       "JOB_LOST",
-      `Prompt ${promptId} is neither queued, running nor in the history: the server lost it (most likely it restarted)`,
+      `Prompt ${promptId} is neither queued, running nor in the history: the server lost it (it restarted, or someone deleted it from the queue)`,
       "Submit it again, or pass { resubmitOnLoss: true } to do so automatically.",
     );
   }
