@@ -154,6 +154,7 @@ export class ComfyClient {
       log: (line) => options.onLog?.(line),
       release: (job) => {
         this.#jobs.delete(job.promptId);
+        this.#resubmit.delete(job.promptId);
         if (this.#lastActive === job) this.#lastActive = undefined;
       },
     };
@@ -523,11 +524,12 @@ export class ComfyClient {
       );
       return;
     }
-    this.#resubmit.set(job.promptId, options.resubmitOnLoss ? stringifyJson(body) : undefined);
+    if (options.resubmitOnLoss && !job.done) this.#resubmit.set(job.promptId, stringifyJson(body));
     this.#schedulePoll();
   }
 
-  readonly #resubmit = new Map<string, string | undefined>();
+  /** Request bodies of jobs submitted with `resubmitOnLoss`, until they end. */
+  readonly #resubmit = new Map<string, string>();
 
   /**
    * `POST /prompt`, idempotent under retries: the prompt id is ours, so after a failed attempt
