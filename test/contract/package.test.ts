@@ -113,21 +113,10 @@ describe("the built package", () => {
       readFileSync(join(ROOT, "examples", "golden", "hires-fix.json"), "utf8"),
     );
     const out = tempDir();
-    await run(process.execPath, [
-      bin,
-      "codegen",
-      "--file",
-      join(ROOT, "data", "object_info.json"),
-      "--out",
-      out,
-      "--include",
-      "core",
-    ]);
+    const codegen = [bin, "codegen", "--file", join(ROOT, "data", "object_info.json")];
+    await run(process.execPath, [...codegen, "--out", out, "--include", "core"]);
     const check = await run(process.execPath, [
-      bin,
-      "codegen",
-      "--file",
-      join(ROOT, "data", "object_info.json"),
+      ...codegen,
       "--out",
       out,
       "--include",

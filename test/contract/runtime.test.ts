@@ -51,6 +51,13 @@ function saveGraph(w: number, h: number, prefix = "rt/img", batch = 1) {
   return { wf, saved };
 }
 
+/** The error a promise rejects with, or undefined when it resolves. */
+const errorOf = (promise: Promise<unknown>): Promise<unknown> =>
+  promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+
 const runsOf = (server: TestServer, promptId: string) =>
   server.executed.filter((id) => id === promptId).length;
 
@@ -148,10 +155,7 @@ describe("jobs", () => {
       const jobs = graphs.slice(0, 6).map((g) => client.submit(g.wf));
       const failed = client.submit(failing);
       jobs.push(...graphs.slice(6).map((g) => client.submit(g.wf)));
-      const failedError = failed.result().then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const failedError = errorOf(failed.result());
       const events = new Map<string, JobEvent[]>();
       for (const job of jobs) {
         const list: JobEvent[] = [];
@@ -189,10 +193,7 @@ describe("jobs", () => {
     });
     try {
       const b = client.submit(bad);
-      const error = await b.result().then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const error = await errorOf(b.result());
       expect(error).toBeInstanceOf(ExecutionFailedError);
       const e = error as ExecutionFailedError;
       expect(e.code).toBe("EXECUTION_FAILED");
@@ -270,10 +271,7 @@ describe("typed routes", () => {
       expect(Object.keys(info)).toHaveLength(routes.schema.classes.size);
       expect((await c.systemStats()).system.comfyui_version).toBe("0.3.64");
       expect(await c.models("loras")).toEqual(["a.safetensors", "b.safetensors"]);
-      const missing = await c.models("no-such-folder").then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const missing = await errorOf(c.models("no-such-folder"));
       expect((missing as { code: string }).code).toBe("NOT_FOUND");
 
       // Three prompts behind a slow one: delete one, clear the rest.
@@ -399,10 +397,7 @@ describe("faults", () => {
   test("retries are bounded: a server that keeps failing gives a typed error", async () => {
     server.script.failHttp({ status: 503, count: 100, path: /\/prompt$/ });
     try {
-      const error = await client.run(saveGraph(81, 8).wf).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const error = await errorOf(client.run(saveGraph(81, 8).wf));
       expect(isComfycError(error)).toBe(true);
       expect((error as { code: string }).code).toBe("SERVER_ERROR");
       expect((error as Error).message).toContain("503");
@@ -422,14 +417,7 @@ describe("faults", () => {
       expect(queued.status).toBe("queued");
       const t0 = Date.now();
       await server.script.restart({ downtimeMs: 300 });
-      const errors = await Promise.all(
-        [running, queued].map((j) =>
-          j.result().then(
-            () => undefined,
-            (e: unknown) => e,
-          ),
-        ),
-      );
+      const errors = await Promise.all([running, queued].map((j) => errorOf(j.result())));
       expect(Date.now() - t0).toBeLessThan(5000);
       for (const e of errors) {
         expect(e).toBeInstanceOf(JobLostError);
@@ -462,15 +450,9 @@ describe("faults", () => {
     await new Promise((r) => probe.close(r));
     const dead = new ComfyClient({ url: `http://127.0.0.1:${port}`, ...FAST });
     try {
-      const error = await dead.systemStats().then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const error = await errorOf(dead.systemStats());
       expect((error as { code: string }).code).toBe("SERVER_UNREACHABLE");
-      const jobError = await dead.run(saveGraph(1, 1).wf).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const jobError = await errorOf(dead.run(saveGraph(1, 1).wf));
       expect((jobError as { code: string }).code).toBe("SERVER_UNREACHABLE");
     } finally {
       await dead.close();
@@ -484,10 +466,7 @@ describe("timeouts and cancel", () => {
     try {
       const blocker = client.submit(saveGraph(101, 1, "rt/t").wf);
       const waiting = client.submit(saveGraph(102, 1, "rt/t").wf, { timeouts: { queueMs: 150 } });
-      const queueError = await waiting.result().then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const queueError = await errorOf(waiting.result());
       expect(queueError).toBeInstanceOf(JobTimeoutError);
       expect((queueError as JobTimeoutError).phase).toBe("queue");
       await blocker.result();
@@ -495,20 +474,14 @@ describe("timeouts and cancel", () => {
       expect(runsOf(server, waiting.promptId)).toBe(0); // deleted from the queue
 
       const slow = client.submit(saveGraph(103, 1, "rt/t").wf, { timeouts: { runMs: 150 } });
-      const runError = await slow.result().then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const runError = await errorOf(slow.result());
       expect((runError as JobTimeoutError).phase).toBe("run");
       await sleep(700);
       const entry = await client.history(slow.promptId);
       expect(entry?.status?.status_str).toBe("error"); // interrupted on the server
 
       const stalled = client.submit(saveGraph(104, 1, "rt/t").wf, { timeouts: { stallMs: 200 } });
-      const stallError = await stalled.result().then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const stallError = await errorOf(stalled.result());
       expect((stallError as JobTimeoutError).phase).toBe("stall");
       expect((stallError as JobTimeoutError).code).toBe("TIMEOUT");
     } finally {
@@ -563,10 +536,7 @@ describe("timeouts and cancel", () => {
       const other = client.submit(saveGraph(132, 1, "rt/a").wf);
       await new Promise((r) => other.on("executing", r));
       server.script.interrupt();
-      const error = await other.result().then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const error = await errorOf(other.result());
       expect(error).toBeInstanceOf(InterruptedError);
       expect(other.status).toBe("interrupted");
     } finally {
@@ -582,10 +552,7 @@ describe("rejections", () => {
     // The bundled schema caps width at 16384; compile without local validation to reach the server.
     const prompt = wf.compile({ validate: false });
     (prompt["1"]!.inputs as Record<string, unknown>)["width"] = 999999;
-    const error = await client.run(prompt).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await errorOf(client.run(prompt));
     expect(error).toBeInstanceOf(PromptRejectedError);
     const e = error as PromptRejectedError;
     expect(e.partial).toBe(false);
@@ -601,10 +568,7 @@ describe("rejections", () => {
       "2": { class_type: "SaveImage", inputs: { images: ["1", 0], filename_prefix: "rt/part" } },
       "3": { class_type: "SaveImage", inputs: { images: ["1", 5], filename_prefix: "rt/part" } },
     };
-    const error = await client.run(prompt).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await errorOf(client.run(prompt));
     expect(error).toBeInstanceOf(PromptRejectedError);
     expect((error as PromptRejectedError).partial).toBe(true);
     expect(Object.keys((error as PromptRejectedError).nodeErrors)).toEqual(["3"]);
@@ -617,10 +581,7 @@ describe("rejections", () => {
     const wf = workflow();
     wf.add(SaveImage, { images: wf.add(EmptyImage, { width: -5 }), filename_prefix: "x" });
     const job = client.submit(wf);
-    const error = await job.result().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await errorOf(job.result());
     expect((error as { code: string }).code).toBe("PROMPT_INVALID");
     expect((error as Error).message).toContain("runtime.test.ts:");
     expect(job.status).toBe("failed");
@@ -675,10 +636,7 @@ describe("uploads", () => {
     wf.add(PreviewImage, {
       images: wf.add(LoadImage, { image: localFile("/nonexistent/x.png") }).IMAGE,
     });
-    const error = await client.run(wf).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await errorOf(client.run(wf));
     expect((error as { code: string }).code).toBe("IO_ERROR");
   });
 });
@@ -696,17 +654,11 @@ describe("auth", () => {
     const anonymous = new ComfyClient({ url: guarded.url, ...FAST });
     try {
       const before = guarded.requests.length;
-      const error = await anonymous.systemStats().then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const error = await errorOf(anonymous.systemStats());
       expect((error as { code: string }).code).toBe("AUTH_FAILED");
       expect((error as { hint?: string }).hint).toContain("bearer");
       expect(guarded.requests.length - before).toBe(1);
-      const jobError = await anonymous.run(saveGraph(2, 2).wf).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const jobError = await errorOf(anonymous.run(saveGraph(2, 2).wf));
       expect((jobError as { code: string }).code).toBe("AUTH_FAILED");
     } finally {
       await anonymous.close();
@@ -758,23 +710,14 @@ describe("a hostile server", () => {
     const c = new ComfyClient({ url, ...FAST });
     try {
       replies.set("/system_stats", () => [200, "{not json"]);
-      const a = await c.systemStats().then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const a = await errorOf(c.systemStats());
       expect((a as { code: string }).code).toBe("BAD_SERVER_REPLY");
       expect((a as Error).message).toContain("/system_stats");
       replies.set("/system_stats", () => [200, JSON.stringify({ system: "x", devices: 5 })]);
-      const b = await c.systemStats().then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const b = await errorOf(c.systemStats());
       expect((b as { code: string }).code).toBe("BAD_SERVER_REPLY");
       replies.set("/queue", () => [200, JSON.stringify({ queue_running: [[1, 2]] })]);
-      const q = await c.queue().then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const q = await errorOf(c.queue());
       expect((q as { code: string }).code).toBe("BAD_SERVER_REPLY");
     } finally {
       await c.close();
@@ -819,10 +762,7 @@ describe("a hostile server", () => {
       const root = tempDir();
       const out = join(root, "out");
       for (const file of result.files) {
-        const error = await c.save(file, out).then(
-          () => undefined,
-          (e: unknown) => e,
-        );
+        const error = await errorOf(c.save(file, out));
         expect((error as { code: string }).code).toBe("UNSAFE_PATH");
       }
       expect(existsSync(join(root, "evil.png"))).toBe(false);
@@ -837,10 +777,7 @@ describe("a hostile server", () => {
     const c = new ComfyClient({ url, ...FAST, retry: { retries: 0 } });
     replies.set("/prompt", () => [200, JSON.stringify({ number: "one" })]);
     try {
-      const error = await c.run({ "1": { class_type: "X", inputs: {} } }).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const error = await errorOf(c.run({ "1": { class_type: "X", inputs: {} } }));
       expect((error as { code: string }).code).toBe("BAD_SERVER_REPLY");
     } finally {
       await c.close();
@@ -902,10 +839,7 @@ describe("TLS", () => {
     const c = new ComfyClient({ url: secure.url, ...FAST });
     try {
       const before = secure.requests.length;
-      const error = await c.systemStats().then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const error = await errorOf(c.systemStats());
       expect((error as { code: string }).code).toBe("SERVER_UNREACHABLE");
       expect((error as Error).message).toMatch(/certificate/i);
       expect(secure.requests.length).toBe(before);
