@@ -166,7 +166,11 @@ export class Job {
     return TERMINAL.has(this.status);
   }
 
-  /** Resolves to the outputs; rejects with a typed error (execution failed, interrupted, lost…). */
+  /**
+   * Resolves to the outputs; rejects with a typed error (execution failed, interrupted, lost…).
+   * When the socket delivered every event it resolves on `execution_success`, a moment before
+   * the server writes the history entry, so `client.history(id)` may still be empty right then.
+   */
   result(): Promise<JobResult> {
     return this.#result;
   }
