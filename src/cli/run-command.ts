@@ -26,7 +26,7 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 export async function runFile(
   file: string,
   client: ComfyClient,
-  flags: Omit<RunFlags, "server" | "header"> & { schema?: NodeSchema },
+  flags: Omit<RunFlags, "server" | "header"> & { schema?: NodeSchema; signal?: AbortSignal },
   io: CliIo,
   label = file,
 ): Promise<{ result: JobResult; saved: string[] }> {
@@ -48,6 +48,7 @@ export async function runFile(
     },
     ...(flags.fresh ? { fresh: true } : {}),
     ...(timeout ? { timeouts: { runMs: timeout, queueMs: timeout } } : {}),
+    ...(flags.signal ? { signal: flags.signal } : {}),
   });
   const titles = (id: string) =>
     String(
@@ -88,8 +89,23 @@ export function registerRun(program: Command, io: CliIo): void {
     .option("--no-validate", "skip offline validation before submitting")
     .action(async (file: string, flags: RunFlags) => {
       const client = new ComfyClient({ url: flags.server, headers: parseHeaders(flags.header) });
+      // Ctrl-C cancels the job on the server (dequeue or interrupt) before exiting; a second
+      // Ctrl-C exits at once.
+      const cancel = new AbortController();
+      const onSignal = () => {
+        if (cancel.signal.aborted) process.exit(130);
+        io.warn("Cancelling the job on the server (Ctrl-C again to quit at once)…");
+        cancel.abort();
+      };
+      process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
       try {
-        const { result, saved } = await runFile(file, client, flags, io);
+        const { result, saved } = await runFile(
+          file,
+          client,
+          { ...flags, signal: cancel.signal },
+          io,
+        );
         if (flags.json)
           io.out(
             JSON.stringify({
@@ -110,6 +126,8 @@ export function registerRun(program: Command, io: CliIo): void {
             io.info(`No files; nothing saved to ${join(flags.out)}`);
         }
       } finally {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
         await client.close();
       }
     });

@@ -31,7 +31,7 @@ import {
   type ErrorObj,
   type NodeErrors,
 } from "../protocol/prompt.js";
-import { JobLostError, PromptRejectedError } from "./errors.js";
+import { CancelledError, JobLostError, PromptRejectedError } from "./errors.js";
 import { Http, parseReply, type HttpOptions } from "./http.js";
 import { Job, type JobHost, type JobLogLine, type JobResult, type JobTimeouts } from "./job.js";
 import { safeOutputPath } from "./outputs.js";
@@ -442,7 +442,9 @@ export class ComfyClient {
       once: true,
     });
     void this.#submit(job, compiled.prompt, options).catch((e: unknown) =>
-      job.fail(asComfycError(e), "failed"),
+      job.cancelRequested
+        ? job.fail(new CancelledError(job.promptId), "cancelled")
+        : job.fail(asComfycError(e), "failed"),
     );
     return job;
   }
@@ -508,8 +510,15 @@ export class ComfyClient {
     if (options.front) body["front"] = true;
     if (options.partialExecutionTargets)
       body["partial_execution_targets"] = options.partialExecutionTargets;
-    const accepted = await this.#postPrompt(job, stringifyJson(body), options.signal);
+    if (job.cancelRequested) return job.fail(new CancelledError(job.promptId), "cancelled");
+    // Not aborted by the signal: a POST cut short may still have queued the prompt, and
+    // cancel() withdraws it once accepted, which an aborted request could not.
+    const accepted = await this.#postPrompt(job, stringifyJson(body));
     job.markQueued(accepted.number);
+    if (job.cancelRequested) {
+      await job.cancel();
+      return;
+    }
     if (Object.keys(accepted.nodeErrors).length > 0 && !options.allowPartial) {
       void job.cancelQuietly();
       job.fail(

@@ -213,15 +213,24 @@ export class Job {
     }
   }
 
-  /** Deletes the job from the queue if pending, or interrupts it if running. */
+  /**
+   * Deletes the job from the queue if pending, or interrupts it if running. A job still being
+   * submitted is withdrawn as soon as the server accepts it (or never posted, if not yet sent).
+   */
   async cancel(): Promise<void> {
     if (this.done) return;
     this.#cancelRequested = true;
+    if (this.status === "submitting") return;
     if (this.status !== "running" && (await this.host.cancelPending(this.promptId))) {
       this.fail(new CancelledError(this.promptId), "cancelled");
       return;
     }
     await this.host.interruptRunning(this.promptId);
+  }
+
+  /** @internal Whether `cancel()` was called. */
+  get cancelRequested(): boolean {
+    return this.#cancelRequested;
   }
 
   /** @internal Submission accepted. */

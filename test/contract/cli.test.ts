@@ -200,3 +200,55 @@ describe("progress display", () => {
     }
   });
 });
+
+describe("Ctrl-C during comfyc run", () => {
+  test("cancels the job on the server and exits with code 5", async () => {
+    const { spawn } = await import("node:child_process");
+    server.script.node("KSampler", { durationMs: 20_000 });
+    try {
+      const child = spawn(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          "--conditions=comfyc-source",
+          join(ROOT, "src", "cli", "main.ts"),
+          "run",
+          example("sd15-txt2img.ts"),
+          "--param",
+          "seed=314159",
+          "--server",
+          server.url,
+          "--out",
+          tempDir(),
+        ],
+        { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+      );
+      let stderr = "";
+      const promptId = await new Promise<string>((resolve, reject) => {
+        child.stderr.on("data", (chunk: Buffer) => {
+          stderr += chunk.toString();
+          const id = /queued as ([0-9a-f-]{36})/.exec(stderr)?.[1];
+          // Wait until the sampler runs, then press Ctrl-C.
+          if (id && /node KSampler #\d+/.test(stderr)) resolve(id);
+        });
+        child.once("exit", () => reject(new Error(`exited early:\n${stderr}`)));
+      });
+      child.kill("SIGINT");
+      const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+      expect(code).toBe(5);
+      expect(stderr).toMatch(/Cancelling the job/);
+      expect(stderr).toMatch(/CANCELLED/);
+      // The sampler was stopped between steps, long before its 20 s: an interrupted entry.
+      let entry: { status?: { status_str?: string } } | undefined;
+      for (let i = 0; i < 100 && !entry; i++) {
+        const res = await fetch(`${server.url}/history/${promptId}`);
+        entry = ((await res.json()) as Record<string, typeof entry>)[promptId];
+        if (!entry) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(entry?.status?.status_str).toBe("error");
+    } finally {
+      server.script.clearNodes();
+    }
+  });
+});

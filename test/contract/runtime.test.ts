@@ -510,6 +510,42 @@ describe("timeouts and cancel", () => {
     }
   });
 
+  test("cancel right after submit, before the server has it: never runs", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const job = client.submit(saveGraph(141 + i, 1, "rt/early").wf);
+      ids.push(job.promptId);
+      await job.cancel();
+      await expect(job.result()).rejects.toBeInstanceOf(CancelledError);
+      expect(job.status).toBe("cancelled");
+    }
+    // A later job runs to its end: anything cancelled but still queued would have run first.
+    await client.run(saveGraph(150, 1, "rt/early").wf);
+    for (const id of ids) expect(runsOf(server, id)).toBe(0);
+  });
+
+  test("cancel while the POST is in flight: withdrawn once the server accepts it", async () => {
+    server.script.latency(100);
+    server.script.node("ImageInvert", { durationMs: 300 });
+    try {
+      const job = client.submit(saveGraph(151, 1, "rt/inflight").wf);
+      await sleep(30); // the POST is now waiting on the server
+      expect(job.status).toBe("submitting");
+      await job.cancel();
+      await expect(job.result()).rejects.toBeInstanceOf(CancelledError);
+      server.script.latency(0);
+      // Dequeued (no history) or interrupted (an error entry): never a success with outputs.
+      const entry = await client.history(job.promptId);
+      expect(entry === undefined || entry.status?.status_str === "error").toBe(true);
+      expect((await client.queue()).queue_pending.map((item) => item[1])).not.toContain(
+        job.promptId,
+      );
+    } finally {
+      server.script.latency(0);
+      server.script.clearNodes();
+    }
+  });
+
   test("cancel a running job: interrupted by its id, the next job is untouched", async () => {
     server.script.node("ImageInvert", { durationMs: 400 });
     try {
