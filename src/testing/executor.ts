@@ -123,8 +123,9 @@ export class Executor {
       try {
         await this.#execute(item, generation);
       } catch (e) {
-        if (!(e instanceof Abandoned)) throw e;
-        return;
+        if (e instanceof Abandoned) return;
+        // A bug of the simulation must not hang clients or stop the queue: fail the prompt.
+        this.#internalFailure(item, e);
       }
     }
   }
@@ -158,15 +159,21 @@ export class Executor {
     addMessage("execution_start", { prompt_id: promptId, timestamp: Date.now() });
     const order = executionOrder(prompt, item.outputs);
     const signatures = new Map<string, string>();
+    // Links in undeclared inputs are never validated: they may name missing nodes or loop.
+    const visiting = new Set<string>();
     const signature = (id: string): string => {
       const known = signatures.get(id);
       if (known) return known;
-      const node = prompt[id]!;
-      const parts = Object.entries(node.inputs).map(([k, v]) =>
+      const node = prompt[id];
+      if (!node) return `missing:${id}`;
+      if (visiting.has(id)) return `cycle:${id}`;
+      visiting.add(id);
+      const parts = Object.entries(node.inputs ?? {}).map(([k, v]) =>
         Array.isArray(v) && v.length === 2 && typeof v[0] === "string"
           ? [k, signature(v[0]), v[1]]
           : [k, v],
       );
+      visiting.delete(id);
       const sig = createHash("sha256")
         .update(
           JSON.stringify([node.class_type, parts], (_k, x: unknown) =>
@@ -367,6 +374,46 @@ export class Executor {
     this.#lastDisplayNode = undefined;
     this.hub.send("status", { status: { exec_info: { queue_remaining: this.queueRemaining() } } });
     toClientOnly("executing", { node: null, prompt_id: promptId });
+  }
+
+  /** Ends a prompt whose simulation threw outside any node: an error entry, as ComfyUI would. */
+  #internalFailure(item: QueueItem, e: unknown): void {
+    const promptId = item.promptId;
+    const clientId =
+      typeof item.extraData["client_id"] === "string"
+        ? (item.extraData["client_id"] as string)
+        : undefined;
+    const error = {
+      prompt_id: promptId,
+      node_id: null,
+      node_type: null,
+      executed: [],
+      exception_message: `${(e as Error)?.message ?? String(e)}\n`,
+      exception_type: "RuntimeError",
+      traceback: [],
+      current_inputs: {},
+      current_outputs: Object.keys(item.prompt as object),
+      timestamp: Date.now(),
+    };
+    if (clientId !== undefined) this.hub.send("execution_error", error, clientId);
+    this.state.history.set(promptId, {
+      prompt: queueTuple(item),
+      outputs: {},
+      status: {
+        status_str: "error",
+        completed: false,
+        messages: [
+          ["execution_start", { prompt_id: promptId, timestamp: error.timestamp }],
+          ["execution_error", error],
+        ],
+      },
+      meta: {},
+    });
+    this.state.running = undefined;
+    this.#lastDisplayNode = undefined;
+    this.hub.send("status", { status: { exec_info: { queue_remaining: this.queueRemaining() } } });
+    if (clientId !== undefined)
+      this.hub.send("executing", { node: null, prompt_id: promptId }, clientId);
   }
 
   #sendPreview(clientId: string | undefined, promptId: string, nodeId: string): void {

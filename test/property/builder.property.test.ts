@@ -113,4 +113,26 @@ describe("builder properties", () => {
       );
     },
   );
+
+  test("arbitrary JSON in any input never crashes the validator; errors name real nodes", () => {
+    fc.assert(
+      fc.property(
+        fc.array(step, { maxLength: 15 }),
+        fc.nat(),
+        fc.jsonValue({ maxDepth: 3 }),
+        (steps, pick, garbage) => {
+          const prompt = JSON.parse(serializePrompt(build(steps).compile()));
+          const ids = Object.keys(prompt);
+          const id = ids[pick % ids.length]!;
+          const inputs = Object.keys(prompt[id].inputs);
+          if (inputs.length === 0) return;
+          prompt[id].inputs[inputs[pick % inputs.length]!] = garbage;
+          const result = validatePrompt(prompt, schema);
+          for (const nodeId of Object.keys(result.nodeErrors)) expect(ids).toContain(nodeId);
+          if (!result.valid) expect(result.error?.type).toMatch(/^[a-z_]+$/);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
 });
