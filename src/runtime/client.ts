@@ -380,14 +380,34 @@ export class ComfyClient {
     return target;
   }
 
-  /** Saves every file of a result under `dir`; returns the written paths. */
+  /**
+   * Saves every file of a result under `dir`; returns the written paths. A file whose
+   * server-supplied name would escape `dir` is skipped, the others are still saved, and then
+   * one `UNSAFE_PATH` error names every skipped file.
+   */
   async saveOutputs(
     result: JobResult,
     dir: string,
     options: { signal?: AbortSignal } = {},
   ): Promise<string[]> {
     const paths: string[] = [];
-    for (const file of result.files) paths.push(await this.save(file, dir, options));
+    const unsafe: ComfycError[] = [];
+    for (const file of result.files) {
+      try {
+        paths.push(await this.save(file, dir, options));
+      } catch (e) {
+        if (!(e instanceof ComfycError) || e.code !== "UNSAFE_PATH") throw e;
+        unsafe.push(e);
+      }
+    }
+    if (unsafe.length > 0) {
+      throw new ComfycError(
+        "UNSAFE_PATH",
+        `Saved ${paths.length} file(s) to ${dir}; refused ${unsafe.length} whose names would escape it:\n` +
+          unsafe.map((e) => `  ${e.message.split("\n")[0]}`).join("\n"),
+        "The server sent file names with paths in them; this is either a bug or a hostile server.",
+      );
+    }
     return paths;
   }
 

@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -774,6 +774,7 @@ describe("a hostile server", () => {
           { filename: "../../evil.png", subfolder: "", type: "output" },
           { filename: "ok.png", subfolder: "../..", type: "output" },
           { filename: "/etc/passwd", subfolder: "", type: "output" },
+          { filename: "fine.png", subfolder: "sub", type: "output" },
         ],
       },
     };
@@ -794,16 +795,22 @@ describe("a hostile server", () => {
         { "9": { class_type: "SaveImage", inputs: { images: ["1", 0] } } },
         { promptId },
       );
-      expect(result.files).toHaveLength(3);
+      expect(result.files).toHaveLength(4);
       const root = tempDir();
       const out = join(root, "out");
-      for (const file of result.files) {
+      for (const file of result.files.slice(0, 3)) {
         const error = await errorOf(c.save(file, out));
         expect((error as { code: string }).code).toBe("UNSAFE_PATH");
       }
       expect(existsSync(join(root, "evil.png"))).toBe(false);
       expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
-      expect(statSync(root).isDirectory()).toBe(true);
+      // saveOutputs saves what is safe, then names everything it refused.
+      const error = await errorOf(c.saveOutputs(result, out));
+      expect((error as { code: string }).code).toBe("UNSAFE_PATH");
+      expect((error as Error).message).toMatch(/Saved 1 file\(s\).*refused 3/);
+      expect(readFileSync(join(out, "sub", "fine.png"), "utf8")).toBe("PWNED");
+      expect(readdirSync(root)).toEqual(["out"]);
+      expect(readdirSync(out)).toEqual(["sub"]);
     } finally {
       await c.close();
     }
