@@ -4,6 +4,7 @@ import { parseHeaders } from "../codegen/source.js";
 import { ComfyClient } from "../runtime/client.js";
 import type { JobResult } from "../runtime/job.js";
 import type { NodeSchema } from "../schema/ir.js";
+import { normalizeObjectInfo } from "../schema/normalize.js";
 import type { CliIo } from "./io.js";
 import { loadPromptFile, loadWorkflowModule, parseParams } from "./load.js";
 import { progressMode, showProgress } from "./progress.js";
@@ -26,7 +27,11 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 export async function runFile(
   file: string,
   client: ComfyClient,
-  flags: Omit<RunFlags, "server" | "header"> & { schema?: NodeSchema; signal?: AbortSignal },
+  flags: Omit<RunFlags, "server" | "header"> & {
+    schema?: NodeSchema;
+    comfyuiVersion?: string;
+    signal?: AbortSignal;
+  },
   io: CliIo,
   label = file,
 ): Promise<{ result: JobResult; saved: string[] }> {
@@ -45,6 +50,7 @@ export async function runFile(
     compile: {
       validate: flags.validate !== false,
       ...(flags.schema ? { schema: flags.schema } : {}),
+      ...(flags.comfyuiVersion ? { comfyuiVersion: flags.comfyuiVersion } : {}),
     },
     ...(flags.fresh ? { fresh: true } : {}),
     ...(timeout ? { timeouts: { runMs: timeout, queueMs: timeout } } : {}),
@@ -100,10 +106,14 @@ export function registerRun(program: Command, io: CliIo): void {
       process.on("SIGINT", onSignal);
       process.on("SIGTERM", onSignal);
       try {
+        // Validate a workflow against what this server has (its model files, its version's
+        // rules), not only the schema the node classes were generated from.
+        const server =
+          flags.validate !== false && !file.endsWith(".json") ? await serverSchema(client) : {};
         const { result, saved } = await runFile(
           file,
           client,
-          { ...flags, signal: cancel.signal },
+          { ...flags, ...server, signal: cancel.signal },
           io,
         );
         if (flags.json)
@@ -131,4 +141,16 @@ export function registerRun(program: Command, io: CliIo): void {
         await client.close();
       }
     });
+}
+
+/** The server's normalized `/object_info` and the version it reports. */
+async function serverSchema(
+  client: ComfyClient,
+): Promise<{ schema: NodeSchema; comfyuiVersion?: string }> {
+  const [raw, stats] = await Promise.all([client.objectInfo(), client.systemStats()]);
+  const version = stats.system.comfyui_version;
+  return {
+    schema: normalizeObjectInfo(raw, client.http.baseUrl.origin),
+    ...(version ? { comfyuiVersion: version } : {}),
+  };
 }

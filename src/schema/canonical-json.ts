@@ -5,6 +5,8 @@ import { createHash } from "node:crypto";
  * key order serialize identically.
  */
 export function canonicalJson(value: unknown): string {
+  // Exact integers beyond 2^53 (a lossless parse of a seed's max) are written as their digits.
+  if (typeof value === "bigint") return value.toString();
   if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
   const keys = Object.keys(value).sort(compareCodeUnits);

@@ -202,8 +202,10 @@ type InputBaseFields = Pick<
 >;
 
 const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
+// A lossless parse gives bigint for limits beyond 2^53 (a seed's 2^64-1); they become the same
+// number JSON.parse would give, so both parses normalize alike.
 const num = (v: unknown): number | undefined =>
-  typeof v === "number" && Number.isFinite(v) ? v : undefined;
+  typeof v === "bigint" ? Number(v) : typeof v === "number" && Number.isFinite(v) ? v : undefined;
 const flag = (v: unknown): true | undefined => (v === true ? true : undefined);
 
 /** Normalizes one input spec. `path` locates it for warnings. */

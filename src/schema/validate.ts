@@ -412,7 +412,7 @@ class Context {
       const isNumber = typeof val === "number" || typeof val === "bigint";
       const min = options["min"];
       const max = options["max"];
-      if (isNumber && typeof min === "number" && (val as number) < min) {
+      if (isNumber && isLimit(min) && (val as number) < min) {
         errors.push(
           pyError(
             "value_smaller_than_min",
@@ -423,7 +423,7 @@ class Context {
         );
         continue;
       }
-      if (isNumber && typeof max === "number" && (val as number) > effectiveMax(max)) {
+      if (isNumber && isLimit(max) && (val as number) > effectiveMax(max)) {
         errors.push(
           pyError(
             "value_bigger_than_max",
@@ -594,13 +594,18 @@ export function expandInputs(
 }
 
 // KSampler's seed max is 2^64-1, which JSON.parse rounds to 2^64; ComfyUI compares the exact value.
+// A lossless parse (the runtime's) keeps it exact, as a bigint.
 const TWO_64 = 2 ** 64;
-function effectiveMax(max: number): number | bigint {
+function effectiveMax(max: number | bigint): number | bigint {
   return max === TWO_64 ? 2n ** 64n - 1n : max;
 }
 
-function formatMax(max: number, type: InputConfig[0]): string {
+function formatMax(max: number | bigint, type: InputConfig[0]): string {
   return max === TWO_64 ? (2n ** 64n - 1n).toString() : formatNumber(max, type);
+}
+
+function isLimit(v: unknown): v is number | bigint {
+  return typeof v === "number" || typeof v === "bigint";
 }
 
 function formatNumber(n: unknown, type: InputConfig[0]): string {

@@ -101,6 +101,31 @@ describe("comfyc run", () => {
     expect(uploads()).toBe(before + 1);
   });
 
+  test("workflows are validated against the server's own schema: its model files decide", async () => {
+    const withLora = await startTestServer({ models: { loras: ["sample_lora.safetensors"] } });
+    try {
+      const ok = await cli(
+        "run",
+        example("lora-stack.ts"),
+        "--server",
+        withLora.url,
+        "--out",
+        tempDir(),
+      );
+      expect(ok.code).toBe(0);
+    } finally {
+      await withLora.close();
+    }
+    // The default server has no LoRA files: rejected offline, naming the source line, nothing sent.
+    const before = server.requests.filter((r) => r.endsWith("/prompt")).length;
+    const missing = await cli("run", example("lora-stack.ts"), "--server", server.url);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(
+      /PROMPT_INVALID[\s\S]*sample_lora\.safetensors[\s\S]*lora-stack\.ts:\d+/,
+    );
+    expect(server.requests.filter((r) => r.endsWith("/prompt")).length).toBe(before);
+  });
+
   test("exit codes: execution failure 4, rejection 1, unreachable 8, missing auth 9", async () => {
     server.script.node("ImageInvert", { fail: { message: "boom" } });
     try {

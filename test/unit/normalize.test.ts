@@ -1,9 +1,12 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, test } from "vitest";
+import { parseJsonLossless } from "../../src/protocol/json.js";
+import { validatePrompt } from "../../src/schema/validate.js";
 import { isComfycError } from "../../src/errors.js";
 import type { InputSpec } from "../../src/protocol/object-info.js";
 import type { InputIR } from "../../src/schema/ir.js";
 import { normalizeInput, normalizeObjectInfo, packOf } from "../../src/schema/normalize.js";
-import { objectInfoDumps, readJson } from "../helpers.js";
+import { BUNDLED_SCHEMA, objectInfoDumps, readJson } from "../helpers.js";
 
 const pick = (ir: InputIR) => {
   const { config: _config, ...rest } = ir as InputIR & { config: unknown };
@@ -330,6 +333,47 @@ describe("normalizeObjectInfo", () => {
     const node = schema.classes.get("SplitSigmas")!;
     expect(node.displayName).toBe("SplitSigmas");
     expect(node.outputs.map((o) => o.identifier)).toEqual(["SIGMAS", "SIGMAS_1"]);
+  });
+});
+
+describe("a lossless parse (what ComfyClient.objectInfo returns)", () => {
+  test("normalizes like JSON.parse, bigint limits included, and the validator keeps working", () => {
+    const text = readFileSync(BUNDLED_SCHEMA, "utf8");
+    const lossless = parseJsonLossless(text) as Record<string, any>;
+    expect(lossless["KSampler"].input.required.seed[1].max).toBe(2n ** 64n - 1n);
+    const a = normalizeObjectInfo(JSON.parse(text));
+    const b = normalizeObjectInfo(lossless);
+    expect([...b.classes.keys()]).toEqual([...a.classes.keys()]);
+    for (const [name, cls] of a.classes)
+      expect(b.classes.get(name)!.inputs.map(pick)).toEqual(cls.inputs.map(pick));
+    const prompt = (seed: bigint) => ({
+      "1": {
+        class_type: "CheckpointLoaderSimple",
+        inputs: { ckpt_name: "v1-5-pruned-emaonly.safetensors" },
+      },
+      "2": { class_type: "EmptyLatentImage", inputs: { width: 64, height: 64, batch_size: 1 } },
+      "3": { class_type: "CLIPTextEncode", inputs: { clip: ["1", 1], text: "x" } },
+      "4": {
+        class_type: "KSampler",
+        inputs: {
+          model: ["1", 0],
+          positive: ["3", 0],
+          negative: ["3", 0],
+          latent_image: ["2", 0],
+          seed,
+          steps: 1,
+          cfg: 1,
+          sampler_name: "euler",
+          scheduler: "normal",
+          denoise: 1,
+        },
+      },
+      "5": { class_type: "VAEDecode", inputs: { samples: ["4", 0], vae: ["1", 2] } },
+      "6": { class_type: "PreviewImage", inputs: { images: ["5", 0] } },
+    });
+    expect(validatePrompt(prompt(2n ** 64n - 1n), b).valid).toBe(true);
+    const over = validatePrompt(prompt(2n ** 64n), b);
+    expect(over.nodeErrors["4"]?.errors[0]?.type).toBe("value_bigger_than_max");
   });
 });
 
