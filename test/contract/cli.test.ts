@@ -277,3 +277,50 @@ describe("Ctrl-C during comfyc run", () => {
     }
   });
 });
+
+describe("comfyc serve", () => {
+  test("prints its URL, serves the protocol until SIGTERM, then exits 0", async () => {
+    const { spawn } = await import("node:child_process");
+    const dataDir = tempDir();
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "--conditions=comfyc-source",
+        join(ROOT, "src", "cli", "main.ts"),
+        "serve",
+        "--port",
+        "0",
+        "--data-dir",
+        dataDir,
+      ],
+      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      child.stdout.on("data", (c: Buffer) => {
+        out += c.toString();
+        const line = /^(http:\/\/127\.0\.0\.1:\d+)\n/.exec(out);
+        if (line) resolve(line[1]!);
+      });
+      child.once("exit", (code) => reject(new Error(`exited with ${code}`)));
+    });
+    const stats = (await (await fetch(`${url}/system_stats`)).json()) as {
+      system: { comfyui_version: string };
+    };
+    expect(stats.system.comfyui_version).toMatch(/^\d+\.\d+\.\d+$/);
+    const ok = await cli("run", writePrompt(image(12, 3)), "--server", url, "--out", tempDir());
+    expect(ok.code).toBe(0);
+    // Its files live in --data-dir.
+    expect(readdirSync(join(dataDir, "output", "cli"))).toEqual(["out_00001_.png"]);
+    child.kill("SIGTERM");
+    expect(await new Promise((r) => child.once("exit", r))).toBe(0);
+  });
+
+  test("--tls-keyfile without --tls-certfile is a usage error", async () => {
+    const { code, stderr } = await cli("serve", "--port", "0", "--tls-keyfile", "k.pem");
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/go together/);
+  });
+});
