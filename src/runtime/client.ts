@@ -680,15 +680,37 @@ export class ComfyClient {
       : Math.min(250, this.#options.pollIntervalMs ?? 250);
     this.#poller = setTimeout(() => {
       this.#poller = undefined;
-      const silence = this.#options.silenceMs ?? 3000;
-      const now = Date.now();
-      const checks = [...this.#jobs.values()]
-        .filter((j) => j.status === "queued" || j.status === "running")
-        .filter((j) => !this.#socket.connected || now - j.lastEventAt > silence)
-        .map((j) => this.#check(j));
-      void Promise.allSettled(checks).finally(() => this.#schedulePoll());
+      void this.#poll().finally(() => this.#schedulePoll());
     }, interval);
     this.#poller.unref?.();
+  }
+
+  /**
+   * One poll for every job that is silent (or all, while the socket is down): a single
+   * `GET /queue` covers the jobs still queued or running, and only the others read history,
+   * so a hundred waiting jobs cost one request per tick, not two hundred.
+   */
+  async #poll(): Promise<void> {
+    const silence = this.#options.silenceMs ?? 3000;
+    const now = Date.now();
+    const due = [...this.#jobs.values()]
+      .filter((j) => j.status === "queued" || j.status === "running")
+      .filter((j) => !this.#socket.connected || now - j.lastEventAt > silence);
+    if (due.length === 0) return;
+    let queued: Set<string>;
+    try {
+      const q = await this.queue();
+      queued = new Set([...q.queue_running, ...q.queue_pending].map((item) => String(item[1])));
+    } catch {
+      return; // unreachable right now (restarting?): the next tick tries again
+    }
+    await Promise.allSettled(
+      due.map((job) => {
+        if (!queued.has(job.promptId)) return this.#check(job);
+        job.lastEventAt = Date.now();
+        return Promise.resolve();
+      }),
+    );
   }
 
   readonly #checking = new Map<Job, Promise<void>>();

@@ -364,6 +364,31 @@ describe("faults", () => {
     }
   });
 
+  test("silent queued jobs are polled together: one GET /queue per tick, no history reads", async () => {
+    server.script.node("ImageInvert", { durationMs: 1500 });
+    const c = new ComfyClient({ url: server.url, ...FAST, pollIntervalMs: 100, silenceMs: 50 });
+    try {
+      const jobs = Array.from({ length: 20 }, (_, i) =>
+        c.submit(saveGraph(160 + i, 1, "rt/poll").wf),
+      );
+      for (const j of jobs) while (j.status === "submitting") await sleep(5);
+      await sleep(200); // every job is silent now
+      const before = server.requests.length;
+      await sleep(500);
+      const window = server.requests.slice(before);
+      expect(window.filter((r) => r.includes("/history")).length).toBe(0);
+      const queueReads = window.filter((r) => r.endsWith("/queue")).length;
+      expect(queueReads).toBeGreaterThan(0);
+      expect(queueReads).toBeLessThanOrEqual(6);
+      await c.clearQueue();
+      await c.interrupt();
+      await Promise.allSettled(jobs.map((j) => j.result()));
+    } finally {
+      server.script.clearNodes();
+      await c.close();
+    }
+  });
+
   test("WebSocket dropped after every few messages: jobs still complete", async () => {
     server.script.dropWebSockets({ afterMessages: 3 });
     try {
