@@ -483,6 +483,7 @@ export class ComfyClient {
     const existing = this.#jobs.get(promptId);
     if (existing) return existing;
     const job = new Job(promptId, {}, this.#host, options.timeouts);
+    job.pollEveryTick = true;
     if (options.expectedOutputs) job.expectedOutputs = new Set(options.expectedOutputs);
     job.onFinishedSignal = () => void this.#check(job);
     this.#jobs.set(promptId, job);
@@ -695,7 +696,7 @@ export class ComfyClient {
     const now = Date.now();
     const due = [...this.#jobs.values()]
       .filter((j) => j.status === "queued" || j.status === "running")
-      .filter((j) => !this.#socket.connected || now - j.lastEventAt > silence);
+      .filter((j) => !this.#socket.connected || j.pollEveryTick || now - j.lastEventAt > silence);
     if (due.length === 0) return;
     let queued: Set<string>;
     try {

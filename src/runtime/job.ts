@@ -124,6 +124,11 @@ export class Job {
    * connected before the job started and has not dropped since).
    */
   eventsComplete: () => boolean = () => false;
+  /**
+   * @internal Checked on every poll tick, not only after a silence: an attached job's events go
+   * to the client id that submitted it, so this socket may never hear about it.
+   */
+  pollEveryTick = false;
   readonly #events = new EventEmitter();
   readonly #outputs = new Map<string, NodeOutput | null>();
   #cached: readonly string[] = [];

@@ -244,7 +244,9 @@ describe("jobs", () => {
       const job = first.submit(saveGraph(11, 22, "rt/attach").wf);
       await new Promise((r) => job.on("started", r));
       await first.close(); // the process "died" while the job ran
-      const second = new ComfyClient({ url: server.url, ...FAST });
+      // A long silence window: the attached job is polled every tick anyway, since its events
+      // go to the first client's id and this socket never hears them.
+      const second = new ComfyClient({ url: server.url, ...FAST, silenceMs: 60_000 });
       try {
         const result = await second.attach(job.promptId).result();
         expect(result.files.map((f) => f.filename)).toEqual(["attach_00001_.png"]);
