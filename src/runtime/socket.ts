@@ -25,6 +25,9 @@ export interface SocketOptions {
   readonly onClose: () => void;
 }
 
+/** How long a socket that never opened waits before trying again. */
+const UNAVAILABLE_COOLDOWN_MS = 30_000;
+
 /**
  * One WebSocket to `/ws?clientId=`, shared by every job of a client, that reconnects with
  * backoff and jitter when dropped. It announces `supports_preview_metadata` so previews carry
@@ -36,6 +39,7 @@ export class ComfySocket {
   #closed = false;
   #opened = false;
   #connecting: Promise<void> | undefined;
+  #retryAfter = 0;
   lastMessageAt = 0;
   /** Increases on every (re)connection: a job that saw one epoch throughout missed nothing. */
   epoch = 0;
@@ -46,12 +50,24 @@ export class ComfySocket {
     return this.#socket?.readyState === WebSocket.OPEN;
   }
 
-  /** Connects (once); resolves when open. Reconnects happen in the background afterwards. */
+  /**
+   * Connects (once); resolves when open. Reconnects happen in the background afterwards. When a
+   * first connection cannot be made at all (a proxy without WebSocket support, say), later
+   * calls fail fast for a while instead of each paying the retries again; jobs then complete
+   * by polling.
+   */
   connect(): Promise<void> {
     if (this.connected) return Promise.resolve();
-    this.#connecting ??= this.#connectWithRetry().finally(() => {
-      this.#connecting = undefined;
-    });
+    if (!this.#opened && Date.now() < this.#retryAfter)
+      return Promise.reject(new Error("WebSocket unavailable; polling instead"));
+    this.#connecting ??= this.#connectWithRetry()
+      .catch((e: unknown) => {
+        if (!this.#opened) this.#retryAfter = Date.now() + UNAVAILABLE_COOLDOWN_MS;
+        throw e;
+      })
+      .finally(() => {
+        this.#connecting = undefined;
+      });
     return this.#connecting;
   }
 

@@ -749,6 +749,7 @@ describe("a hostile server", () => {
   let hostile: Server;
   let url: string;
   const replies = new Map<string, () => [number, string]>();
+  let upgrades = 0;
   beforeAll(async () => {
     hostile = createServer((req, res) => {
       const path = new URL(req.url ?? "/", "http://x").pathname.replace(/^\/api/, "");
@@ -761,12 +762,53 @@ describe("a hostile server", () => {
       const [status, body] = reply();
       res.writeHead(status, { "content-type": "application/json" }).end(body);
     });
+    // No WebSocket support, like some proxies.
+    hostile.on("upgrade", (_req, socket) => {
+      upgrades++;
+      (socket as { destroy(): void }).destroy();
+    });
     await new Promise<void>((r) => hostile.listen(0, "127.0.0.1", r));
     url = `http://127.0.0.1:${(hostile.address() as AddressInfo).port}`;
   });
   afterAll(async () => {
     hostile.closeAllConnections();
     await new Promise((r) => hostile.close(r));
+  });
+
+  test("without WebSocket support jobs complete by polling, and the socket is not retried per job", async () => {
+    const c = new ComfyClient({ url, ...FAST });
+    let currentId = "";
+    replies.set("/queue", () => [200, JSON.stringify({ queue_running: [], queue_pending: [] })]);
+    replies.set("/history/*", () => [
+      200,
+      JSON.stringify({
+        [currentId]: {
+          prompt: [],
+          outputs: { "2": { text: ["done"] } },
+          status: { status_str: "success", completed: true, messages: [] },
+          meta: {},
+        },
+      }),
+    ]);
+    replies.set("/prompt", () => [
+      200,
+      JSON.stringify({ prompt_id: currentId, number: 1, node_errors: {} }),
+    ]);
+    try {
+      const before = upgrades;
+      for (let i = 0; i < 4; i++) {
+        currentId = randomUUID();
+        const result = await c.run(
+          { "2": { class_type: "PreviewAny", inputs: { source: "x" } } },
+          { promptId: currentId },
+        );
+        expect(result.texts).toEqual({ "2": ["done"] });
+      }
+      // The first submission tried (1 + 3 retries); the next three did not try again.
+      expect(upgrades - before).toBeLessThanOrEqual(4);
+    } finally {
+      await c.close();
+    }
   });
 
   test("invalid JSON and wrong shapes are typed errors naming the route", async () => {
