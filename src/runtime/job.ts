@@ -543,9 +543,27 @@ export class Job {
   }
 }
 
+/**
+ * Appends a node's later UI output to its earlier one. A file reference already listed is not
+ * added twice (a node whose cached UI is re-sent at the end of the run would repeat it).
+ */
 function mergeOutputs(a: NodeOutput, b: NodeOutput): NodeOutput {
   const merged: Record<string, unknown[]> = { ...a };
-  for (const [key, values] of Object.entries(b))
-    merged[key] = Array.isArray(merged[key]) ? [...merged[key], ...values] : values;
+  for (const [key, values] of Object.entries(b)) {
+    const before = merged[key];
+    if (!Array.isArray(before)) {
+      merged[key] = values;
+      continue;
+    }
+    const seen = new Set(before.filter(isObject).map((v) => JSON.stringify(v)));
+    merged[key] = [
+      ...before,
+      ...values.filter((v) => !isObject(v) || !seen.has(JSON.stringify(v))),
+    ];
+  }
   return merged as NodeOutput;
+}
+
+function isObject(v: unknown): v is object {
+  return v !== null && typeof v === "object";
 }

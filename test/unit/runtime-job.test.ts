@@ -209,6 +209,28 @@ describe("Job, fed the real message sequences of protocol §3", () => {
     expect(result.filesOf("12").map((f) => f.filename)).toEqual(["a.png", "b.png"]);
   });
 
+  test("a UI output re-sent at the end of the run is not listed twice", async () => {
+    const { job } = makeJob(["7"]);
+    const executed = {
+      type: "executed",
+      data: {
+        node: "7",
+        display_node: "7",
+        output: { images: [file("x.png")], text: ["hi"] },
+        prompt_id: ID,
+      },
+    };
+    feed(job, [
+      { type: "execution_start", data: { prompt_id: ID, timestamp: 1 } },
+      executed,
+      executed,
+      { type: "execution_success", data: { prompt_id: ID, timestamp: 3 } },
+    ]);
+    const result = await job.result();
+    expect(result.filesOf("7").map((f) => f.filename)).toEqual(["x.png"]);
+    expect(result.texts["7"]).toEqual(["hi", "hi"]);
+  });
+
   test("another prompt's messages, unknown types and malformed frames are ignored", () => {
     expect(parseWsMessage('{"type":"crystools.monitor","data":{"cpu":3}}')).toBeUndefined();
     expect(parseWsMessage("not json")).toBeUndefined();
