@@ -1,10 +1,12 @@
 /**
  * The runtime client against the test server:
  * 1. per-job time of ComfyClient next to a raw undici loop (POST, wait for `executing` with
- *    `node: null`, GET history) on the same zero-work graph;
+ *    `node: null`, GET history) on the same zero-work graph, with the server in its own process
+ *    as ComfyUI would be (in one process, server and client share one thread);
  * 2. completion latency, from the server sending the job's final event to `result()` resolving;
  * 3. peak memory while saving a 200 MB output (streamed to disk) next to reading it into memory.
  */
+import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { createWriteStream, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -14,7 +16,7 @@ import { workflow } from "../src/index.js";
 import { ComfyClient } from "../src/runtime/index.js";
 import { startTestServer } from "../src/testing/index.js";
 import { PreviewAny, PrimitiveInt } from "../generated/core.js";
-import { ms } from "./util.js";
+import { ms, ROOT } from "./util.js";
 
 const JOBS = 300;
 const server = await startTestServer();
@@ -32,10 +34,10 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.99)]!;
 
 // 1a. The raw loop: what a careful hand-written client does.
-async function rawLoop(): Promise<number[]> {
+async function rawLoop(url: string): Promise<number[]> {
   const agent = new Agent({ connections: 4 });
   const clientId = randomUUID();
-  const ws = new WebSocket(`${server.url.replace("http", "ws")}/ws?clientId=${clientId}`, {
+  const ws = new WebSocket(`${url.replace("http", "ws")}/ws?clientId=${clientId}`, {
     dispatcher: agent,
   });
   await once(ws as unknown as EventTarget, "open");
@@ -55,14 +57,14 @@ async function rawLoop(): Promise<number[]> {
     const t = performance.now();
     const id = randomUUID();
     const done = new Promise<void>((resolve) => (waiting = { id, resolve }));
-    const res = await request(`${server.url}/prompt`, {
+    const res = await request(`${url}/prompt`, {
       method: "POST",
       body: JSON.stringify({ prompt: prompts[i], client_id: clientId, prompt_id: id }),
       dispatcher: agent,
     });
     await res.body.json();
     await done;
-    const history = await request(`${server.url}/history/${id}`, { dispatcher: agent });
+    const history = await request(`${url}/history/${id}`, { dispatcher: agent });
     const entry = ((await history.body.json()) as Record<string, { outputs: unknown }>)[id];
     if (!entry?.outputs) throw new Error("raw loop: no history entry");
     times.push(performance.now() - t);
@@ -74,10 +76,11 @@ async function rawLoop(): Promise<number[]> {
 
 // 1b. ComfyClient, with the final-event-to-resolve latency measured from the server's log.
 async function clientLoop(
+  url: string,
   make: () => Parameters<ComfyClient["run"]>[0],
   options: Parameters<ComfyClient["run"]>[1] = {},
 ) {
-  const client = new ComfyClient({ url: server.url });
+  const client = new ComfyClient({ url });
   const times: number[] = [];
   const latencies: number[] = [];
   // Graphs are built up front, as the raw loop's prompts are: this measures the client.
@@ -88,6 +91,7 @@ async function clientLoop(
     const resolved = performance.now();
     if (Object.keys(result.outputs).length !== 1) throw new Error("client: missing outputs");
     times.push(resolved - t);
+    if (url !== server.url) continue;
     // The last message the server sent this client for the job before result() resolved.
     const sent = server.wsLog.filter(
       ([to, type, at]) =>
@@ -101,37 +105,67 @@ async function clientLoop(
   return { times, latencies };
 }
 
+/** `comfyc serve` in a child process; resolves to its URL. */
+async function childServer(): Promise<{ url: string; stop: () => void }> {
+  const child = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      "--conditions=comfyc-source",
+      join(ROOT, "src/cli/main.ts"),
+      "serve",
+      "--port",
+      "0",
+    ],
+    { stdio: ["ignore", "pipe", "ignore"] },
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    child.stdout.on("data", (c: Buffer) => {
+      out += c.toString();
+      const line = /^(http:\S+)\n/.exec(out);
+      if (line) resolve(line[1]!);
+    });
+    child.once("exit", (code) => reject(new Error(`comfyc serve exited with ${code}`)));
+  });
+  return { url, stop: () => child.kill("SIGTERM") };
+}
+
+const remote = await childServer();
 for (let warm = 0; warm < 2; warm++) {
-  await rawLoop();
-  await clientLoop(builderGraph);
+  await rawLoop(remote.url);
+  await clientLoop(remote.url, builderGraph);
 }
 // Three interleaved rounds, so drift in the machine's load does not favour one loop.
 const raw: number[] = [];
-const builder = { times: [] as number[], latencies: [] as number[] };
-const unvalidated = { times: [] as number[], latencies: [] as number[] };
-const api = { times: [] as number[], latencies: [] as number[] };
-const into = (to: typeof builder, from: typeof builder) => {
-  to.times.push(...from.times);
-  to.latencies.push(...from.latencies);
-};
+const builder: number[] = [];
+const unvalidated: number[] = [];
+const api: number[] = [];
 for (let round = 0; round < 3; round++) {
-  raw.push(...(await rawLoop()));
-  into(builder, await clientLoop(builderGraph));
-  into(unvalidated, await clientLoop(builderGraph, { compile: { validate: false } }));
-  into(api, await clientLoop(apiPrompt));
+  raw.push(...(await rawLoop(remote.url)));
+  builder.push(...(await clientLoop(remote.url, builderGraph)).times);
+  unvalidated.push(
+    ...(await clientLoop(remote.url, builderGraph, { compile: { validate: false } })).times,
+  );
+  api.push(...(await clientLoop(remote.url, apiPrompt)).times);
 }
+remote.stop();
+// Latency needs the server's send times: measured against the in-process server.
+const builderLatency = (await clientLoop(server.url, builderGraph)).latencies;
+const apiLatency = (await clientLoop(server.url, apiPrompt)).latencies;
 const row = (label: string, xs: number[]) =>
   console.log(`  ${label.padEnd(58)} median ${ms(median(xs))}  p99 ${ms(p99(xs))}`);
 console.log(
-  `per job, zero-work graph (PrimitiveInt → PreviewAny), 3 interleaved rounds of ${JOBS} jobs in sequence:`,
+  `per job, zero-work graph (PrimitiveInt → PreviewAny), server in its own process, 3 interleaved rounds of ${JOBS} jobs:`,
 );
 row("raw undici loop (POST, WS executing null, GET history)", raw);
-row("ComfyClient.run(builder workflow), validated locally", builder.times);
-row("ComfyClient.run(builder workflow), compile.validate: false", unvalidated.times);
-row("ComfyClient.run(API prompt)", api.times);
+row("ComfyClient.run(builder workflow), validated locally", builder);
+row("ComfyClient.run(builder workflow), compile.validate: false", unvalidated);
+row("ComfyClient.run(API prompt)", api);
 console.log(`completion latency, the server's last event before resolving → result() resolved:`);
-row("builder workflow (resolves on execution_success)", builder.latencies);
-row("API prompt (resolves on execution_success)", api.latencies);
+row("builder workflow (resolves on execution_success)", builderLatency);
+row("API prompt (resolves on execution_success)", apiLatency);
 // 3. A 200 MB output written straight into the server's output folder.
 {
   const SIZE = 200 * 1024 * 1024;
