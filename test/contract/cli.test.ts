@@ -7,6 +7,16 @@ import { cli } from "../helpers-cli.js";
 import { ROOT, tempDir } from "../helpers.js";
 
 const example = (name: string) => join(ROOT, "examples", name);
+
+/** The CLI from source in a child process, for signals and long-running commands. */
+async function spawnCli(...args: string[]) {
+  const { spawn } = await import("node:child_process");
+  return spawn(
+    process.execPath,
+    ["--import", "tsx", "--conditions=comfyc-source", join(ROOT, "src", "cli", "main.ts"), ...args],
+    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+  );
+}
 const writePrompt = (prompt: unknown) => {
   const file = join(tempDir(), "prompt.json");
   writeFileSync(file, JSON.stringify(prompt));
@@ -228,26 +238,17 @@ describe("progress display", () => {
 
 describe("Ctrl-C during comfyc run", () => {
   test("cancels the job on the server and exits with code 5", async () => {
-    const { spawn } = await import("node:child_process");
     server.script.node("KSampler", { durationMs: 20_000 });
     try {
-      const child = spawn(
-        process.execPath,
-        [
-          "--import",
-          "tsx",
-          "--conditions=comfyc-source",
-          join(ROOT, "src", "cli", "main.ts"),
-          "run",
-          example("sd15-txt2img.ts"),
-          "--param",
-          "seed=314159",
-          "--server",
-          server.url,
-          "--out",
-          tempDir(),
-        ],
-        { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+      const child = await spawnCli(
+        "run",
+        example("sd15-txt2img.ts"),
+        "--param",
+        "seed=314159",
+        "--server",
+        server.url,
+        "--out",
+        tempDir(),
       );
       let stderr = "";
       const promptId = await new Promise<string>((resolve, reject) => {
@@ -280,23 +281,8 @@ describe("Ctrl-C during comfyc run", () => {
 
 describe("comfyc serve", () => {
   test("prints its URL, serves the protocol until SIGTERM, then exits 0", async () => {
-    const { spawn } = await import("node:child_process");
     const dataDir = tempDir();
-    const child = spawn(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        "--conditions=comfyc-source",
-        join(ROOT, "src", "cli", "main.ts"),
-        "serve",
-        "--port",
-        "0",
-        "--data-dir",
-        dataDir,
-      ],
-      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
-    );
+    const child = await spawnCli("serve", "--port", "0", "--data-dir", dataDir);
     const url = await new Promise<string>((resolve, reject) => {
       let out = "";
       child.stdout.on("data", (c: Buffer) => {
