@@ -34,6 +34,12 @@ export type {
   RawAddOptions,
   RawNodeHandle,
   SourceLocation,
+  UiAnimated,
+  UiAudio,
+  UiFile,
+  UiImages,
+  UiLatents,
+  UiText,
   UploadSource,
 } from "./builder/types.js";
 

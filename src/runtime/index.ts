@@ -12,7 +12,7 @@ export {
 export { Http, isTransient, ServerStatusError } from "./http.js";
 export type { ClientAuth, HttpOptions, RetryOptions } from "./http.js";
 export { Job } from "./job.js";
-export type { JobEvent, JobLogLine, JobResult, JobStatus, JobTimeouts } from "./job.js";
+export type { JobEvent, JobLogLine, JobResult, JobStatus, JobTimeouts, UiOutputOf } from "./job.js";
 export { filesOf, safeOutputPath } from "./outputs.js";
 export type { OutputFile, OutputKind } from "./outputs.js";
 export type { FileRef, HistoryEntry, NodeOutput, SystemStats } from "../protocol/messages.js";

@@ -1,8 +1,9 @@
 import { EventEmitter, on } from "node:events";
 import type { NodeHandle } from "../builder/types.js";
-import type { ComfycError } from "../errors.js";
+import { ComfycError } from "../errors.js";
 import type { NodeContext } from "../protocol/describe-errors.js";
 import type { HistoryEntry, NodeOutput, WsMessage } from "../protocol/messages.js";
+import { uiOutputKind, UiOutputSchemas } from "../protocol/ui-outputs.js";
 import {
   CancelledError,
   ExecutionFailedError,
@@ -62,11 +63,24 @@ export interface JobResult {
   readonly texts: Readonly<Record<string, readonly string[]>>;
   /** Node ids served from the cache. */
   readonly cachedNodes: readonly string[];
-  /** The UI output of one node, by handle or id. */
-  output(node: NodeHandle | string): NodeOutput | undefined;
+  /**
+   * The UI output of one node, by handle or id. With a generated handle of a core output node
+   * it is typed: `images` for SaveImage, `audio` for SaveAudio, `text` for PreviewAny, …
+   */
+  output<H extends NodeHandle | string>(node: H): UiOutputOf<H> | undefined;
   /** Files of one node, by handle or id. */
   filesOf(node: NodeHandle | string): readonly OutputFile[];
 }
+
+/**
+ * The UI output type a handle declares (generated handles of core output nodes carry a
+ * type-only `__ui` member), or the generic {@link NodeOutput}.
+ */
+export type UiOutputOf<H> = H extends { readonly __ui?: infer U }
+  ? unknown extends U
+    ? NodeOutput
+    : U
+  : NodeOutput;
 
 /** Timeouts of one job, in ms (unset: none). */
 export interface JobTimeouts {
@@ -537,7 +551,7 @@ export class Job {
       files,
       texts,
       cachedNodes: this.#cached,
-      output: (n) => outputs[idOf(n)],
+      output: <H extends NodeHandle | string>(n: H) => checkedUi(n, outputs[idOf(n)]),
       filesOf: (n) => files.filter((f) => f.node === idOf(n)),
     };
   }
@@ -566,4 +580,24 @@ function mergeOutputs(a: NodeOutput, b: NodeOutput): NodeOutput {
 
 function isObject(v: unknown): v is object {
   return v !== null && typeof v === "object";
+}
+
+/**
+ * A node's UI output, checked against the shape its handle's type promises (core output nodes),
+ * so a typed read never hides a malformed reply.
+ */
+function checkedUi<H extends NodeHandle | string>(
+  node: H,
+  output: NodeOutput | undefined,
+): UiOutputOf<H> | undefined {
+  if (output === undefined || typeof node === "string") return output as UiOutputOf<H> | undefined;
+  const kind = uiOutputKind(node.classType);
+  if (kind && !UiOutputSchemas[kind].safeParse(output).success) {
+    throw new ComfycError(
+      "BAD_SERVER_REPLY",
+      `The UI output of node "${node.nodeId}" (${node.classType}) does not have the shape of ${kind}: ${JSON.stringify(output).slice(0, 200)}`,
+      "Read it untyped with result.outputs instead, or check the server's version.",
+    );
+  }
+  return output as UiOutputOf<H>;
 }

@@ -231,6 +231,24 @@ describe("Job, fed the real message sequences of protocol §3", () => {
     expect(result.texts["7"]).toEqual(["hi", "hi"]);
   });
 
+  test("a typed read checks the UI output's shape; an id reads it as sent", async () => {
+    const { job } = makeJob(["9"]);
+    feed(job, [
+      { type: "execution_start", data: { prompt_id: ID, timestamp: 1 } },
+      { type: "executed", data: { node: "9", output: { images: "oops" }, prompt_id: ID } },
+      { type: "execution_success", data: { prompt_id: ID, timestamp: 3 } },
+    ]);
+    const result = await job.result();
+    const handle = { nodeId: "9", classType: "SaveImage" };
+    expect(() => result.output(handle)).toThrow(/UiImages/);
+    try {
+      result.output(handle);
+    } catch (e) {
+      expect((e as { code: string }).code).toBe("BAD_SERVER_REPLY");
+    }
+    expect(result.output("9")).toEqual({ images: ["oops"] });
+  });
+
   test("another prompt's messages, unknown types and malformed frames are ignored", () => {
     expect(parseWsMessage('{"type":"crystools.monitor","data":{"cpu":3}}')).toBeUndefined();
     expect(parseWsMessage("not json")).toBeUndefined();

@@ -12,6 +12,7 @@ import { classDoc, inputDoc, outputDoc } from "./docs.js";
 import type { ClassNames } from "./names.js";
 import { literal, propertyName, stringLiteral } from "./text.js";
 import { inputValueType, isOptionalInput, type TypeContext } from "./value-type.js";
+import { uiOutputType } from "./ui-outputs.js";
 
 /** Settings shared by every emitter. */
 export interface EmitOptions {
@@ -124,6 +125,17 @@ export function emitHandleInterface(
       name: String(output.index),
       isReadonly: true,
       type: `Output<${stringLiteral(output.type)}>`,
+    });
+  }
+  const ui = uiOutputType(node.classType, node.pack);
+  if (ui) {
+    properties.push({
+      kind: StructureKind.PropertySignature,
+      name: "__ui",
+      isReadonly: true,
+      hasQuestionToken: true,
+      type: ui,
+      docs: jsDocs("Type only: what this node shows after running (`result.output(handle)`)."),
     });
   }
   return {
