@@ -7,6 +7,8 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { ComfyClient, ExecutionFailedError } from "comfyc/runtime";
 import { startTestServer, type TestServer } from "comfyc/testing";
+import { workflow } from "comfyc";
+import { EmptyImage, ImageInvert, PreviewAny, SaveImage } from "../../generated/core.js";
 import txt2img from "../sd15-txt2img.js";
 
 let server: TestServer;
@@ -38,4 +40,22 @@ test("a sampler failure surfaces as a typed error naming the node", async () => 
   } finally {
     server.script.clearNodes();
   }
+});
+
+test("outputs are typed from the node handles", async () => {
+  const wf = workflow();
+  const image = wf.add(EmptyImage, { width: 32, height: 16, batch_size: 3 });
+  const saved = wf.add(SaveImage, {
+    images: wf.add(ImageInvert, { image }),
+    filename_prefix: "ci/t",
+  });
+  const shown = wf.add(PreviewAny, { source: image });
+  const result = await client.run(wf);
+  // `images` is `readonly UiFile[]` and `text` is `readonly string[]`, checked when read.
+  expect(result.output(saved)?.images.map((f) => f.filename)).toEqual([
+    "t_00001_.png",
+    "t_00002_.png",
+    "t_00003_.png",
+  ]);
+  expect(result.output(shown)?.text).toEqual(["tensor of shape [3, 16, 32, 3]"]);
 });
