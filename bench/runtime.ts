@@ -113,7 +113,7 @@ async function childServer(): Promise<{ url: string; stop: () => void }> {
       "--import",
       "tsx",
       "--conditions=comfyc-source",
-      join(ROOT, "src/cli/main.ts"),
+      join(ROOT, "src/cli/bin.ts"),
       "serve",
       "--port",
       "0",

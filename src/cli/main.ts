@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 import { Command, CommanderError } from "commander";
 import { isComfycError } from "../errors.js";
 import { registerCodegen } from "./codegen-command.js";
@@ -43,13 +42,4 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
     io.error(`internal error: ${(e as Error)?.stack ?? String(e)}`);
     return EXIT_INTERNAL;
   }
-}
-
-const invokedDirectly =
-  process.argv[1] !== undefined &&
-  import.meta.url.endsWith(process.argv[1].replace(/\\/g, "/").split("/").pop()!);
-if (invokedDirectly) {
-  runCli(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
-  });
 }

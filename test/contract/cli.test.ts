@@ -13,7 +13,7 @@ async function spawnCli(...args: string[]) {
   const { spawn } = await import("node:child_process");
   return spawn(
     process.execPath,
-    ["--import", "tsx", "--conditions=comfyc-source", join(ROOT, "src", "cli", "main.ts"), ...args],
+    ["--import", "tsx", "--conditions=comfyc-source", join(ROOT, "src", "cli", "bin.ts"), ...args],
     { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
   );
 }

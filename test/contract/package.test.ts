@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, test } from "vitest";
@@ -100,8 +100,12 @@ describe("the built package", () => {
     }
   });
 
-  test("the bin compiles an example and checks generated code", async () => {
-    const bin = join(ROOT, "dist", "cli", "main.js");
+  test("the bin, started through a symlink as npm's .bin does, compiles and checks code", async () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
+      bin: Record<string, string>;
+    };
+    const bin = join(tempDir(), "comfyc");
+    symlinkSync(join(ROOT, pkg.bin["comfyc"]!), bin);
     const { stdout } = await run(
       process.execPath,
       [bin, "compile", join(ROOT, "examples", "hires-fix.ts")],
