@@ -44,6 +44,16 @@ export class ComfycError extends Error {
   }
 }
 
+/** The `IO_ERROR` for a local file that could not be read. */
+export function ioError(path: string, cause: unknown): ComfycError {
+  return new ComfycError(
+    "IO_ERROR",
+    `Cannot read ${path}: ${(cause as Error)?.message ?? String(cause)}`,
+    undefined,
+    { cause },
+  );
+}
+
 /** True when `e` is any comfyc error, optionally with the given code. */
 export function isComfycError(e: unknown, code?: ErrorCode): e is ComfycError {
   return e instanceof ComfycError && (code === undefined || e.code === code);

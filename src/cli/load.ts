@@ -3,7 +3,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { register } from "tsx/esm/api";
 import { isWorkflow, type AnyWorkflow } from "../builder/define-workflow.js";
-import { ComfycError } from "../errors.js";
+import { ComfycError, ioError } from "../errors.js";
 
 /** Imports a workflow file (TypeScript or JavaScript) and returns its default export. */
 export async function loadWorkflowModule(file: string): Promise<AnyWorkflow> {
@@ -50,12 +50,7 @@ export async function loadPromptFile(file: string): Promise<Record<string, unkno
   try {
     text = await readFile(file, "utf8");
   } catch (cause) {
-    throw new ComfycError(
-      "IO_ERROR",
-      `Cannot read ${file}: ${(cause as Error).message}`,
-      undefined,
-      { cause },
-    );
+    throw ioError(file, cause);
   }
   let raw: unknown;
   try {

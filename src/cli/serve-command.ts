@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { ComfycError } from "../errors.js";
+import { ComfycError, ioError } from "../errors.js";
 import { startTestServer } from "../testing/server.js";
 import type { CliIo } from "./io.js";
 
@@ -22,14 +22,7 @@ function readTls(flags: ServeFlags): { key: Buffer; cert: Buffer } {
     try {
       return readFileSync(path);
     } catch (cause) {
-      throw new ComfycError(
-        "IO_ERROR",
-        `Cannot read ${path}: ${(cause as Error).message}`,
-        undefined,
-        {
-          cause,
-        },
-      );
+      throw ioError(path, cause);
     }
   };
   return { key: read(flags.tlsKeyfile), cert: read(flags.tlsCertfile) };

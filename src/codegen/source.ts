@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { request } from "undici";
-import { ComfycError } from "../errors.js";
+import { ComfycError, ioError } from "../errors.js";
 
 /** Where to read an object_info from. */
 export type ObjectInfoSource =
@@ -20,12 +20,7 @@ export async function loadObjectInfo(
     try {
       text = await readFile(source.file, "utf8");
     } catch (cause) {
-      throw new ComfycError(
-        "IO_ERROR",
-        `Cannot read ${source.file}: ${(cause as Error).message}`,
-        undefined,
-        { cause },
-      );
+      throw ioError(source.file, cause);
     }
     return { raw: parseJson(text, source.file), label: source.file };
   }

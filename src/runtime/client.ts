@@ -9,7 +9,7 @@ import type { AnyWorkflow } from "../builder/define-workflow.js";
 import type { ApiPrompt, SourceLocation } from "../builder/types.js";
 import type { CompileOptions } from "../builder/workflow.js";
 import { FormData } from "undici";
-import { ComfycError } from "../errors.js";
+import { ComfycError, ioError } from "../errors.js";
 import type { NodeContext } from "../protocol/describe-errors.js";
 import { stringifyJson } from "../protocol/json.js";
 import {
@@ -184,25 +184,26 @@ export class ComfyClient {
     return { ...q, queue_pending: pending };
   }
 
+  /** A JSON `POST` whose reply body ComfyUI leaves empty (queue, history, interrupt, free). */
+  async #postJson(path: string, body: unknown, options: { signal?: AbortSignal }): Promise<void> {
+    await this.http.empty("POST", path, {
+      ...options,
+      body: JSON.stringify(body),
+      headers: { "content-type": "application/json" },
+    });
+  }
+
   /** Deletes pending prompts (`POST /queue {delete}`); running ones are not stopped. */
   async deleteQueued(
     promptIds: readonly string[],
     options: { signal?: AbortSignal } = {},
   ): Promise<void> {
-    await this.http.empty("POST", "api/queue", {
-      ...options,
-      body: JSON.stringify({ delete: promptIds }),
-      headers: { "content-type": "application/json" },
-    });
+    await this.#postJson("api/queue", { delete: promptIds }, options);
   }
 
   /** Clears every pending prompt. */
   async clearQueue(options: { signal?: AbortSignal } = {}): Promise<void> {
-    await this.http.empty("POST", "api/queue", {
-      ...options,
-      body: JSON.stringify({ clear: true }),
-      headers: { "content-type": "application/json" },
-    });
+    await this.#postJson("api/queue", { clear: true }, options);
   }
 
   /** One history entry, or undefined while pending/running or when unknown (`{}`). */
@@ -239,29 +240,17 @@ export class ComfyClient {
     promptIds: readonly string[],
     options: { signal?: AbortSignal } = {},
   ): Promise<void> {
-    await this.http.empty("POST", "api/history", {
-      ...options,
-      body: JSON.stringify({ delete: promptIds }),
-      headers: { "content-type": "application/json" },
-    });
+    await this.#postJson("api/history", { delete: promptIds }, options);
   }
 
   /** Clears the whole history (`POST /history {clear}`). */
   async clearHistory(options: { signal?: AbortSignal } = {}): Promise<void> {
-    await this.http.empty("POST", "api/history", {
-      ...options,
-      body: JSON.stringify({ clear: true }),
-      headers: { "content-type": "application/json" },
-    });
+    await this.#postJson("api/history", { clear: true }, options);
   }
 
   /** Interrupts the running prompt (only if it is `promptId`, when given). */
   async interrupt(promptId?: string, options: { signal?: AbortSignal } = {}): Promise<void> {
-    await this.http.empty("POST", "api/interrupt", {
-      ...options,
-      body: JSON.stringify(promptId ? { prompt_id: promptId } : {}),
-      headers: { "content-type": "application/json" },
-    });
+    await this.#postJson("api/interrupt", promptId ? { prompt_id: promptId } : {}, options);
   }
 
   /** `POST /free`: unload models and/or clear the execution cache. */
@@ -272,14 +261,14 @@ export class ComfyClient {
     },
     options: { signal?: AbortSignal } = {},
   ): Promise<void> {
-    await this.http.empty("POST", "api/free", {
-      ...options,
-      body: JSON.stringify({
+    await this.#postJson(
+      "api/free",
+      {
         unload_models: what.unloadModels === true,
         free_memory: what.freeMemory === true,
-      }),
-      headers: { "content-type": "application/json" },
-    });
+      },
+      options,
+    );
   }
 
   /** `GET /models/{folder}`: file names the server's loaders accept. */
@@ -815,12 +804,7 @@ async function readLocal(path: string): Promise<Buffer> {
   try {
     return await readFile(path);
   } catch (cause) {
-    throw new ComfycError(
-      "IO_ERROR",
-      `Cannot read ${path}: ${(cause as Error).message}`,
-      undefined,
-      { cause },
-    );
+    throw ioError(path, cause);
   }
 }
 

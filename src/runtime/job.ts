@@ -147,7 +147,6 @@ export class Job {
   readonly #outputs = new Map<string, NodeOutput | null>();
   #cached: readonly string[] = [];
   #sawStart = false;
-  #succeeded = false;
   #cancelRequested = false;
   #currentNode: string | undefined;
   readonly #result: Promise<JobResult>;
@@ -316,7 +315,6 @@ export class Job {
         return;
       }
       case "execution_success":
-        this.#succeeded = true;
         // Complete without reading history when every expected output has reported, or when
         // the socket delivered every event (`executed` then covers every UI output).
         if (
@@ -453,11 +451,6 @@ export class Job {
     else this.#emit({ type: "error", error });
     this.#reject(error);
     this.host.release(this);
-  }
-
-  /** Whether `execution_success` was seen (the run succeeded even if outputs are pending). */
-  get succeededOnSocket(): boolean {
-    return this.#succeeded;
   }
 
   #start(): void {

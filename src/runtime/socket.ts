@@ -40,7 +40,6 @@ export class ComfySocket {
   #opened = false;
   #connecting: Promise<void> | undefined;
   #retryAfter = 0;
-  lastMessageAt = 0;
   /** Increases on every (re)connection: a job that saw one epoch throughout missed nothing. */
   epoch = 0;
 
@@ -108,7 +107,6 @@ export class ComfySocket {
         this.#opened = true;
         this.#socket = socket;
         this.epoch++;
-        this.lastMessageAt = Date.now();
         socket.send(
           JSON.stringify({ type: "feature_flags", data: { supports_preview_metadata: true } }),
         );
@@ -116,7 +114,6 @@ export class ComfySocket {
         resolve();
       });
       socket.addEventListener("message", (event) => {
-        this.lastMessageAt = Date.now();
         if (typeof event.data === "string") {
           const message = parseWsMessage(event.data, this.options.wanted);
           if (message) this.options.onMessage(message);

@@ -223,24 +223,25 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   };
   const customValidators = { LoadImage: loadImageValidator, LoadImageMask: loadImageValidator };
 
+  // Upload combos list the input folder on every call, as LoadImage's INPUT_TYPES does.
+  const servedClass = (info: unknown, files: () => string[]): unknown => {
+    const required = (info as { input?: { required?: Record<string, unknown[]> } }).input?.required;
+    const image = required?.["image"];
+    if (
+      !Array.isArray(image) ||
+      !Array.isArray(image[0]) ||
+      !(image[1] as { image_upload?: unknown } | undefined)?.image_upload
+    )
+      return info;
+    const copy = structuredClone(info) as { input: { required: Record<string, unknown[]> } };
+    copy.input.required["image"]![0] = files();
+    return copy;
+  };
   const servedInfo = (): Record<string, unknown> => {
-    // Upload combos list the input folder on every call, as LoadImage's INPUT_TYPES does.
-    const files = folders.inputFiles();
+    let listed: string[] | undefined;
+    const files = () => (listed ??= folders.inputFiles());
     const out: Record<string, unknown> = {};
-    for (const [name, info] of Object.entries(baseInfo)) {
-      const required = (info as { input?: { required?: Record<string, unknown[]> } }).input
-        ?.required;
-      const image = required?.["image"];
-      if (
-        Array.isArray(image) &&
-        Array.isArray(image[0]) &&
-        (image[1] as { image_upload?: unknown } | undefined)?.image_upload
-      ) {
-        const copy = structuredClone(info) as { input: { required: Record<string, unknown[]> } };
-        copy.input.required["image"]![0] = files;
-        out[name] = copy;
-      } else out[name] = info;
-    }
+    for (const [name, info] of Object.entries(baseInfo)) out[name] = servedClass(info, files);
     return out;
   };
 
@@ -615,8 +616,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     } else if (!route && method === "GET" && (m = /^\/object_info\/(.+)$/.exec(path))) {
       const name = decodeURIComponent(m[1]!);
       route = (_q, res2) => {
-        const info = servedInfo()[name];
-        sendJson(res2, 200, info ? { [name]: info } : {});
+        const info = Object.hasOwn(baseInfo, name) ? baseInfo[name] : undefined;
+        sendJson(res2, 200, info ? { [name]: servedClass(info, () => folders.inputFiles()) } : {});
       };
     } else if (!route && method === "GET" && (m = /^\/models\/(.+)$/.exec(path))) {
       const folder = decodeURIComponent(m[1]!);
