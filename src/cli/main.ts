@@ -1,39 +1,107 @@
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, Help } from "commander";
 import { isComfycError } from "../errors.js";
-import { registerCodegen } from "./codegen-command.js";
-import { registerCompile } from "./compile-command.js";
-import { registerDemo } from "./demo-command.js";
-import { registerRun } from "./run-command.js";
-import { registerServe } from "./serve-command.js";
-import { registerValidate } from "./validate-command.js";
 import { EXIT_CODES, EXIT_INTERNAL } from "./exit-codes.js";
 import { processIo, type CliIo } from "./io.js";
 
-/** Builds the `comfyc` program; exported so tests can run commands in-process. */
-export function buildProgram(io: CliIo = processIo): Command {
+/** Adds one command, with its options and action, to the program. */
+type Register = (program: Command, io: CliIo) => void;
+
+interface LazyCommand {
+  /** What `comfyc --help` lists after the name: `[options]` and the positional arguments. */
+  readonly usage: string;
+  /** The one-line description `comfyc --help` lists. */
+  readonly summary: string;
+  /** Imports the command's module; only done when the command line names the command. */
+  readonly load: () => Promise<Register>;
+}
+
+/**
+ * The commands, in the order `comfyc --help` lists them.
+ *
+ * Each command's module (and everything it imports: the code generator, the test server, the
+ * runtime client, …) is imported only when the command line names that command, so start-up
+ * costs what that one command needs and `comfyc --help` loads none of them. To add a command,
+ * write `registerX(program, io)` in `x-command.ts` as usual and add one entry here; `usage`
+ * and `summary` must match what `registerX` declares (a unit test compares the lazy
+ * `comfyc --help` with the fully loaded one).
+ */
+const COMMANDS: Readonly<Record<string, LazyCommand>> = {
+  codegen: {
+    usage: "[options]",
+    summary: "Generate typed node modules from a ComfyUI server's /object_info or a saved copy",
+    load: async () => (await import("./codegen-command.js")).registerCodegen,
+  },
+  compile: {
+    usage: "[options] <file>",
+    summary: "Compile a workflow file (default export) to API-format JSON",
+    load: async () => (await import("./compile-command.js")).registerCompile,
+  },
+  validate: {
+    usage: "[options] <prompt.json>",
+    summary: "Validate an API-format prompt against a schema with ComfyUI's own rules",
+    load: async () => (await import("./validate-command.js")).registerValidate,
+  },
+  serve: {
+    usage: "[options]",
+    summary: "Start the ComfyUI-compatible test server (no GPU) until Ctrl-C",
+    load: async () => (await import("./serve-command.js")).registerServe,
+  },
+  run: {
+    usage: "[options] <file>",
+    summary: "Run a workflow file or API-format prompt on a ComfyUI server and save its outputs",
+    load: async () => (await import("./run-command.js")).registerRun,
+  },
+  demo: {
+    usage: "[options]",
+    summary: "Run the examples end to end on the built-in test server (no GPU needed)",
+    load: async () => (await import("./demo-command.js")).registerDemo,
+  },
+};
+
+/**
+ * Builds the `comfyc` program; exported so tests can run commands in-process.
+ *
+ * Commands named in `argv` (or all of them, with `"all"`) are loaded and registered in full;
+ * the others are listed in `--help` by name and summary only.
+ */
+export async function buildProgram(
+  argv: readonly string[] | "all",
+  io: CliIo = processIo,
+): Promise<Command> {
   const program = new Command("comfyc")
     .description("Typed TypeScript toolkit for ComfyUI")
     .option("--verbose", "print stack traces of errors")
     .showHelpAfterError()
     .exitOverride();
-  registerCodegen(program, io);
-  registerCompile(program, io);
-  registerValidate(program, io);
-  registerServe(program, io);
-  registerRun(program, io);
-  registerDemo(program, io);
+  const stubs = new Map<Command, string>();
+  // Any argument equal to a command's name loads that command: `comfyc help codegen` and
+  // `comfyc --verbose codegen` need it too, and loading one module too many is harmless.
+  const named = argv === "all" ? undefined : new Set(argv);
+  const registers = await Promise.all(
+    Object.entries(COMMANDS).map(([name, c]) => (!named || named.has(name) ? c.load() : undefined)),
+  );
+  Object.entries(COMMANDS).forEach(([name, c], i) => {
+    const register = registers[i];
+    if (register) register(program, io);
+    else stubs.set(program.command(name).description(c.summary), c.usage);
+  });
+  program.configureHelp({
+    subcommandTerm: (cmd) =>
+      stubs.has(cmd) ? `${cmd.name()} ${stubs.get(cmd)}` : new Help().subcommandTerm(cmd),
+  });
   return program;
 }
 
 /** Runs the CLI and returns the exit code. */
 export async function runCli(argv: readonly string[], io: CliIo = processIo): Promise<number> {
-  const program = buildProgram(io);
+  let program: Command | undefined;
   try {
+    program = await buildProgram(argv, io);
     await program.parseAsync([...argv], { from: "user" });
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
-    const verbose = program.opts<{ verbose?: boolean }>().verbose === true;
+    const verbose = program?.opts<{ verbose?: boolean }>().verbose === true;
     if (isComfycError(e)) {
       io.error(`error [${e.code}]: ${e.message}`);
       if (verbose && e.stack) io.error(e.stack);

@@ -1,10 +1,34 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
+import { buildProgram } from "../../src/cli/main.js";
 import { cli } from "../helpers-cli.js";
 import { BUNDLED_SCHEMA, ROOT, SHARED_DATA, tempDir } from "../helpers.js";
 
 const example = (name: string) => join(ROOT, "examples", name);
+
+describe("comfyc --help", () => {
+  test("lists every command exactly as its module declares it, without loading the modules", async () => {
+    const lazy = await buildProgram([]);
+    const loaded = await buildProgram("all");
+    expect(lazy.helpInformation()).toBe(loaded.helpInformation());
+    expect(lazy.commands.every((c) => c.options.length === 0)).toBe(true);
+  });
+
+  test("a command named on the command line is loaded in full, also after `help`", async () => {
+    for (const argv of [
+      ["codegen", "--help"],
+      ["help", "codegen"],
+      ["--verbose", "codegen"],
+    ]) {
+      const program = await buildProgram(argv);
+      const codegen = program.commands.find((c) => c.name() === "codegen");
+      expect(codegen?.helpInformation()).toContain("--check");
+      const serve = program.commands.find((c) => c.name() === "serve");
+      expect(serve?.options).toEqual([]);
+    }
+  });
+});
 
 describe("comfyc compile", () => {
   test("prints the golden JSON of an example", async () => {
