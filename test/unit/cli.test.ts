@@ -13,7 +13,7 @@ describe("comfyc --help", () => {
     const loaded = await buildProgram("all");
     expect(lazy.helpInformation()).toBe(loaded.helpInformation());
     expect(lazy.commands.every((c) => c.options.length === 0)).toBe(true);
-  });
+  }, 120_000);
 
   test("a command named on the command line is loaded in full, also after `help`", async () => {
     for (const argv of [
