@@ -50,7 +50,25 @@ export { describeError, describeNodeErrors } from "./protocol/describe-errors.js
 export type { NodeContext } from "./protocol/describe-errors.js";
 export type { ErrorObj, NodeError, NodeErrors } from "./protocol/prompt.js";
 export { normalizeObjectInfo } from "./schema/normalize.js";
-export { isLegacyVersion, validatePrompt } from "./schema/validate.js";
+export { validatePrompt } from "./schema/validate.js";
+export {
+  COMFYUI_BEHAVIOURS,
+  ComfyuiVersionError,
+  comfyuiRules,
+  compareComfyuiVersions,
+  NEWEST_COMFYUI_VERSION,
+  OLDEST_COMFYUI_VERSION,
+  parseComfyuiVersion,
+  tryParseComfyuiVersion,
+} from "./protocol/comfyui-version.js";
+export type {
+  ComfyuiBehaviour,
+  ComfyuiBehaviourInfo,
+  ComfyuiRules,
+  ComfyuiRulesOptions,
+  ComfyuiVersion,
+  UnreleasedBehaviour,
+} from "./protocol/comfyui-version.js";
 export type {
   ClassLookup,
   CustomValidator,

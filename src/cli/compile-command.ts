@@ -10,6 +10,7 @@ import type { NodeSchema } from "../schema/ir.js";
 import { normalizeObjectInfo } from "../schema/normalize.js";
 import type { CliIo } from "./io.js";
 import { loadWorkflowModule, parseParams } from "./load.js";
+import { parseComfyuiVersion } from "../protocol/comfyui-version.js";
 
 interface CompileFlags {
   param: string[];
@@ -61,7 +62,11 @@ export function registerCompile(program: Command, io: CliIo): void {
       "--schema <object_info.json>",
       "validate against this schema instead of the generated one",
     )
-    .option("--comfyui-version <version>", "validate with this ComfyUI version's rules")
+    .option(
+      "--comfyui-version <version>",
+      "validate with this ComfyUI release's rules (default: the newest known)",
+      (v: string) => parseComfyuiVersion(v, "--comfyui-version").text,
+    )
     .action(async (file: string, flags: CompileFlags) => {
       const { report } = await compileWorkflowFile(file, flags);
       for (const node of report.unreachable) {

@@ -9,6 +9,7 @@ import type { CliIo } from "./io.js";
 import { loadPromptFile, loadWorkflowModule, parseParams } from "./load.js";
 import { progressMode, showProgress } from "./progress.js";
 import { isPlainWorkflow } from "../builder/define-workflow.js";
+import { tryParseComfyuiVersion } from "../protocol/comfyui-version.js";
 
 interface RunFlags {
   server: string;
@@ -148,7 +149,8 @@ async function serverSchema(
   client: ComfyClient,
 ): Promise<{ schema: NodeSchema; comfyuiVersion?: string }> {
   const [raw, stats] = await Promise.all([client.objectInfo(), client.systemStats()]);
-  const version = stats.system.comfyui_version;
+  // A server reporting something that is not a version gets the newest rules.
+  const version = tryParseComfyuiVersion(stats.system.comfyui_version)?.text;
   return {
     schema: normalizeObjectInfo(raw, client.http.baseUrl.origin),
     ...(version ? { comfyuiVersion: version } : {}),

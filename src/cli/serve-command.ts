@@ -1,8 +1,9 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { ComfycError, ioError } from "../errors.js";
-import { startTestServer } from "../testing/server.js";
+import { DEFAULT_COMFYUI_VERSION, startTestServer } from "../testing/server.js";
 import type { CliIo } from "./io.js";
+import { parseComfyuiVersion } from "../protocol/comfyui-version.js";
 
 interface ServeFlags {
   objectInfo?: string;
@@ -13,6 +14,7 @@ interface ServeFlags {
   dataDir?: string;
   tlsKeyfile?: string;
   tlsCertfile?: string;
+  comfyuiVersion?: string;
 }
 
 function readTls(flags: ServeFlags): { key: Buffer; cert: Buffer } {
@@ -41,6 +43,11 @@ export function registerServe(program: Command, io: CliIo): void {
     .option("--data-dir <dir>", "where input/output/temp live (default: a temp folder)")
     .option("--tls-keyfile <file>", "serve HTTPS/WSS with this PEM key (with --tls-certfile)")
     .option("--tls-certfile <file>", "the PEM certificate for --tls-keyfile")
+    .option(
+      "--comfyui-version <version>",
+      `behave like and report this ComfyUI release (default ${DEFAULT_COMFYUI_VERSION})`,
+      (v: string) => parseComfyuiVersion(v, "--comfyui-version").text,
+    )
     .action(async (flags: ServeFlags) => {
       const server = await startTestServer({
         port: Number(flags.port),
@@ -49,10 +56,11 @@ export function registerServe(program: Command, io: CliIo): void {
         ...(flags.nodeDuration ? { nodeDurationMs: Number(flags.nodeDuration) } : {}),
         ...(flags.previews ? { previews: true } : {}),
         ...(flags.dataDir ? { dataDir: flags.dataDir } : {}),
+        ...(flags.comfyuiVersion ? { comfyuiVersion: flags.comfyuiVersion } : {}),
         ...(flags.tlsKeyfile || flags.tlsCertfile ? { tls: readTls(flags) } : {}),
       });
       io.info(
-        `comfyc test server listening on ${server.url} (${server.schema.classes.size} node classes; files in ${server.folders.root})`,
+        `comfyc test server listening on ${server.url} (ComfyUI ${server.comfyuiVersion} behaviour, ${server.schema.classes.size} node classes; files in ${server.folders.root})`,
       );
       io.out(server.url);
       await new Promise<void>((resolve) => {

@@ -7,6 +7,7 @@ import { normalizeObjectInfo } from "../schema/normalize.js";
 import { validatePrompt } from "../schema/validate.js";
 import type { CliIo } from "./io.js";
 import { loadPromptFile } from "./load.js";
+import { parseComfyuiVersion, tryParseComfyuiVersion } from "../protocol/comfyui-version.js";
 
 interface ValidateFlags {
   schema?: string;
@@ -34,7 +35,8 @@ export function registerValidate(program: Command, io: CliIo): void {
     )
     .option(
       "--comfyui-version <version>",
-      "follow this ComfyUI version's rules (default: newest, or the server's)",
+      "follow this ComfyUI release's rules (default: the server's, else the newest known)",
+      (v: string) => parseComfyuiVersion(v, "--comfyui-version").text,
     )
     .option("--json", "print ComfyUI's rejection body ({error, node_errors}) instead of text")
     .action(async (file: string, flags: ValidateFlags) => {
@@ -110,8 +112,8 @@ async function serverVersion(
       return undefined;
     }
     const body = (await res.body.json()) as { system?: { comfyui_version?: unknown } };
-    const v = body?.system?.comfyui_version;
-    return typeof v === "string" ? v : undefined;
+    // A server reporting something that is not a version gets the newest rules.
+    return tryParseComfyuiVersion(body?.system?.comfyui_version)?.text;
   } catch {
     return undefined;
   }

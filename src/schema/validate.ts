@@ -1,3 +1,4 @@
+import { comfyuiRules, type ComfyuiRules } from "../protocol/comfyui-version.js";
 import type { ErrorObj, NodeErrors } from "../protocol/prompt.js";
 import { PyException, pyBoolOf, pyFloatOf, pyIntOf, pyStrOf } from "./coerce.js";
 import type { InputConfig, InputIR, NodeClassIR, NodeSchema } from "./ir.js";
@@ -29,11 +30,12 @@ export interface CustomValidator {
 /** Options of {@link validatePrompt}. */
 export interface ValidateOptions {
   /**
-   * The ComfyUI version to behave like (`"0.3.64"`). Versions up to 0.3.64 use the older rules
-   * (`invalid_prompt`, no `"COMBO"` membership check, no cycle detection); later or unset
-   * versions use the newest rules.
+   * The ComfyUI release to behave like (`"0.3.64"`, `"0.33.0"`), or its rules from
+   * `comfyuiRules()`. Each rule applies from the release that brought it (`COMFYUI_BEHAVIOURS`);
+   * unset means `NEWEST_COMFYUI_VERSION`. A string that is not a version throws
+   * `ComfyuiVersionError` (code `USAGE`).
    */
-  readonly comfyuiVersion?: string;
+  readonly comfyuiVersion?: string | ComfyuiRules;
   /** `partial_execution_targets`: only these output nodes count. */
   readonly partialExecutionTargets?: readonly string[];
   /**
@@ -62,19 +64,6 @@ export interface ValidationResult {
   readonly prompt: Record<string, unknown>;
 }
 
-/** True when `version` (such as `0.3.64`) uses the rules of v0.3.64 and earlier. */
-export function isLegacyVersion(version: string | undefined): boolean {
-  if (!version) return false;
-  const parts = version
-    .replace(/^v/, "")
-    .split(/[.+-]/)
-    .map((p) => Number.parseInt(p, 10) || 0);
-  const [major = 0, minor = 0, patch = 0] = parts;
-  if (major !== 0) return major < 0;
-  if (minor !== 3) return minor < 3;
-  return patch <= 64;
-}
-
 /** A lookup over a normalized schema. */
 export function schemaLookup(schema: NodeSchema): ClassLookup {
   return (classType) => schema.classes.get(classType);
@@ -95,7 +84,7 @@ export function validatePrompt(
   options: ValidateOptions = {},
 ): ValidationResult {
   const find = typeof lookup === "function" ? lookup : schemaLookup(lookup);
-  const legacy = isLegacyVersion(options.comfyuiVersion);
+  const rules = comfyuiRules(options.comfyuiVersion, { source: "comfyuiVersion" });
   const coerced: Record<string, unknown> =
     prompt !== null && typeof prompt === "object" && !Array.isArray(prompt)
       ? structuredClone(prompt as Record<string, unknown>)
@@ -121,7 +110,7 @@ export function validatePrompt(
     const title = titleOf(obj);
     if (!obj || !("class_type" in obj)) {
       return reject(
-        legacy
+        !rules.has("missingNodeType")
           ? pyError(
               "invalid_prompt",
               "Cannot execute because a node is missing the class_type property.",
@@ -140,7 +129,7 @@ export function validatePrompt(
     if (!cls) {
       if (typeof classType === "string" && options.opaqueClasses?.has(classType)) continue;
       return reject(
-        legacy
+        !rules.has("missingNodeType")
           ? pyError(
               "invalid_prompt",
               `Cannot execute because node ${pyStr(classType)} does not exist.`,
@@ -160,7 +149,7 @@ export function validatePrompt(
     return reject(pyError("prompt_no_outputs", "Prompt has no outputs", ""));
 
   // 2. Per-output recursive validation, memoised per node id.
-  const ctx = new Context(coerced, find, legacy, options);
+  const ctx = new Context(coerced, find, rules, options);
   const good: string[] = [];
   const failed: [string, ErrorObj[]][] = [];
   const nodeErrors: NodeErrors = {};
@@ -247,7 +236,7 @@ class Context {
   constructor(
     readonly prompt: Record<string, unknown>,
     readonly find: ClassLookup,
-    readonly legacy: boolean,
+    readonly rules: ComfyuiRules,
     readonly options: ValidateOptions,
   ) {}
 
@@ -295,15 +284,19 @@ class Context {
     let valid = true;
     const custom = this.#customValidator(cls);
     const covered = new Set(custom?.inputs ?? []);
-    for (const { key, input, required } of expandInputs(cls.inputs, inputs)) {
+    const expanded = expandInputs(cls.inputs, inputs);
+    // execution.py (0.8.0+): `details` is the last dotted segment only when the node has dynamic
+    // paths; `extra_info.input_name` is always the full key.
+    const shortMissing = expanded.dynamic && this.rules.has("dynamicInputLastSegment");
+    for (const { key, input, required } of expanded.declared) {
       const config = configOf(input);
       const info = [config[0], config[1]];
       if (!(key in inputs)) {
         if (required) {
-          const details = this.legacy ? key : (key.split(".").pop() ?? key);
+          const details = shortMissing ? (key.split(".").pop() ?? key) : key;
           errors.push(
             pyError("required_input_missing", "Required input is missing", details, {
-              input_name: details,
+              input_name: key,
             }),
           );
         }
@@ -345,9 +338,10 @@ class Context {
         }
         const target = sourceId as string;
         if (this.#stack.includes(target)) {
-          if (this.legacy)
-            throw new PyException("RecursionError", "maximum recursion depth exceeded");
-          this.#recordCycle(target);
+          // Before 0.20.0 the recursion runs into Python's limit; the frames that unwind
+          // overwrite the memo, so every node of the cycle ends invalid with no error of its own
+          // (observed on 0.3.64: 400 with empty node_errors).
+          if (this.rules.has("dependencyCycle")) this.#recordCycle(target);
           valid = false;
           continue;
         }
@@ -436,19 +430,23 @@ class Context {
       }
       const list = Array.isArray(type)
         ? type
-        : type === "COMBO" && !this.legacy
+        : type === "COMBO" && this.rules.has("comboOptionsChecked")
           ? ((options["options"] as unknown[]) ?? [])
           : undefined;
       if (list) {
-        const values = Array.isArray(val) && options["multiselect"] === true ? val : [val];
+        const perElement =
+          Array.isArray(val) &&
+          options["multiselect"] === true &&
+          this.rules.has("multiselectPerElement");
+        const values: readonly unknown[] = perElement ? (val as unknown[]) : [val];
         const missing = values.filter((v) => !list.some((o) => o === v));
         if (missing.length > 0) {
           const long = list.length > 20;
           const listInfo = long ? `(list of length ${list.length})` : pyRepr(list);
-          const shown =
-            Array.isArray(type) || this.legacy
-              ? `'${pyStr(val)}'`
-              : missing.map((v) => `'${pyStr(v)}'`).join(", ");
+          // 0.21.0 lists the repr() of each invalid value; before, the value's str() in quotes.
+          const shown = this.rules.has("multiselectPerElement")
+            ? missing.map((v) => pyRepr(v)).join(", ")
+            : `'${pyStr(val)}'`;
           errors.push(
             pyError(
               "value_not_in_list",
@@ -494,27 +492,30 @@ class Context {
     return uploads.length ? { inputs: uploads.map((i) => i.name) } : undefined;
   }
 
+  /** `validate_node_input(received, expected)` of comfy_execution/validation.py, per release. */
   #typesMatch(
     received: string | readonly unknown[],
     expected: string | readonly unknown[],
   ): boolean {
+    const rules = this.rules;
+    if (typeof received === "string" && received === expected) return true;
+    // A whole "*" matches on every release: core "*" types are IO enums and custom packs' "*" is
+    // an AnyType, both str subclasses whose `__ne__` is False against "*"; /object_info cannot tell
+    // them from a plain "*" (0.8.0 made plain "*" match too).
+    if (received === "*" || expected === "*") return true;
+    const matchType = "COMFY_MATCHTYPE_V3";
+    if (rules.has("matchTypeMatchesAny") && (received === matchType || expected === matchType))
+      return true;
+    if (rules.has("listOutputIntoCombo") && typeof received !== "string" && expected === "COMBO")
+      return true;
     if (typeof received !== "string" || typeof expected !== "string") {
-      if (typeof received !== "string" && typeof expected !== "string") {
-        return received.length === expected.length && received.every((v, i) => v === expected[i]);
-      }
-      // [later] a list (combo) output feeds a "COMBO" input.
-      return !this.legacy && typeof received !== "string" && expected === "COMBO";
+      // Python's list != list compares elements: an identical options list matches.
+      if (typeof received === "string" || typeof expected === "string") return false;
+      return received.length === expected.length && received.every((v, i) => v === expected[i]);
     }
-    if (received === expected) return true;
     const r = new Set(received.split(",").map((t) => t.trim()));
     const e = new Set(expected.split(",").map((t) => t.trim()));
-    if (this.legacy) {
-      // Core "*" inputs are IO-enum types that match anything; a plain "*" output matches only "*".
-      if (e.has("*")) return true;
-    } else {
-      if (r.has("*") || e.has("*")) return true;
-      if (r.has("COMFY_MATCHTYPE_V3") || e.has("COMFY_MATCHTYPE_V3")) return true;
-    }
+    if (rules.has("starMatchesAny") && (r.has("*") || e.has("*"))) return true;
     for (const t of r) if (e.has(t)) return true;
     return false;
   }
@@ -557,40 +558,56 @@ function returnType(cls: ValidatorClass, index: unknown): string | readonly unkn
   return output.rawType;
 }
 
+/** The declared inputs of one node, given its values. */
+export interface ExpandedInputs {
+  readonly declared: readonly Declared[];
+  /**
+   * True when V3 dynamic inputs were expanded (an Autogrow, or a DynamicCombo with a known
+   * selection): ComfyUI's `v3_data` holds dynamic paths, which changes `required_input_missing`.
+   */
+  readonly dynamic: boolean;
+}
+
 /**
- * The declared inputs of a node given its values, with V3 dynamic inputs expanded the way the
- * newer server does: a DynamicCombo's selected option adds `<name>.<child>` inputs, an
- * Autogrow adds one input per slot (the first `min` required when its template is).
+ * The declared inputs of a node given its values, with V3 dynamic inputs expanded the way
+ * `_io.get_finalized_class_inputs` does: a DynamicCombo's selected option adds `<name>.<child>`
+ * inputs, an Autogrow adds one input per slot (the first `min` required when its template is).
  */
 export function expandInputs(
   inputs: readonly InputIR[],
   values: Readonly<Record<string, unknown>>,
-  prefix = "",
-): Declared[] {
-  const out: Declared[] = [];
-  for (const input of inputs) {
-    const key = `${prefix}${input.name}`;
-    if (input.kind === "dynamic_combo") {
-      if (!(key in values)) continue;
-      const option = input.options.find((o) => o.key === values[key]);
-      if (!option) continue;
-      out.push({ key, input, required: input.required });
-      out.push(...expandInputs(option.inputs, values, `${key}.`));
-      continue;
-    }
-    if (input.kind === "autogrow") {
-      input.names.forEach((name, i) => {
-        out.push({
-          key: `${key}.${name}`,
-          input: input.template,
-          required: i < input.min && input.template.required,
+): ExpandedInputs {
+  const declared: Declared[] = [];
+  let dynamic = false;
+  const walk = (list: readonly InputIR[], prefix: string): void => {
+    for (const input of list) {
+      const key = `${prefix}${input.name}`;
+      if (input.kind === "dynamic_combo") {
+        if (!(key in values)) continue;
+        const option = input.options.find((o) => o.key === values[key]);
+        if (!option) continue;
+        dynamic = true;
+        declared.push({ key, input, required: input.required });
+        walk(option.inputs, `${key}.`);
+        continue;
+      }
+      if (input.kind === "autogrow") {
+        // Autogrow always records a dynamic path, even when no slot has a value.
+        dynamic = true;
+        input.names.forEach((name, i) => {
+          declared.push({
+            key: `${key}.${name}`,
+            input: input.template,
+            required: i < input.min && input.template.required,
+          });
         });
-      });
-      continue;
+        continue;
+      }
+      declared.push({ key, input, required: input.required });
     }
-    out.push({ key, input, required: input.required });
-  }
-  return out;
+  };
+  walk(inputs, "");
+  return { declared, dynamic };
 }
 
 // KSampler's seed max is 2^64-1, which JSON.parse rounds to 2^64; ComfyUI compares the exact value.

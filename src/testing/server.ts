@@ -18,18 +18,23 @@ import busboy from "busboy";
 import { PNG } from "pngjs";
 import { WebSocketServer } from "ws";
 import { ComfycError } from "../errors.js";
+import {
+  comfyuiRules,
+  NEWEST_COMFYUI_VERSION,
+  type UnreleasedBehaviour,
+} from "../protocol/comfyui-version.js";
 import { parseJsonLossless, stringifyJson } from "../protocol/json.js";
 import type { NodeSchema } from "../schema/ir.js";
 import { normalizeObjectInfo } from "../schema/normalize.js";
-import { isLegacyVersion, validatePrompt, type CustomValidator } from "../schema/validate.js";
+import { validatePrompt, type CustomValidator } from "../schema/validate.js";
 import { Executor, type ExecutorState, type HistoryEntry, type NodeScript } from "./executor.js";
 import { contentTypeOf, FOLDER_TYPES, Folders, uploadTarget, type FolderType } from "./files.js";
 import { encodePng, pattern } from "./images.js";
 import { PromptHeap, queueTuple } from "./queue.js";
 import { pushCapped, SocketHub } from "./sockets.js";
 
-/** The ComfyUI version the test server reports and behaves like by default (§11 rules). */
-export const DEFAULT_COMFYUI_VERSION = "0.35.1";
+/** The ComfyUI version the test server reports and behaves like by default. */
+export const DEFAULT_COMFYUI_VERSION = NEWEST_COMFYUI_VERSION;
 
 /** The bundled real schema: a near-vanilla ComfyUI of October 2025. */
 export const BUNDLED_OBJECT_INFO = fileURLToPath(
@@ -86,8 +91,14 @@ export interface TestServerOptions {
   readonly host?: string;
   /** Where input/output/temp folders live (default: a fresh temp directory). */
   readonly dataDir?: string;
-  /** Version to report and whose validation and `prompt_id` rules to follow. */
+  /**
+   * The ComfyUI release to behave like and to report in `/system_stats` (default
+   * {@link DEFAULT_COMFYUI_VERSION}); each behaviour of `COMFYUI_BEHAVIOURS` applies from its
+   * release. Throws `ComfyuiVersionError` for a string that is not a version.
+   */
   readonly comfyuiVersion?: string;
+  /** Behaviours seen only in unreleased ComfyUI files to turn on (such as `duplicatePromptId`). */
+  readonly unreleased?: readonly UnreleasedBehaviour[];
   /** Default time each node takes, in ms (default 0). */
   readonly nodeDurationMs?: number;
   /** Send sampler previews (as `--preview-method auto` would). */
@@ -144,6 +155,8 @@ export interface TestServer {
   readonly folders: Folders;
   /** The normalized schema it validates with. */
   readonly schema: NodeSchema;
+  /** The ComfyUI release it behaves like and reports (`"0.33.0"`). */
+  readonly comfyuiVersion: string;
   readonly script: TestServerScript;
   /** Prompt ids in the order they finished executing (successfully or not); the latest 50,000. */
   readonly executed: readonly string[];
@@ -175,8 +188,11 @@ class HttpError extends Error {
  * await server.close();
  */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
-  const version = options.comfyuiVersion ?? DEFAULT_COMFYUI_VERSION;
-  const legacy = isLegacyVersion(version);
+  const rules = comfyuiRules(options.comfyuiVersion ?? DEFAULT_COMFYUI_VERSION, {
+    source: "comfyuiVersion",
+    unreleased: options.unreleased ?? [],
+  });
+  const version = rules.version.text;
   const rawInfo = loadRaw(options.objectInfo);
   const modelFiles = options.models ?? {};
   const baseInfo = withModels(rawInfo, modelFiles);
@@ -247,7 +263,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
 
   const systemStats = () => ({
     system: {
-      os: legacy ? "posix" : "linux",
+      os: rules.has("systemStatsPlatform") ? "linux" : "posix",
       ram_total: 34359738368,
       ram_free: 30000000000,
       comfyui_version: version,
@@ -293,7 +309,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     }
     let promptId: string;
     const requested = json["prompt_id"];
-    if (legacy)
+    if (!rules.has("promptIdUuid"))
       promptId =
         requested === undefined ? randomUUID() : requested === null ? "None" : String(requested);
     else if (requested === undefined || requested === null) promptId = randomUUID();
@@ -301,16 +317,18 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       return sendJson(res, 400, {
         error: {
           type: "invalid_prompt_id",
-          message: "Invalid prompt_id format",
-          details: `prompt_id must be a canonical UUID, got ${String(requested)}`,
+          message: "prompt_id must be a valid UUID",
+          details:
+            "prompt_id must be a UUID string in canonical lowercase hyphenated form; omit it to let the server generate one",
           extra_info: {},
         },
         node_errors: {},
       });
     } else if (
-      state.history.has(requested) ||
-      state.running?.promptId === requested ||
-      state.queue.items.some((i) => i.promptId === requested)
+      rules.has("duplicatePromptId") &&
+      (state.history.has(requested) ||
+        state.running?.promptId === requested ||
+        state.queue.items.some((i) => i.promptId === requested))
     ) {
       return sendJson(res, 409, { error: "prompt_id already exists" });
     } else promptId = requested;
@@ -322,7 +340,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       ? (json["partial_execution_targets"] as unknown[]).map(String)
       : undefined;
     const result = validatePrompt(emptyish ? {} : prompt, schema, {
-      comfyuiVersion: version,
+      comfyuiVersion: rules,
       customValidators,
       ...(targets ? { partialExecutionTargets: targets } : {}),
     });
@@ -333,10 +351,10 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     for (const key of ["auth_token_comfy_org", "api_key_comfy_org"]) {
       if (key in extra) {
         sensitive[key] = extra[key];
-        if (!legacy) delete extra[key];
+        if (rules.has("queueSensitiveElement")) delete extra[key];
       }
     }
-    if (!legacy) extra["create_time"] = Date.now();
+    if (rules.has("extraDataCreateTime")) extra["create_time"] = Date.now();
     if ("client_id" in json) {
       delete extra["client_id"];
       extra["client_id"] = json["client_id"];
@@ -730,6 +748,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     host,
     folders,
     schema,
+    comfyuiVersion: version,
     script,
     executed,
     wsLog: hub.log,

@@ -109,27 +109,52 @@ describe("POST /prompt", () => {
     expect((await post(`${server.url}/prompt`, { prompt: 5 })).status).toBe(500);
   });
 
-  test("client-chosen ids: canonical UUIDs only, duplicates are 409", async () => {
+  test("client-chosen ids: canonical UUIDs only (0.25.0+); 409 on duplicates only when asked for", async () => {
     const id = randomUUID();
-    const ok = await post(`${server.url}/prompt`, {
-      prompt: { "1": image(), "2": previewNode("1") },
-      prompt_id: id,
-    });
-    expect(ok.body.prompt_id).toBe(id);
-    expect(
-      (
-        await post(`${server.url}/prompt`, {
-          prompt: { "1": image(), "2": previewNode("1") },
-          prompt_id: id,
-        })
-      ).status,
-    ).toBe(409);
-    const bad = await post(`${server.url}/prompt`, {
-      prompt: { "1": image(), "2": previewNode("1") },
-      prompt_id: "my-job-1",
-    });
+    const body = { prompt: { "1": image(), "2": previewNode("1") }, prompt_id: id };
+    expect((await post(`${server.url}/prompt`, body)).body.prompt_id).toBe(id);
+    // 0.33.0 has no duplicate check (the 409 is seen only in an unreleased server.py).
+    expect((await post(`${server.url}/prompt`, body)).status).toBe(200);
+    const bad = await post(`${server.url}/prompt`, { ...body, prompt_id: "my-job-1" });
     expect(bad.status).toBe(400);
-    expect(bad.body.error.type).toBe("invalid_prompt_id");
+    expect(bad.body).toEqual({
+      error: {
+        type: "invalid_prompt_id",
+        message: "prompt_id must be a valid UUID",
+        details:
+          "prompt_id must be a UUID string in canonical lowercase hyphenated form; omit it to let the server generate one",
+        extra_info: {},
+      },
+      node_errors: {},
+    });
+    expect(
+      (await post(`${server.url}/prompt`, { ...body, prompt_id: id.toUpperCase() })).status,
+    ).toBe(400);
+    const strict = await startTestServer({ unreleased: ["duplicatePromptId"] });
+    try {
+      expect((await post(`${strict.url}/prompt`, body)).status).toBe(200);
+      expect(await post(`${strict.url}/prompt`, body)).toMatchObject({
+        status: 409,
+        body: { error: "prompt_id already exists" },
+      });
+    } finally {
+      await strict.close();
+    }
+    const v024 = await startTestServer({ comfyuiVersion: "0.24.0" });
+    try {
+      expect(
+        (await post(`${v024.url}/prompt`, { ...body, prompt_id: "my-job-1" })).body.prompt_id,
+      ).toBe("my-job-1");
+      expect((await get(`${v024.url}/system_stats`)).body.system.comfyui_version).toBe("0.24.0");
+    } finally {
+      await v024.close();
+    }
+  });
+
+  test("a version that is not a version is refused at start", async () => {
+    await expect(startTestServer({ comfyuiVersion: "banana" })).rejects.toMatchObject({
+      code: "USAGE",
+    });
   });
 
   test("a v0.3.64 server accepts any prompt id and reports invalid_prompt for unknown classes", async () => {

@@ -140,6 +140,21 @@ describe("comfyc validate", () => {
     expect(JSON.parse(legacy.stdout).error.type).toBe("invalid_prompt");
   });
 
+  test("--comfyui-version that is not a version is a usage error (exit 2) naming the flag", async () => {
+    const file = write({ "1": { class_type: "Nope", inputs: {} } });
+    const bad = await cli(
+      "validate",
+      file,
+      "--schema",
+      BUNDLED_SCHEMA,
+      "--comfyui-version",
+      "banana",
+    );
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--comfyui-version: "banana" is not a ComfyUI version');
+    expect(bad.stderr).toMatch(/→ Give a release number such as 0\.3\.64/);
+  });
+
   test("a UI-format workflow gets a clear error", async () => {
     const file = join(SHARED_DATA, "workflows", "ui", "ui_tpl_default.json");
     const { code, stderr } = await cli("validate", file, "--schema", BUNDLED_SCHEMA);

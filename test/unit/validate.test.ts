@@ -321,11 +321,32 @@ describe("validatePrompt: one case per ComfyUI error type, in the server's exact
       type: "dependency_cycle",
       extra_info: { node_id: "2", cycle_nodes: ["2", "1"] },
     });
+    // Observed on a real 0.3.64: 400, prompt_outputs_failed_validation, node_errors {}.
     const legacy = validatePrompt(prompt, schema, LEGACY);
-    expect(Object.values(legacy.nodeErrors).flatMap((n) => n.errors)[0]).toMatchObject({
-      type: "exception_during_inner_validation",
-      extra_info: { exception_type: "RecursionError" },
-    });
+    expect(legacy.valid).toBe(false);
+    expect(legacy.error?.type).toBe("prompt_outputs_failed_validation");
+    expect(legacy.nodeErrors).toEqual({});
+    // dependency_cycle arrived in 0.20.0 (2327fa1c); 0.19.x still answers like 0.3.64.
+    expect(validatePrompt(prompt, schema, { comfyuiVersion: "0.19.3" }).nodeErrors).toEqual({});
+    expect(
+      Object.keys(validatePrompt(prompt, schema, { comfyuiVersion: "0.20.0" }).nodeErrors).sort(),
+    ).toEqual(["1", "2"]);
+  });
+
+  test("a self-link is a one-node cycle", () => {
+    const prompt = {
+      "1": { class_type: "ImageInvert", inputs: { image: ["1", 0] } },
+      "3": preview("1"),
+    };
+    expect(validatePrompt(prompt, schema).nodeErrors["1"]!.errors).toEqual([
+      {
+        type: "dependency_cycle",
+        message: "Dependency cycle detected",
+        details: "1 (ImageInvert) -> 1 (ImageInvert)",
+        extra_info: { node_id: "1", cycle_nodes: ["1"] },
+      },
+    ]);
+    expect(validatePrompt(prompt, schema, LEGACY).nodeErrors).toEqual({});
   });
 
   test('"COMBO" membership is checked by newer servers only', () => {
@@ -343,10 +364,11 @@ describe("validatePrompt: one case per ComfyUI error type, in the server's exact
     expect(validatePrompt(prompt, schema, LEGACY).valid).toBe(true);
   });
 
-  test('"*" outputs match any input on newer servers only', () => {
+  test('a "*" output (AnyType) matches any input on every release; "*" in a comma set from 0.8.0', () => {
     const schemaWithAny = normalizeObjectInfo({
       ...(readJson(BUNDLED_SCHEMA) as object),
       Reroute: { input: { required: { x: ["*"] } }, output: ["*"], output_node: false },
+      AnyOrInt: { input: { required: { x: ["*"] } }, output: ["INT,*"], output_node: false },
     });
     const prompt = {
       "1": img(),
@@ -354,9 +376,14 @@ describe("validatePrompt: one case per ComfyUI error type, in the server's exact
       "3": preview("2"),
     };
     expect(validatePrompt(prompt, schemaWithAny).valid).toBe(true);
-    expect(validatePrompt(prompt, schemaWithAny, LEGACY).nodeErrors["3"]!.errors[0]).toMatchObject({
+    expect(validatePrompt(prompt, schemaWithAny, LEGACY).valid).toBe(true);
+    const set = { ...prompt, "2": { class_type: "AnyOrInt", inputs: { x: ["1", 0] } } };
+    expect(validatePrompt(set, schemaWithAny, { comfyuiVersion: "0.8.0" }).valid).toBe(true);
+    expect(
+      validatePrompt(set, schemaWithAny, { comfyuiVersion: "0.7.0" }).nodeErrors["3"]!.errors[0],
+    ).toMatchObject({
       type: "return_type_mismatch",
-      details: "images, received_type(*) mismatch input_type(IMAGE)",
+      details: "images, received_type(INT,*) mismatch input_type(IMAGE)",
     });
   });
 

@@ -1,0 +1,272 @@
+import { ComfycError } from "../errors.js";
+
+/**
+ * ComfyUI releases and the client-visible behaviours each one brought: the one version model the
+ * validator, the test server, the runtime and codegen all read.
+ *
+ * Versions compare numerically per component: the numbering went from 0.3.76 to 0.4.0 and then up
+ * one minor per release, so `"0.10.0" > "0.9.2"` (source: the `comfyui_version.py` bumps listed in
+ * `comfyui-protocol-changes.md`).
+ */
+
+/** A parsed ComfyUI release number. */
+export interface ComfyuiVersion {
+  readonly major: number;
+  readonly minor: number;
+  readonly patch: number;
+  /** Canonical `major.minor.patch`, as `comfyui_version.py` writes it. */
+  readonly text: string;
+}
+
+/**
+ * The newest release whose behaviour `comfyui-protocol-changes.md` describes from its source
+ * (0.33.0, 2026-08-13). comfyc behaves like it when no version is given.
+ */
+export const NEWEST_COMFYUI_VERSION = "0.33.0";
+
+/** The oldest release comfyc's rules describe (the protocol document's primary source). */
+export const OLDEST_COMFYUI_VERSION = "0.3.64";
+
+/** Thrown for a version string that is not a ComfyUI release number (code `USAGE`). */
+export class ComfyuiVersionError extends ComfycError {
+  constructor(
+    /** The text that failed to parse. */
+    readonly value: string,
+    /** Where it came from: `--comfyui-version`, `comfyuiVersion`, a server's `/system_stats`. */
+    readonly source: string,
+  ) {
+    super(
+      "USAGE",
+      `${source}: ${JSON.stringify(value)} is not a ComfyUI version`,
+      `Give a release number such as ${OLDEST_COMFYUI_VERSION} or ${NEWEST_COMFYUI_VERSION} (major.minor.patch, as /system_stats reports in system.comfyui_version); omit it to behave like ${NEWEST_COMFYUI_VERSION}.`,
+    );
+  }
+}
+
+// "0.3.64", "v0.33.0", "0.4" (patch 0); a pre-release or build suffix ("-rc1", "+abc") is ignored.
+const VERSION_RE = /^v?(\d{1,9})\.(\d{1,9})(?:\.(\d{1,9}))?(?:[-+][0-9A-Za-z.+-]*)?$/;
+
+/**
+ * Parses a ComfyUI version such as `"0.3.64"`.
+ *
+ * @param source names the flag or field in the error (`--comfyui-version`).
+ * @throws {ComfyuiVersionError} (code `USAGE`) when `text` is not `major.minor[.patch]`.
+ * @example parseComfyuiVersion("0.10.0").minor // 10
+ */
+export function parseComfyuiVersion(text: string, source = "comfyuiVersion"): ComfyuiVersion {
+  const parsed = tryParseComfyuiVersion(text);
+  if (!parsed) throw new ComfyuiVersionError(String(text), source);
+  return parsed;
+}
+
+/** {@link parseComfyuiVersion} that returns `undefined` instead of throwing (server replies). */
+export function tryParseComfyuiVersion(text: unknown): ComfyuiVersion | undefined {
+  if (typeof text !== "string") return undefined;
+  const m = VERSION_RE.exec(text.trim());
+  if (!m) return undefined;
+  const [major, minor, patch] = [m[1]!, m[2]!, m[3] ?? "0"].map(Number) as [number, number, number];
+  return Object.freeze({ major, minor, patch, text: `${major}.${minor}.${patch}` });
+}
+
+/**
+ * Compares two versions numerically per component: negative when `a` is older, 0 when equal,
+ * positive when newer. Strings are parsed (and throw {@link ComfyuiVersionError} when invalid).
+ */
+export function compareComfyuiVersions(
+  a: string | ComfyuiVersion,
+  b: string | ComfyuiVersion,
+): number {
+  const x = typeof a === "string" ? parseComfyuiVersion(a) : a;
+  const y = typeof b === "string" ? parseComfyuiVersion(b) : b;
+  return x.major - y.major || x.minor - y.minor || x.patch - y.patch;
+}
+
+/** One version-dependent behaviour, keyed by the first release that has it. */
+export interface ComfyuiBehaviourInfo {
+  /** First release that has it, or `null` when seen only in unreleased files (off unless asked). */
+  readonly since: string | null;
+  /** What changes for a client. */
+  readonly summary: string;
+  /** Commit, PR and row of `comfyui-protocol-changes.md` it comes from. */
+  readonly source: string;
+}
+
+/**
+ * Every version-dependent behaviour comfyc models, keyed by the first release that has it.
+ * Before `since`, ComfyUI behaves as v0.3.64 did (protocol document).
+ */
+export const COMFYUI_BEHAVIOURS = {
+  // Validation (execution.py, comfy_execution/validation.py).
+  matchTypeMatchesAny: {
+    since: "0.4.0",
+    summary: "COMFY_MATCHTYPE_V3 on either side of a link always matches",
+    source: "c120eee5, #10832 (changes #9)",
+  },
+  comboOptionsChecked: {
+    since: "0.8.0",
+    summary: 'V3 "COMBO" values are membership-checked against options (default [])',
+    source: "0be8a76c, #11345 (changes #6)",
+  },
+  starMatchesAny: {
+    since: "0.8.0",
+    summary: '"*" on either side of a link, or inside a comma set, matches any type',
+    source: "0be8a76c, validation.py (changes #8)",
+  },
+  listOutputIntoCombo: {
+    since: "0.8.0",
+    summary: 'a list-typed (combo) output linked into a "COMBO" input matches',
+    source: "0be8a76c, validation.py (changes #8)",
+  },
+  comboOutputTyped: {
+    since: "0.8.0",
+    summary: 'a V3 Combo.Output reports "COMBO" in /object_info, not its options list',
+    source: "0be8a76c (changes #10)",
+  },
+  dynamicInputLastSegment: {
+    since: "0.8.0",
+    summary:
+      "required_input_missing on a node with V3 dynamic inputs: details is the last dotted segment",
+    source: "0be8a76c, #11345 execution.py (changes #12)",
+  },
+  missingNodeType: {
+    since: "0.12.0",
+    summary: "missing_node_type (with _meta.title) replaces invalid_prompt for unknown classes",
+    source: "32621c6a, #12194 (changes #5)",
+  },
+  dependencyCycle: {
+    since: "0.20.0",
+    summary: "dependency_cycle on every node of a cycle (0.3.64 answers 400 with no node_errors)",
+    source: "2327fa1c, #13169 (changes #11)",
+  },
+  annotatedFileNames: {
+    since: "0.20.0",
+    summary: 'GET /internal/files/{type} lists "name [type]", so LoadImageOutput values carry it',
+    source: "138571da, #13305 (changes #20)",
+  },
+  multiselectPerElement: {
+    since: "0.21.0",
+    summary: "multiselect lists are checked per element; details list only the invalid values",
+    source: "431fadb5, #13484 (changes #7)",
+  },
+  // Server, queue and history (server.py, main.py, comfy_execution/jobs.py).
+  queueSensitiveElement: {
+    since: "0.3.68",
+    summary: "API keys in extra_data move to a 6th queue element and leave /queue and history",
+    source: "8cf2ba4b, #10502 (changes #14)",
+  },
+  extraDataCreateTime: {
+    since: "0.3.69",
+    summary: "extra_data.create_time (ms) is added at queue time",
+    source: "2fde9597, #10741 (changes #15)",
+  },
+  systemStatsPlatform: {
+    since: "0.4.0",
+    summary: '/system_stats system.os is sys.platform ("linux"), not os.name ("posix")',
+    source: "server.py (changes #27)",
+  },
+  jobsApi: {
+    since: "0.6.0",
+    summary: "GET /api/jobs and GET /api/jobs/{id}",
+    source: "1ca89b81, #11054 (changes #2)",
+  },
+  jobsCancelledStatus: {
+    since: "0.9.0",
+    summary: 'jobs report the status "cancelled"',
+    source: "04c49a29 (changes #4)",
+  },
+  ramPressureCache: {
+    since: "0.23.0",
+    summary: "the default cache keeps results across unrelated prompts while RAM allows",
+    source: "5aa5ccc9, #13802 (changes #39)",
+  },
+  promptIdUuid: {
+    since: "0.25.0",
+    summary:
+      "POST /prompt: a client prompt_id must be a canonical lowercase UUID (400 invalid_prompt_id)",
+    source: "e5b7140d, #13998 (changes #1)",
+  },
+  audioNamesNoTrailingUnderscore: {
+    since: "0.25.0",
+    summary: "saved audio files are named <prefix>_00001.flac (no trailing underscore)",
+    source: "ab0d8a92, #13871 (changes #26)",
+  },
+  jobsCancel: {
+    since: "0.26.0",
+    summary: "POST /api/jobs/{id}/cancel and POST /api/jobs/cancel (atomic interrupt_if_running)",
+    source: "4e716f7c, #14493 (changes #3)",
+  },
+  saveText: {
+    since: "0.28.0",
+    summary: 'SaveText writes <prefix>_00001.txt and shows {"text": [...], "files": [...]}',
+    source: "94fa0822 (changes #25, #26)",
+  },
+  // Seen only in later single files whose release is unknown (changes §J): off unless asked.
+  duplicatePromptId: {
+    since: null,
+    summary: 'POST /prompt with a prompt_id already used answers 409 "prompt_id already exists"',
+    source: "server.py@5e14d797 only (changes #1, §J)",
+  },
+  socketConnectionId: {
+    since: null,
+    summary: "a reconnecting clientId no longer loses its socket to the stale one's cleanup",
+    source: "server.py@5e14d797 only (changes #34, §B)",
+  },
+  progressStateActivity: {
+    since: null,
+    summary: "progress_state nodes carry activity and seconds",
+    source: "progress.py@f098700b only (changes #34)",
+  },
+} as const satisfies Record<string, ComfyuiBehaviourInfo>;
+
+/** The name of a version-dependent behaviour (a key of {@link COMFYUI_BEHAVIOURS}). */
+export type ComfyuiBehaviour = keyof typeof COMFYUI_BEHAVIOURS;
+
+/** The behaviours that no release is known to have. */
+export type UnreleasedBehaviour = {
+  [K in ComfyuiBehaviour]: (typeof COMFYUI_BEHAVIOURS)[K]["since"] extends null ? K : never;
+}[ComfyuiBehaviour];
+
+/** Options of {@link comfyuiRules}. */
+export interface ComfyuiRulesOptions {
+  /** Turns on behaviours seen only in unreleased files (off by default for every version). */
+  readonly unreleased?: readonly UnreleasedBehaviour[];
+  /** Names the option or flag the version came from, for the error text. */
+  readonly source?: string;
+}
+
+/** What one ComfyUI release does: its version and the behaviours it has. */
+export interface ComfyuiRules {
+  readonly version: ComfyuiVersion;
+  /** True when this release has `behaviour` (or it was asked for, for unreleased ones). */
+  has(behaviour: ComfyuiBehaviour): boolean;
+}
+
+/**
+ * The behaviours of one ComfyUI release. Without a version, those of
+ * {@link NEWEST_COMFYUI_VERSION}; unreleased behaviours are off unless listed in `unreleased`.
+ *
+ * @throws {ComfyuiVersionError} for a string that is not a version.
+ * @example comfyuiRules("0.3.64").has("dependencyCycle") // false
+ */
+export function comfyuiRules(
+  version?: string | ComfyuiVersion | ComfyuiRules,
+  options: ComfyuiRulesOptions = {},
+): ComfyuiRules {
+  if (version !== undefined && typeof version === "object" && "has" in version) return version;
+  const v =
+    version === undefined
+      ? parseComfyuiVersion(NEWEST_COMFYUI_VERSION)
+      : typeof version === "string"
+        ? parseComfyuiVersion(version, options.source)
+        : version;
+  const asked = new Set<ComfyuiBehaviour>(options.unreleased ?? []);
+  const enabled = new Set<ComfyuiBehaviour>();
+  for (const [name, info] of Object.entries(COMFYUI_BEHAVIOURS) as [
+    ComfyuiBehaviour,
+    ComfyuiBehaviourInfo,
+  ][]) {
+    const on = info.since === null ? asked.has(name) : compareComfyuiVersions(v, info.since) >= 0;
+    if (on) enabled.add(name);
+  }
+  return Object.freeze({ version: v, has: (b: ComfyuiBehaviour) => enabled.has(b) });
+}
