@@ -621,7 +621,7 @@ export interface FluxKontextMaxImageNodeInputs {
   /**
    * The random seed used for creating the noise.
    *
-   * Integer, min 0, max 18446744073709551616.
+   * Integer, min 0, max 18446744073709551615.
    *
    * @defaultValue `1234`
    */
@@ -690,7 +690,7 @@ export interface FluxKontextProImageNodeInputs {
   /**
    * The random seed used for creating the noise.
    *
-   * Integer, min 0, max 18446744073709551616.
+   * Integer, min 0, max 18446744073709551615.
    *
    * @defaultValue `1234`
    */
@@ -783,7 +783,7 @@ export interface FluxProCannyNodeInputs {
   /**
    * The random seed used for creating the noise.
    *
-   * Integer, min 0, max 18446744073709551616.
+   * Integer, min 0, max 18446744073709551615.
    *
    * @defaultValue `0`
    */
@@ -849,7 +849,7 @@ export interface FluxProDepthNodeInputs {
   /**
    * The random seed used for creating the noise.
    *
-   * Integer, min 0, max 18446744073709551616.
+   * Integer, min 0, max 18446744073709551615.
    *
    * @defaultValue `0`
    */
@@ -941,7 +941,7 @@ export interface FluxProExpandNodeInputs {
   /**
    * The random seed used for creating the noise.
    *
-   * Integer, min 0, max 18446744073709551616.
+   * Integer, min 0, max 18446744073709551615.
    *
    * @defaultValue `0`
    */
@@ -1003,7 +1003,7 @@ export interface FluxProFillNodeInputs {
   /**
    * The random seed used for creating the noise.
    *
-   * Integer, min 0, max 18446744073709551616.
+   * Integer, min 0, max 18446744073709551615.
    *
    * @defaultValue `0`
    */
@@ -1045,7 +1045,7 @@ export interface FluxProUltraImageNodeInputs {
   /**
    * The random seed used for creating the noise.
    *
-   * Integer, min 0, max 18446744073709551616.
+   * Integer, min 0, max 18446744073709551615.
    *
    * @defaultValue `0`
    */
@@ -1130,7 +1130,7 @@ export interface GeminiImageNodeInputs {
   /**
    * When seed is fixed to a specific value, the model makes a best effort to provide the same response for repeated requests. Deterministic output isn't guaranteed. Also, changing the model or parameter settings, such as the temperature, can cause variations in the response even when you use the same seed value. By default, a random seed value is used.
    *
-   * Integer, min 0, max 18446744073709551616.
+   * Integer, min 0, max 18446744073709551615.
    *
    * @defaultValue `42`
    */
@@ -1235,7 +1235,7 @@ export interface GeminiNodeInputs {
   /**
    * When seed is fixed to a specific value, the model makes a best effort to provide the same response for repeated requests. Deterministic output isn't guaranteed. Also, changing the model or parameter settings, such as the temperature, can cause variations in the response even when you use the same seed value. By default, a random seed value is used.
    *
-   * Integer, min 0, max 18446744073709551616.
+   * Integer, min 0, max 18446744073709551615.
    *
    * @defaultValue `42`
    */
@@ -2810,7 +2810,7 @@ export interface LumaImageModifyNodeInputs {
   /**
    * Seed to determine if node should re-run; actual results are nondeterministic regardless of seed.
    *
-   * Integer, min 0, max 18446744073709551616.
+   * Integer, min 0, max 18446744073709551615.
    *
    * @defaultValue `0`
    */
@@ -2858,7 +2858,7 @@ export interface LumaImageNodeInputs {
   /**
    * Seed to determine if node should re-run; actual results are nondeterministic regardless of seed.
    *
-   * Integer, min 0, max 18446744073709551616.
+   * Integer, min 0, max 18446744073709551615.
    *
    * @defaultValue `0`
    */
@@ -2933,7 +2933,7 @@ export interface LumaImageToVideoNodeInputs {
   /**
    * Seed to determine if node should re-run; actual results are nondeterministic regardless of seed.
    *
-   * Integer, min 0, max 18446744073709551616.
+   * Integer, min 0, max 18446744073709551615.
    *
    * @defaultValue `0`
    */
@@ -3042,7 +3042,7 @@ export interface LumaVideoNodeInputs {
   /**
    * Seed to determine if node should re-run; actual results are nondeterministic regardless of seed.
    *
-   * Integer, min 0, max 18446744073709551616.
+   * Integer, min 0, max 18446744073709551615.
    *
    * @defaultValue `0`
    */
@@ -3090,7 +3090,7 @@ export interface MinimaxHailuoVideoNodeInputs {
   /**
    * The random seed used for creating the noise.
    *
-   * Integer, min 0, max 18446744073709551616, step 1.
+   * Integer, min 0, max 18446744073709551615, step 1.
    *
    * @defaultValue `0`
    */
@@ -3170,7 +3170,7 @@ export interface MinimaxImageToVideoNodeInputs {
   /**
    * The random seed used for creating the noise.
    *
-   * Integer, min 0, max 18446744073709551616, step 1.
+   * Integer, min 0, max 18446744073709551615, step 1.
    *
    * @defaultValue `0`
    */
@@ -3220,7 +3220,7 @@ export interface MinimaxTextToVideoNodeInputs {
   /**
    * The random seed used for creating the noise.
    *
-   * Integer, min 0, max 18446744073709551616, step 1.
+   * Integer, min 0, max 18446744073709551615, step 1.
    *
    * @defaultValue `0`
    */
@@ -4624,7 +4624,7 @@ export interface RecraftImageInpaintingNodeInputs {
   /**
    * Seed to determine if node should re-run; actual results are nondeterministic regardless of seed.
    *
-   * Integer, min 0, max 18446744073709551616.
+   * Integer, min 0, max 18446744073709551615.
    *
    * @defaultValue `0`
    */
@@ -4691,7 +4691,7 @@ export interface RecraftImageToImageNodeInputs {
   /**
    * Seed to determine if node should re-run; actual results are nondeterministic regardless of seed.
    *
-   * Integer, min 0, max 18446744073709551616.
+   * Integer, min 0, max 18446744073709551615.
    *
    * @defaultValue `0`
    */
@@ -4784,7 +4784,7 @@ export interface RecraftReplaceBackgroundNodeInputs {
   /**
    * Seed to determine if node should re-run; actual results are nondeterministic regardless of seed.
    *
-   * Integer, min 0, max 18446744073709551616.
+   * Integer, min 0, max 18446744073709551615.
    *
    * @defaultValue `0`
    */
@@ -5060,7 +5060,7 @@ export interface RecraftTextToImageNodeInputs {
   /**
    * Seed to determine if node should re-run; actual results are nondeterministic regardless of seed.
    *
-   * Integer, min 0, max 18446744073709551616.
+   * Integer, min 0, max 18446744073709551615.
    *
    * @defaultValue `0`
    */
@@ -5181,7 +5181,7 @@ export interface RecraftTextToVectorNodeInputs {
   /**
    * Seed to determine if node should re-run; actual results are nondeterministic regardless of seed.
    *
-   * Integer, min 0, max 18446744073709551616.
+   * Integer, min 0, max 18446744073709551615.
    *
    * @defaultValue `0`
    */

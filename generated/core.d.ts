@@ -3113,7 +3113,7 @@ export interface EmptyAudioInputs {
   /**
    * Duration of the empty audio clip in seconds
    *
-   * Number, min 0, max 18446744073709551616, step 0.01.
+   * Number, min 0, max 18446744073709551615, step 0.01.
    *
    * @defaultValue `60`
    */
@@ -4459,7 +4459,7 @@ export interface ImageAddNoiseInputs {
   /**
    * The random seed used for creating the noise.
    *
-   * Integer, min 0, max 18446744073709551616.
+   * Integer, min 0, max 18446744073709551615.
    *
    * @defaultValue `0`
    */
@@ -5483,7 +5483,7 @@ export interface KSamplerInputs {
   /**
    * The random seed used for creating the noise.
    *
-   * Integer, min 0, max 18446744073709551616.
+   * Integer, min 0, max 18446744073709551615.
    *
    * @defaultValue `0`
    */
@@ -5627,7 +5627,7 @@ export interface KSamplerAdvancedInputs {
   model: Link<"MODEL">;
   add_noise: (typeof KSamplerAdvancedOptions)["add_noise"][number] | Link<"COMBO">;
   /**
-   * Integer, min 0, max 18446744073709551616.
+   * Integer, min 0, max 18446744073709551615.
    *
    * @defaultValue `0`
    */
@@ -12828,7 +12828,7 @@ export declare const QwenImageDiffsynthControlnet: NodeClass<
 /** Inputs of {@link RandomNoise}. */
 export interface RandomNoiseInputs {
   /**
-   * Integer, min 0, max 18446744073709551616.
+   * Integer, min 0, max 18446744073709551615.
    *
    * @defaultValue `0`
    */
@@ -13414,7 +13414,7 @@ export interface SamplerCustomInputs {
   /** @defaultValue `true` */
   add_noise?: boolean | Link<"BOOLEAN">;
   /**
-   * Integer, min 0, max 18446744073709551616.
+   * Integer, min 0, max 18446744073709551615.
    *
    * @defaultValue `0`
    */
@@ -15722,7 +15722,7 @@ export interface TrainLoraNodeInputs {
   /**
    * The seed to use for training (used in generator for LoRA weight initialization and noise sampling)
    *
-   * Integer, min 0, max 18446744073709551616.
+   * Integer, min 0, max 18446744073709551615.
    *
    * @defaultValue `0`
    */
@@ -15791,7 +15791,7 @@ export interface TrimAudioDurationInputs {
   /**
    * Start time in seconds, can be negative to count from the end (supports sub-seconds).
    *
-   * Number, min -18446744073709551616, max 18446744073709551616, step 0.01.
+   * Number, min -18446744073709551616, max 18446744073709551615, step 0.01.
    *
    * @defaultValue `0`
    */

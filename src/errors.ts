@@ -16,6 +16,7 @@ export type ErrorCode =
   | "JOB_LOST"
   | "TIMEOUT"
   | "SERVER_UNREACHABLE"
+  | "SERVER_GONE"
   | "SERVER_ERROR"
   | "AUTH_FAILED"
   | "BAD_SERVER_REPLY"
@@ -23,20 +24,32 @@ export type ErrorCode =
   | "NOT_FOUND"
   | "CODEGEN_DRIFT"
   | "IO_ERROR"
-  | "USAGE";
+  | "USAGE"
+  | "INTERNAL";
+
+/**
+ * The brand behind {@link isComfycError}: a registry symbol, so two copies of comfyc in one
+ * process (a CLI and a workflow's own `node_modules`) recognise each other's errors, which
+ * `instanceof` cannot.
+ */
+const BRAND: unique symbol = Symbol.for("comfyc.error") as never;
 
 /**
  * Base class of every error comfyc throws: a stable `code`, a message that says what happened
- * and where, and an optional `hint` saying what to do about it.
+ * and where, and a `hint` saying what to do about it (every comfyc error has one; a test checks
+ * every construction site).
  *
  * @example
  * try { wf.compile(); } catch (e) { if (isComfycError(e) && e.code === "PROMPT_INVALID") … }
  */
 export class ComfycError extends Error {
+  /** @internal The cross-copy brand checked by {@link isComfycError}. */
+  readonly [BRAND] = true;
+
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly hint?: string,
+    readonly hint: string,
     options?: ErrorOptions,
   ) {
     super(hint ? `${message}\n  → ${hint}` : message, options);
@@ -49,14 +62,37 @@ export function ioError(path: string, cause: unknown): ComfycError {
   return new ComfycError(
     "IO_ERROR",
     `Cannot read ${path}: ${(cause as Error)?.message ?? String(cause)}`,
-    undefined,
+    "Check the path and the file's permissions.",
     { cause },
   );
 }
 
-/** True when `e` is any comfyc error, optionally with the given code. */
+/**
+ * An `INTERNAL` error wrapping something thrown that is not a comfyc error: a bug of ours, or
+ * of code we called. The original stays as `cause`, unchanged.
+ */
+export function internalError(cause: unknown, where: string): ComfycError {
+  if (isComfycError(cause)) return cause;
+  const name = (cause as Error)?.name ?? "Error";
+  return new ComfycError(
+    "INTERNAL",
+    `Unexpected ${name} in ${where}: ${(cause as Error)?.message ?? String(cause)}`,
+    "This is a bug: please report it with the stack trace (comfyc --verbose prints it).",
+    { cause },
+  );
+}
+
+/**
+ * True when `e` is any comfyc error (from this or another copy of the package), optionally
+ * with the given code.
+ */
 export function isComfycError(e: unknown, code?: ErrorCode): e is ComfycError {
-  return e instanceof ComfycError && (code === undefined || e.code === code);
+  return (
+    typeof e === "object" &&
+    e !== null &&
+    (e as { [BRAND]?: unknown })[BRAND] === true &&
+    (code === undefined || (e as { code?: unknown }).code === code)
+  );
 }
 
 /** A JSON path such as `KSampler.input.required.seed[1].max`, built from zod-style path parts. */

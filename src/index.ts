@@ -10,6 +10,7 @@ export { comboOptions, defineNode, nodeClassFromSpec } from "./builder/node-clas
 export type { ClassSpec, DefinedNodeClass } from "./builder/node-class.js";
 export { serializePrompt } from "./builder/serialize.js";
 export { parseJsonLossless } from "./protocol/json.js";
+export { exactLimit, formatLimit, UINT64_MAX } from "./protocol/integers.js";
 export { formatLocation } from "./builder/source-location.js";
 export {
   $unsafeLink,
@@ -45,8 +46,13 @@ export type {
 
 export { defineWorkflow, isWorkflow, ParameterizedWorkflow } from "./builder/define-workflow.js";
 export type { AnyWorkflow, WorkflowDefinition } from "./builder/define-workflow.js";
-export { ParamsInvalidError, PromptInvalidError } from "./builder/errors.js";
-export { describeError, describeNodeErrors } from "./protocol/describe-errors.js";
+export { GraphError, ParamsInvalidError, PromptInvalidError } from "./builder/errors.js";
+export {
+  describeError,
+  describeNodeErrors,
+  formatRejection,
+  nodeErrorsHint,
+} from "./protocol/describe-errors.js";
 export type { NodeContext } from "./protocol/describe-errors.js";
 export type { ErrorObj, NodeError, NodeErrors } from "./protocol/prompt.js";
 export { normalizeObjectInfo } from "./schema/normalize.js";

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { ComfycError } from "../errors.js";
 import { ParamsInvalidError } from "./errors.js";
 import type { ApiPrompt, CompileReport } from "./types.js";
-import { Workflow, type CompileOptions } from "./workflow.js";
+import { Workflow, WORKFLOW_BRAND, type CompileOptions } from "./workflow.js";
 
 /** Settings of {@link defineWorkflow}. */
 export interface WorkflowDefinition<S extends z.ZodObject> {
@@ -24,6 +24,8 @@ export interface WorkflowDefinition<S extends z.ZodObject> {
  * );
  */
 export class ParameterizedWorkflow<S extends z.ZodObject> {
+  /** @internal The cross-copy brand checked by {@link isWorkflow}. */
+  readonly [WORKFLOW_BRAND] = "parameterized";
   readonly name: string | undefined;
   readonly description: string | undefined;
   readonly params: S;
@@ -83,7 +85,11 @@ export function defineWorkflow<S extends z.ZodObject>(
   build: (wf: Workflow, params: z.output<S>) => void,
 ): ParameterizedWorkflow<S> {
   if (!(definition?.params instanceof z.ZodObject)) {
-    throw new ComfycError("USAGE", "defineWorkflow needs `params`, a zod object schema");
+    throw new ComfycError(
+      "USAGE",
+      "defineWorkflow needs `params`, a zod object schema",
+      "Write defineWorkflow({ params: z.object({ … }) }, (wf, params) => { … }).",
+    );
   }
   return new ParameterizedWorkflow(definition, build);
 }
@@ -91,12 +97,19 @@ export function defineWorkflow<S extends z.ZodObject>(
 /** Anything a workflow file may default-export. */
 export type AnyWorkflow = Workflow | ParameterizedWorkflow<z.ZodObject>;
 
-/** True for a {@link Workflow} or {@link ParameterizedWorkflow}. */
+/**
+ * True for a {@link Workflow} or {@link ParameterizedWorkflow}, from this or another copy of
+ * comfyc (a `Symbol.for` brand, not `instanceof`: a workflow file may import its own copy).
+ */
 export function isWorkflow(value: unknown): value is AnyWorkflow {
-  return value instanceof Workflow || value instanceof ParameterizedWorkflow;
+  const brand =
+    typeof value === "object" && value !== null
+      ? (value as { [WORKFLOW_BRAND]?: unknown })[WORKFLOW_BRAND]
+      : undefined;
+  return brand === "plain" || brand === "parameterized";
 }
 
 /** True for a workflow without parameters. */
 export function isPlainWorkflow(value: AnyWorkflow): value is Workflow {
-  return value instanceof Workflow;
+  return (value as { [WORKFLOW_BRAND]?: unknown })[WORKFLOW_BRAND] === "plain";
 }

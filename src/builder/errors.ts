@@ -1,11 +1,11 @@
 import { ComfycError } from "../errors.js";
-import { describeNodeErrors, type NodeContext } from "../protocol/describe-errors.js";
+import { formatRejection, nodeErrorsHint, type NodeContext } from "../protocol/describe-errors.js";
 import type { ErrorObj, NodeErrors } from "../protocol/prompt.js";
 
 /**
- * A prompt that fails validation, locally or on a server: the ComfyUI-shaped body (`error`,
- * `node_errors`) plus what we know about each node (title, source location). One error lists
- * every problem.
+ * A prompt that fails validation, offline (the builder, `comfyc validate`): the ComfyUI-shaped
+ * body (`error`, `node_errors`) plus what we know about each node (title, source location). One
+ * error lists every problem, formatted like a server's rejection.
  */
 export class PromptInvalidError extends ComfycError {
   constructor(
@@ -13,34 +13,44 @@ export class PromptInvalidError extends ComfycError {
     readonly nodeErrors: NodeErrors,
     context: (nodeId: string) => NodeContext | undefined = () => undefined,
     readonly where = "offline validation",
+    /** Output nodes ComfyUI would drop while accepting the rest (validation's partial result). */
+    readonly dropped: readonly string[] = [],
   ) {
     super(
       "PROMPT_INVALID",
-      `The prompt fails ${where}:\n${indent(describeNodeErrors({ error, node_errors: nodeErrors }, context))}`,
-      hintFor(error, nodeErrors),
+      formatRejection(
+        `The prompt fails ${where}`,
+        { error, node_errors: nodeErrors },
+        { context, dropped },
+      ),
+      nodeErrorsHint(error, nodeErrors),
     );
   }
 }
 
-function indent(text: string): string {
-  return text
-    .split("\n")
-    .map((l) => `  ${l}`)
-    .join("\n");
-}
+/**
+ * A graph the builder cannot compile: a wrong value, a missing link, a bad id. `nodeId`,
+ * `classType` and `input` say where, when the problem belongs to one node or input.
+ */
+export class GraphError extends ComfycError {
+  readonly nodeId: string | undefined;
+  readonly classType: string | undefined;
+  readonly input: string | undefined;
 
-/** The advice that fits the errors: model lists drift, types need codegen, and so on. */
-export function hintFor(error: ErrorObj | undefined, nodeErrors: NodeErrors): string {
-  const types = new Set(Object.values(nodeErrors).flatMap((n) => n.errors.map((e) => e.type)));
-  if (error?.type === "missing_node_type" || error?.type === "invalid_prompt") {
-    return "Install the missing custom node on the server, or regenerate with `comfyc codegen` against it.";
+  constructor(
+    message: string,
+    hint: string,
+    where: { nodeId?: string; classType?: string; input?: string } = {},
+  ) {
+    const at =
+      where.nodeId !== undefined
+        ? `Node "${where.nodeId}"${where.classType ? ` (${where.classType})` : ""}: `
+        : "";
+    super("INVALID_GRAPH", `${at}${message}`, hint);
+    this.nodeId = where.nodeId;
+    this.classType = where.classType;
+    this.input = where.input;
   }
-  if (error?.type === "prompt_no_outputs")
-    return "Add an output node such as SaveImage or PreviewImage.";
-  if (types.has("value_not_in_list")) {
-    return "Use a value the server lists; if its files changed, rerun `comfyc codegen` against it (or use --loose-combos).";
-  }
-  return "Fix the inputs named above.";
 }
 
 /** Bad workflow parameters, every one listed. */

@@ -99,7 +99,11 @@ export function comboOptions(
   cls: NodeClass<unknown, NodeHandle>,
 ): Readonly<Record<string, readonly ComboValue[]>> {
   if (!isDefinedNodeClass(cls)) {
-    throw new ComfycError("INVALID_GRAPH", "comboOptions() needs a node class from generated code");
+    throw new ComfycError(
+      "INVALID_GRAPH",
+      "comboOptions() needs a node class from generated code",
+      "Pass a class imported from your generated modules, such as KSampler.",
+    );
   }
   return Object.freeze(Object.fromEntries(collectCombos(cls.spec.inputs)));
 }

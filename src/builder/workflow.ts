@@ -1,9 +1,9 @@
-import { ComfycError, describeValue } from "../errors.js";
+import { describeValue } from "../errors.js";
 import type { InputIR } from "../schema/ir.js";
 import { isDefinedNodeClass, type ClassSpec } from "./node-class.js";
 import type { NodeSchema } from "../schema/ir.js";
 import { validatePrompt, type ClassLookup, type ValidationResult } from "../schema/validate.js";
-import { PromptInvalidError } from "./errors.js";
+import { GraphError, PromptInvalidError } from "./errors.js";
 import { callerLocation, formatLocation } from "./source-location.js";
 import type {
   AddOptions,
@@ -50,6 +50,9 @@ type AddArgs<I> = {} extends I
   ? [inputs?: NoInfer<I>, options?: AddOptions]
   : [inputs: NoInfer<I>, options?: AddOptions];
 
+/** The `Symbol.for` brand behind `isWorkflow`: two copies of comfyc recognise each other's workflows. */
+export const WORKFLOW_BRAND: unique symbol = Symbol.for("comfyc.workflow") as never;
+
 /**
  * A graph under construction. Add nodes with {@link Workflow.add}; each call returns a handle
  * whose properties are the node's typed outputs. {@link Workflow.compile} turns the graph into
@@ -61,6 +64,8 @@ type AddArgs<I> = {} extends I
  * const text = wf.add(CLIPTextEncode, { clip: ckpt.CLIP, text: "a lighthouse at dusk" });
  */
 export class Workflow {
+  /** @internal The cross-copy brand checked by `isWorkflow`. */
+  readonly [WORKFLOW_BRAND] = "plain";
   readonly #nodes: NodeRecord[] = [];
   readonly #ids = new Set<string>();
   #nextId = 1;
@@ -79,8 +84,7 @@ export class Workflow {
   add<I, H extends NodeHandle>(cls: NodeClass<I, H>, ...args: AddArgs<I>): H {
     const [inputs, options] = args;
     if (!isDefinedNodeClass(cls)) {
-      throw new ComfycError(
-        "INVALID_GRAPH",
+      throw new GraphError(
         `wf.add() needs a node class from generated code, got ${describeValue(cls, 60)}`,
         "Import node classes from your generated modules, or use wf.$raw(classType, inputs) for classes that are not generated.",
       );
@@ -110,9 +114,9 @@ export class Workflow {
     options: RawAddOptions = {},
   ): RawNodeHandle {
     if (typeof classType !== "string" || classType === "") {
-      throw new ComfycError(
-        "INVALID_GRAPH",
+      throw new GraphError(
         `wf.$raw() needs a class_type string, got ${describeValue(classType, 40)}`,
+        'Pass the class name exactly as ComfyUI lists it: wf.$raw("KSampler", { … }).',
       );
     }
     const id = this.#takeId(options.id);
@@ -211,16 +215,16 @@ export class Workflow {
   #takeId(requested: string | undefined): string {
     if (requested !== undefined) {
       if (typeof requested !== "string" || requested === "") {
-        throw new ComfycError(
-          "INVALID_GRAPH",
+        throw new GraphError(
           `Node id must be a non-empty string, got ${describeValue(requested, 40)}`,
+          'Give the node a string id such as { id: "sampler" }, or leave `id` out.',
         );
       }
       if (this.#ids.has(requested)) {
-        throw new ComfycError(
-          "INVALID_GRAPH",
+        throw new GraphError(
           `Node id "${requested}" is already used in this workflow`,
           "Give each node a unique id, or leave `id` out to number nodes automatically.",
+          { nodeId: requested },
         );
       }
       this.#ids.add(requested);
@@ -244,9 +248,9 @@ export function workflow(options: { name?: string } = {}): Workflow {
  */
 export function $unsafeLink(nodeId: string, index: number): UntypedOutput {
   if (typeof nodeId !== "string" || !Number.isInteger(index) || index < 0) {
-    throw new ComfycError(
-      "INVALID_GRAPH",
+    throw new GraphError(
       `$unsafeLink needs a node id string and an output index ≥ 0, got (${describeValue(nodeId, 30)}, ${describeValue(index, 20)})`,
+      'Write $unsafeLink("4", 0) for output 0 of node "4".',
     );
   }
   return Object.freeze({ nodeId, index, type: "*" });
@@ -288,29 +292,31 @@ function compileInputs(node: NodeRecord): {
 } {
   const out: Record<string, PromptValue> = {};
   const links: string[] = [];
-  const where = () => `Node "${node.id}" (${node.classType})`;
+  const at = (input: string) => ({ nodeId: node.id, classType: node.classType, input });
   const convert = (key: string, value: unknown): PromptValue => {
     if (isOutput(value)) {
       links.push(value.nodeId);
       return [value.nodeId, value.index];
     }
     if (typeof value === "object" && value !== null && "nodeId" in value && !("index" in value)) {
-      throw new ComfycError(
-        "INVALID_GRAPH",
-        `${where()}: input ${key} was given a node with several outputs`,
+      throw new GraphError(
+        `input ${key} was given a node with several outputs`,
         "Pass one of its outputs, such as `node.IMAGE`, instead of the node itself.",
+        at(key),
       );
     }
     if (typeof value === "function" || typeof value === "symbol" || value === undefined) {
-      throw new ComfycError(
-        "INVALID_GRAPH",
-        `${where()}: input ${key} has a value that is not JSON: ${typeof value}`,
+      throw new GraphError(
+        `input ${key} has a value that is not JSON: ${typeof value}`,
+        "Pass a string, number, boolean, bigint, list or another node's output; leave the input out to use its default.",
+        at(key),
       );
     }
     if (typeof value === "number" && !Number.isFinite(value)) {
-      throw new ComfycError(
-        "INVALID_GRAPH",
-        `${where()}: input ${key} is ${value}, which JSON cannot carry`,
+      throw new GraphError(
+        `input ${key} is ${value}, which JSON cannot carry`,
+        "Pass a finite number.",
+        at(key),
       );
     }
     // Any JSON array is read as a link by ComfyUI; list constants travel wrapped (protocol §4).
@@ -327,9 +333,10 @@ function compileInputs(node: NodeRecord): {
             ? { key: raw }
             : (raw as { key?: unknown } & Record<string, unknown>);
         if (typeof selected !== "object" || selected === null || typeof selected.key !== "string") {
-          throw new ComfycError(
-            "INVALID_GRAPH",
-            `${where()}: input ${key} needs an option key or { key, …inputs }, got ${describeValue(raw)}`,
+          throw new GraphError(
+            `input ${key} needs an option key or { key, …inputs }, got ${describeValue(raw)}`,
+            `Options are: ${input.options.map((o) => JSON.stringify(o.key)).join(", ")}.`,
+            at(key),
           );
         }
         out[key] = selected.key;
@@ -349,26 +356,28 @@ function compileInputs(node: NodeRecord): {
         if (value === undefined) return;
         if (Array.isArray(value)) {
           if (value.length > input.names.length) {
-            throw new ComfycError(
-              "INVALID_GRAPH",
-              `${where()}: input ${key} takes at most ${input.names.length} entries, got ${value.length}`,
+            throw new GraphError(
+              `input ${key} takes at most ${input.names.length} entries, got ${value.length}`,
+              `Pass at most ${input.names.length} entries.`,
+              at(key),
             );
           }
           value.forEach((v, i) => emit(input.template, `${key}.${input.names[i]!}`, v, false));
           return;
         }
         if (typeof value !== "object" || value === null) {
-          throw new ComfycError(
-            "INVALID_GRAPH",
-            `${where()}: input ${key} needs an array or an object of slots, got ${describeValue(value)}`,
+          throw new GraphError(
+            `input ${key} needs an array or an object of slots, got ${describeValue(value)}`,
+            `Slots are: ${input.names.join(", ")}.`,
+            at(key),
           );
         }
         for (const [slot, v] of Object.entries(value)) {
           if (!input.names.includes(slot)) {
-            throw new ComfycError(
-              "INVALID_GRAPH",
-              `${where()}: input ${key} has no slot ${JSON.stringify(slot)}`,
+            throw new GraphError(
+              `input ${key} has no slot ${JSON.stringify(slot)}`,
               `Slots are: ${input.names.join(", ")}.`,
+              at(key),
             );
           }
           if (v !== undefined) emit(input.template, `${key}.${slot}`, v, false);

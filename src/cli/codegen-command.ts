@@ -49,7 +49,11 @@ export function registerCodegen(program: Command, io: CliIo): void {
         const report = await checkGenerated(flags.out, result.files, result.classes);
         if (!report.upToDate) {
           io.error(formatDriftReport(report, flags.out, label));
-          throw new ComfycError("CODEGEN_DRIFT", `${flags.out} does not match ${label}`);
+          throw new ComfycError(
+            "CODEGEN_DRIFT",
+            `${flags.out} does not match ${label}`,
+            `Regenerate with the same command without --check, and commit ${flags.out}.`,
+          );
         }
         io.info(formatDriftReport(report, flags.out, label));
         return;
@@ -65,7 +69,11 @@ export function registerCodegen(program: Command, io: CliIo): void {
 
 function sourceOf(flags: CodegenFlags): ObjectInfoSource {
   if (flags.url && flags.file)
-    throw new ComfycError("USAGE", "Pass either --url or --file, not both");
+    throw new ComfycError(
+      "USAGE",
+      "Pass either --url or --file, not both",
+      "Read the schema from a running server (--url) or from a saved /object_info (--file).",
+    );
   if (flags.url) return { url: flags.url, headers: parseHeaders(flags.header) };
   if (flags.file) return { file: flags.file };
   throw new ComfycError(

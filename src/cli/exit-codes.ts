@@ -19,10 +19,12 @@ export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = {
   JOB_LOST: 6,
   TIMEOUT: 7,
   SERVER_UNREACHABLE: 8,
+  SERVER_GONE: 8,
   SERVER_ERROR: 8,
   BAD_SERVER_REPLY: 8,
   AUTH_FAILED: 9,
   UNSAFE_PATH: 10,
+  INTERNAL: 70,
 };
 
 /** Exit code for errors that are not comfyc errors (bugs). */

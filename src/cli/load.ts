@@ -3,7 +3,8 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { register } from "tsx/esm/api";
 import { isWorkflow, type AnyWorkflow } from "../builder/define-workflow.js";
-import { ComfycError, ioError } from "../errors.js";
+import { ComfycError, ioError, isComfycError } from "../errors.js";
+import { parseJsonLossless } from "../protocol/json.js";
 
 /** Imports a workflow file (TypeScript or JavaScript) and returns its default export. */
 export async function loadWorkflowModule(file: string): Promise<AnyWorkflow> {
@@ -15,11 +16,12 @@ export async function loadWorkflowModule(file: string): Promise<AnyWorkflow> {
     if (/\.[cm]?ts$/.test(path)) registerTypeScript();
     mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
   } catch (cause) {
-    if (cause instanceof ComfycError) throw cause;
+    if (isComfycError(cause)) throw cause;
+    // The user's own error (a TypeError in the module's top level, say) stays the cause.
     throw new ComfycError(
       "WORKFLOW_INVALID",
-      `Cannot load ${file}: ${(cause as Error)?.message ?? String(cause)}`,
-      undefined,
+      `Cannot load ${file}: ${(cause as Error)?.name ?? "Error"}: ${(cause as Error)?.message ?? String(cause)}`,
+      `Fix the error in ${file}; comfyc --verbose prints its stack trace.`,
       { cause },
     );
   }
@@ -54,12 +56,13 @@ export async function loadPromptFile(file: string): Promise<Record<string, unkno
   }
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    // Lossless: a 64-bit seed such as 18446744073709551615 must reach the server digit for digit.
+    raw = parseJsonLossless(text);
   } catch (cause) {
     throw new ComfycError(
       "WORKFLOW_INVALID",
       `${file} is not valid JSON: ${(cause as Error).message}`,
-      undefined,
+      "Pass an API-format prompt as saved by ComfyUI's “Export (API)” or `comfyc compile --out`.",
       { cause },
     );
   }
@@ -67,6 +70,7 @@ export async function loadPromptFile(file: string): Promise<Record<string, unkno
     throw new ComfycError(
       "WORKFLOW_INVALID",
       `${file} is not an API-format prompt (expected a JSON object of nodes)`,
+      "Pass an API-format prompt as saved by ComfyUI's “Export (API)” or `comfyc compile --out`.",
     );
   }
   const obj = raw as Record<string, unknown>;

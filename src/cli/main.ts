@@ -104,10 +104,20 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
     const verbose = program?.opts<{ verbose?: boolean }>().verbose === true;
     if (isComfycError(e)) {
       io.error(`error [${e.code}]: ${e.message}`);
-      if (verbose && e.stack) io.error(e.stack);
-      return EXIT_CODES[e.code];
+      if (verbose) printStack(e, io);
+      return EXIT_CODES[e.code] ?? EXIT_INTERNAL;
     }
     io.error(`internal error: ${(e as Error)?.stack ?? String(e)}`);
     return EXIT_INTERNAL;
+  }
+}
+
+/** A stack trace and its causes' (the user's own error, under a comfyc error). */
+function printStack(e: unknown, io: CliIo): void {
+  let current: unknown = e;
+  for (let depth = 0; current && depth < 5; depth++) {
+    const stack = (current as Error).stack ?? String(current);
+    io.error(depth === 0 ? stack : `caused by: ${stack}`);
+    current = (current as Error).cause;
   }
 }

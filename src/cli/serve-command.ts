@@ -19,7 +19,11 @@ interface ServeFlags {
 
 function readTls(flags: ServeFlags): { key: Buffer; cert: Buffer } {
   if (!flags.tlsKeyfile || !flags.tlsCertfile)
-    throw new ComfycError("USAGE", "--tls-keyfile and --tls-certfile go together");
+    throw new ComfycError(
+      "USAGE",
+      "--tls-keyfile and --tls-certfile go together",
+      "Pass both PEM files: --tls-keyfile key.pem --tls-certfile cert.pem.",
+    );
   const read = (path: string) => {
     try {
       return readFileSync(path);

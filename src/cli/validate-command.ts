@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { request } from "undici";
 import { loadObjectInfo, parseHeaders } from "../codegen/source.js";
 import { ComfycError } from "../errors.js";
-import { describeNodeErrors } from "../protocol/describe-errors.js";
+import { PromptInvalidError } from "../builder/errors.js";
 import { normalizeObjectInfo } from "../schema/normalize.js";
 import { validatePrompt } from "../schema/validate.js";
 import type { CliIo } from "./io.js";
@@ -44,6 +44,7 @@ export function registerValidate(program: Command, io: CliIo): void {
         throw new ComfycError(
           "USAGE",
           "comfyc validate needs exactly one of --schema <object_info.json> or --url <server>",
+          "For example: comfyc validate prompt.json --url http://127.0.0.1:8188.",
         );
       }
       const headers = parseHeaders(flags.header);
@@ -76,24 +77,19 @@ export function registerValidate(program: Command, io: CliIo): void {
         );
         return;
       }
-      if (flags.json)
-        throw new ComfycError("PROMPT_INVALID", `${file} is invalid against ${label}`);
-      const dropped = [
-        ...new Set(Object.values(result.nodeErrors).flatMap((n) => n.dependent_outputs)),
-      ];
-      const partial = result.valid
-        ? `ComfyUI would accept it but drop output node(s) ${dropped.join(", ")}.\n`
-        : "";
-      const text = describeNodeErrors(
-        { error: result.error, node_errors: result.nodeErrors },
+      const dropped = result.valid
+        ? [...new Set(Object.values(result.nodeErrors).flatMap((n) => n.dependent_outputs))]
+        : [];
+      // The same formatter and hint as the builder's and a server's rejections.
+      throw new PromptInvalidError(
+        result.error,
+        result.nodeErrors,
         (id) => {
           const title = (prompt[id] as { _meta?: { title?: unknown } } | undefined)?._meta?.title;
           return typeof title === "string" ? { title } : undefined;
         },
-      );
-      throw new ComfycError(
-        "PROMPT_INVALID",
-        `${file} is invalid against ${label}:\n${partial}${text}`,
+        `validation against ${label}`,
+        dropped,
       );
     });
 }

@@ -51,7 +51,11 @@ export async function loadObjectInfo(
     );
   }
   if (status !== 200) {
-    throw new ComfycError("SERVER_ERROR", `${url} answered ${status}: ${body.slice(0, 200)}`);
+    throw new ComfycError(
+      "SERVER_ERROR",
+      `${url} answered ${status}: ${body.slice(0, 200)}`,
+      "Check the server's log; retry once it answers GET /object_info.",
+    );
   }
   return { raw: parseJson(body, url), label: url };
 }

@@ -1,3 +1,4 @@
+import { formatLimit } from "./integers.js";
 import type { ErrorObj, NodeErrors } from "./prompt.js";
 
 /** What a reader needs to find a node: its title and where it was created. */
@@ -31,7 +32,13 @@ function range(e: ErrorObj): string {
   const min = o["min"];
   const max = o["max"];
   if (min === undefined && max === undefined) return "";
-  return ` (allowed ${min ?? "−∞"} … ${max === 2 ** 64 ? "18446744073709551615" : (max ?? "∞")})`;
+  const limit = (v: unknown, none: string) =>
+    typeof v === "number" || typeof v === "bigint"
+      ? formatLimit(v)
+      : v === undefined
+        ? none
+        : show(v);
+  return ` (allowed ${limit(min, "−∞")} … ${limit(max, "∞")})`;
 }
 
 /** One ComfyUI error as a sentence about the input it concerns. */
@@ -113,4 +120,46 @@ export function describeNodeErrors(
     lines.push(typeof e === "string" ? e : `${e.message}${e.details ? `: ${e.details}` : ""}`);
   }
   return lines.join("\n");
+}
+
+/**
+ * The one piece of advice for a `node_errors` rejection, whether it comes from the builder,
+ * `comfyc validate` or a server: missing classes need the custom node or a fresh codegen, combo
+ * values drift with the server's files, everything else is an input to fix.
+ */
+export function nodeErrorsHint(
+  error: ErrorObj | string | undefined,
+  nodeErrors: NodeErrors,
+): string {
+  const type = typeof error === "string" ? undefined : error?.type;
+  if (type === "missing_node_type" || type === "invalid_prompt")
+    return "Install the missing custom node on the server, or regenerate with `comfyc codegen --url <server>` against it.";
+  if (type === "prompt_no_outputs") return "Add an output node such as SaveImage or PreviewImage.";
+  const types = new Set(Object.values(nodeErrors).flatMap((n) => n.errors.map((e) => e.type)));
+  if (types.has("value_not_in_list"))
+    return "Use a value the server lists; if its files changed, rerun `comfyc codegen --url <server>` (or use --loose-combos).";
+  return "Fix the inputs named above.";
+}
+
+/**
+ * The message of a rejected prompt, the same for every path: a headline (`The prompt fails
+ * offline validation`, `http://… rejected the prompt`), the output nodes a partial acceptance
+ * drops, then one indented line per error from {@link describeNodeErrors}.
+ */
+export function formatRejection(
+  headline: string,
+  body: { error?: ErrorObj | string; node_errors?: NodeErrors },
+  options: {
+    context?: (nodeId: string) => NodeContext | undefined;
+    /** ComfyUI accepts the prompt but drops these output nodes (a 200 with node_errors). */
+    dropped?: readonly string[];
+  } = {},
+): string {
+  const lines = describeNodeErrors(body, options.context)
+    .split("\n")
+    .map((l) => `  ${l}`);
+  const dropped = options.dropped?.length
+    ? [`  (accepted, but output node(s) ${options.dropped.join(", ")} would be dropped)`]
+    : [];
+  return [`${headline}:`, ...dropped, ...lines].join("\n");
 }

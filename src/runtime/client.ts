@@ -9,7 +9,7 @@ import type { AnyWorkflow } from "../builder/define-workflow.js";
 import type { ApiPrompt, SourceLocation } from "../builder/types.js";
 import type { CompileOptions } from "../builder/workflow.js";
 import { FormData } from "undici";
-import { ComfycError, ioError } from "../errors.js";
+import { ComfycError, internalError, ioError, isComfycError } from "../errors.js";
 import type { NodeContext } from "../protocol/describe-errors.js";
 import { stringifyJson } from "../protocol/json.js";
 import {
@@ -429,7 +429,7 @@ export class ComfyClient {
     } catch (e) {
       const job = new Job(promptId, {}, this.#host, options.timeouts);
       this.#jobs.set(promptId, job);
-      job.fail(asComfycError(e), "failed");
+      job.fail(workflowError(e), "failed");
       return job;
     }
     const context = (id: string): NodeContext | undefined => {
@@ -748,7 +748,12 @@ export class ComfyClient {
   }
 
   #assertOpen(): void {
-    if (this.#closed) throw new ComfycError("USAGE", "This ComfyClient is closed");
+    if (this.#closed)
+      throw new ComfycError(
+        "USAGE",
+        "This ComfyClient is closed",
+        "Create a new ComfyClient, or close it only after its last job.",
+      );
   }
 }
 
@@ -795,6 +800,7 @@ function compileSource(
     throw new ComfycError(
       "WORKFLOW_INVALID",
       "submit() needs a workflow or an API-format prompt object",
+      "Pass wf (a workflow()), wf.compile(), or a prompt object read from an API-format JSON file.",
     );
   }
   return { prompt: source as Record<string, unknown> };
@@ -808,9 +814,17 @@ async function readLocal(path: string): Promise<Buffer> {
   }
 }
 
+/** An error from compiling: comfyc's own as it is, the user's code's with its identity as the cause. */
+export function workflowError(e: unknown): ComfycError {
+  if (isComfycError(e)) return e;
+  return new ComfycError(
+    "WORKFLOW_INVALID",
+    `The workflow's code threw ${(e as Error)?.name ?? "Error"}: ${(e as Error)?.message ?? String(e)}`,
+    "Fix the error in the workflow's build function; its stack trace is this error's cause (comfyc --verbose prints it).",
+    { cause: e },
+  );
+}
+
 function asComfycError(e: unknown): ComfycError {
-  if (e instanceof ComfycError) return e;
-  return new ComfycError("SERVER_ERROR", (e as Error)?.message ?? String(e), undefined, {
-    cause: e,
-  });
+  return internalError(e, "the runtime client");
 }

@@ -1,11 +1,11 @@
 import { ComfycError } from "../errors.js";
-import { describeNodeErrors, type NodeContext } from "../protocol/describe-errors.js";
+import { formatRejection, nodeErrorsHint, type NodeContext } from "../protocol/describe-errors.js";
 import type { ErrorObj, NodeErrors } from "../protocol/prompt.js";
 
 /**
  * The server rejected the prompt: a 400, or a 200 whose `node_errors` is non-empty (some
  * outputs were dropped). Carries ComfyUI's body and, for builder graphs, where each node was
- * created.
+ * created. Formatted like offline validation errors (one formatter, one hint).
  */
 export class PromptRejectedError extends ComfycError {
   constructor(
@@ -17,29 +17,19 @@ export class PromptRejectedError extends ComfycError {
   ) {
     super(
       "PROMPT_REJECTED",
-      `${server} ${partial ? "accepted the prompt but dropped output node(s) that failed validation" : "rejected the prompt"}:\n` +
-        describeNodeErrors({ error, node_errors: nodeErrors }, context)
-          .split("\n")
-          .map((l) => `  ${l}`)
-          .join("\n"),
+      formatRejection(
+        partial
+          ? `${server} accepted the prompt but dropped output node(s) that failed validation`
+          : `${server} rejected the prompt`,
+        { error, node_errors: nodeErrors },
+        { context },
+      ),
       nodeErrorsHint(error, nodeErrors),
     );
   }
 }
 
-function nodeErrorsHint(error: ErrorObj | undefined, nodeErrors: NodeErrors): string {
-  if (error?.type === "missing_node_type" || error?.type === "invalid_prompt") {
-    return "Install the missing custom node on the server, or regenerate with `comfyc codegen --url` against it.";
-  }
-  const values = Object.values(nodeErrors).some((n) =>
-    n.errors.some((e) => e.type === "value_not_in_list"),
-  );
-  return values
-    ? "Use values the server lists; rerun `comfyc codegen --url <server>` if its files changed."
-    : "Fix the inputs named above.";
-}
-
-/** A node raised while executing. */
+/** A node raised while executing (`execution_error`, or an error entry in history). */
 export class ExecutionFailedError extends ComfycError {
   constructor(
     readonly promptId: string,
@@ -55,12 +45,12 @@ export class ExecutionFailedError extends ComfycError {
       `Prompt ${promptId} failed at node "${nodeId ?? "?"}" (${nodeType ?? "?"}${context?.title ? ` "${context.title}"` : ""}${context?.source ? ` at ${context.source}` : ""}): ${exceptionType}: ${exceptionMessage.trim()}`,
       exceptionType.includes("OutOfMemory")
         ? "Lower the resolution or batch size, or free memory with client.free()."
-        : undefined,
+        : "The node raised on the server: check its inputs, and the server's log for the full traceback (error.traceback).",
     );
   }
 }
 
-/** The prompt was interrupted (by us, another client, or the server). */
+/** The prompt was interrupted (by another client, or the server). */
 export class InterruptedError extends ComfycError {
   constructor(
     readonly promptId: string,
@@ -69,14 +59,15 @@ export class InterruptedError extends ComfycError {
     super(
       "INTERRUPTED",
       `Prompt ${promptId} was interrupted${nodeId ? ` at node "${nodeId}"` : ""}`,
+      "Someone (another client, or the server) interrupted it; submit it again to rerun it.",
     );
   }
 }
 
-/** The job was cancelled with `job.cancel()`. */
+/** The job was cancelled (`job.cancel()`, an AbortSignal, Ctrl-C). */
 export class CancelledError extends ComfycError {
   constructor(readonly promptId: string) {
-    super("CANCELLED", `Prompt ${promptId} was cancelled`);
+    super("CANCELLED", `Prompt ${promptId} was cancelled`, "Submit it again to rerun it.");
   }
 }
 
@@ -91,7 +82,7 @@ export class JobLostError extends ComfycError {
   }
 }
 
-/** A job took too long in one phase. */
+/** A job took too long in one phase, measured on our clock. */
 export class JobTimeoutError extends ComfycError {
   constructor(
     readonly promptId: string,
@@ -106,6 +97,26 @@ export class JobTimeoutError extends ComfycError {
           ? `Prompt ${promptId} ran for more than ${ms} ms`
           : `Prompt ${promptId} reported no progress for ${ms} ms`,
       "Raise the timeout in the job options, or check the server's load.",
+    );
+  }
+}
+
+/**
+ * The server stopped answering while the job was in flight, and did not come back within
+ * `unreachableTimeoutMs`: no HTTP reply and no WebSocket message for that long.
+ */
+export class ServerGoneError extends ComfycError {
+  constructor(
+    readonly promptId: string,
+    readonly server: string,
+    readonly silentMs: number,
+    cause?: unknown,
+  ) {
+    super(
+      "SERVER_GONE",
+      `${server} has not answered for ${Math.round(silentMs / 1000)} s while prompt ${promptId} was in flight; giving up on it`,
+      "Check that ComfyUI is still running; raise unreachableTimeoutMs (comfyc run --unreachable-timeout) to wait longer for a restart.",
+      cause === undefined ? undefined : { cause },
     );
   }
 }

@@ -107,7 +107,9 @@ export class ServerStatusError extends ComfycError {
       `${method} ${url} answered ${status}${bodyText ? `: ${bodyText.slice(0, 300).trim()}` : ""}`,
       status === 401 || status === 403
         ? "Pass credentials: { auth: { bearer | apiKey | basic } } or --header."
-        : undefined,
+        : status === 404
+          ? "Check the URL: it should be the server's base URL, such as http://127.0.0.1:8188."
+          : "Check the server's log; the request was retried where that was safe.",
     );
   }
 }
@@ -169,7 +171,9 @@ export class Http {
       } catch (cause) {
         if (options.signal?.aborted)
           throw new AbortError(
-            new ComfycError("CANCELLED", `${method} ${url} was aborted`, undefined, { cause }),
+            new ComfycError("CANCELLED", `${method} ${url} was aborted`, "The caller aborted it.", {
+              cause,
+            }),
           );
         // Anything without an error code is a bug of ours, not the network: never retried.
         if (typeof (cause as { code?: unknown } | null)?.code !== "string")
@@ -255,6 +259,7 @@ export function parseReply<S extends z.ZodType>(text: string, schema: S, what: s
     throw new ComfycError(
       "BAD_SERVER_REPLY",
       `${what} returned an unexpected reply: ${issue?.path.join(".") || "(root)"}: ${issue?.message}`,
+      "Is this URL a ComfyUI server (or a proxy in front of one), and a version comfyc supports?",
     );
   }
   return parsed.data;

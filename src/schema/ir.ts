@@ -33,8 +33,9 @@ export interface LinkInputIR extends InputBase {
 
 export interface IntInputIR extends InputBase {
   readonly kind: "int";
-  readonly min?: number;
-  readonly max?: number;
+  /** Exact limits: a bigint beyond 2^53 when the schema was parsed losslessly (64-bit seeds). */
+  readonly min?: number | bigint;
+  readonly max?: number | bigint;
   readonly step?: number;
   readonly default?: number;
 }

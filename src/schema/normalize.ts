@@ -206,6 +206,9 @@ const str = (v: unknown): string | undefined => (typeof v === "string" && v !== 
 // number JSON.parse would give, so both parses normalize alike.
 const num = (v: unknown): number | undefined =>
   typeof v === "bigint" ? Number(v) : typeof v === "number" && Number.isFinite(v) ? v : undefined;
+/** An integer limit kept exact: a lossless parse's bigint stays a bigint (seed maxima). */
+const exactInt = (v: unknown): number | bigint | undefined =>
+  typeof v === "bigint" ? (Number.isSafeInteger(Number(v)) ? Number(v) : v) : num(v);
 const flag = (v: unknown): true | undefined => (v === true ? true : undefined);
 
 /** Normalizes one input spec. `path` locates it for warnings. */
@@ -234,8 +237,8 @@ export function normalizeInput(
       return compact({
         ...base,
         kind: "int",
-        min: num(options["min"]),
-        max: num(options["max"]),
+        min: exactInt(options["min"]),
+        max: exactInt(options["max"]),
         step: num(options["step"]),
         default: d !== undefined && Number.isInteger(d) ? d : undefined,
       });

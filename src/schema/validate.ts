@@ -1,5 +1,6 @@
 import { comfyuiRules, type ComfyuiRules } from "../protocol/comfyui-version.js";
 import type { ErrorObj, NodeErrors } from "../protocol/prompt.js";
+import { exactLimit } from "../protocol/integers.js";
 import { PyException, pyBoolOf, pyFloatOf, pyIntOf, pyStrOf } from "./coerce.js";
 import type { InputConfig, InputIR, NodeClassIR, NodeSchema } from "./ir.js";
 import { pyFloat, pyInt, pyRepr, pyStr } from "./python-format.js";
@@ -417,11 +418,11 @@ class Context {
         );
         continue;
       }
-      if (isNumber && isLimit(max) && (val as number) > effectiveMax(max)) {
+      if (isNumber && isLimit(max) && (val as number) > exactLimit(max)) {
         errors.push(
           pyError(
             "value_bigger_than_max",
-            `Value ${formatNumber(val, type)} bigger than max of ${formatMax(max, type)}`,
+            `Value ${formatNumber(val, type)} bigger than max of ${formatNumber(exactLimit(max), type)}`,
             key,
             { input_name: key, input_config: info, received_value: val },
           ),
@@ -608,17 +609,6 @@ export function expandInputs(
   };
   walk(inputs, "");
   return { declared, dynamic };
-}
-
-// KSampler's seed max is 2^64-1, which JSON.parse rounds to 2^64; ComfyUI compares the exact value.
-// A lossless parse (the runtime's) keeps it exact, as a bigint.
-const TWO_64 = 2 ** 64;
-function effectiveMax(max: number | bigint): number | bigint {
-  return max === TWO_64 ? 2n ** 64n - 1n : max;
-}
-
-function formatMax(max: number | bigint, type: InputConfig[0]): string {
-  return max === TWO_64 ? (2n ** 64n - 1n).toString() : formatNumber(max, type);
 }
 
 function isLimit(v: unknown): v is number | bigint {

@@ -784,7 +784,7 @@ function loadRaw(objectInfo: unknown): Record<string, unknown> {
       throw new ComfycError(
         "OBJECT_INFO_INVALID",
         `Cannot read the test server's object_info ${path}: ${(cause as Error).message}`,
-        undefined,
+        "Pass the JSON returned by GET /object_info of a ComfyUI server.",
         { cause },
       );
     }

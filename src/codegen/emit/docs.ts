@@ -1,13 +1,8 @@
 import type { InputIR, NodeClassIR, OutputIR } from "../../schema/ir.js";
+import { formatInteger, formatLimit } from "../../protocol/integers.js";
 import { docCode, docText } from "./text.js";
 
 const MAX_LISTED_OPTIONS = 12;
-
-function formatNumber(n: number): string {
-  return Number.isInteger(n) && Math.abs(n) > Number.MAX_SAFE_INTEGER
-    ? BigInt(n).toString()
-    : String(n);
-}
 
 function formatDefault(value: unknown): string {
   return docCode(typeof value === "string" ? JSON.stringify(value) : String(value));
@@ -25,9 +20,9 @@ export function inputDoc(input: InputIR): string | undefined {
     case "int":
     case "float": {
       const range: string[] = [];
-      if (input.min !== undefined) range.push(`min ${formatNumber(input.min)}`);
-      if (input.max !== undefined) range.push(`max ${formatNumber(input.max)}`);
-      if (input.step !== undefined) range.push(`step ${formatNumber(input.step)}`);
+      if (input.min !== undefined) range.push(`min ${formatLimit(input.min)}`);
+      if (input.max !== undefined) range.push(`max ${formatLimit(input.max)}`);
+      if (input.step !== undefined) range.push(`step ${formatInteger(input.step)}`);
       if (range.length)
         facts.push(`${input.kind === "int" ? "Integer" : "Number"}, ${range.join(", ")}.`);
       break;
