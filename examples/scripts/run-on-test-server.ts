@@ -15,10 +15,15 @@ export async function main(outDir = "out/script"): Promise<string[]> {
   const server = await startTestServer({ nodeDurationMs: 20 });
   const client = new ComfyClient({ url: server.url });
   try {
-    const job = client.submit(txt2img, {
-      params: { prompt: "a red fox in the snow", steps: 8, width: 256, height: 256 },
-      timeouts: { runMs: 60_000 },
+    // Compile first (validated offline; a bad parameter throws here), then submit the report:
+    // its node titles and source lines make error messages point at this code.
+    const report = txt2img.compileWithReport({
+      prompt: "a red fox in the snow",
+      steps: 8,
+      width: 256,
+      height: 256,
     });
+    const job = client.submit(report, { timeouts: { runMs: 60_000 } });
     job.on("progress", (e) => console.log(`  node ${e.node}: step ${e.value}/${e.max}`));
     job.on("executed", (e) => console.log(`  node ${e.node} produced output`));
     const result = await job.result();

@@ -137,6 +137,11 @@ export interface CompileReport {
   readonly unreachable: readonly DroppedNode[];
   /** Where each node of the prompt was created. */
   readonly sources: ReadonlyMap<string, SourceLocation>;
+  /**
+   * Ids of the prompt's output nodes (classes the schema marks `output_node`), known whether or
+   * not validation ran: the runtime completes a job from its socket events once each reported.
+   */
+  readonly outputs: readonly string[];
   /** The validation result, unless validation was turned off. */
   readonly validation?: ValidationResult;
 }

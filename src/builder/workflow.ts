@@ -187,7 +187,10 @@ export class Workflow {
         });
       }
     }
-    return { prompt, unreachable, sources, ...(validation ? { validation } : {}) };
+    const outputs = this.#nodes
+      .filter((n) => n.outputNode === true && prompt[n.id])
+      .map((n) => n.id);
+    return { prompt, unreachable, sources, outputs, ...(validation ? { validation } : {}) };
   }
 
   #validate(prompt: ApiPrompt, options: CompileOptions): ValidationResult {

@@ -8,10 +8,18 @@ import { normalizeObjectInfo } from "../schema/normalize.js";
 import type { CliIo } from "./io.js";
 import { loadPromptFile, loadWorkflowModule, parseParams } from "./load.js";
 import { progressMode, showProgress } from "./progress.js";
-import { isPlainWorkflow } from "../builder/define-workflow.js";
+import { isPlainWorkflow, type AnyWorkflow } from "../builder/define-workflow.js";
+import type { CompileReport } from "../builder/types.js";
+import { ComfycError, isComfycError } from "../errors.js";
+import type { CancelOutcome } from "../runtime/job.js";
+import { DEFAULT_UNREACHABLE_TIMEOUT_MS } from "../runtime/tracker.js";
 import { tryParseComfyuiVersion } from "../protocol/comfyui-version.js";
 
+/** How long `comfyc run` waits after Ctrl-C or SIGTERM before exiting anyway. */
+export const SIGNAL_GRACE_MS = 10_000;
+
 interface RunFlags {
+  unreachableTimeout?: string;
   server: string;
   header: string[];
   param: string[];
@@ -36,23 +44,12 @@ export async function runFile(
   io: CliIo,
   label = file,
 ): Promise<{ result: JobResult; saved: string[] }> {
-  const isJson = file.endsWith(".json");
-  const source = isJson ? await loadPromptFile(file) : await loadWorkflowModule(file);
-  const params =
-    !isJson && !isPlainWorkflow(source as never)
-      ? parseParams(
-          flags.param,
-          (source as { paramsJsonSchema(): Record<string, unknown> }).paramsJsonSchema(),
-        )
-      : {};
+  // Compiled here, before anything is sent: the runtime takes compiled prompts only.
+  const source: Record<string, unknown> | CompileReport = file.endsWith(".json")
+    ? await loadPromptFile(file)
+    : compileLoaded(file, await loadWorkflowModule(file), flags);
   const timeout = flags.timeout ? Number(flags.timeout) : undefined;
   const job = client.submit(source, {
-    params,
-    compile: {
-      validate: flags.validate !== false,
-      ...(flags.schema ? { schema: flags.schema } : {}),
-      ...(flags.comfyuiVersion ? { comfyuiVersion: flags.comfyuiVersion } : {}),
-    },
     ...(flags.fresh ? { fresh: true } : {}),
     ...(timeout ? { timeouts: { runMs: timeout, queueMs: timeout } } : {}),
     ...(flags.signal ? { signal: flags.signal } : {}),
@@ -69,8 +66,68 @@ export async function runFile(
     const result = await job.result();
     const saved = await client.saveOutputs(result, flags.out);
     return { result, saved };
+  } catch (e) {
+    // A timeout or a cancel stops the prompt on the server too; say whether that worked
+    // before exiting (the outcome settles within the client's cancel budget).
+    if (job.cancelOutcome) reportCancel(await job.cancelOutcome, client, io);
+    throw e;
   } finally {
     stop();
+  }
+}
+
+/**
+ * Compiles a loaded workflow with `--param` values. An exception thrown by the workflow's own
+ * code (a TypeError in its build function) is the user's bug, not a server problem: it is
+ * reported as `WORKFLOW_INVALID` with the original error as the cause (its stack under
+ * `--verbose`).
+ */
+function compileLoaded(
+  file: string,
+  workflow: AnyWorkflow,
+  flags: {
+    param: readonly string[];
+    validate: boolean;
+    schema?: NodeSchema;
+    comfyuiVersion?: string;
+  },
+): CompileReport {
+  const options = {
+    validate: flags.validate !== false,
+    ...(flags.schema ? { schema: flags.schema } : {}),
+    ...(flags.comfyuiVersion ? { comfyuiVersion: flags.comfyuiVersion } : {}),
+  };
+  try {
+    return isPlainWorkflow(workflow)
+      ? workflow.compileWithReport(options)
+      : workflow.compileWithReport(parseParams(flags.param, workflow.paramsJsonSchema()), options);
+  } catch (e) {
+    if (isComfycError(e)) throw e;
+    throw new ComfycError(
+      "WORKFLOW_INVALID",
+      `${file}: the workflow's code threw ${(e as Error)?.name ?? "Error"}: ${(e as Error)?.message ?? String(e)}`,
+      "Fix the error in the workflow's build function; rerun with --verbose for its stack trace.",
+      { cause: e },
+    );
+  }
+}
+
+/** One line on what a cancel did on the server. */
+function reportCancel(outcome: CancelOutcome, client: ComfyClient, io: CliIo): void {
+  const server = client.http.baseUrl.origin;
+  switch (outcome.state) {
+    case "dequeued":
+      return io.info(`The job was removed from ${server}'s queue.`);
+    case "interrupted":
+      return io.info(`The job was interrupted on ${server}.`);
+    case "not-submitted":
+      return io.info("The job was never sent to the server.");
+    case "finished":
+      return;
+    case "undelivered":
+      return io.warn(
+        `Could not cancel the job on ${server}: ${outcome.error.message.split("\n")[0]}. It may still run there.`,
+      );
   }
 }
 
@@ -94,15 +151,31 @@ export function registerRun(program: Command, io: CliIo): void {
     .option("--fresh", "re-execute every node even if an identical prompt ran before")
     .option("--timeout <ms>", "fail (and cancel) when queued or running longer than this")
     .option("--no-validate", "skip offline validation before submitting")
+    .option(
+      "--unreachable-timeout <ms>",
+      `give up when the server has not answered for this long while the job runs (default ${DEFAULT_UNREACHABLE_TIMEOUT_MS})`,
+    )
     .action(async (file: string, flags: RunFlags) => {
-      const client = new ComfyClient({ url: flags.server, headers: parseHeaders(flags.header) });
-      // Ctrl-C cancels the job on the server (dequeue or interrupt) before exiting; a second
-      // Ctrl-C exits at once.
+      const client = new ComfyClient({
+        url: flags.server,
+        headers: parseHeaders(flags.header),
+        ...(flags.unreachableTimeout
+          ? { unreachableTimeoutMs: Number(flags.unreachableTimeout) }
+          : {}),
+      });
+      // Ctrl-C or SIGTERM cancels the job on the server (dequeue or interrupt) and exits once
+      // that is done or known to have failed: within the cancel budget, and at the latest after
+      // SIGNAL_GRACE_MS. A second signal exits at once.
       const cancel = new AbortController();
-      const onSignal = () => {
-        if (cancel.signal.aborted) process.exit(130);
-        io.warn("Cancelling the job on the server (Ctrl-C again to quit at once)…");
+      const onSignal = (signal: NodeJS.Signals) => {
+        const code = signal === "SIGTERM" ? 143 : 130;
+        if (cancel.signal.aborted) process.exit(code);
+        io.warn(`Cancelling the job on the server (${signal} again to quit at once)…`);
         cancel.abort();
+        setTimeout(() => {
+          io.error(`Gave up waiting for the cancel after ${SIGNAL_GRACE_MS} ms.`);
+          process.exit(code);
+        }, SIGNAL_GRACE_MS).unref();
       };
       process.on("SIGINT", onSignal);
       process.on("SIGTERM", onSignal);

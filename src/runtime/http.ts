@@ -1,7 +1,7 @@
 import pRetry, { AbortError } from "p-retry";
 import { Agent, request, type Dispatcher, type FormData } from "undici";
 import type { z } from "zod";
-import { ComfycError } from "../errors.js";
+import { ComfycError, type ErrorCode } from "../errors.js";
 import { parseJsonLossless } from "../protocol/json.js";
 
 /** Credentials sent on every HTTP request and on the WebSocket upgrade. */
@@ -14,18 +14,23 @@ export interface ClientAuth {
   readonly basic?: { readonly username: string; readonly password: string };
 }
 
-/** Bounded retries of transient failures, with exponential backoff and jitter. */
+/**
+ * The retry budget of one request: refused or reset connections, timeouts and 500/502/503/504
+ * are tried again after an exponential, jittered delay. With the defaults a request gives up
+ * after 5 attempts and at most 3 s of waiting between them.
+ */
 export interface RetryOptions {
   /** Attempts after the first (default 4). */
   readonly retries?: number;
-  /** First delay in ms (default 200). */
+  /** First delay in ms (default 100); each later one doubles, times a random 1–2. */
   readonly minDelayMs?: number;
-  /** Largest delay in ms (default 5000). */
+  /** Largest single delay in ms (default 2000). */
   readonly maxDelayMs?: number;
 }
 
 /** How to reach a server. */
 export interface HttpOptions {
+  /** The server's base URL, such as `http://127.0.0.1:8188`. */
   readonly url: string;
   readonly headers?: Readonly<Record<string, string>>;
   readonly auth?: ClientAuth;
@@ -37,28 +42,37 @@ export interface HttpOptions {
     readonly rejectUnauthorized?: boolean;
   };
   readonly retry?: RetryOptions;
-  /** Per-request timeout for headers and body, in ms (default 60000). */
+  /** Per-attempt timeout for the reply's headers and each body chunk, in ms (default 60000). */
   readonly timeoutMs?: number;
   /** Use this undici dispatcher instead of creating a pool. */
   readonly dispatcher?: Dispatcher;
 }
 
-/** A response whose status is known and whose body has not been read. */
+/** One HTTP request to the server. */
+export interface HttpRequest {
+  readonly method: "GET" | "HEAD" | "POST";
+  /** Path relative to the base URL, such as `api/prompt`. */
+  readonly path: string;
+  readonly body?: string | Buffer | FormData;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly signal?: AbortSignal;
+  /**
+   * Retry transient failures within the client's budget (default true). `false` makes one
+   * attempt: for requests made inside another retry loop (polls, idempotency checks), which must
+   * never multiply the budget.
+   */
+  readonly retry?: boolean;
+  /** Per-attempt timeout in ms (default: the client's `timeoutMs`). */
+  readonly timeoutMs?: number;
+  /** Statuses returned to the caller instead of thrown (default: 2xx). */
+  readonly accept?: (status: number) => boolean;
+}
+
+/** A reply whose status is accepted; `body` is unread. */
 export interface RawResponse {
   readonly status: number;
   readonly headers: Record<string, string | string[] | undefined>;
   readonly body: Dispatcher.ResponseData["body"];
-}
-
-/** Per-request settings. */
-export interface SendOptions {
-  readonly body?: string | Buffer | FormData;
-  readonly headers?: Readonly<Record<string, string>>;
-  readonly signal?: AbortSignal;
-  /** Retry transient failures (default true). */
-  readonly retry?: boolean;
-  /** Statuses returned to the caller instead of thrown (default: 2xx). */
-  readonly accept?: (status: number) => boolean;
 }
 
 const TRANSIENT_CODES = new Set([
@@ -71,15 +85,18 @@ const TRANSIENT_CODES = new Set([
   "UND_ERR_CONNECT_TIMEOUT",
   "UND_ERR_CLOSED",
   "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
 ]);
+/** Statuses a proxy or a busy server answers while ComfyUI is (re)starting. */
 const TRANSIENT_STATUS = new Set([500, 502, 503, 504]);
+/** Statuses that prove nothing about ComfyUI itself: a proxy in front of a dead server. */
+const PROXY_STATUS = new Set([502, 503, 504]);
 
-/** True for failures worth retrying: refused or reset connections, 5xx. */
+/** True for failures worth retrying: refused, reset or timed-out connections, 500/502/503/504. */
 export function isTransient(e: unknown): boolean {
-  if (e instanceof ComfycError)
+  if (e instanceof HttpError)
     return (
-      e.code === "SERVER_UNREACHABLE" ||
-      (e.code === "SERVER_ERROR" && TRANSIENT_STATUS.has((e as ServerStatusError).status))
+      e.code === "SERVER_UNREACHABLE" || (e.status !== undefined && TRANSIENT_STATUS.has(e.status))
     );
   let cur: unknown = e;
   for (let depth = 0; cur && depth < 4; depth++) {
@@ -90,13 +107,38 @@ export function isTransient(e: unknown): boolean {
   return false;
 }
 
-/** An HTTP status the caller did not accept. */
-export class ServerStatusError extends ComfycError {
+/**
+ * A request that failed: it names the request (`POST http://127.0.0.1:8188/api/prompt`) and
+ * how many attempts were made; `status` is the last HTTP status, if the server answered.
+ */
+export class HttpError extends ComfycError {
   constructor(
-    readonly status: number,
+    code: ErrorCode,
     readonly method: string,
     readonly url: string,
+    readonly attempts: number,
+    readonly status: number | undefined,
+    reason: string,
+    hint: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      code,
+      `${method} ${url} ${attempts > 1 ? `failed after ${attempts} attempts: ` : ""}${reason}`,
+      hint,
+      options,
+    );
+  }
+}
+
+/** An HTTP status the caller did not accept (401/403 `AUTH_FAILED`, 404 `NOT_FOUND`, …). */
+export class ServerStatusError extends HttpError {
+  constructor(
+    status: number,
+    method: string,
+    url: string,
     readonly bodyText: string,
+    attempts = 1,
   ) {
     super(
       status === 401 || status === 403
@@ -104,17 +146,28 @@ export class ServerStatusError extends ComfycError {
         : status === 404
           ? "NOT_FOUND"
           : "SERVER_ERROR",
-      `${method} ${url} answered ${status}${bodyText ? `: ${bodyText.slice(0, 300).trim()}` : ""}`,
+      method,
+      url,
+      attempts,
+      status,
+      `${attempts > 1 ? "the last answered" : "answered"} ${status}${bodyText ? `: ${bodyText.slice(0, 300).trim()}` : ""}`,
       status === 401 || status === 403
         ? "Pass credentials: { auth: { bearer | apiKey | basic } } or --header."
         : status === 404
           ? "Check the URL: it should be the server's base URL, such as http://127.0.0.1:8188."
-          : "Check the server's log; the request was retried where that was safe.",
+          : TRANSIENT_STATUS.has(status)
+            ? "The server (or a proxy in front of it) kept failing; check that ComfyUI is up and its log."
+            : "Check the server's log.",
     );
   }
 }
 
-/** HTTP to one ComfyUI server: auth headers, TLS, timeouts, retries, typed errors. */
+/**
+ * The transport: HTTP to one ComfyUI server with auth headers, TLS, per-attempt timeouts and
+ * typed errors. It is the only layer that retries: one budget per request
+ * ({@link RetryOptions}), and the error after the last attempt names the request and the
+ * number of attempts. Routes built on it never retry on their own.
+ */
 export class Http {
   readonly baseUrl: URL;
   readonly dispatcher: Dispatcher;
@@ -122,24 +175,20 @@ export class Http {
   readonly #headers: Record<string, string>;
   readonly #retry: Required<RetryOptions>;
   readonly #timeout: number;
+  /**
+   * `Date.now()` of the last reply that came from the server itself (any status but a proxy's
+   * 502/503/504), or 0: what tells a slow server from a gone one.
+   */
+  lastReplyAt = 0;
 
   constructor(options: HttpOptions) {
-    try {
-      this.baseUrl = new URL(options.url.endsWith("/") ? options.url : `${options.url}/`);
-    } catch (cause) {
-      throw new ComfycError(
-        "USAGE",
-        `Not a server URL: ${JSON.stringify(options.url)}`,
-        "Use a URL such as http://127.0.0.1:8188.",
-        { cause },
-      );
-    }
+    this.baseUrl = parseBaseUrl(options.url);
     this.#ownsDispatcher = options.dispatcher === undefined;
     this.dispatcher =
       options.dispatcher ??
       new Agent({ connections: 16, connect: options.tls ? { ...options.tls } : {} });
     this.#headers = { ...options.headers, ...authHeaders(options.auth) };
-    this.#retry = { retries: 4, minDelayMs: 200, maxDelayMs: 5000, ...options.retry };
+    this.#retry = { retries: 4, minDelayMs: 100, maxDelayMs: 2000, ...options.retry };
     this.#timeout = options.timeoutMs ?? 60_000;
   }
 
@@ -153,91 +202,164 @@ export class Http {
     return new URL(path.replace(/^\//, ""), this.baseUrl);
   }
 
-  /** Sends a request; retries transient failures unless `retry: false`. */
-  async send(method: string, path: string, options: SendOptions = {}): Promise<RawResponse> {
-    const attempt = async () => {
-      const url = this.url(path);
-      let res: Dispatcher.ResponseData;
-      try {
-        res = await request(url, {
-          method: method as Dispatcher.HttpMethod,
-          headers: { ...this.#headers, ...options.headers },
-          body: options.body as Dispatcher.DispatchOptions["body"],
-          dispatcher: this.dispatcher,
-          signal: options.signal,
-          headersTimeout: this.#timeout,
-          bodyTimeout: this.#timeout,
-        });
-      } catch (cause) {
-        if (options.signal?.aborted)
-          throw new AbortError(
-            new ComfycError("CANCELLED", `${method} ${url} was aborted`, "The caller aborted it.", {
-              cause,
-            }),
-          );
-        // Anything without an error code is a bug of ours, not the network: never retried.
-        if (typeof (cause as { code?: unknown } | null)?.code !== "string")
-          throw new AbortError(cause as Error);
-        const error = new ComfycError(
-          "SERVER_UNREACHABLE",
-          `Cannot reach ${url.origin}: ${(cause as Error).message}`,
-          "Check that ComfyUI is running at this URL (and its TLS settings for https).",
-          { cause },
-        );
-        // Refused or reset connections are retried; TLS and DNS failures will not heal.
-        if (!isTransient(cause)) throw new AbortError(error);
-        throw error;
+  /**
+   * Sends a request and hands its reply to `read` (which reads the body); both happen inside one
+   * attempt, so a connection reset while reading is retried like one while connecting. Before a
+   * retry, `recover` may end the request with a value instead (an idempotency check: "did the
+   * first attempt already take effect?").
+   */
+  async request<T>(
+    req: HttpRequest,
+    read: (res: RawResponse) => Promise<T>,
+    recover?: () => Promise<T | undefined>,
+  ): Promise<T> {
+    const url = this.url(req.path);
+    let attempts = 0;
+    const attempt = async (): Promise<T> => {
+      if (attempts > 0 && recover) {
+        const recovered = await recover();
+        if (recovered !== undefined) return recovered;
       }
-      const accept = options.accept ?? ((s: number) => s >= 200 && s < 300);
-      if (!accept(res.statusCode)) {
-        const text = await res.body.text().catch(() => "");
-        const error = new ServerStatusError(res.statusCode, method, url.toString(), text);
-        if (!TRANSIENT_STATUS.has(res.statusCode)) throw new AbortError(error);
-        throw error;
-      }
-      return { status: res.statusCode, headers: res.headers, body: res.body };
+      attempts++;
+      return read(await this.#once(req, url));
     };
-    if (options.retry === false) return unwrapAbort(attempt);
-    return this.withRetry(attempt, options.signal);
-  }
-
-  /** Runs `fn` with this client's retry policy; a thrown `AbortError` stops retrying. */
-  async withRetry<T>(fn: (attempt: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
     try {
-      return await pRetry(fn, {
+      if (req.retry === false) return await attempt();
+      return await pRetry(attempt, {
         retries: this.#retry.retries,
         minTimeout: this.#retry.minDelayMs,
         maxTimeout: this.#retry.maxDelayMs,
         factor: 2,
         randomize: true,
-        ...(signal ? { signal } : {}),
+        ...(req.signal ? { signal: req.signal } : {}),
         shouldRetry: ({ error }) => isTransient(error),
       });
     } catch (e) {
-      throw unwrap(e);
+      throw this.#final(unwrap(e), req, url, attempts);
     }
   }
 
-  /** GET/POST returning JSON parsed with `schema`; a reply that does not fit is BAD_SERVER_REPLY. */
-  async json<S extends z.ZodType>(
-    method: string,
-    path: string,
-    schema: S,
-    options: SendOptions = {},
-  ): Promise<z.infer<S>> {
-    const res = await this.send(method, path, options);
-    return parseReply(await res.body.text(), schema, `${method} ${this.url(path)}`);
+  /** A request whose reply is returned unread (a stream). */
+  async send(req: HttpRequest): Promise<RawResponse> {
+    return this.request(req, async (res) => res);
+  }
+
+  /** A JSON reply parsed losslessly and checked with `schema`; one that does not fit is BAD_SERVER_REPLY. */
+  async json<S extends z.ZodType>(req: HttpRequest, schema: S): Promise<z.infer<S>> {
+    return this.request(req, async (res) =>
+      parseReply(await res.body.text(), schema, `${req.method} ${this.url(req.path)}`),
+    );
   }
 
   /** A request whose reply body is ignored (ComfyUI answers many with an empty 200). */
-  async empty(method: string, path: string, options: SendOptions = {}): Promise<void> {
-    const res = await this.send(method, path, options);
-    await res.body.dump();
+  async empty(req: HttpRequest): Promise<void> {
+    return this.request(req, async (res) => void (await res.body.dump()));
   }
 
-  async close(): Promise<void> {
-    if (this.#ownsDispatcher) await this.dispatcher.close();
+  /**
+   * Closes the connection pool. In-flight requests get `graceMs` to finish, then are aborted:
+   * a frozen server must not hold the caller (a CLI exiting) for a whole request timeout.
+   */
+  async close(graceMs = 1000): Promise<void> {
+    if (!this.#ownsDispatcher) return;
+    let timer: NodeJS.Timeout | undefined;
+    const graceful = this.dispatcher.close().then(() => true);
+    const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs)));
+    const closed = await Promise.race([graceful, late]);
+    clearTimeout(timer);
+    if (!closed) await this.dispatcher.destroy().catch(() => undefined);
   }
+
+  /** One attempt: connect, send, check the status. */
+  async #once(req: HttpRequest, url: URL): Promise<RawResponse> {
+    const timeout = req.timeoutMs ?? this.#timeout;
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(url, {
+        method: req.method,
+        headers: { ...this.#headers, ...req.headers },
+        body: req.body as Dispatcher.DispatchOptions["body"],
+        dispatcher: this.dispatcher,
+        signal: req.signal,
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+      });
+    } catch (cause) {
+      if (req.signal?.aborted) throw new AbortError(cancelled(req, url, cause));
+      // Anything without an error code is a bug of ours, not the network: never retried.
+      if (typeof (cause as { code?: unknown } | null)?.code !== "string")
+        throw new AbortError(cause as Error);
+      // Refused, reset and timed-out connections are retried; TLS and DNS failures will not heal.
+      if (!isTransient(cause)) throw new AbortError(cause as Error);
+      throw cause;
+    }
+    if (!PROXY_STATUS.has(res.statusCode)) this.lastReplyAt = Date.now();
+    const accept = req.accept ?? ((s: number) => s >= 200 && s < 300);
+    if (!accept(res.statusCode)) {
+      const text = await res.body.text().catch(() => "");
+      const error = new ServerStatusError(res.statusCode, req.method, url.toString(), text);
+      if (!TRANSIENT_STATUS.has(res.statusCode)) throw new AbortError(error);
+      throw error;
+    }
+    return { status: res.statusCode, headers: res.headers, body: res.body };
+  }
+
+  /** The error the caller sees: the request, the attempts made and the last reason. */
+  #final(e: unknown, req: HttpRequest, url: URL, attempts: number): unknown {
+    if (req.signal?.aborted && !(e instanceof ComfycError)) return cancelled(req, url, e);
+    if (e instanceof ServerStatusError)
+      return attempts > 1
+        ? new ServerStatusError(e.status!, e.method, e.url, e.bodyText, attempts)
+        : e;
+    if (e instanceof ComfycError) return e;
+    const code = (e as { code?: unknown } | null)?.code;
+    if (typeof code !== "string") return e;
+    return new HttpError(
+      "SERVER_UNREACHABLE",
+      req.method,
+      url.toString(),
+      Math.max(1, attempts),
+      undefined,
+      `cannot reach ${url.origin}: ${(e as Error).message}`,
+      code.startsWith("ERR_TLS") || /certificate/i.test((e as Error).message)
+        ? "Check the server's TLS certificate, or pass { tls: { ca } } (comfyc: NODE_EXTRA_CA_CERTS)."
+        : "Check that ComfyUI is running at this URL (and its TLS settings for https).",
+      { cause: e },
+    );
+  }
+}
+
+function cancelled(req: HttpRequest, url: URL, cause: unknown): ComfycError {
+  return new ComfycError(
+    "CANCELLED",
+    `${req.method} ${url} was aborted`,
+    "The caller aborted it.",
+    {
+      cause,
+    },
+  );
+}
+
+/** The base URL with a trailing slash; a `USAGE` error for anything that is not http(s). */
+export function parseBaseUrl(url: string): URL {
+  let parsed: URL;
+  try {
+    parsed = new URL(url.endsWith("/") ? url : `${url}/`);
+  } catch (cause) {
+    throw new ComfycError(
+      "USAGE",
+      `Not a server URL: ${JSON.stringify(url)}`,
+      "Use a URL such as http://127.0.0.1:8188.",
+      { cause },
+    );
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:")
+    throw new ComfycError(
+      "USAGE",
+      `Unsupported URL scheme ${parsed.protocol} in ${JSON.stringify(url)}`,
+      "Use http:// or https://, such as http://127.0.0.1:8188.",
+    );
+  return parsed;
 }
 
 /** Parses a JSON reply (lossless for big integers) and checks its shape. */
@@ -274,14 +396,6 @@ function authHeaders(auth: ClientAuth | undefined): Record<string, string> {
     out["authorization"] =
       `Basic ${Buffer.from(`${auth.basic.username}:${auth.basic.password}`).toString("base64")}`;
   return out;
-}
-
-async function unwrapAbort<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    throw unwrap(e);
-  }
 }
 
 function unwrap(e: unknown): unknown {

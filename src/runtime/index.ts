@@ -1,6 +1,6 @@
 /** `comfyc/runtime`: submit compiled graphs to ComfyUI, follow them, collect their outputs. */
 export { ComfyClient } from "./client.js";
-export type { AttachOptions, ClientOptions, SubmitOptions } from "./client.js";
+export type { ClientOptions, RunOptions, Submittable } from "./client.js";
 export {
   CancelledError,
   ExecutionFailedError,
@@ -8,11 +8,24 @@ export {
   JobLostError,
   JobTimeoutError,
   PromptRejectedError,
+  ServerGoneError,
 } from "./errors.js";
-export { Http, isTransient, ServerStatusError } from "./http.js";
-export type { ClientAuth, HttpOptions, RetryOptions } from "./http.js";
-export { Job } from "./job.js";
-export type { JobEvent, JobLogLine, JobResult, JobStatus, JobTimeouts, UiOutputOf } from "./job.js";
-export { filesOf, safeOutputPath } from "./outputs.js";
-export type { OutputFile, OutputKind } from "./outputs.js";
+export { filesOf, safeOutputPath } from "./files.js";
+export type { OutputFile, OutputKind } from "./files.js";
+export { Http, HttpError, isTransient, ServerStatusError } from "./http.js";
+export type { ClientAuth, HttpOptions, HttpRequest, RawResponse, RetryOptions } from "./http.js";
+export type {
+  CancelOutcome,
+  Job,
+  JobEvent,
+  JobLogLine,
+  JobResult,
+  JobStatus,
+  JobTimeouts,
+  UiOutputOf,
+} from "./job.js";
+export { Routes } from "./routes.js";
+export type { PromptReply, RouteOptions } from "./routes.js";
+export { DEFAULT_CANCEL_TIMEOUT_MS, DEFAULT_UNREACHABLE_TIMEOUT_MS } from "./tracker.js";
+export type { AttachOptions, SubmitOptions } from "./tracker.js";
 export type { FileRef, HistoryEntry, NodeOutput, SystemStats } from "../protocol/messages.js";

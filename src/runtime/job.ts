@@ -1,18 +1,13 @@
-import { EventEmitter, on } from "node:events";
 import type { NodeHandle } from "../builder/types.js";
 import { ComfycError } from "../errors.js";
-import type { NodeContext } from "../protocol/describe-errors.js";
-import type { HistoryEntry, NodeOutput, WsMessage } from "../protocol/messages.js";
+import type { NodeOutput } from "../protocol/messages.js";
 import { uiOutputKind, UiOutputSchemas } from "../protocol/ui-outputs.js";
-import {
-  CancelledError,
-  ExecutionFailedError,
-  InterruptedError,
-  JobTimeoutError,
-} from "./errors.js";
-import { filesOf, type OutputFile } from "./outputs.js";
+import { filesOf, type OutputFile } from "./files.js";
 
-/** Where a job is. */
+/**
+ * Where a job is. `submitting` → `queued` → `running` → one of the five final states; the
+ * tracker's state machine (runtime/tracker.ts) is the only code that moves a job.
+ */
 export type JobStatus =
   | "submitting"
   | "queued"
@@ -82,13 +77,13 @@ export type UiOutputOf<H> = H extends { readonly __ui?: infer U }
     : U
   : NodeOutput;
 
-/** Timeouts of one job, in ms (unset: none). */
+/** Timeouts of one job, in ms on the client's clock (unset: none). */
 export interface JobTimeouts {
-  /** Waiting in the queue. */
+  /** Waiting in the queue, from acceptance. */
   readonly queueMs?: number;
   /** Running, from `execution_start`. */
   readonly runMs?: number;
-  /** No message about the job while it runs. */
+  /** No message about the job (and no sign of it in `/queue`) while it runs. */
   readonly stallMs?: number;
 }
 
@@ -107,454 +102,108 @@ export interface JobLogLine {
   readonly message?: string;
 }
 
-/** What the client provides to a job. */
-export interface JobHost {
-  readonly server: string;
-  cancelPending(promptId: string): Promise<boolean>;
-  interruptRunning(promptId: string): Promise<void>;
-  log(line: JobLogLine): void;
-  release(job: Job): void;
-}
-
-const TERMINAL: ReadonlySet<JobStatus> = new Set([
-  "succeeded",
-  "failed",
-  "interrupted",
-  "cancelled",
-  "lost",
-]);
+/**
+ * What became of a cancel on the server (from `job.cancel()`, an AbortSignal or a timeout):
+ * - `dequeued`: taken off the queue before it ran;
+ * - `interrupted`: the server accepted `POST /interrupt` for it while it ran;
+ * - `not-submitted`: it never reached the server (withdrawn before `POST /prompt`);
+ * - `finished`: it had already ended, nothing to stop;
+ * - `undelivered`: the server could not be reached within the cancel budget (`error` says
+ *   why); the prompt may still run there.
+ */
+export type CancelOutcome =
+  | { readonly state: "dequeued" | "interrupted" | "not-submitted" | "finished" }
+  | { readonly state: "undelivered"; readonly error: ComfycError };
 
 /**
- * A submitted prompt. Follow it with listeners (`job.on("progress", …)`) or
- * `for await (const event of job)`, and get its outputs with `await job.result()`. Each job
- * sees only its own events, matched by prompt id.
+ * A submitted prompt, read-only: its state changes only through the client's tracker. Follow
+ * it with listeners (`job.on("progress", …)`) or `for await (const event of job)`, and get its
+ * outputs with `await job.result()`. Each job sees only its own events, matched by prompt id.
+ *
+ * @example
+ * const job = client.submit(wf.compileWithReport());
+ * job.on("progress", (e) => console.log(`${e.value}/${e.max}`));
+ * const result = await job.result(); // or rejects with a typed ComfycError
  */
-export class Job {
-  status: JobStatus = "submitting";
-  /** Expected output node ids, when known (builder graphs): completion then needs no history read. */
-  expectedOutputs: ReadonlySet<string> | undefined;
-  /**
-   * @internal True while every WebSocket event of this job has been received (the socket was
-   * connected before the job started and has not dropped since).
-   */
-  eventsComplete: () => boolean = () => false;
-  /**
-   * @internal Checked on every poll tick, not only after a silence: an attached job's events go
-   * to the client id that submitted it, so this socket may never hear about it.
-   */
-  pollEveryTick = false;
-  readonly #events = new EventEmitter();
-  readonly #outputs = new Map<string, NodeOutput | null>();
-  #cached: readonly string[] = [];
-  #sawStart = false;
-  #cancelRequested = false;
-  #currentNode: string | undefined;
-  readonly #result: Promise<JobResult>;
-  #resolve!: (r: JobResult) => void;
-  #reject!: (e: ComfycError) => void;
-  readonly #timers: NodeJS.Timeout[] = [];
-  #stallTimer: NodeJS.Timeout | undefined;
-  readonly #created = Date.now();
-  #queuedAt: number | undefined;
-  #startedAt: number | undefined;
-  lastEventAt = Date.now();
-
-  constructor(
-    readonly promptId: string,
-    readonly prompt: Readonly<Record<string, unknown>>,
-    readonly host: JobHost,
-    readonly timeouts: JobTimeouts = {},
-    readonly context: (nodeId: string) => NodeContext | undefined = () => undefined,
-  ) {
-    this.#events.setMaxListeners(100);
-    this.#result = new Promise<JobResult>((resolve, reject) => {
-      this.#resolve = resolve;
-      this.#reject = reject;
-    });
-    // Unhandled if the caller only listens to events; result() re-exposes it.
-    this.#result.catch(() => undefined);
-  }
-
+export interface Job {
+  /** The prompt id (a UUID), ours from the start: known before the server answers. */
+  readonly promptId: string;
+  /** The API-format prompt as submitted (before uploads replaced local files). */
+  readonly prompt: Readonly<Record<string, unknown>>;
+  readonly status: JobStatus;
+  /** True once the job reached a final state. */
+  readonly done: boolean;
   /** The node currently executing, if any. */
-  get currentNode(): string | undefined {
-    return this.#currentNode;
-  }
-
-  get done(): boolean {
-    return TERMINAL.has(this.status);
-  }
-
+  readonly currentNode: string | undefined;
+  /** The error the job ended with, once it failed, was interrupted, cancelled or lost. */
+  readonly error: ComfycError | undefined;
+  /** Output node ids whose `executed` event completes the job without a history read. */
+  readonly expectedOutputs: ReadonlySet<string> | undefined;
   /**
-   * Resolves to the outputs; rejects with a typed error (execution failed, interrupted, lost…).
-   * When the socket delivered every event it resolves on `execution_success`, a moment before
-   * the server writes the history entry, so `client.history(id)` may still be empty right then.
+   * Where the server-side cancel stands, once one was started by `cancel()`, the submission's
+   * AbortSignal or a timeout; undefined before. Settles within the client's `cancelTimeoutMs`.
    */
-  result(): Promise<JobResult> {
-    return this.#result;
-  }
-
+  readonly cancelOutcome: Promise<CancelOutcome> | undefined;
+  /**
+   * Resolves to the outputs; rejects with a typed error: `ExecutionFailedError`,
+   * `InterruptedError`, `CancelledError`, `JobLostError`, `JobTimeoutError`, `ServerGoneError`,
+   * `PromptRejectedError`, or a transport error from submitting. When the socket delivered every
+   * event it resolves on `execution_success`, a moment before the server writes the history
+   * entry, so `client.history(id)` may still be empty right then.
+   */
+  result(): Promise<JobResult>;
   /** Adds a listener for one event type (or `"event"` for all). */
   on<T extends JobEvent["type"]>(
     type: T | "event",
     listener: (event: Extract<JobEvent, { type: T }>) => void,
-  ): this {
-    this.#events.on(`job:${type}`, listener as (e: unknown) => void);
-    return this;
-  }
-
+  ): this;
   off<T extends JobEvent["type"]>(
     type: T | "event",
     listener: (event: Extract<JobEvent, { type: T }>) => void,
-  ): this {
-    this.#events.off(`job:${type}`, listener as (e: unknown) => void);
-    return this;
-  }
-
+  ): this;
   /**
    * Every event from now until the job ends; the last one is `success`, `error` or
    * `interrupted`. Events are buffered, so a slow consumer misses none. A job that has already
    * ended yields nothing.
    */
-  async *[Symbol.asyncIterator](): AsyncGenerator<JobEvent> {
-    if (this.done) return;
-    const controller = new AbortController();
-    try {
-      for await (const [event] of on(this.#events, "job:event", { signal: controller.signal })) {
-        yield event as JobEvent;
-        const type = (event as JobEvent).type;
-        if (type === "success" || type === "error" || type === "interrupted") return;
-      }
-    } catch (e) {
-      if ((e as Error).name !== "AbortError") throw e;
-    } finally {
-      controller.abort();
-    }
-  }
-
+  [Symbol.asyncIterator](): AsyncGenerator<JobEvent>;
   /**
-   * Deletes the job from the queue if pending, or interrupts it if running. A job still being
-   * submitted is withdrawn as soon as the server accepts it (or never posted, if not yet sent).
+   * Stops the job: deletes it from the queue if pending, interrupts it if running; a job still
+   * being submitted is withdrawn as soon as the server accepts it (or never posted). Resolves
+   * with what the server did (see {@link CancelOutcome}); never rejects. The job then ends
+   * `cancelled` (or `succeeded`, if it finished before the interrupt took effect).
    */
-  async cancel(): Promise<void> {
-    if (this.done) return;
-    this.#cancelRequested = true;
-    if (this.status === "submitting") return;
-    if (this.status !== "running" && (await this.host.cancelPending(this.promptId))) {
-      this.fail(new CancelledError(this.promptId), "cancelled");
-      return;
-    }
-    await this.host.interruptRunning(this.promptId);
-  }
+  cancel(): Promise<CancelOutcome>;
+}
 
-  /** @internal Whether `cancel()` was called. */
-  get cancelRequested(): boolean {
-    return this.#cancelRequested;
+/** The result of a finished job, from its UI outputs (history or `executed` events). */
+export function jobResult(
+  promptId: string,
+  outputs: Readonly<Record<string, NodeOutput>>,
+  cachedNodes: readonly string[],
+): JobResult {
+  const files = Object.entries(outputs).flatMap(([node, output]) => filesOf(node, output));
+  const texts: Record<string, string[]> = {};
+  for (const [node, output] of Object.entries(outputs)) {
+    if (Array.isArray(output["text"])) texts[node] = output["text"].map(String);
   }
-
-  /** @internal Submission accepted. */
-  markQueued(number: number | undefined): void {
-    if (this.status !== "submitting") return;
-    this.status = "queued";
-    this.#queuedAt = Date.now();
-    this.#emit({
-      type: "queued",
-      promptId: this.promptId,
-      ...(number !== undefined ? { number } : {}),
-    });
-    this.host.log(this.#logLine("queued"));
-    if (this.timeouts.queueMs)
-      this.#timers.push(
-        setTimeout(() => this.#timeout("queue", this.timeouts.queueMs!), this.timeouts.queueMs),
-      );
-  }
-
-  /** @internal A WebSocket message for this prompt. Returns true when it ends the job's run. */
-  handle(message: WsMessage): void {
-    if (this.done) return;
-    this.lastEventAt = Date.now();
-    this.#touchStall();
-    switch (message.type) {
-      case "execution_start":
-        this.#start();
-        return;
-      case "execution_cached":
-        this.#start();
-        this.#cached = message.data.nodes;
-        this.#emit({ type: "cached", nodes: message.data.nodes });
-        return;
-      case "executing": {
-        const node = message.data.node;
-        if (node === null) {
-          this.#finishedSignal();
-          return;
-        }
-        this.#start();
-        this.#currentNode = node;
-        this.#emit({ type: "executing", node, displayNode: message.data.display_node ?? node });
-        return;
-      }
-      case "progress":
-        this.#start();
-        this.#emit({
-          type: "progress",
-          node: message.data.node ?? this.#currentNode,
-          value: message.data.value,
-          max: message.data.max,
-        });
-        return;
-      case "executed": {
-        // A node that runs more than once (loops, expansion) adds files, as history does.
-        const key = message.data.display_node ?? message.data.node;
-        const before = this.#outputs.get(key);
-        const output = message.data.output;
-        this.#outputs.set(
-          key,
-          before && output ? mergeOutputs(before, output) : (output ?? before ?? null),
-        );
-        this.#emit({ type: "executed", node: message.data.node, output: message.data.output });
-        return;
-      }
-      case "execution_success":
-        // Complete without reading history when every expected output has reported, or when
-        // the socket delivered every event (`executed` then covers every UI output).
-        if (
-          this.expectedOutputs
-            ? [...this.expectedOutputs].every((id) => this.#outputs.has(id))
-            : this.eventsComplete()
-        ) {
-          this.succeed(
-            this.#resultFrom(
-              Object.fromEntries(
-                [...this.#outputs].filter(([, v]) => v !== null) as [string, NodeOutput][],
-              ),
-            ),
-          );
-        }
-        return;
-      case "execution_error": {
-        const d = message.data;
-        if (d.exception_type === "ExecutionBlocked") {
-          this.#emit({
-            type: "blocked",
-            node: d.node_id ?? undefined,
-            message: d.exception_message.trim(),
-          });
-          return;
-        }
-        this.fail(
-          new ExecutionFailedError(
-            this.promptId,
-            d.node_id ?? undefined,
-            d.node_type ?? undefined,
-            d.exception_type,
-            d.exception_message,
-            d.traceback,
-            d.node_id ? this.context(d.node_id) : undefined,
-          ),
-          "failed",
-        );
-        return;
-      }
-      case "execution_interrupted":
-        this.#interrupted(message.data.node_id ?? undefined);
-        return;
-      default:
-        return;
-    }
-  }
-
-  /** @internal A preview or text frame attributed to this job. */
-  binary(event: Extract<JobEvent, { type: "preview" } | { type: "text" }>): void {
-    if (this.done) return;
-    this.lastEventAt = Date.now();
-    this.#emit(event);
-  }
-
-  /** @internal `executing: null` arrived: the history entry exists now. */
-  onFinishedSignal: () => void = () => undefined;
-
-  #finishedSignal(): void {
-    if (!this.done) this.onFinishedSignal();
-  }
-
-  /** @internal Completes from a history entry (the source of truth). */
-  finishFromHistory(entry: HistoryEntry): void {
-    if (this.done) return;
-    const messages = entry.status?.messages ?? [];
-    const error = messages.find(([event]) => event === "execution_error")?.[1];
-    const interrupted = messages.find(([event]) => event === "execution_interrupted")?.[1];
-    if (error) {
-      const d = error as {
-        node_id?: string;
-        node_type?: string;
-        exception_type?: string;
-        exception_message?: string;
-        traceback?: string[];
-      };
-      this.fail(
-        new ExecutionFailedError(
-          this.promptId,
-          d.node_id,
-          d.node_type,
-          String(d.exception_type ?? "Error"),
-          String(d.exception_message ?? ""),
-          Array.isArray(d.traceback) ? d.traceback : [],
-          d.node_id ? this.context(d.node_id) : undefined,
-        ),
-        "failed",
-      );
-      return;
-    }
-    if (interrupted || entry.status?.status_str === "error") {
-      this.#interrupted((interrupted as { node_id?: string } | undefined)?.node_id);
-      return;
-    }
-    const cached = messages.find(([event]) => event === "execution_cached")?.[1] as
-      { nodes?: unknown } | undefined;
-    if (Array.isArray(cached?.nodes)) this.#cached = cached.nodes.map(String);
-    this.succeed(this.#resultFrom(entry.outputs));
-  }
-
-  /** @internal */
-  succeed(result: JobResult): void {
-    if (this.done) return;
-    this.status = "succeeded";
-    this.#clearTimers();
-    const now = Date.now();
-    this.host.log({
-      ...this.#logLine("done"),
-      outputs: result.files.length,
-      totalMs: now - this.#created,
-      ...(this.#startedAt ? { runMs: now - this.#startedAt } : {}),
-    });
-    this.#emit({ type: "success", result });
-    this.#resolve(result);
-    this.host.release(this);
-  }
-
-  /** @internal */
-  fail(
-    error: ComfycError,
-    status: Exclude<JobStatus, "submitting" | "queued" | "running" | "succeeded">,
-  ): void {
-    if (this.done) return;
-    this.status = status;
-    this.#clearTimers();
-    this.host.log({
-      ...this.#logLine("failed"),
-      code: error.code,
-      message: error.message.split("\n")[0]!,
-      totalMs: Date.now() - this.#created,
-    });
-    if (status === "interrupted" || status === "cancelled")
-      this.#emit({ type: "interrupted", node: this.#currentNode });
-    else this.#emit({ type: "error", error });
-    this.#reject(error);
-    this.host.release(this);
-  }
-
-  #start(): void {
-    if (this.#sawStart) return;
-    this.#sawStart = true;
-    // The first events can beat the reply to POST /prompt.
-    if (this.status === "submitting") {
-      this.#queuedAt = Date.now();
-      this.#emit({ type: "queued", promptId: this.promptId });
-      this.host.log(this.#logLine("queued"));
-    }
-    this.status = "running";
-    this.#startedAt = Date.now();
-    this.#emit({ type: "started", promptId: this.promptId });
-    this.host.log({
-      ...this.#logLine("running"),
-      ...(this.#queuedAt ? { queuedMs: this.#startedAt - this.#queuedAt } : {}),
-    });
-    this.#clearTimers();
-    if (this.timeouts.runMs)
-      this.#timers.push(
-        setTimeout(() => this.#timeout("run", this.timeouts.runMs!), this.timeouts.runMs),
-      );
-    this.#touchStall();
-  }
-
-  #interrupted(node: string | undefined): void {
-    if (this.#cancelRequested) this.fail(new CancelledError(this.promptId), "cancelled");
-    else this.fail(new InterruptedError(this.promptId, node), "interrupted");
-  }
-
-  #touchStall(): void {
-    if (!this.timeouts.stallMs || this.status !== "running") return;
-    if (this.#stallTimer) clearTimeout(this.#stallTimer);
-    this.#stallTimer = setTimeout(
-      () => this.#timeout("stall", this.timeouts.stallMs!),
-      this.timeouts.stallMs,
-    );
-  }
-
-  #timeout(phase: "queue" | "run" | "stall", ms: number): void {
-    if (this.done) return;
-    const error = new JobTimeoutError(this.promptId, phase, ms);
-    // Stop the server's work too: a timed-out job should not keep the GPU busy.
-    void this.cancelQuietly();
-    this.fail(error, "failed");
-  }
-
-  /** @internal Best-effort cancel that never throws. */
-  async cancelQuietly(): Promise<void> {
-    try {
-      if (!(await this.host.cancelPending(this.promptId)))
-        await this.host.interruptRunning(this.promptId);
-    } catch {
-      // The timeout is what the caller sees.
-    }
-  }
-
-  #clearTimers(): void {
-    for (const t of this.#timers) clearTimeout(t);
-    this.#timers.length = 0;
-    if (this.#stallTimer) clearTimeout(this.#stallTimer);
-  }
-
-  #emit(event: JobEvent): void {
-    // Prefixed names: a plain "error" event would throw on an emitter without listeners.
-    this.#events.emit(`job:${event.type}`, event);
-    this.#events.emit("job:event", event);
-  }
-
-  #logLine(phase: JobLogLine["phase"]): JobLogLine {
-    return {
-      ts: new Date().toISOString(),
-      event: "comfyc.job",
-      phase,
-      promptId: this.promptId,
-      server: this.host.server,
-    };
-  }
-
-  #resultFrom(outputs: Readonly<Record<string, NodeOutput>>): JobResult {
-    const files = Object.entries(outputs).flatMap(([node, output]) => filesOf(node, output));
-    const texts: Record<string, string[]> = {};
-    for (const [node, output] of Object.entries(outputs)) {
-      if (Array.isArray(output["text"])) texts[node] = output["text"].map(String);
-    }
-    const idOf = (n: NodeHandle | string) => (typeof n === "string" ? n : n.nodeId);
-    return {
-      promptId: this.promptId,
-      outputs,
-      files,
-      texts,
-      cachedNodes: this.#cached,
-      output: <H extends NodeHandle | string>(n: H) => checkedUi(n, outputs[idOf(n)]),
-      filesOf: (n) => files.filter((f) => f.node === idOf(n)),
-    };
-  }
+  const idOf = (n: NodeHandle | string) => (typeof n === "string" ? n : n.nodeId);
+  return {
+    promptId,
+    outputs,
+    files,
+    texts,
+    cachedNodes,
+    output: <H extends NodeHandle | string>(n: H) => checkedUi(n, outputs[idOf(n)]),
+    filesOf: (n) => files.filter((f) => f.node === idOf(n)),
+  };
 }
 
 /**
  * Appends a node's later UI output to its earlier one. A file reference already listed is not
  * added twice (a node whose cached UI is re-sent at the end of the run would repeat it).
  */
-function mergeOutputs(a: NodeOutput, b: NodeOutput): NodeOutput {
+export function mergeOutputs(a: NodeOutput, b: NodeOutput): NodeOutput {
   const merged: Record<string, unknown[]> = { ...a };
   for (const [key, values] of Object.entries(b)) {
     const before = merged[key];

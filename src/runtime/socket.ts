@@ -42,6 +42,8 @@ export class ComfySocket {
   #retryAfter = 0;
   /** Increases on every (re)connection: a job that saw one epoch throughout missed nothing. */
   epoch = 0;
+  /** `Date.now()` of the last open or frame (text or binary), or 0: a sign of life of the server. */
+  lastMessageAt = 0;
 
   constructor(readonly options: SocketOptions) {}
 
@@ -77,7 +79,9 @@ export class ComfySocket {
 
   async #connectWithRetry(): Promise<void> {
     await pRetry(() => this.#connectOnce(), {
-      retries: this.#opened ? Number.POSITIVE_INFINITY : 3,
+      // A first connection gets two quick retries (~0.6 s at most): a server that refuses it
+      // usually refuses HTTP too, and that error (with its own budget) is the one to report.
+      retries: this.#opened ? Number.POSITIVE_INFINITY : 2,
       minTimeout: this.options.minDelayMs ?? 100,
       maxTimeout: this.options.maxDelayMs ?? 5000,
       factor: 2,
@@ -107,6 +111,7 @@ export class ComfySocket {
         this.#opened = true;
         this.#socket = socket;
         this.epoch++;
+        this.lastMessageAt = Date.now();
         socket.send(
           JSON.stringify({ type: "feature_flags", data: { supports_preview_metadata: true } }),
         );
@@ -114,6 +119,7 @@ export class ComfySocket {
         resolve();
       });
       socket.addEventListener("message", (event) => {
+        this.lastMessageAt = Date.now();
         if (typeof event.data === "string") {
           const message = parseWsMessage(event.data, this.options.wanted);
           if (message) this.options.onMessage(message);

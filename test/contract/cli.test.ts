@@ -216,7 +216,7 @@ describe("progress display", () => {
     terminal.on("data", (chunk: Buffer) => (drawn += chunk.toString()));
     const client = new ComfyClient({ url: server.url });
     try {
-      const job = client.submit(txt2img, { params: { steps: 6, seed: 99 } });
+      const job = client.submit(txt2img.compileWithReport({ steps: 6, seed: 99 }));
       const quiet = {
         out: () => undefined,
         info: () => undefined,

@@ -48,7 +48,7 @@ function saveGraph(w: number, h: number, prefix = "rt/img", batch = 1) {
     images: wf.add(ImageInvert, { image }),
     filename_prefix: prefix,
   });
-  return { wf, saved };
+  return { wf, saved, report: wf.compileWithReport() };
 }
 
 /** The error a promise rejects with, or undefined when it resolves. */
@@ -75,7 +75,7 @@ afterAll(async () => {
 describe("jobs", () => {
   test("a builder graph runs: events in order, typed outputs, files saved intact", async () => {
     const { wf, saved } = saveGraph(24, 12, "rt/basic", 2);
-    const job = client.submit(wf);
+    const job = client.submit(wf.compileWithReport());
     const events: JobEvent[] = [];
     job.on("event", (e) => events.push(e));
     const result = await job.result();
@@ -117,7 +117,7 @@ describe("jobs", () => {
   test("the async iterator yields every event and ends with the job", async () => {
     const wf = workflow();
     wf.add(PreviewAny, { source: wf.add(EmptyImage, { width: 9, height: 9 }) });
-    const job = client.submit(wf);
+    const job = client.submit(wf.compileWithReport());
     const seen: string[] = [];
     for await (const event of job) seen.push(event.type);
     expect(seen.at(-1)).toBe("success");
@@ -152,9 +152,9 @@ describe("jobs", () => {
         filename_prefix: "rt/fail",
       });
       server.script.node("ImageFlip", { fail: { message: "boom" } });
-      const jobs = graphs.slice(0, 6).map((g) => client.submit(g.wf));
-      const failed = client.submit(failing);
-      jobs.push(...graphs.slice(6).map((g) => client.submit(g.wf)));
+      const jobs = graphs.slice(0, 6).map((g) => client.submit(g.report));
+      const failed = client.submit(failing.compileWithReport());
+      jobs.push(...graphs.slice(6).map((g) => client.submit(g.report)));
       const failedError = errorOf(failed.result());
       const events = new Map<string, JobEvent[]>();
       for (const job of jobs) {
@@ -186,13 +186,13 @@ describe("jobs", () => {
     const bad = workflow();
     const invert = bad.add(ImageInvert, { image: bad.add(EmptyImage, { width: 41, height: 4 }) });
     bad.add(SaveImage, { images: invert, filename_prefix: "rt/bad" });
-    const a = client.submit(good.wf);
+    const a = client.submit(good.report);
     await a.result();
     server.script.node("ImageInvert", {
       fail: { exceptionType: "RuntimeError", message: "CUDA error: device-side assert" },
     });
     try {
-      const b = client.submit(bad);
+      const b = client.submit(bad.compileWithReport());
       const error = await errorOf(b.result());
       expect(error).toBeInstanceOf(ExecutionFailedError);
       const e = error as ExecutionFailedError;
@@ -223,7 +223,7 @@ describe("jobs", () => {
     const lines: JobLogLine[] = [];
     const logged = new ComfyClient({ url: server.url, ...FAST, onLog: (l) => lines.push(l) });
     try {
-      const job = logged.submit(saveGraph(13, 31, "rt/log").wf);
+      const job = logged.submit(saveGraph(13, 31, "rt/log").report);
       await job.result();
       expect(lines.map((l) => l.phase)).toEqual(["queued", "running", "done"]);
       expect(lines.every((l) => l.promptId === job.promptId && l.event === "comfyc.job")).toBe(
@@ -241,7 +241,7 @@ describe("jobs", () => {
     server.script.node("ImageInvert", { durationMs: 150 });
     try {
       const first = new ComfyClient({ url: server.url, ...FAST });
-      const job = first.submit(saveGraph(11, 22, "rt/attach").wf);
+      const job = first.submit(saveGraph(11, 22, "rt/attach").report);
       await new Promise((r) => job.on("started", r));
       await first.close(); // the process "died" while the job ran
       // A long silence window: the attached job is polled every tick anyway, since its events
@@ -281,7 +281,7 @@ describe("typed routes", () => {
       // Submitted one at a time, so the server's numbering follows the array.
       const jobs: Job[] = [];
       for (const i of [1, 2, 3, 4]) {
-        const job = c.submit(saveGraph(i, 1, "rt/routes").wf);
+        const job = c.submit(saveGraph(i, 1, "rt/routes").report);
         while (job.status === "submitting") await sleep(5);
         jobs.push(job);
       }
@@ -350,7 +350,7 @@ describe("faults", () => {
     server.script.node("ImageInvert", { durationMs: 200 });
     try {
       const { wf, saved } = saveGraph(50, 5, "rt/drop");
-      const job = client.submit(wf);
+      const job = client.submit(wf.compileWithReport());
       await new Promise((r) => job.on("executing", r));
       const before = server.requests.length;
       server.script.dropWebSockets();
@@ -371,7 +371,7 @@ describe("faults", () => {
     const c = new ComfyClient({ url: server.url, ...FAST, pollIntervalMs: 100, silenceMs: 50 });
     try {
       const jobs = Array.from({ length: 20 }, (_, i) =>
-        c.submit(saveGraph(160 + i, 1, "rt/poll").wf),
+        c.submit(saveGraph(160 + i, 1, "rt/poll").report),
       );
       for (const j of jobs) while (j.status === "submitting") await sleep(5);
       await sleep(200); // every job is silent now
@@ -394,7 +394,7 @@ describe("faults", () => {
   test("WebSocket dropped after every few messages: jobs still complete", async () => {
     server.script.dropWebSockets({ afterMessages: 3 });
     try {
-      const jobs = [0, 1, 2].map((i) => client.submit(saveGraph(60 + i, 6, "rt/flaky").wf));
+      const jobs = [0, 1, 2].map((i) => client.submit(saveGraph(60 + i, 6, "rt/flaky").report));
       const results = await Promise.all(jobs.map((j) => j.result()));
       expect(results.map((r) => r.files.length)).toEqual([1, 1, 1]);
       for (const j of jobs) expect(runsOf(server, j.promptId)).toBe(1);
@@ -414,7 +414,7 @@ describe("faults", () => {
   ])("POST /prompt fails with %s, then succeeds: exactly one execution", async (_name, fault) => {
     server.script.failHttp({ ...fault, path: /\/prompt$/ });
     const w = 70 + Math.floor(Math.random() * 1000);
-    const job = client.submit(saveGraph(w, 7, "rt/retry").wf);
+    const job = client.submit(saveGraph(w, 7, "rt/retry").report);
     const result = await job.result();
     expect(result.files).toHaveLength(1);
     await sleep(50);
@@ -436,8 +436,8 @@ describe("faults", () => {
   test("restart with one job running and one queued: both fail with JobLostError within seconds", async () => {
     server.script.node("ImageInvert", { durationMs: 2000 });
     try {
-      const running = client.submit(saveGraph(91, 9, "rt/lost").wf);
-      const queued = client.submit(saveGraph(92, 9, "rt/lost").wf);
+      const running = client.submit(saveGraph(91, 9, "rt/lost").report);
+      const queued = client.submit(saveGraph(92, 9, "rt/lost").report);
       await new Promise((r) => running.on("started", r));
       // A job still being posted during the restart is not lost: its POST is retried.
       for (let i = 0; queued.status === "submitting" && i < 100; i++) await sleep(10);
@@ -459,7 +459,7 @@ describe("faults", () => {
   test("restart with resubmitOnLoss: the job is submitted again and completes once", async () => {
     server.script.node("ImageInvert", { durationMs: 300 });
     try {
-      const job = client.submit(saveGraph(93, 9, "rt/resubmit").wf, { resubmitOnLoss: true });
+      const job = client.submit(saveGraph(93, 9, "rt/resubmit").report, { resubmitOnLoss: true });
       await new Promise((r) => job.on("started", r));
       await server.script.restart({ downtimeMs: 200 });
       const result = await job.result();
@@ -491,8 +491,10 @@ describe("timeouts and cancel", () => {
   test("queue, run and stall timeouts fail the job and stop the server's work", async () => {
     server.script.node("ImageInvert", { durationMs: 600 });
     try {
-      const blocker = client.submit(saveGraph(101, 1, "rt/t").wf);
-      const waiting = client.submit(saveGraph(102, 1, "rt/t").wf, { timeouts: { queueMs: 150 } });
+      const blocker = client.submit(saveGraph(101, 1, "rt/t").report);
+      const waiting = client.submit(saveGraph(102, 1, "rt/t").report, {
+        timeouts: { queueMs: 150 },
+      });
       const queueError = await errorOf(waiting.result());
       expect(queueError).toBeInstanceOf(JobTimeoutError);
       expect((queueError as JobTimeoutError).phase).toBe("queue");
@@ -500,14 +502,16 @@ describe("timeouts and cancel", () => {
       await sleep(50);
       expect(runsOf(server, waiting.promptId)).toBe(0); // deleted from the queue
 
-      const slow = client.submit(saveGraph(103, 1, "rt/t").wf, { timeouts: { runMs: 150 } });
+      const slow = client.submit(saveGraph(103, 1, "rt/t").report, { timeouts: { runMs: 150 } });
       const runError = await errorOf(slow.result());
       expect((runError as JobTimeoutError).phase).toBe("run");
       await sleep(700);
       const entry = await client.history(slow.promptId);
       expect(entry?.status?.status_str).toBe("error"); // interrupted on the server
 
-      const stalled = client.submit(saveGraph(104, 1, "rt/t").wf, { timeouts: { stallMs: 200 } });
+      const stalled = client.submit(saveGraph(104, 1, "rt/t").report, {
+        timeouts: { stallMs: 200 },
+      });
       const stallError = await errorOf(stalled.result());
       expect((stallError as JobTimeoutError).phase).toBe("stall");
       expect((stallError as JobTimeoutError).code).toBe("TIMEOUT");
@@ -520,8 +524,8 @@ describe("timeouts and cancel", () => {
   test("cancel a pending job: deleted from the queue, never runs", async () => {
     server.script.node("ImageInvert", { durationMs: 300 });
     try {
-      const running = client.submit(saveGraph(111, 1, "rt/c").wf);
-      const pending = client.submit(saveGraph(112, 1, "rt/c").wf);
+      const running = client.submit(saveGraph(111, 1, "rt/c").report);
+      const pending = client.submit(saveGraph(112, 1, "rt/c").report);
       await new Promise((r) => running.on("started", r));
       await new Promise((r) => (pending.status === "queued" ? r(null) : pending.on("queued", r)));
       await pending.cancel();
@@ -540,7 +544,7 @@ describe("timeouts and cancel", () => {
   test("cancel right after submit, before the server has it: never runs", async () => {
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
-      const job = client.submit(saveGraph(141 + i, 1, "rt/early").wf);
+      const job = client.submit(saveGraph(141 + i, 1, "rt/early").report);
       ids.push(job.promptId);
       await job.cancel();
       await expect(job.result()).rejects.toBeInstanceOf(CancelledError);
@@ -555,7 +559,7 @@ describe("timeouts and cancel", () => {
     server.script.latency(100);
     server.script.node("ImageInvert", { durationMs: 300 });
     try {
-      const job = client.submit(saveGraph(151, 1, "rt/inflight").wf);
+      const job = client.submit(saveGraph(151, 1, "rt/inflight").report);
       await sleep(30); // the POST is now waiting on the server
       expect(job.status).toBe("submitting");
       await job.cancel();
@@ -576,8 +580,8 @@ describe("timeouts and cancel", () => {
   test("cancel a running job: interrupted by its id, the next job is untouched", async () => {
     server.script.node("ImageInvert", { durationMs: 400 });
     try {
-      const running = client.submit(saveGraph(121, 1, "rt/c").wf);
-      const next = client.submit(saveGraph(122, 1, "rt/c").wf);
+      const running = client.submit(saveGraph(121, 1, "rt/c").report);
+      const next = client.submit(saveGraph(122, 1, "rt/c").report);
       await new Promise((r) => running.on("executing", r));
       await running.cancel();
       await expect(running.result()).rejects.toBeInstanceOf(CancelledError);
@@ -591,12 +595,14 @@ describe("timeouts and cancel", () => {
     server.script.node("ImageInvert", { durationMs: 400 });
     try {
       const controller = new AbortController();
-      const aborted = client.submit(saveGraph(131, 1, "rt/a").wf, { signal: controller.signal });
+      const aborted = client.submit(saveGraph(131, 1, "rt/a").report, {
+        signal: controller.signal,
+      });
       await new Promise((r) => aborted.on("executing", r));
       controller.abort();
       await expect(aborted.result()).rejects.toBeInstanceOf(CancelledError);
 
-      const other = client.submit(saveGraph(132, 1, "rt/a").wf);
+      const other = client.submit(saveGraph(132, 1, "rt/a").report);
       await new Promise((r) => other.on("executing", r));
       server.script.interrupt();
       const error = await errorOf(other.result());
@@ -643,11 +649,11 @@ describe("rejections", () => {
     const before = server.requests.length;
     const wf = workflow();
     wf.add(SaveImage, { images: wf.add(EmptyImage, { width: -5 }), filename_prefix: "x" });
-    const job = client.submit(wf);
-    const error = await errorOf(job.result());
+    // run() compiles first, outside any job: the error is the builder's, nothing is posted.
+    const error = await errorOf(client.run(wf));
     expect((error as { code: string }).code).toBe("PROMPT_INVALID");
     expect((error as Error).message).toContain("runtime.test.ts:");
-    expect(job.status).toBe("failed");
+    expect(client.jobs).toEqual([]);
     expect(server.requests.length).toBe(before);
   });
 });
@@ -731,7 +737,7 @@ describe("auth", () => {
   test("credentials go on HTTP and on the WebSocket upgrade", async () => {
     const authed = new ComfyClient({ url: guarded.url, ...FAST, auth: { bearer: "s3cret" } });
     try {
-      const job = authed.submit(saveGraph(3, 3, "rt/auth").wf);
+      const job = authed.submit(saveGraph(3, 3, "rt/auth").report);
       const progress: string[] = [];
       job.on("executing", (e) => progress.push(e.node));
       const result = await job.result();
@@ -935,7 +941,7 @@ describe("TLS", () => {
     expect(secure.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     const c = new ComfyClient({ url: secure.url, ...FAST, tls: { ca } });
     try {
-      const job = c.submit(saveGraph(5, 6, "rt/tls").wf);
+      const job = c.submit(saveGraph(5, 6, "rt/tls").report);
       const nodes: string[] = [];
       job.on("executing", (e) => nodes.push(e.node));
       const result = await job.result();

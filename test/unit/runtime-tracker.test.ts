@@ -1,47 +1,69 @@
-import { describe, expect, test } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import {
+  ComfyClient,
   ExecutionFailedError,
   InterruptedError,
-  Job,
+  type Job,
   type JobEvent,
   type JobLogLine,
 } from "comfyc/runtime";
-import { HistorySchema, parseWsMessage, type WsMessage } from "../../src/protocol/messages.js";
+import { parseWsMessage } from "../../src/protocol/messages.js";
 import { PromptAcceptedBodySchema, PromptErrorBodySchema } from "../../src/protocol/prompt.js";
-import type { JobHost } from "../../src/runtime/job.js";
+import { startScriptedServer, type ScriptedServer } from "../scripted-server.js";
 
 const ID = "3c2f0000-0000-4000-8000-000000000000";
 
-function makeJob(expected?: string[]) {
+let server: ScriptedServer;
+let client: ComfyClient | undefined;
+beforeAll(async () => {
+  server = await startScriptedServer();
+});
+afterEach(async () => {
+  await client?.close();
+  client = undefined;
+  server.history.clear();
+  server.running.clear();
+});
+afterAll(async () => {
+  await server.close();
+});
+
+/**
+ * A job followed by the real client (socket, parser, tracker) on a scripted server: queued,
+ * with its socket open since before the POST, so `feed` frames are the whole story.
+ */
+async function makeJob(expected?: string[]) {
   const logs: JobLogLine[] = [];
-  const host: JobHost = {
-    server: "http://test",
-    cancelPending: async () => false,
-    interruptRunning: async () => undefined,
-    log: (l) => logs.push(l),
-    release: () => undefined,
-  };
-  const job = new Job(ID, {}, host);
-  if (expected) job.expectedOutputs = new Set(expected);
+  client = new ComfyClient({
+    url: server.url,
+    retry: { retries: 0 },
+    pollIntervalMs: 50,
+    silenceMs: 60_000,
+    onLog: (l) => logs.push(l),
+  });
+  const job = client.submit(
+    { "9": { class_type: "SaveImage", inputs: {} } },
+    { promptId: ID, ...(expected ? { expectedOutputs: expected } : {}) },
+  );
   const events: JobEvent[] = [];
   job.on("event", (e) => events.push(e));
-  job.markQueued(1);
+  await new Promise((r) => job.on("queued", r));
   return { job, events, logs };
 }
 
-/** Feeds raw text frames, as they come off the socket, through the real parser. */
-function feed(job: Job, frames: object[]) {
-  for (const frame of frames) {
-    const message = parseWsMessage(JSON.stringify(frame));
-    if (message) job.handle(message as WsMessage);
-  }
+/** Sends raw text frames, as a server writes them, down the job's socket. */
+function feed(_job: Job, frames: object[]) {
+  server.send(...frames);
 }
+
+/** `executing: null`: the run is over and its history entry written; the client reads it. */
+const DONE = { type: "executing", data: { node: null, prompt_id: ID } };
 
 const file = (filename: string) => ({ filename, subfolder: "", type: "output" });
 
-describe("Job, fed the real message sequences of protocol §3", () => {
+describe("the tracker, fed the real message sequences of protocol §3", () => {
   test("a fresh run resolves on execution_success with every expected output", async () => {
-    const { job, events } = makeJob(["9"]);
+    const { job, events } = await makeJob(["9"]);
     feed(job, [
       { type: "execution_start", data: { prompt_id: ID, timestamp: 1 } },
       { type: "execution_cached", data: { nodes: [], prompt_id: ID, timestamp: 2 } },
@@ -75,7 +97,7 @@ describe("Job, fed the real message sequences of protocol §3", () => {
   });
 
   test("a blocked branch (ExecutionBlocked) is an event, not a failure", async () => {
-    const { job, events } = makeJob(["9"]);
+    const { job, events } = await makeJob(["9"]);
     feed(job, [
       { type: "execution_start", data: { prompt_id: ID, timestamp: 1 } },
       {
@@ -105,7 +127,7 @@ describe("Job, fed the real message sequences of protocol §3", () => {
   });
 
   test("execution_error fails with node, class, exception and traceback", async () => {
-    const { job, logs } = makeJob();
+    const { job, logs } = await makeJob();
     feed(job, [
       { type: "execution_start", data: { prompt_id: ID, timestamp: 1 } },
       {
@@ -138,7 +160,7 @@ describe("Job, fed the real message sequences of protocol §3", () => {
   });
 
   test("execution_interrupted is InterruptedError naming the node", async () => {
-    const { job } = makeJob();
+    const { job } = await makeJob();
     feed(job, [
       { type: "execution_start", data: { prompt_id: ID, timestamp: 1 } },
       {
@@ -159,7 +181,7 @@ describe("Job, fed the real message sequences of protocol §3", () => {
   });
 
   test("a fully cached rerun: executed re-sends old outputs, null for nodes without UI", async () => {
-    const { job } = makeJob(["9", "10"]);
+    const { job } = await makeJob(["9", "10"]);
     feed(job, [
       { type: "execution_start", data: { prompt_id: ID, timestamp: 1 } },
       { type: "execution_cached", data: { nodes: ["8", "9", "10"], prompt_id: ID, timestamp: 2 } },
@@ -182,7 +204,7 @@ describe("Job, fed the real message sequences of protocol §3", () => {
   });
 
   test("a node that runs several times (expansion, loops) accumulates its files by display node", async () => {
-    const { job } = makeJob(["12"]);
+    const { job } = await makeJob(["12"]);
     feed(job, [
       { type: "execution_start", data: { prompt_id: ID, timestamp: 1 } },
       {
@@ -210,7 +232,7 @@ describe("Job, fed the real message sequences of protocol §3", () => {
   });
 
   test("a UI output re-sent at the end of the run is not listed twice", async () => {
-    const { job } = makeJob(["7"]);
+    const { job } = await makeJob(["7"]);
     const executed = {
       type: "executed",
       data: {
@@ -232,7 +254,7 @@ describe("Job, fed the real message sequences of protocol §3", () => {
   });
 
   test("a typed read checks the UI output's shape; an id reads it as sent", async () => {
-    const { job } = makeJob(["9"]);
+    const { job } = await makeJob(["9"]);
     feed(job, [
       { type: "execution_start", data: { prompt_id: ID, timestamp: 1 } },
       { type: "executed", data: { node: "9", output: { images: "oops" }, prompt_id: ID } },
@@ -266,64 +288,60 @@ describe("Job, fed the real message sequences of protocol §3", () => {
 
 describe("history and /prompt replies from real servers", () => {
   test("an error entry finishes the job with ExecutionFailedError even with an odd message in it", async () => {
-    const history = HistorySchema.parse({
-      [ID]: {
-        prompt: [0, ID, {}, {}, ["9"]],
-        outputs: {},
-        status: {
-          status_str: "error",
-          completed: false,
-          messages: [
-            ["execution_start", { prompt_id: ID, timestamp: 1 }],
-            ["custom_event", null],
-            "garbage",
-            [
-              "execution_error",
-              {
-                prompt_id: ID,
-                node_id: "3",
-                node_type: "KSampler",
-                exception_type: "RuntimeError",
-                exception_message: "x\n",
-                traceback: [],
-              },
-            ],
+    const { job } = await makeJob();
+    server.history.set(ID, {
+      prompt: [0, ID, {}, {}, ["9"]],
+      outputs: {},
+      status: {
+        status_str: "error",
+        completed: false,
+        messages: [
+          ["execution_start", { prompt_id: ID, timestamp: 1 }],
+          ["custom_event", null],
+          "garbage",
+          [
+            "execution_error",
+            {
+              prompt_id: ID,
+              node_id: "3",
+              node_type: "KSampler",
+              exception_type: "RuntimeError",
+              exception_message: "x\n",
+              traceback: [],
+            },
           ],
-        },
-        meta: {},
+        ],
       },
+      meta: {},
     });
-    const { job } = makeJob();
-    job.finishFromHistory(history[ID]!);
+    server.send(DONE);
     const error = (await job.result().catch((e: unknown) => e)) as ExecutionFailedError;
     expect(error).toBeInstanceOf(ExecutionFailedError);
     expect(error.nodeType).toBe("KSampler");
   });
 
   test("outputs keep custom nodes' keys, and a bare value is kept as a one-item list", async () => {
-    const history = HistorySchema.parse({
-      [ID]: {
-        prompt: [],
-        outputs: {
-          "4": {
-            gifs: [
-              {
-                filename: "v_00001.mp4",
-                subfolder: "",
-                type: "output",
-                format: "video/h264-mp4",
-                frame_rate: 8,
-              },
-            ],
-          },
-          "5": { value: "hello" },
+    const { job } = await makeJob();
+    server.history.set(ID, {
+      prompt: [],
+      outputs: {
+        "4": {
+          gifs: [
+            {
+              filename: "v_00001.mp4",
+              subfolder: "",
+              type: "output",
+              format: "video/h264-mp4",
+              frame_rate: 8,
+            },
+          ],
         },
-        status: { status_str: "success", completed: true, messages: [] },
-        meta: {},
+        "5": { value: "hello" },
       },
+      status: { status_str: "success", completed: true, messages: [] },
+      meta: {},
     });
-    const { job } = makeJob();
-    job.finishFromHistory(history[ID]!);
+    server.send(DONE);
     const result = await job.result();
     expect(result.output("5")).toEqual({ value: ["hello"] });
     expect(result.files).toEqual([

@@ -1,0 +1,276 @@
+import { FormData } from "undici";
+import { z } from "zod";
+import {
+  HistorySchema,
+  QueueSchema,
+  SystemStatsSchema,
+  UploadReplySchema,
+  type FileRef,
+  type HistoryEntry,
+  type QueueReply,
+  type SystemStats,
+  type UploadReply,
+} from "../protocol/messages.js";
+import { ObjectInfoSchema } from "../protocol/object-info.js";
+import {
+  PromptAcceptedBodySchema,
+  PromptErrorBodySchema,
+  type ErrorObj,
+  type NodeErrors,
+} from "../protocol/prompt.js";
+import { parseReply, type Http, type HttpRequest } from "./http.js";
+
+/** Per-call settings of a route. */
+export interface RouteOptions {
+  readonly signal?: AbortSignal;
+  /**
+   * Let the transport retry transient failures (default true). Code that is itself a retry
+   * loop (polling, idempotency checks) passes `false`, so budgets never multiply.
+   */
+  readonly retry?: boolean;
+  /** Per-attempt timeout in ms (default: the client's). */
+  readonly timeoutMs?: number;
+}
+
+/** What `POST /prompt` answered (protocol §5.5). */
+export type PromptReply =
+  | {
+      readonly status: "accepted";
+      readonly number: number | undefined;
+      /** Non-empty when the server dropped output nodes that failed validation. */
+      readonly nodeErrors: NodeErrors;
+    }
+  | {
+      readonly status: "rejected";
+      readonly error: ErrorObj | undefined;
+      readonly nodeErrors: NodeErrors;
+    }
+  /** 409: a prompt with this id exists already (a retried POST that had taken effect). */
+  | { readonly status: "exists" };
+
+/**
+ * ComfyUI's HTTP routes, typed and zod-checked (protocol §2). Each is one request through the
+ * transport, which alone retries; a route never loops on its own.
+ */
+export class Routes {
+  constructor(readonly http: Http) {}
+
+  /** `GET /object_info`: the raw schema (normalize it with `normalizeObjectInfo`). */
+  async objectInfo(options: RouteOptions = {}): Promise<Record<string, unknown>> {
+    return this.http.json(get("api/object_info", options), ObjectInfoSchema);
+  }
+
+  /** `GET /system_stats`. */
+  async systemStats(options: RouteOptions = {}): Promise<SystemStats> {
+    return this.http.json(get("api/system_stats", options), SystemStatsSchema);
+  }
+
+  /** `GET /queue`, with `queue_pending` sorted into run order. */
+  async queue(options: RouteOptions = {}): Promise<QueueReply> {
+    const q = await this.http.json(get("api/queue", options), QueueSchema);
+    const key = (item: unknown[]) => [Number(item[0]), String(item[1])] as const;
+    const pending = [...q.queue_pending].sort((a, b) => {
+      const [na, ia] = key(a);
+      const [nb, ib] = key(b);
+      return na - nb || (ia < ib ? -1 : ia > ib ? 1 : 0);
+    });
+    return { ...q, queue_pending: pending };
+  }
+
+  /** One history entry, or undefined while pending/running or when unknown (`{}`). */
+  async history(promptId: string, options: RouteOptions = {}): Promise<HistoryEntry | undefined> {
+    const all = await this.http.json(
+      get(`api/history/${encodeURIComponent(promptId)}`, options),
+      HistorySchema,
+    );
+    return all[promptId];
+  }
+
+  /** `GET /history`, oldest first. */
+  async historyList(
+    options: RouteOptions & { maxItems?: number; offset?: number } = {},
+  ): Promise<Record<string, HistoryEntry>> {
+    const q = new URLSearchParams();
+    if (options.maxItems !== undefined) q.set("max_items", String(options.maxItems));
+    if (options.offset !== undefined) q.set("offset", String(options.offset));
+    return this.http.json(get(`api/history${q.size ? `?${q}` : ""}`, options), HistorySchema);
+  }
+
+  /**
+   * `POST /prompt` with a ready JSON body. 200, 400 and 409 are answers, not errors. `recover`
+   * runs before a retry: returning a reply ends the request there (the first attempt may have
+   * queued the prompt before its reply was lost).
+   */
+  async postPrompt(
+    body: string,
+    options: RouteOptions & { recover?: () => Promise<PromptReply | undefined> } = {},
+  ): Promise<PromptReply> {
+    const req: HttpRequest = {
+      ...post("api/prompt", body, options),
+      accept: (s) => s === 200 || s === 400 || s === 409,
+    };
+    const what = `POST ${this.http.url("api/prompt")}`;
+    return this.http.request(
+      req,
+      async (res): Promise<PromptReply> => {
+        const text = await res.body.text();
+        if (res.status === 409) return { status: "exists" };
+        if (res.status === 400) {
+          const rejected = parseReply(text, PromptErrorBodySchema, what);
+          const error: ErrorObj | undefined =
+            typeof rejected.error === "string"
+              ? { type: "error", message: rejected.error, details: "", extra_info: {} }
+              : (rejected.error as ErrorObj);
+          return { status: "rejected", error, nodeErrors: rejected.node_errors as NodeErrors };
+        }
+        const ok = parseReply(text, PromptAcceptedBodySchema, what);
+        return { status: "accepted", number: ok.number, nodeErrors: ok.node_errors as NodeErrors };
+      },
+      options.recover,
+    );
+  }
+
+  /** Deletes pending prompts (`POST /queue {delete}`); running ones are not stopped. */
+  async deleteQueued(promptIds: readonly string[], options: RouteOptions = {}): Promise<void> {
+    await this.http.empty(post("api/queue", JSON.stringify({ delete: promptIds }), options));
+  }
+
+  /** Clears every pending prompt. */
+  async clearQueue(options: RouteOptions = {}): Promise<void> {
+    await this.http.empty(post("api/queue", JSON.stringify({ clear: true }), options));
+  }
+
+  /** Deletes history entries (`POST /history {delete}`); their output files stay on disk. */
+  async deleteHistory(promptIds: readonly string[], options: RouteOptions = {}): Promise<void> {
+    await this.http.empty(post("api/history", JSON.stringify({ delete: promptIds }), options));
+  }
+
+  /** Clears the whole history (`POST /history {clear}`). */
+  async clearHistory(options: RouteOptions = {}): Promise<void> {
+    await this.http.empty(post("api/history", JSON.stringify({ clear: true }), options));
+  }
+
+  /** Interrupts the running prompt (only if it is `promptId`, when given). */
+  async interrupt(promptId?: string, options: RouteOptions = {}): Promise<void> {
+    const body = JSON.stringify(promptId ? { prompt_id: promptId } : {});
+    await this.http.empty(post("api/interrupt", body, options));
+  }
+
+  /** `POST /free`: unload models and/or clear the execution cache. */
+  async free(
+    what: { unloadModels?: boolean; freeMemory?: boolean } = {
+      unloadModels: true,
+      freeMemory: true,
+    },
+    options: RouteOptions = {},
+  ): Promise<void> {
+    const body = JSON.stringify({
+      unload_models: what.unloadModels === true,
+      free_memory: what.freeMemory === true,
+    });
+    await this.http.empty(post("api/free", body, options));
+  }
+
+  /** `GET /models/{folder}`: file names the server's loaders accept. */
+  async models(folder: string, options: RouteOptions = {}): Promise<string[]> {
+    return this.http.json(
+      get(`api/models/${encodeURIComponent(folder)}`, options),
+      z.array(z.string()),
+    );
+  }
+
+  /** `POST /upload/image` of bytes under `name`; returns where the server stored them. */
+  async uploadImageBytes(
+    bytes: Uint8Array,
+    name: string,
+    options: RouteOptions & {
+      subfolder?: string;
+      type?: "input" | "temp" | "output";
+      overwrite?: boolean;
+    } = {},
+  ): Promise<UploadReply> {
+    return this.#upload("api/upload/image", bytes, name, options);
+  }
+
+  /** `POST /upload/mask`: the bytes' alpha replaces the alpha of `original`. */
+  async uploadMaskBytes(
+    bytes: Uint8Array,
+    name: string,
+    original: FileRef,
+    options: RouteOptions & { subfolder?: string; overwrite?: boolean } = {},
+  ): Promise<UploadReply> {
+    return this.#upload("api/upload/mask", bytes, name, { ...options, originalRef: original });
+  }
+
+  /** `GET /view` of a file, its body unread (a stream: big outputs never sit in memory). */
+  async view(ref: FileRef, options: RouteOptions = {}) {
+    const res = await this.http.send(get(`api/view?${viewQuery(ref)}`, options));
+    return res.body;
+  }
+
+  /** `HEAD /view`: whether the server has the file. */
+  async exists(ref: FileRef, options: RouteOptions = {}): Promise<boolean> {
+    return this.http.request(
+      { ...get(`api/view?${viewQuery(ref)}`, options), method: "HEAD", accept: () => true },
+      async (res) => {
+        await res.body.dump();
+        return res.status === 200;
+      },
+    );
+  }
+
+  async #upload(
+    path: string,
+    bytes: Uint8Array,
+    name: string,
+    options: RouteOptions & {
+      subfolder?: string;
+      type?: string;
+      overwrite?: boolean;
+      originalRef?: FileRef;
+    },
+  ): Promise<UploadReply> {
+    // undici's own FormData: Node 20's global one is a different class its request() cannot read.
+    // A fresh form per attempt: a body stream is consumed by the first one.
+    const form = () => {
+      const f = new FormData();
+      f.append("image", new Blob([new Uint8Array(bytes)]), name);
+      if (options.subfolder) f.append("subfolder", options.subfolder);
+      if (options.type) f.append("type", options.type);
+      if (options.overwrite) f.append("overwrite", "true");
+      if (options.originalRef) f.append("original_ref", JSON.stringify(options.originalRef));
+      return f;
+    };
+    return this.http.json({ ...post(path, form(), options) }, UploadReplySchema);
+  }
+}
+
+function viewQuery(ref: FileRef): URLSearchParams {
+  return new URLSearchParams({
+    filename: ref.filename,
+    subfolder: ref.subfolder ?? "",
+    type: ref.type ?? "output",
+  });
+}
+
+function get(path: string, options: RouteOptions): HttpRequest {
+  return { method: "GET", path, ...common(options) };
+}
+
+function post(path: string, body: HttpRequest["body"], options: RouteOptions): HttpRequest {
+  return {
+    method: "POST",
+    path,
+    body,
+    ...(typeof body === "string" ? { headers: { "content-type": "application/json" } } : {}),
+    ...common(options),
+  };
+}
+
+function common(options: RouteOptions): Partial<HttpRequest> {
+  return {
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.retry === false ? { retry: false } : {}),
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+  };
+}

@@ -1,0 +1,1026 @@
+import { randomUUID } from "node:crypto";
+import { EventEmitter, on } from "node:events";
+import { internalError, isComfycError, type ComfycError } from "../errors.js";
+import type { NodeContext } from "../protocol/describe-errors.js";
+import { stringifyJson } from "../protocol/json.js";
+import type { BinaryFrame, HistoryEntry, NodeOutput, WsMessage } from "../protocol/messages.js";
+import {
+  CancelledError,
+  ExecutionFailedError,
+  InterruptedError,
+  JobLostError,
+  JobTimeoutError,
+  PromptRejectedError,
+  ServerGoneError,
+} from "./errors.js";
+import type { InputUploads } from "./files.js";
+import type { Http } from "./http.js";
+import {
+  jobResult,
+  mergeOutputs,
+  type CancelOutcome,
+  type Job,
+  type JobEvent,
+  type JobLogLine,
+  type JobResult,
+  type JobStatus,
+  type JobTimeouts,
+} from "./job.js";
+import type { PromptReply, Routes } from "./routes.js";
+import { ComfySocket } from "./socket.js";
+
+/** Settings of one submission. */
+export interface SubmitOptions {
+  /** Extra data stored with the prompt (`extra_pnginfo`, partner-node credentials, …). */
+  readonly extraData?: Readonly<Record<string, unknown>>;
+  /** Jump ahead of the queue. */
+  readonly front?: boolean;
+  /** Run only these output nodes. */
+  readonly partialExecutionTargets?: readonly string[];
+  /** Force a fresh execution of every node even if an identical prompt ran before. */
+  readonly fresh?: boolean;
+  readonly timeouts?: JobTimeouts;
+  /** Accept a 200 whose `node_errors` is non-empty (some outputs dropped) instead of failing. */
+  readonly allowPartial?: boolean;
+  /** When the server loses the job (restart), submit it again instead of failing. */
+  readonly resubmitOnLoss?: boolean;
+  /** Aborting cancels the job (as `job.cancel()`). */
+  readonly signal?: AbortSignal;
+  /** Use this prompt id (a UUID) instead of a fresh one. */
+  readonly promptId?: string;
+  /**
+   * Output node ids; when every one has reported over a socket that missed nothing, the job
+   * completes without reading history. Default: the compile report's `outputs`.
+   */
+  readonly expectedOutputs?: Iterable<string>;
+}
+
+/** Options of `ComfyClient.attach`. */
+export interface AttachOptions {
+  readonly expectedOutputs?: Iterable<string>;
+  readonly timeouts?: JobTimeouts;
+}
+
+/** What the tracker needs from its client. */
+export interface TrackerOptions {
+  readonly http: Http;
+  readonly routes: Routes;
+  readonly uploads: InputUploads;
+  readonly clientId: string;
+  readonly reconnect?: { readonly minDelayMs?: number; readonly maxDelayMs?: number };
+  readonly pollIntervalMs?: number;
+  readonly silenceMs?: number;
+  readonly unreachableTimeoutMs?: number;
+  readonly cancelTimeoutMs?: number;
+  readonly onLog?: (line: JobLogLine) => void;
+}
+
+/** A prompt ready for submission: compiled, with what the builder knows about its nodes. */
+export interface PreparedPrompt {
+  readonly prompt: Record<string, unknown>;
+  readonly context: (nodeId: string) => NodeContext | undefined;
+  readonly expectedOutputs: ReadonlySet<string> | undefined;
+}
+
+/** Default of `unreachableTimeoutMs`: a server silent this long while jobs run is gone. */
+export const DEFAULT_UNREACHABLE_TIMEOUT_MS = 60_000;
+/** Default of `cancelTimeoutMs`: the budget for delivering one cancel. */
+export const DEFAULT_CANCEL_TIMEOUT_MS = 5_000;
+
+const FINAL: ReadonlySet<JobStatus> = new Set([
+  "succeeded",
+  "failed",
+  "interrupted",
+  "cancelled",
+  "lost",
+]);
+
+/** The WebSocket messages jobs use; `status` and `progress_state` are skipped unparsed. */
+const JOB_MESSAGES: ReadonlySet<string> = new Set([
+  "execution_start",
+  "execution_cached",
+  "executing",
+  "progress",
+  "executed",
+  "execution_success",
+  "execution_error",
+  "execution_interrupted",
+]);
+
+/** Everything that can happen to a job: each becomes one transition of the state machine. */
+type Input =
+  | { readonly type: "accepted"; readonly number: number | undefined }
+  | { readonly type: "withdrawn" }
+  | { readonly type: "submit-failed"; readonly error: ComfycError }
+  | { readonly type: "message"; readonly message: WsMessage }
+  | { readonly type: "frame"; readonly event: Extract<JobEvent, { type: "preview" | "text" }> }
+  | { readonly type: "history"; readonly entry: HistoryEntry }
+  | { readonly type: "seen" }
+  | { readonly type: "absent" }
+  | { readonly type: "timeout"; readonly phase: "queue" | "run" | "stall"; readonly ms: number }
+  | { readonly type: "dequeued" }
+  | { readonly type: "cancel-undelivered"; readonly error: ComfycError }
+  | { readonly type: "gone"; readonly silentMs: number };
+
+/** A job's mutable state: private to the tracker, read by users through {@link TrackedJob}. */
+interface JobState {
+  readonly promptId: string;
+  readonly prompt: Readonly<Record<string, unknown>>;
+  readonly context: (nodeId: string) => NodeContext | undefined;
+  readonly timeouts: JobTimeouts;
+  readonly expectedOutputs: ReadonlySet<string> | undefined;
+  /** Attached jobs' events go to another client id: they are polled every tick. */
+  readonly attached: boolean;
+  readonly events: EventEmitter;
+  readonly result: Promise<JobResult>;
+  readonly resolve: (r: JobResult) => void;
+  readonly reject: (e: ComfycError) => void;
+  readonly created: number;
+  status: JobStatus;
+  error: ComfycError | undefined;
+  cancelRequested: boolean;
+  cancelOutcome: Promise<CancelOutcome> | undefined;
+  /** Resolves the outcome of a cancel requested while the prompt was still being posted. */
+  settleEarlyCancel: ((outcome: CancelOutcome) => void) | undefined;
+  outputs: Map<string, NodeOutput | null>;
+  cached: readonly string[];
+  currentNode: string | undefined;
+  queuedAt: number | undefined;
+  startedAt: number | undefined;
+  lastEventAt: number;
+  /** The socket's epoch when the prompt was posted over a connected socket, else undefined. */
+  socketEpoch: number | undefined;
+  /** The request body, kept for `resubmitOnLoss` until the job ends. */
+  resubmitBody: string | undefined;
+  timers: { queue?: NodeJS.Timeout; run?: NodeJS.Timeout; stall?: NodeJS.Timeout };
+}
+
+/**
+ * The only code that changes a job's state. Every input (the reply to `POST /prompt`, a socket
+ * event, a poll or history result, a timeout, a cancel, the server going silent) becomes one
+ * transition of this state machine, applied by {@link Tracker.#apply}:
+ *
+ * ```text
+ * status      input                           next status
+ * ----------  ------------------------------  -------------------------------------------------
+ * submitting  accepted (200, or 409: exists)  queued (a cancel asked meanwhile is then sent)
+ *             withdrawn (cancel before POST)  cancelled
+ *             submit-failed (400, transport)  failed (cancelled, when a cancel was asked)
+ * queued      start event¹                    running
+ * queued or   execution_success               succeeded, if the socket missed nothing since the
+ *   running                                   POST and every expected output reported;
+ *                                             else a history read decides
+ *             history entry                   succeeded | failed (execution_error) |
+ *                                             interrupted (cancelled, when we asked)
+ *             execution_error                 failed (ExecutionBlocked is only an event)
+ *             execution_interrupted           interrupted (cancelled, when we asked)
+ *             seen (in /queue)                unchanged (it is alive)
+ *             absent (neither queued, running queued again with resubmitOnLoss, else lost
+ *               nor in history)
+ *             dequeued (our delete worked)    cancelled
+ *             cancel-undelivered              cancelled (we stop following it)
+ *             timeout (queue, run, stall)     failed (TIMEOUT); a server cancel is started
+ *             gone (server silent too long)   failed (SERVER_GONE)
+ * final²      anything                        unchanged
+ * ```
+ * ¹ `execution_start`, `execution_cached`, `executing` or `progress`: the first events can beat
+ * the reply to `POST /prompt`, so they also move a `submitting` job. ² succeeded, failed,
+ * interrupted, cancelled, lost.
+ *
+ * Completion never depends on the socket alone: `executing: null` and the poll both lead to a
+ * history read, the source of truth. It never depends on whether validation ran either: the
+ * expected outputs come from the builder's compile report, which has them either way.
+ *
+ * Timeouts, the unreachable watchdog and the cancel budget run on our clock: a frozen server
+ * (one that accepts connections but never answers) cannot delay them.
+ */
+export class Tracker {
+  readonly #options: TrackerOptions;
+  readonly #jobs = new Map<string, JobState>();
+  readonly #socket: ComfySocket;
+  readonly #checking = new Map<JobState, Promise<void>>();
+  readonly #cancels = new Set<Promise<CancelOutcome>>();
+  readonly #server: string;
+  #poller: NodeJS.Timeout | undefined;
+  #watchdog: NodeJS.Timeout | undefined;
+  #lastActive: JobState | undefined;
+  #closed = false;
+
+  constructor(options: TrackerOptions) {
+    this.#options = options;
+    this.#server = options.http.baseUrl.origin;
+    this.#socket = new ComfySocket({
+      url: options.http.baseUrl,
+      clientId: options.clientId,
+      headers: options.http.headers,
+      dispatcher: options.http.dispatcher,
+      ...(options.reconnect?.minDelayMs !== undefined
+        ? { minDelayMs: options.reconnect.minDelayMs }
+        : {}),
+      ...(options.reconnect?.maxDelayMs !== undefined
+        ? { maxDelayMs: options.reconnect.maxDelayMs }
+        : {}),
+      wanted: JOB_MESSAGES,
+      onMessage: (m) => this.#dispatch(m),
+      onBinary: (frame) => this.#dispatchBinary(frame),
+      onOpen: (reconnected) => {
+        // Events sent while disconnected are not replayed: read history for every job.
+        if (reconnected) for (const job of this.#jobs.values()) void this.#check(job, true);
+      },
+      onClose: () => this.#schedulePoll(),
+    });
+  }
+
+  readonly #handles = new WeakMap<JobState, TrackedJob>();
+
+  /** Jobs in flight. */
+  get jobs(): readonly Job[] {
+    return [...this.#jobs.values()].map((j) => this.#handle(j));
+  }
+
+  /** The read-only view of a job (one per job). */
+  #handle(job: JobState): Job {
+    let handle = this.#handles.get(job);
+    if (!handle) this.#handles.set(job, (handle = new TrackedJob(job, () => this.#cancel(job))));
+    return handle;
+  }
+
+  /** Starts following a prompt and posts it; returns its job at once. */
+  submit(prepared: PreparedPrompt, options: SubmitOptions): Job {
+    const job = this.#create(options.promptId ?? randomUUID(), prepared, {
+      timeouts: options.timeouts ?? {},
+      attached: false,
+    });
+    options.signal?.addEventListener("abort", () => void this.#cancel(job), { once: true });
+    if (options.signal?.aborted) void this.#cancel(job);
+    void this.#post(job, options);
+    return this.#handle(job);
+  }
+
+  /** Follows a prompt submitted earlier (by this or another process). */
+  attach(promptId: string, options: AttachOptions): Job {
+    const existing = this.#jobs.get(promptId);
+    if (existing) return this.#handle(existing);
+    const job = this.#create(
+      promptId,
+      {
+        prompt: {},
+        context: () => undefined,
+        expectedOutputs: options.expectedOutputs ? new Set(options.expectedOutputs) : undefined,
+      },
+      { timeouts: options.timeouts ?? {}, attached: true },
+    );
+    this.#apply(job, { type: "accepted", number: undefined });
+    void this.#socket.connect().catch(() => undefined);
+    void this.#check(job, true);
+    this.#schedulePoll();
+    return this.#handle(job);
+  }
+
+  /**
+   * Stops a job on the server (see `Job.cancel`): dequeue if pending, interrupt if running,
+   * withdraw if still being posted. Resolves with the outcome, within `cancelTimeoutMs`.
+   */
+  #cancel(job: JobState): Promise<CancelOutcome> {
+    if (job.cancelOutcome) return job.cancelOutcome;
+    if (FINAL.has(job.status)) return Promise.resolve({ state: "finished" });
+    job.cancelRequested = true;
+    if (job.status === "submitting") {
+      // Settled by #post: withdrawn before the POST, or sent once it is accepted.
+      job.cancelOutcome = new Promise((resolve) => (job.settleEarlyCancel = resolve));
+    } else job.cancelOutcome = this.#deliverCancel(job, true);
+    return this.#keep(job.cancelOutcome);
+  }
+
+  /**
+   * Stops following every job and closes the socket. Cancels still being delivered get their
+   * budget (`cancelTimeoutMs`) to finish first, so a CLI that exits right after a timeout has
+   * stopped the prompt on the server, or knows it could not.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#poller) clearTimeout(this.#poller);
+    this.#stopWatchdog();
+    await Promise.allSettled([...this.#cancels]);
+    for (const job of this.#jobs.values()) clearTimers(job);
+    this.#socket.close();
+  }
+
+  // ---- The state machine -------------------------------------------------------------
+
+  /** Applies one input to a job: the only place a job's status changes (see the table above). */
+  #apply(job: JobState, input: Input): void {
+    if (FINAL.has(job.status)) return;
+    switch (input.type) {
+      case "accepted":
+        if (job.status === "submitting") this.#enterQueued(job, input.number);
+        return;
+      case "withdrawn":
+        return this.#finish(job, "cancelled", new CancelledError(job.promptId));
+      case "submit-failed":
+        return this.#finish(
+          job,
+          job.cancelRequested ? "cancelled" : "failed",
+          job.cancelRequested ? new CancelledError(job.promptId) : input.error,
+        );
+      case "message":
+        return this.#onMessage(job, input.message);
+      case "frame":
+        job.lastEventAt = Date.now();
+        this.#emit(job, input.event);
+        return;
+      case "history":
+        return this.#onHistory(job, input.entry);
+      case "seen":
+        job.lastEventAt = Date.now();
+        return;
+      case "absent":
+        if (job.resubmitBody !== undefined && job.status !== "submitting") {
+          // Posted again by #repost; the job stays where it was until the server has it.
+          job.lastEventAt = Date.now();
+          void this.#repost(job, job.resubmitBody);
+          job.resubmitBody = undefined;
+          return;
+        }
+        return this.#finish(job, "lost", new JobLostError(job.promptId));
+      case "timeout":
+        if (job.status === "submitting") return;
+        // Stop the server's work too: a timed-out job should not keep the GPU busy.
+        job.cancelOutcome ??= this.#keep(this.#deliverCancel(job, false));
+        return this.#finish(
+          job,
+          "failed",
+          new JobTimeoutError(job.promptId, input.phase, input.ms),
+        );
+      case "dequeued":
+      case "cancel-undelivered":
+        return this.#finish(job, "cancelled", new CancelledError(job.promptId));
+      case "gone":
+        if (job.status === "submitting") return;
+        return this.#finish(
+          job,
+          "failed",
+          new ServerGoneError(job.promptId, this.#server, input.silentMs),
+        );
+    }
+  }
+
+  #onMessage(job: JobState, message: WsMessage): void {
+    job.lastEventAt = Date.now();
+    switch (message.type) {
+      case "execution_start":
+        return this.#enterRunning(job);
+      case "execution_cached":
+        this.#enterRunning(job);
+        job.cached = message.data.nodes;
+        this.#emit(job, { type: "cached", nodes: message.data.nodes });
+        return;
+      case "executing": {
+        const node = message.data.node;
+        // `executing: null` follows the history write: read it (unless already done).
+        if (node === null) return void this.#check(job, true);
+        this.#enterRunning(job);
+        job.currentNode = node;
+        this.#emit(job, {
+          type: "executing",
+          node,
+          displayNode: message.data.display_node ?? node,
+        });
+        return;
+      }
+      case "progress":
+        this.#enterRunning(job);
+        this.#emit(job, {
+          type: "progress",
+          node: message.data.node ?? job.currentNode,
+          value: message.data.value,
+          max: message.data.max,
+        });
+        return;
+      case "executed": {
+        // A node that runs more than once (loops, expansion) adds files, as history does.
+        const key = message.data.display_node ?? message.data.node;
+        const before = job.outputs.get(key);
+        const output = message.data.output;
+        job.outputs.set(
+          key,
+          before && output ? mergeOutputs(before, output) : (output ?? before ?? null),
+        );
+        this.#emit(job, { type: "executed", node: message.data.node, output });
+        return;
+      }
+      case "execution_success": {
+        const complete =
+          job.socketEpoch !== undefined &&
+          job.socketEpoch === this.#socket.epoch &&
+          this.#socket.connected &&
+          [...(job.expectedOutputs ?? [])].every((id) => job.outputs.has(id));
+        // Otherwise `executing: null` (or the poll) reads history.
+        if (complete) {
+          const outputs = Object.fromEntries(
+            [...job.outputs].filter(([, v]) => v !== null) as [string, NodeOutput][],
+          );
+          this.#succeed(job, jobResult(job.promptId, outputs, job.cached));
+        }
+        return;
+      }
+      case "execution_error": {
+        const d = message.data;
+        if (d.exception_type === "ExecutionBlocked") {
+          this.#emit(job, {
+            type: "blocked",
+            node: d.node_id ?? undefined,
+            message: d.exception_message.trim(),
+          });
+          return;
+        }
+        return this.#finish(
+          job,
+          "failed",
+          new ExecutionFailedError(
+            job.promptId,
+            d.node_id ?? undefined,
+            d.node_type ?? undefined,
+            d.exception_type,
+            d.exception_message,
+            d.traceback,
+            d.node_id ? job.context(d.node_id) : undefined,
+          ),
+        );
+      }
+      case "execution_interrupted":
+        return this.#interrupted(job, message.data.node_id ?? undefined);
+      default:
+        return;
+    }
+  }
+
+  /** History is the source of truth: it ends the job one way or the other. */
+  #onHistory(job: JobState, entry: HistoryEntry): void {
+    const messages = entry.status?.messages ?? [];
+    const error = messages.find(([event]) => event === "execution_error")?.[1];
+    const interrupted = messages.find(([event]) => event === "execution_interrupted")?.[1];
+    if (error) {
+      const d = error as {
+        node_id?: string;
+        node_type?: string;
+        exception_type?: string;
+        exception_message?: string;
+        traceback?: string[];
+      };
+      return this.#finish(
+        job,
+        "failed",
+        new ExecutionFailedError(
+          job.promptId,
+          d.node_id,
+          d.node_type,
+          String(d.exception_type ?? "Error"),
+          String(d.exception_message ?? ""),
+          Array.isArray(d.traceback) ? d.traceback : [],
+          d.node_id ? job.context(d.node_id) : undefined,
+        ),
+      );
+    }
+    if (interrupted || entry.status?.status_str === "error")
+      return this.#interrupted(job, (interrupted as { node_id?: string } | undefined)?.node_id);
+    const cached = messages.find(([event]) => event === "execution_cached")?.[1] as
+      { nodes?: unknown } | undefined;
+    if (Array.isArray(cached?.nodes)) job.cached = cached.nodes.map(String);
+    this.#succeed(job, jobResult(job.promptId, entry.outputs, job.cached));
+  }
+
+  #interrupted(job: JobState, node: string | undefined): void {
+    if (job.cancelRequested) this.#finish(job, "cancelled", new CancelledError(job.promptId));
+    else this.#finish(job, "interrupted", new InterruptedError(job.promptId, node));
+  }
+
+  #enterQueued(job: JobState, number: number | undefined): void {
+    job.status = "queued";
+    job.queuedAt = Date.now();
+    job.lastEventAt = job.queuedAt;
+    this.#emit(job, {
+      type: "queued",
+      promptId: job.promptId,
+      ...(number !== undefined ? { number } : {}),
+    });
+    this.#log(job, "queued");
+    this.#arm(job, "queue", job.timeouts.queueMs);
+    this.#startWatchdog();
+  }
+
+  #enterRunning(job: JobState): void {
+    if (job.status === "running") return this.#arm(job, "stall", job.timeouts.stallMs);
+    if (job.status === "submitting") this.#enterQueued(job, undefined);
+    job.status = "running";
+    job.startedAt = Date.now();
+    this.#emit(job, { type: "started", promptId: job.promptId });
+    this.#log(job, "running", job.queuedAt ? { queuedMs: job.startedAt - job.queuedAt } : {});
+    clearTimers(job);
+    this.#arm(job, "run", job.timeouts.runMs);
+    this.#arm(job, "stall", job.timeouts.stallMs);
+  }
+
+  #succeed(job: JobState, result: JobResult): void {
+    job.status = "succeeded";
+    clearTimers(job);
+    const now = Date.now();
+    this.#log(job, "done", {
+      outputs: result.files.length,
+      totalMs: now - job.created,
+      ...(job.startedAt ? { runMs: now - job.startedAt } : {}),
+    });
+    this.#emit(job, { type: "success", result });
+    job.resolve(result);
+    this.#release(job);
+  }
+
+  #finish(
+    job: JobState,
+    status: Exclude<JobStatus, "submitting" | "queued" | "running" | "succeeded">,
+    error: ComfycError,
+  ): void {
+    job.status = status;
+    job.error = error;
+    clearTimers(job);
+    this.#log(job, "failed", {
+      code: error.code,
+      message: error.message.split("\n")[0]!,
+      totalMs: Date.now() - job.created,
+    });
+    if (status === "interrupted" || status === "cancelled")
+      this.#emit(job, { type: "interrupted", node: job.currentNode });
+    else this.#emit(job, { type: "error", error });
+    job.reject(error);
+    // A cancel asked while submitting, for a job that never got queued, had nothing to stop.
+    job.settleEarlyCancel?.({ state: "not-submitted" });
+    this.#release(job);
+  }
+
+  // ---- Effects -----------------------------------------------------------------------
+
+  #create(
+    promptId: string,
+    prepared: PreparedPrompt,
+    how: { timeouts: JobTimeouts; attached: boolean },
+  ): JobState {
+    let resolve!: (r: JobResult) => void;
+    let reject!: (e: ComfycError) => void;
+    const result = new Promise<JobResult>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // Unhandled if the caller only listens to events; result() re-exposes it.
+    result.catch(() => undefined);
+    const events = new EventEmitter();
+    events.setMaxListeners(100);
+    const now = Date.now();
+    const job: JobState = {
+      promptId,
+      prompt: prepared.prompt,
+      context: prepared.context,
+      timeouts: how.timeouts,
+      expectedOutputs: prepared.expectedOutputs,
+      attached: how.attached,
+      events,
+      result,
+      resolve,
+      reject,
+      created: now,
+      status: "submitting",
+      error: undefined,
+      cancelRequested: false,
+      cancelOutcome: undefined,
+      settleEarlyCancel: undefined,
+      outputs: new Map(),
+      cached: [],
+      currentNode: undefined,
+      queuedAt: undefined,
+      startedAt: undefined,
+      lastEventAt: now,
+      socketEpoch: undefined,
+      resubmitBody: undefined,
+      timers: {},
+    };
+    this.#jobs.set(promptId, job);
+    return job;
+  }
+
+  /** Uploads, subscribes and posts a new job. */
+  async #post(job: JobState, options: SubmitOptions): Promise<void> {
+    try {
+      let prompt = await this.#options.uploads.resolve(
+        job.prompt as Record<string, unknown>,
+        options.signal,
+      );
+      if (options.fresh) {
+        if (prompt === job.prompt) prompt = structuredClone(prompt);
+        // Undeclared constants are ignored by nodes but are part of ComfyUI's cache key.
+        const nonce = randomUUID();
+        for (const node of Object.values(prompt))
+          ((node as { inputs: Record<string, unknown> }).inputs ??= {})["comfyc_nonce"] = nonce;
+      }
+      // Subscribe before posting: the first events can race the HTTP reply.
+      await this.#socket.connect().catch(() => undefined);
+      if (this.#socket.connected) job.socketEpoch = this.#socket.epoch;
+      const body = stringifyJson({
+        prompt,
+        client_id: this.#options.clientId,
+        prompt_id: job.promptId,
+        extra_data: { ...options.extraData },
+        ...(options.front ? { front: true } : {}),
+        ...(options.partialExecutionTargets
+          ? { partial_execution_targets: options.partialExecutionTargets }
+          : {}),
+      });
+      if (job.cancelRequested) {
+        this.#apply(job, { type: "withdrawn" });
+        return;
+      }
+      // Not aborted by the signal: a POST cut short may still have queued the prompt, and
+      // the cancel withdraws it once accepted, which an aborted request could not.
+      const reply = await this.#postPrompt(job, body);
+      if (reply.status === "rejected") {
+        this.#apply(job, {
+          type: "submit-failed",
+          error: new PromptRejectedError(
+            reply.error,
+            reply.nodeErrors,
+            false,
+            job.context,
+            this.#server,
+          ),
+        });
+        return;
+      }
+      this.#apply(job, {
+        type: "accepted",
+        number: reply.status === "accepted" ? reply.number : undefined,
+      });
+      const settle = job.settleEarlyCancel;
+      if (settle) {
+        // A cancel asked while posting: now that the server has the prompt, stop it there.
+        job.settleEarlyCancel = undefined;
+        settle(await this.#deliverCancel(job, true));
+        return;
+      }
+      if (
+        reply.status === "accepted" &&
+        Object.keys(reply.nodeErrors).length > 0 &&
+        !options.allowPartial
+      ) {
+        job.cancelOutcome ??= this.#keep(this.#deliverCancel(job, false));
+        this.#apply(job, {
+          type: "submit-failed",
+          error: new PromptRejectedError(
+            undefined,
+            reply.nodeErrors,
+            true,
+            job.context,
+            this.#server,
+          ),
+        });
+        return;
+      }
+      if (options.resubmitOnLoss && !FINAL.has(job.status)) job.resubmitBody = body;
+      this.#schedulePoll();
+    } catch (e) {
+      this.#apply(job, { type: "submit-failed", error: internalError(e, "submitting a prompt") });
+    }
+  }
+
+  /**
+   * `POST /prompt`, idempotent under the transport's retries: the prompt id is ours, so before
+   * posting again the history and the queue are checked for it (single attempts: the retry
+   * loop is the transport's).
+   */
+  #postPrompt(job: JobState, body: string): Promise<PromptReply> {
+    return this.#options.routes.postPrompt(body, {
+      recover: async () =>
+        (await this.#knownToServer(job.promptId)) ? { status: "exists" } : undefined,
+    });
+  }
+
+  /** Whether the server has the prompt (queued, running or in history); false when it cannot say. */
+  async #knownToServer(promptId: string): Promise<boolean> {
+    const routes = this.#options.routes;
+    try {
+      if (await routes.history(promptId, { retry: false })) return true;
+      const q = await routes.queue({ retry: false });
+      return [...q.queue_running, ...q.queue_pending].some((item) => item[1] === promptId);
+    } catch {
+      // Unknown: posting again is all that is left (newer servers answer 409 to a duplicate).
+      return false;
+    }
+  }
+
+  /** Posts a lost job again (`resubmitOnLoss`). */
+  async #repost(job: JobState, body: string): Promise<void> {
+    try {
+      const reply = await this.#postPrompt(job, body);
+      if (reply.status === "rejected")
+        this.#apply(job, {
+          type: "submit-failed",
+          error: new PromptRejectedError(
+            reply.error,
+            reply.nodeErrors,
+            false,
+            job.context,
+            this.#server,
+          ),
+        });
+      else this.#apply(job, { type: "seen" });
+    } catch (e) {
+      this.#apply(job, { type: "submit-failed", error: internalError(e, "resubmitting a prompt") });
+    }
+  }
+
+  /**
+   * Delivers a cancel within `cancelTimeoutMs`: off the queue if pending, else an interrupt by
+   * prompt id. `endJob` lets the outcome end the job (a user's cancel); after a timeout the job
+   * has ended already and only the outcome is reported.
+   */
+  async #deliverCancel(job: JobState, endJob: boolean): Promise<CancelOutcome> {
+    const routes = this.#options.routes;
+    const signal = AbortSignal.timeout(this.#options.cancelTimeoutMs ?? DEFAULT_CANCEL_TIMEOUT_MS);
+    try {
+      if (job.status !== "running") {
+        const q = await routes.queue({ signal });
+        if (q.queue_pending.some((item) => item[1] === job.promptId)) {
+          await routes.deleteQueued([job.promptId], { signal });
+          const after = await routes.queue({ signal });
+          const still = [...after.queue_pending, ...after.queue_running].some(
+            (item) => item[1] === job.promptId,
+          );
+          if (!still) {
+            if (endJob) this.#apply(job, { type: "dequeued" });
+            return { state: "dequeued" };
+          }
+        }
+      }
+      await routes.interrupt(job.promptId, { signal });
+      return { state: "interrupted" };
+    } catch (e) {
+      const error = isComfycError(e) ? e : internalError(e, "cancelling a prompt");
+      if (endJob) this.#apply(job, { type: "cancel-undelivered", error });
+      return { state: "undelivered", error };
+    }
+  }
+
+  /** Tracks a cancel in flight so `close()` can wait for it. */
+  #keep(outcome: Promise<CancelOutcome>): Promise<CancelOutcome> {
+    this.#cancels.add(outcome);
+    void outcome.finally(() => this.#cancels.delete(outcome));
+    return outcome;
+  }
+
+  #dispatch(message: WsMessage): void {
+    const promptId = (message.data as { prompt_id?: unknown }).prompt_id;
+    if (typeof promptId !== "string") return;
+    const job = this.#jobs.get(promptId);
+    if (!job) return;
+    if (message.type === "executing" || message.type === "progress") this.#lastActive = job;
+    this.#apply(job, { type: "message", message });
+  }
+
+  #dispatchBinary(frame: BinaryFrame): void {
+    if (frame.kind === "preview") {
+      const job =
+        (frame.meta?.prompt_id && this.#jobs.get(frame.meta.prompt_id)) || this.#lastActive;
+      if (job)
+        this.#apply(job, {
+          type: "frame",
+          event: {
+            type: "preview",
+            node: frame.meta?.display_node_id ?? frame.meta?.node_id ?? job.currentNode,
+            mime: frame.mime,
+            image: frame.image,
+          },
+        });
+      return;
+    }
+    const job =
+      [...this.#jobs.values()].find((j) => j.currentNode === frame.nodeId) ?? this.#lastActive;
+    if (job)
+      this.#apply(job, {
+        type: "frame",
+        event: { type: "text", node: frame.nodeId, text: frame.text },
+      });
+  }
+
+  #schedulePoll(): void {
+    if (this.#poller || this.#closed || this.#jobs.size === 0) return;
+    const interval = this.#socket.connected
+      ? (this.#options.pollIntervalMs ?? 1000)
+      : Math.min(250, this.#options.pollIntervalMs ?? 250);
+    this.#poller = setTimeout(() => {
+      void this.#poll().finally(() => {
+        this.#poller = undefined;
+        this.#schedulePoll();
+      });
+    }, interval);
+  }
+
+  /**
+   * One poll for every job that is silent (or all, while the socket is down): a single
+   * `GET /queue` covers the jobs still queued or running, and only the others read history,
+   * so a hundred waiting jobs cost one request per tick, not two hundred. One attempt each: the
+   * poll is itself the retry loop.
+   */
+  async #poll(): Promise<void> {
+    const silence = this.#options.silenceMs ?? 3000;
+    const now = Date.now();
+    const due = [...this.#jobs.values()].filter(
+      (j) =>
+        (j.status === "queued" || j.status === "running") &&
+        (!this.#socket.connected || j.attached || now - j.lastEventAt > silence),
+    );
+    if (due.length === 0) return;
+    let queued: Set<string>;
+    try {
+      const q = await this.#options.routes.queue({ retry: false, timeoutMs: POLL_TIMEOUT_MS });
+      queued = new Set([...q.queue_running, ...q.queue_pending].map((item) => String(item[1])));
+    } catch {
+      return; // unreachable right now (restarting?): the watchdog decides when it is gone
+    }
+    await Promise.allSettled(
+      due.map((job) =>
+        queued.has(job.promptId) ? this.#apply(job, { type: "seen" }) : this.#check(job, false),
+      ),
+    );
+  }
+
+  /**
+   * Reads history (and the queue) for a job: finishes it, or notices that it was lost. Checks of
+   * one job never overlap: two concurrent ones could both see it lost and resubmit twice.
+   */
+  #check(job: JobState, retry: boolean): Promise<void> {
+    const running = this.#checking.get(job);
+    if (running) return running;
+    const check = this.#checkOnce(job, retry).finally(() => this.#checking.delete(job));
+    this.#checking.set(job, check);
+    return check;
+  }
+
+  async #checkOnce(job: JobState, retry: boolean): Promise<void> {
+    if (FINAL.has(job.status) || job.status === "submitting") return;
+    const routes = this.#options.routes;
+    const options = retry ? {} : { retry: false, timeoutMs: POLL_TIMEOUT_MS };
+    try {
+      const entry = await routes.history(job.promptId, options);
+      if (entry) return this.#apply(job, { type: "history", entry });
+      const q = await routes.queue(options);
+      if ([...q.queue_running, ...q.queue_pending].some((item) => item[1] === job.promptId))
+        return this.#apply(job, { type: "seen" });
+      // It may have finished between the two reads.
+      const again = await routes.history(job.promptId, options);
+      this.#apply(job, again ? { type: "history", entry: again } : { type: "absent" });
+    } catch {
+      // Unreachable right now (restarting?): the next poll tries again.
+    }
+  }
+
+  /**
+   * While jobs are in flight, checks on our own clock whether the server has gone silent: no
+   * HTTP reply and no socket message for `unreachableTimeoutMs` ends them with `SERVER_GONE`.
+   * Requests that hang (a frozen server) cannot hold it up.
+   */
+  #startWatchdog(): void {
+    if (this.#watchdog || this.#closed) return;
+    const limit = this.#options.unreachableTimeoutMs ?? DEFAULT_UNREACHABLE_TIMEOUT_MS;
+    this.#watchdog = setInterval(
+      () => {
+        const active = [...this.#jobs.values()].filter((j) => j.status !== "submitting");
+        if (active.length === 0) return this.#stopWatchdog();
+        const contact = Math.max(this.#options.http.lastReplyAt, this.#socket.lastMessageAt);
+        const now = Date.now();
+        for (const job of active) {
+          const silentMs = now - Math.max(contact, job.queuedAt ?? job.created);
+          if (silentMs >= limit) this.#apply(job, { type: "gone", silentMs });
+        }
+      },
+      Math.max(10, Math.min(1000, limit / 4)),
+    );
+  }
+
+  #stopWatchdog(): void {
+    if (this.#watchdog) clearInterval(this.#watchdog);
+    this.#watchdog = undefined;
+  }
+
+  #arm(job: JobState, phase: "queue" | "run" | "stall", ms: number | undefined): void {
+    if (!ms) return;
+    if (job.timers[phase]) clearTimeout(job.timers[phase]);
+    job.timers[phase] = setTimeout(() => this.#apply(job, { type: "timeout", phase, ms }), ms);
+  }
+
+  #release(job: JobState): void {
+    job.resubmitBody = undefined;
+    this.#jobs.delete(job.promptId);
+    if (this.#lastActive === job) this.#lastActive = undefined;
+    if (this.#jobs.size === 0) this.#stopWatchdog();
+  }
+
+  #emit(job: JobState, event: JobEvent): void {
+    // Prefixed names: a plain "error" event would throw on an emitter without listeners.
+    job.events.emit(`job:${event.type}`, event);
+    job.events.emit("job:event", event);
+  }
+
+  #log(job: JobState, phase: JobLogLine["phase"], extra: Partial<JobLogLine> = {}): void {
+    this.#options.onLog?.({
+      ts: new Date().toISOString(),
+      event: "comfyc.job",
+      phase,
+      promptId: job.promptId,
+      server: this.#server,
+      ...extra,
+    });
+  }
+}
+
+/** Per-attempt timeout of poll and history requests: a frozen server must not stall the poll. */
+const POLL_TIMEOUT_MS = 10_000;
+
+function clearTimers(job: JobState): void {
+  for (const t of Object.values(job.timers)) if (t) clearTimeout(t);
+  job.timers = {};
+}
+
+/** The read-only view of a job users get: getters over the tracker's state, nothing to set. */
+class TrackedJob implements Job {
+  readonly #state: JobState;
+  readonly #cancel: () => Promise<CancelOutcome>;
+
+  constructor(state: JobState, cancel: () => Promise<CancelOutcome>) {
+    this.#state = state;
+    this.#cancel = cancel;
+  }
+
+  get promptId(): string {
+    return this.#state.promptId;
+  }
+  get prompt(): Readonly<Record<string, unknown>> {
+    return this.#state.prompt;
+  }
+  get status(): JobStatus {
+    return this.#state.status;
+  }
+  get done(): boolean {
+    return FINAL.has(this.#state.status);
+  }
+  get currentNode(): string | undefined {
+    return this.#state.currentNode;
+  }
+  get error(): ComfycError | undefined {
+    return this.#state.error;
+  }
+  get expectedOutputs(): ReadonlySet<string> | undefined {
+    return this.#state.expectedOutputs;
+  }
+  get cancelOutcome(): Promise<CancelOutcome> | undefined {
+    return this.#state.cancelOutcome;
+  }
+
+  result(): Promise<JobResult> {
+    return this.#state.result;
+  }
+
+  on<T extends JobEvent["type"]>(
+    type: T | "event",
+    listener: (event: Extract<JobEvent, { type: T }>) => void,
+  ): this {
+    this.#state.events.on(`job:${type}`, listener as (e: unknown) => void);
+    return this;
+  }
+
+  off<T extends JobEvent["type"]>(
+    type: T | "event",
+    listener: (event: Extract<JobEvent, { type: T }>) => void,
+  ): this {
+    this.#state.events.off(`job:${type}`, listener as (e: unknown) => void);
+    return this;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<JobEvent> {
+    if (this.done) return;
+    const controller = new AbortController();
+    try {
+      for await (const [event] of on(this.#state.events, "job:event", {
+        signal: controller.signal,
+      })) {
+        yield event as JobEvent;
+        const type = (event as JobEvent).type;
+        if (type === "success" || type === "error" || type === "interrupted") return;
+      }
+    } catch (e) {
+      if ((e as Error).name !== "AbortError") throw e;
+    } finally {
+      controller.abort();
+    }
+  }
+
+  cancel(): Promise<CancelOutcome> {
+    return this.#cancel();
+  }
+}
