@@ -40,6 +40,7 @@ export default tseslint.config(
   boundary("schema", ["codegen", "builder", "runtime", "testing", "cli"]),
   boundary("codegen", ["builder", "runtime", "testing", "cli"]),
   boundary("builder", ["codegen", "runtime", "testing", "cli"]),
+  boundary("import", ["codegen", "runtime", "testing", "cli"]),
   boundary("runtime", ["codegen", "testing", "cli", "schema"]),
   boundary("testing", ["codegen", "builder", "runtime", "cli"]),
 );

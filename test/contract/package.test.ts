@@ -93,6 +93,17 @@ describe("the built package", () => {
       ["BUNDLED_OBJECT_INFO", "DEFAULT_COMFYUI_VERSION", "MODEL_FOLDERS", "startTestServer"],
     ],
     [
+      "comfyc/import",
+      [
+        "MAX_WORKFLOW_JSON_BYTES",
+        "WorkflowImportError",
+        "convertWorkflow",
+        "formatProblem",
+        "isValidConnection",
+        "readWorkflowSource",
+      ],
+    ],
+    [
       "comfyc/codegen",
       [
         "checkGenerated",

@@ -1,0 +1,343 @@
+import { parseJsonLossless } from "../protocol/json.js";
+import { invalidWorkflow, WorkflowImportError } from "./errors.js";
+import { isUiDocumentShape } from "./ui-graph.js";
+
+/**
+ * Reads a workflow from any file the editor or ComfyUI writes, deciding the format from the
+ * content, never the file name (`comfyui-workflow-format.md` §7): API-format prompts, UI
+ * documents (schema 0.4 and 1), and the metadata ComfyUI's savers embed in PNG (`tEXt`, `iTXt`
+ * incl. compressed, APNG `comf`), WebP (EXIF IFD0), FLAC, MP3, Ogg/Opus, MP4 and WebM.
+ * Containers are parsed with ExifReader, png-chunks-extract and music-metadata, each loaded
+ * only when a file of its kind arrives. Pure: bytes in, data out.
+ */
+
+/** Containers a workflow can arrive in. */
+export type WorkflowContainer =
+  "json" | "png" | "apng" | "webp" | "flac" | "mp3" | "ogg" | "mp4" | "webm";
+
+/** A workflow read from a file: the UI document or the API prompt, and where it came from. */
+export type WorkflowSource =
+  | {
+      readonly format: "ui";
+      /** `"0.4"` or `"1"` (§1.1, §1.2). */
+      readonly version: "0.4" | "1";
+      readonly workflow: Record<string, unknown>;
+      readonly container: WorkflowContainer;
+      /** The API prompt stored beside the workflow, when the file has one. */
+      readonly prompt?: Record<string, unknown>;
+    }
+  | {
+      readonly format: "api";
+      readonly prompt: Record<string, unknown>;
+      readonly container: WorkflowContainer;
+    };
+
+/** The largest JSON document read as a workflow (32 MiB); real ones are well under 1 MiB. */
+export const MAX_WORKFLOW_JSON_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Detects the format of `bytes` and returns the workflow in it. Priority as in the editor: a
+ * media file's `workflow` is used when it parses as a UI document, else its `prompt`.
+ *
+ * @param name Used in error messages only (the format is never taken from it).
+ * @throws {WorkflowImportError} `WORKFLOW_INVALID`: truncated or malformed JSON, JSON of
+ *   neither format, a media file without ComfyUI metadata, a document larger than
+ *   {@link MAX_WORKFLOW_JSON_BYTES}.
+ */
+export async function readWorkflowSource(
+  bytes: Uint8Array,
+  name = "input",
+): Promise<WorkflowSource> {
+  const container = sniffContainer(bytes);
+  if (container === "json") return classifyJson(parseJsonText(bytes, name), name, "json");
+  const found = await extractMetadata(bytes, container, name);
+  return fromMetadata(found.texts, found.container, name);
+}
+
+/** The container kind from the first bytes: magic numbers, else JSON text. */
+export function sniffContainer(bytes: Uint8Array): Exclude<WorkflowContainer, "apng"> {
+  const ascii = (from: number, to: number) => String.fromCharCode(...bytes.subarray(from, to));
+  if (bytes[0] === 0x89 && ascii(1, 4) === "PNG") return "png";
+  if (ascii(0, 4) === "RIFF" && ascii(8, 12) === "WEBP") return "webp";
+  if (ascii(0, 4) === "fLaC") return "flac";
+  if (ascii(0, 4) === "OggS") return "ogg";
+  if (ascii(0, 3) === "ID3" || (bytes[0] === 0xff && ((bytes[1] ?? 0) & 0xe0) === 0xe0))
+    return "mp3";
+  if (ascii(4, 8) === "ftyp") return "mp4";
+  if (bytes[0] === 0x1a && bytes[1] === 0x45 && bytes[2] === 0xdf && bytes[3] === 0xa3)
+    return "webm";
+  return "json";
+}
+
+function parseJsonText(bytes: Uint8Array, name: string): unknown {
+  if (bytes.length > MAX_WORKFLOW_JSON_BYTES) {
+    throw invalidWorkflow(
+      "too_large",
+      `${name} is ${(bytes.length / 1024 / 1024).toFixed(1)} MiB, more than the ${MAX_WORKFLOW_JSON_BYTES / 1024 / 1024} MiB a workflow document may have`,
+      "Pass the workflow JSON itself (editor workflows are well under 1 MiB), or an image or video ComfyUI saved.",
+    );
+  }
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes).replace(/^\uFEFF/, "");
+  } catch {
+    throw invalidWorkflow(
+      "not_a_workflow",
+      `${name} is neither JSON text nor an image, audio or video file with ComfyUI metadata`,
+      "Pass a workflow .json (UI or API format) or a PNG, WebP, FLAC, MP3, Opus, MP4 or WebM file that ComfyUI saved.",
+    );
+  }
+  if (!/^\s*[{[]/.test(text)) {
+    throw invalidWorkflow(
+      "not_a_workflow",
+      `${name} is neither JSON nor an image, audio or video file with ComfyUI metadata (it starts with ${JSON.stringify(text.slice(0, 16))})`,
+      "Pass a workflow .json (UI or API format) or a file that ComfyUI saved with its metadata.",
+    );
+  }
+  try {
+    return parseJsonLossless(text);
+  } catch (cause) {
+    throw invalidWorkflow(
+      "invalid_json",
+      `${name} is not valid JSON (${(cause as Error).message}); the file may be truncated`,
+      "Export the workflow again from the editor.",
+      { cause },
+    );
+  }
+}
+
+/** Classifies parsed JSON as a UI document or an API prompt (also inside a `/prompt` body). */
+export function classifyJson(
+  raw: unknown,
+  name: string,
+  container: WorkflowContainer,
+): WorkflowSource {
+  if (isUiDocumentShape(raw)) return uiSource(raw, container);
+  if (raw !== null && typeof raw === "object" && !Array.isArray(raw)) {
+    const obj = raw as Record<string, unknown>;
+    // A saved POST /prompt body: the editor's workflow copy wins over the prompt, as on load.
+    const extra = (obj["extra_data"] as { extra_pnginfo?: { workflow?: unknown } } | undefined)
+      ?.extra_pnginfo?.workflow;
+    if (isUiDocumentShape(extra)) {
+      return {
+        ...uiSource(extra, container),
+        ...(isApiPrompt(obj["prompt"]) ? { prompt: obj["prompt"] } : {}),
+      };
+    }
+    if (isApiPrompt(obj["prompt"]) && !("class_type" in obj))
+      return { format: "api", prompt: obj["prompt"], container };
+    if (isApiPrompt(obj)) return { format: "api", prompt: obj, container };
+  }
+  throw invalidWorkflow(
+    "not_a_workflow",
+    `${name} is JSON but not a ComfyUI workflow: ${describeShape(raw)}`,
+    "Pass an editor workflow (File → Export) or an API-format prompt (Export (API)).",
+  );
+}
+
+function uiSource(raw: Record<string, unknown>, container: WorkflowContainer): WorkflowSource {
+  return { format: "ui", version: raw["version"] === 1 ? "1" : "0.4", workflow: raw, container };
+}
+
+/** The editor's test for an API prompt: every value has a string `class_type` and object `inputs`. */
+export function isApiPrompt(raw: unknown): raw is Record<string, unknown> {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return false;
+  const values = Object.values(raw);
+  return (
+    values.length > 0 &&
+    values.every(
+      (v) =>
+        v !== null &&
+        typeof v === "object" &&
+        typeof (v as { class_type?: unknown }).class_type === "string" &&
+        typeof (v as { inputs?: unknown }).inputs === "object" &&
+        (v as { inputs?: unknown }).inputs !== null,
+    )
+  );
+}
+
+function describeShape(raw: unknown): string {
+  if (Array.isArray(raw)) return "an array";
+  if (raw === null || typeof raw !== "object") return `a ${raw === null ? "null" : typeof raw}`;
+  const keys = Object.keys(raw);
+  if (keys.length === 0) return "an empty object";
+  const values = Object.values(raw);
+  if (values.every((v) => v && typeof v === "object" && "input" in v && "output" in v))
+    return "it looks like an object_info (node definitions), not a workflow";
+  if (values.some((v) => v && typeof v === "object" && "class_type" in v))
+    return "some entries have class_type but not every entry is a node with class_type and inputs";
+  return `an object with keys ${keys
+    .slice(0, 5)
+    .map((k) => JSON.stringify(k))
+    .join(", ")}${keys.length > 5 ? ", …" : ""}`;
+}
+
+/** Metadata texts found in a container, by lower-cased key (`workflow`, `prompt`). */
+interface FoundMetadata {
+  readonly texts: Map<string, string>;
+  readonly container: WorkflowContainer;
+}
+
+async function extractMetadata(
+  bytes: Uint8Array,
+  container: Exclude<WorkflowContainer, "json" | "apng">,
+  name: string,
+): Promise<FoundMetadata> {
+  try {
+    switch (container) {
+      case "png":
+        return await pngMetadata(bytes);
+      case "webp":
+        return { texts: await webpMetadata(bytes), container };
+      default:
+        return { texts: await mediaMetadata(bytes), container };
+    }
+  } catch (cause) {
+    if (cause instanceof WorkflowImportError) throw cause;
+    throw invalidWorkflow(
+      "unreadable_media",
+      `${name} looks like a ${container.toUpperCase()} file but cannot be read: ${(cause as Error)?.message ?? String(cause)}`,
+      "The file may be truncated or damaged; export the workflow from the editor instead.",
+      { cause },
+    );
+  }
+}
+
+/** PNG: `tEXt`, `iTXt` (compressed too) and `zTXt` via ExifReader; APNG `comf` chunks. */
+async function pngMetadata(bytes: Uint8Array): Promise<FoundMetadata> {
+  const texts = new Map<string, string>();
+  const { default: ExifReader } = await import("exifreader");
+  const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+  const tags = await ExifReader.load(buffer as ArrayBuffer, {
+    async: true,
+    expanded: true,
+    includeUnknown: false,
+  });
+  for (const [key, tag] of Object.entries(tags.pngText ?? {})) {
+    if (typeof tag?.value === "string") addText(texts, key, tag.value);
+  }
+  let container: WorkflowContainer = "png";
+  const { default: extractChunks } = await import("png-chunks-extract");
+  const { decode } = await import("png-chunk-text");
+  for (const chunk of extractChunks(bytes)) {
+    if (chunk.name === "acTL") container = "apng";
+    // SaveAnimatedPNG writes its metadata into private `comf` chunks laid out like tEXt.
+    if (chunk.name === "comf") {
+      const { keyword, text } = decode(chunk.data);
+      addText(texts, keyword, utf8(text));
+    }
+  }
+  return { texts, container };
+}
+
+/** png-chunk-text decodes Latin-1; the editor reads the bytes as UTF-8. */
+function utf8(latin1: string): string {
+  return Buffer.from(latin1, "latin1").toString("utf8");
+}
+
+/** WebP: EXIF IFD0 ASCII tags, each `"<key>:<json>"` split at the first colon (§7.1). */
+async function webpMetadata(bytes: Uint8Array): Promise<Map<string, string>> {
+  const texts = new Map<string, string>();
+  const { default: ExifReader } = await import("exifreader");
+  const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+  const tags = await ExifReader.load(buffer as ArrayBuffer, { async: true, expanded: true });
+  for (const tag of Object.values(tags.exif ?? {})) {
+    const value = (tag as { value?: unknown })?.value;
+    const text = Array.isArray(value)
+      ? value.join("")
+      : typeof value === "string"
+        ? value
+        : undefined;
+    if (!text) continue;
+    const colon = text.indexOf(":");
+    if (colon > 0) addText(texts, text.slice(0, colon), text.slice(colon + 1));
+  }
+  return texts;
+}
+
+/** Audio and video containers: every native tag named `prompt` or `workflow`, any spelling. */
+async function mediaMetadata(bytes: Uint8Array): Promise<Map<string, string>> {
+  const texts = new Map<string, string>();
+  const { parseBuffer } = await import("music-metadata");
+  const metadata = await parseBuffer(bytes, undefined, { skipCovers: true, duration: false });
+  for (const tags of Object.values(metadata.native)) {
+    for (const tag of tags) {
+      const key = tag.id.replace(/^.*:/, "");
+      const value = tag.value as unknown;
+      const text =
+        typeof value === "string"
+          ? value
+          : value &&
+              typeof value === "object" &&
+              typeof (value as { text?: unknown }).text === "string"
+            ? (value as { text: string }).text
+            : undefined;
+      if (text === undefined) continue;
+      // music-metadata names MP4 `mdta` items (how FFmpeg stores arbitrary keys) by their
+      // index in the `keys` atom, not by name; such JSON values are recognised by content.
+      if (/^[\x00-\x1f]+$/.test(key) || /^[\x00-\x1f]/.test(tag.id)) {
+        if (text.trimStart().startsWith("{")) addText(texts, `#${texts.size}`, text, true);
+      } else addText(texts, key, text);
+    }
+  }
+  return texts;
+}
+
+function addText(texts: Map<string, string>, key: string, text: string, unnamed = false): void {
+  const k = unnamed ? key : key.toLowerCase();
+  if ((unnamed || k === "workflow" || k === "prompt") && !texts.has(k)) texts.set(k, text);
+}
+
+function fromMetadata(
+  texts: Map<string, string>,
+  container: WorkflowContainer,
+  name: string,
+): WorkflowSource {
+  const unnamed = [...texts].filter(([k]) => k.startsWith("#")).map(([, v]) => v);
+  const workflowText = texts.get("workflow") ?? unnamed.find((t) => isUiDocumentShape(tryParse(t)));
+  const promptText = texts.get("prompt") ?? unnamed.find((t) => isApiPrompt(tryParse(t)));
+  let prompt: Record<string, unknown> | undefined;
+  if (promptText !== undefined) {
+    try {
+      const parsed = parseJsonLossless(nanToNull(promptText));
+      if (isApiPrompt(parsed)) prompt = parsed;
+    } catch {
+      // A broken prompt copy does not matter when the workflow is there; checked below.
+    }
+  }
+  if (workflowText !== undefined) {
+    try {
+      const parsed = parseJsonLossless(workflowText);
+      if (isUiDocumentShape(parsed))
+        return { ...uiSource(parsed, container), ...(prompt ? { prompt } : {}) };
+    } catch {
+      // Fall back to the prompt, as the editor does.
+    }
+  }
+  if (prompt) return { format: "api", prompt, container };
+  const found = [...texts.keys()].filter((k) => !k.startsWith("#"));
+  throw invalidWorkflow(
+    "no_metadata",
+    found.length
+      ? `${name} (${container.toUpperCase()}) has ${found.join(" and ")} metadata, but neither is a usable workflow or prompt`
+      : `${name} (${container.toUpperCase()}) carries no ComfyUI workflow or prompt metadata`,
+    "ComfyUI embeds metadata unless started with --disable-metadata; use an output file saved with metadata, or the workflow JSON.",
+  );
+}
+
+function tryParse(text: string): unknown {
+  try {
+    return JSON.parse(nanToNull(text));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Python's `json.dumps` writes `NaN`, `Infinity` and `-Infinity` (IS_CHANGED results stored in
+ * the prompt copy, §7.1); strict JSON rejects them. Outside strings they become `null`.
+ */
+export function nanToNull(text: string): string {
+  if (!/NaN|Infinity/.test(text)) return text;
+  return text.replace(/"(?:[^"\\]|\\.)*"|-?Infinity|NaN/g, (m) => (m.startsWith('"') ? m : "null"));
+}
