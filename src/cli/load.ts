@@ -1,10 +1,8 @@
-import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { register } from "tsx/esm/api";
 import { isWorkflow, type AnyWorkflow } from "../builder/define-workflow.js";
-import { ComfycError, ioError, isComfycError } from "../errors.js";
-import { parseJsonLossless } from "../protocol/json.js";
+import { ComfycError, isComfycError } from "../errors.js";
 
 /** Imports a workflow file (TypeScript or JavaScript) and returns its default export. */
 export async function loadWorkflowModule(file: string): Promise<AnyWorkflow> {
@@ -44,53 +42,6 @@ function registerTypeScript(): void {
   if (registered || process.execArgv.some((a) => a.includes("tsx"))) return;
   register();
   registered = true;
-}
-
-/** Reads an API-format prompt from a JSON file; accepts a `{ "prompt": … }` request body too. */
-export async function loadPromptFile(file: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (cause) {
-    throw ioError(file, cause);
-  }
-  let raw: unknown;
-  try {
-    // Lossless: a 64-bit seed such as 18446744073709551615 must reach the server digit for digit.
-    raw = parseJsonLossless(text);
-  } catch (cause) {
-    throw new ComfycError(
-      "WORKFLOW_INVALID",
-      `${file} is not valid JSON: ${(cause as Error).message}`,
-      "Pass an API-format prompt as saved by ComfyUI's “Export (API)” or `comfyc compile --out`.",
-      { cause },
-    );
-  }
-  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
-    throw new ComfycError(
-      "WORKFLOW_INVALID",
-      `${file} is not an API-format prompt (expected a JSON object of nodes)`,
-      "Pass an API-format prompt as saved by ComfyUI's “Export (API)” or `comfyc compile --out`.",
-    );
-  }
-  const obj = raw as Record<string, unknown>;
-  if (Array.isArray(obj["nodes"]) && ("links" in obj || "last_node_id" in obj)) {
-    throw new ComfycError(
-      "WORKFLOW_INVALID",
-      `${file} is a UI-format workflow (the editor's save format), not an API-format prompt`,
-      "In ComfyUI, export it with “Export (API)”, then pass that file.",
-    );
-  }
-  const prompt = obj["prompt"];
-  if (
-    prompt !== null &&
-    typeof prompt === "object" &&
-    !Array.isArray(prompt) &&
-    !("class_type" in obj)
-  ) {
-    return prompt as Record<string, unknown>;
-  }
-  return obj;
 }
 
 /** `--param name=value` strings → raw parameter values, typed by the parameter's JSON Schema. */

@@ -41,6 +41,17 @@ const COMMANDS: Readonly<Record<string, LazyCommand>> = {
     summary: "Validate an API-format prompt against a schema with ComfyUI's own rules",
     load: async () => (await import("./validate-command.js")).registerValidate,
   },
+  convert: {
+    usage: "[options] <file>",
+    summary:
+      "Convert an editor workflow (UI JSON or an image/video with metadata) to an API prompt",
+    load: async () => (await import("./convert-command.js")).registerConvert,
+  },
+  import: {
+    usage: "[options] <file>",
+    summary: "Import a workflow (UI/API JSON or an image/video with metadata) as typed TypeScript",
+    load: async () => (await import("./import-command.js")).registerImport,
+  },
   serve: {
     usage: "[options]",
     summary: "Start the ComfyUI-compatible test server (no GPU) until Ctrl-C",

@@ -6,7 +6,8 @@ import type { JobResult } from "../runtime/job.js";
 import type { NodeSchema } from "../schema/ir.js";
 import { normalizeObjectInfo } from "../schema/normalize.js";
 import type { CliIo } from "./io.js";
-import { loadPromptFile, loadWorkflowModule, parseParams } from "./load.js";
+import { loadWorkflowModule, parseParams } from "./load.js";
+import { promptFromWorkflowFile } from "./workflow-input.js";
 import { progressMode, showProgress } from "./progress.js";
 import { isPlainWorkflow, type AnyWorkflow } from "../builder/define-workflow.js";
 import type { CompileReport } from "../builder/types.js";
@@ -44,9 +45,20 @@ export async function runFile(
   io: CliIo,
   label = file,
 ): Promise<{ result: JobResult; saved: string[] }> {
-  // Compiled here, before anything is sent: the runtime takes compiled prompts only.
-  const source: Record<string, unknown> | CompileReport = file.endsWith(".json")
-    ? await loadPromptFile(file)
+  // Compiled here, before anything is sent: the runtime takes compiled prompts only. Anything
+  // that is not a module is data: an API prompt, an editor workflow or an image, converted
+  // with this server's own node definitions.
+  const source: Record<string, unknown> | CompileReport = !/\.[cm]?[jt]sx?$/.test(file)
+    ? await promptFromWorkflowFile(
+        file,
+        async () => ({
+          schema:
+            flags.schema ??
+            normalizeObjectInfo(await client.objectInfo(), client.http.baseUrl.origin),
+          label: `the server's /object_info (${client.http.baseUrl.origin})`,
+        }),
+        io,
+      )
     : compileLoaded(file, await loadWorkflowModule(file), flags);
   const timeout = flags.timeout ? Number(flags.timeout) : undefined;
   const job = client.submit(source, {
@@ -138,7 +150,10 @@ export function registerRun(program: Command, io: CliIo): void {
     .description(
       "Run a workflow file or API-format prompt on a ComfyUI server and save its outputs",
     )
-    .argument("<file>", "a workflow .ts/.js (default export) or a prompt .json")
+    .argument(
+      "<file>",
+      "a workflow .ts/.js (default export), a prompt or editor workflow .json, or an image ComfyUI saved",
+    )
     .option(
       "--server <url>",
       "ComfyUI server",
@@ -183,7 +198,9 @@ export function registerRun(program: Command, io: CliIo): void {
         // Validate a workflow against what this server has (its model files, its version's
         // rules), not only the schema the node classes were generated from.
         const server =
-          flags.validate !== false && !file.endsWith(".json") ? await serverSchema(client) : {};
+          flags.validate !== false && /\.[cm]?[jt]sx?$/.test(file)
+            ? await serverSchema(client)
+            : {};
         const { result, saved } = await runFile(
           file,
           client,

@@ -6,8 +6,8 @@ import { PromptInvalidError } from "../builder/errors.js";
 import { normalizeObjectInfo } from "../schema/normalize.js";
 import { validatePrompt } from "../schema/validate.js";
 import type { CliIo } from "./io.js";
-import { loadPromptFile } from "./load.js";
 import { parseComfyuiVersion, tryParseComfyuiVersion } from "../protocol/comfyui-version.js";
+import { promptFromWorkflowFile } from "./workflow-input.js";
 
 interface ValidateFlags {
   schema?: string;
@@ -24,7 +24,10 @@ export function registerValidate(program: Command, io: CliIo): void {
   program
     .command("validate")
     .description("Validate an API-format prompt against a schema with ComfyUI's own rules")
-    .argument("<prompt.json>", "an API-format prompt (or a POST /prompt body)")
+    .argument(
+      "<prompt.json>",
+      "an API-format prompt (or a POST /prompt body), an editor workflow, or an image ComfyUI saved",
+    )
     .option("--schema <object_info.json>", "validate against a saved /object_info")
     .option("--url <server>", "validate against a server's /object_info and version")
     .option(
@@ -48,17 +51,15 @@ export function registerValidate(program: Command, io: CliIo): void {
         );
       }
       const headers = parseHeaders(flags.header);
-      const prompt = await loadPromptFile(file);
       const { raw, label } = await loadObjectInfo(
         flags.schema ? { file: flags.schema } : { url: flags.url!, headers },
       );
+      const schema = normalizeObjectInfo(raw, label);
+      // Editor workflows and images are converted with the same schema they are checked against.
+      const prompt = await promptFromWorkflowFile(file, async () => ({ schema, label }), io);
       const version =
         flags.comfyuiVersion ?? (flags.url ? await serverVersion(flags.url, headers) : undefined);
-      const result = validatePrompt(
-        prompt,
-        normalizeObjectInfo(raw, label),
-        version ? { comfyuiVersion: version } : {},
-      );
+      const result = validatePrompt(prompt, schema, version ? { comfyuiVersion: version } : {});
       const clean = result.valid && Object.keys(result.nodeErrors).length === 0;
       if (flags.json) {
         io.out(

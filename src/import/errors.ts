@@ -32,7 +32,7 @@ export function formatProblem(p: ImportProblem): string {
 export class WorkflowImportError extends ComfycError {
   constructor(
     readonly problems: readonly ImportProblem[],
-    hint?: string,
+    hint: string,
     options?: ErrorOptions,
   ) {
     super(
@@ -50,7 +50,7 @@ export class WorkflowImportError extends ComfycError {
 export function invalidWorkflow(
   kind: string,
   message: string,
-  hint?: string,
+  hint: string,
   options?: ErrorOptions,
 ): WorkflowImportError {
   return new WorkflowImportError([{ kind, message }], hint, options);

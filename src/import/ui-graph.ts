@@ -267,7 +267,13 @@ function shapeError(
       ...(at.classType ? { classType: at.classType } : {}),
     });
   }
-  if (problems.length === 0) return invalidWorkflow("invalid_document", "not a UI workflow");
+  if (problems.length === 0) {
+    return invalidWorkflow(
+      "invalid_document",
+      "not a UI workflow",
+      "Export the workflow again from the editor (File → Export).",
+    );
+  }
   return new WorkflowImportError(
     problems,
     "The file does not have the shape of an editor workflow (schema 0.4 or 1); re-export it from the editor.",

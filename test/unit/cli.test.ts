@@ -155,11 +155,12 @@ describe("comfyc validate", () => {
     expect(bad.stderr).toMatch(/→ Give a release number such as 0\.3\.64/);
   });
 
-  test("a UI-format workflow gets a clear error", async () => {
-    const file = join(SHARED_DATA, "workflows", "ui", "ui_tpl_default.json");
-    const { code, stderr } = await cli("validate", file, "--schema", BUNDLED_SCHEMA);
-    expect(code).toBe(3);
-    expect(stderr).toMatch(/UI-format workflow/);
+  test("an editor workflow is converted with the same schema, saying so in one line", async () => {
+    const file = join(ROOT, "test", "fixtures", "import", "ui", "ui_tpl_default.json");
+    const { stderr } = await cli("validate", file, "--schema", BUNDLED_SCHEMA);
+    expect(stderr.split("\n").filter((l) => l.startsWith("Converted"))).toEqual([
+      `Converted the editor workflow in ${file} to an API prompt of 7 nodes with ${BUNDLED_SCHEMA}.`,
+    ]);
   });
 });
 

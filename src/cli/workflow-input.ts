@@ -1,0 +1,89 @@
+import { open, stat } from "node:fs/promises";
+import { ioError, isComfycError } from "../errors.js";
+import { convertWorkflow, type ConvertWarning } from "../import/convert.js";
+import {
+  MAX_WORKFLOW_JSON_BYTES,
+  readWorkflowSource,
+  sniffContainer,
+  type WorkflowSource,
+} from "../import/detect.js";
+import { formatProblem, invalidWorkflow } from "../import/errors.js";
+import type { NodeSchema } from "../schema/ir.js";
+import type { CliIo } from "./io.js";
+
+/** Output files of ComfyUI (videos above all) may be large; metadata sits in the first part. */
+const MAX_MEDIA_BYTES = 1024 * 1024 * 1024;
+
+/**
+ * Reads a workflow file of any kind the importer understands (UI or API JSON, an image, audio
+ * or video ComfyUI saved), deciding the format from its content. Typed errors: `IO_ERROR` for
+ * an unreadable file, `WORKFLOW_INVALID` for everything about its content.
+ */
+export async function readWorkflowFile(file: string): Promise<WorkflowSource> {
+  let size: number;
+  try {
+    const info = await stat(file);
+    if (info.isDirectory()) {
+      throw invalidWorkflow(
+        "not_a_file",
+        `${file} is a directory, not a workflow file`,
+        "Pass one workflow file: a .json, or an image or video ComfyUI saved.",
+      );
+    }
+    size = info.size;
+  } catch (cause) {
+    if (isComfycError(cause)) throw cause;
+    throw ioError(file, cause);
+  }
+  let bytes: Uint8Array;
+  try {
+    const handle = await open(file, "r");
+    try {
+      const head = new Uint8Array(16);
+      await handle.read(head, 0, 16, 0);
+      const container = sniffContainer(head);
+      const limit = container === "json" ? MAX_WORKFLOW_JSON_BYTES : MAX_MEDIA_BYTES;
+      if (size > limit) {
+        throw invalidWorkflow(
+          "too_large",
+          `${file} is ${(size / 1024 / 1024).toFixed(1)} MiB, more than the ${limit / 1024 / 1024} MiB a ${container === "json" ? "workflow document" : "media file"} may have`,
+          "Pass the workflow JSON itself (editor workflows are well under 1 MiB), or an output file ComfyUI saved.",
+        );
+      }
+      bytes = new Uint8Array(size);
+      await handle.read(bytes, 0, size, 0);
+    } finally {
+      await handle.close();
+    }
+  } catch (cause) {
+    if (isComfycError(cause)) throw cause;
+    throw ioError(file, cause);
+  }
+  return readWorkflowSource(bytes, file);
+}
+
+/** Prints conversion warnings, one line each, to stderr. */
+export function printWarnings(io: CliIo, warnings: readonly ConvertWarning[]): void {
+  for (const w of warnings) io.warn(`warning: ${formatProblem(w)}`);
+}
+
+/**
+ * The API prompt in a workflow file: as is for an API prompt; converted with `schema` (the
+ * target server's own, or a saved one) for an editor workflow or an image, with one line on
+ * stderr saying so.
+ */
+export async function promptFromWorkflowFile(
+  file: string,
+  schema: () => Promise<{ schema: NodeSchema; label: string }>,
+  io: CliIo,
+): Promise<Record<string, unknown>> {
+  const source = await readWorkflowFile(file);
+  if (source.format === "api") return source.prompt;
+  const { schema: nodeSchema, label } = await schema();
+  const { prompt, warnings } = convertWorkflow(source.workflow, nodeSchema);
+  io.info(
+    `Converted the editor workflow in ${file}${source.container === "json" ? "" : ` (${source.container.toUpperCase()} metadata)`} to an API prompt of ${Object.keys(prompt).length} nodes with ${label}${warnings.length ? ` (${warnings.length} warning(s))` : ""}.`,
+  );
+  printWarnings(io, warnings);
+  return prompt;
+}

@@ -1,0 +1,192 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { gunzipSync } from "node:zlib";
+import { join } from "node:path";
+import { beforeAll, describe, expect, test } from "vitest";
+import { convertWorkflow } from "../../src/import/convert.js";
+import { tempDir } from "../helpers.js";
+import { cli } from "../helpers-cli.js";
+import { IMPORT_FIXTURES, importFixture, schema033 } from "../import-helpers.js";
+
+let dir: string;
+let schema: string;
+beforeAll(() => {
+  dir = tempDir("comfyc-import-cli-");
+  schema = join(dir, "object_info.json");
+  writeFileSync(
+    schema,
+    gunzipSync(readFileSync(join(IMPORT_FIXTURES, "object_info-comfyui-0.33.0.json.gz"))),
+  );
+});
+const fixture = (...parts: string[]) => join(IMPORT_FIXTURES, ...parts);
+const write = (name: string, content: string | Uint8Array) => {
+  const path = join(dir, name);
+  writeFileSync(path, content);
+  return path;
+};
+
+describe("comfyc convert", () => {
+  test("an image's workflow becomes the prompt convertWorkflow gives, with one summary line", async () => {
+    const { code, stdout, stderr } = await cli(
+      "convert",
+      fixture("media", "comfyui-0.33.0-saveanimatedwebp.webp"),
+      "--schema",
+      schema,
+    );
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toEqual(
+      convertWorkflow(importFixture("ui", "media-savers.json"), schema033()).prompt,
+    );
+    expect(stderr).toMatch(/^Converted .*\(WEBP metadata\) with .*: 11 nodes, 0 warning\(s\)\.$/m);
+  });
+
+  test("--out writes the file; warnings go to stderr with node id, title and class", async () => {
+    const out = join(dir, "subgraphs.json");
+    const { code, stderr } = await cli(
+      "convert",
+      fixture("ui", "rules-subgraphs.json"),
+      "--schema",
+      schema,
+      "--out",
+      out,
+    );
+    expect(code).toBe(0);
+    expect(Object.keys(JSON.parse(readFileSync(out, "utf8")))).toContain("7:20:23");
+    expect(stderr).toMatch(
+      /warning: node 2 "encode \(promoted text\)" \(a1a1a1a1-[^)]*\): the instance stores/,
+    );
+  });
+
+  test("--keep-subgraph-ids and --strict", async () => {
+    const kept = await cli(
+      "convert",
+      fixture("ui", "rules-subgraphs.json"),
+      "--schema",
+      schema,
+      "--keep-subgraph-ids",
+    );
+    expect(Object.keys(JSON.parse(kept.stdout))).toContain("7:20:5");
+    const strict = await cli(
+      "convert",
+      fixture("ui", "rules-subgraphs.json"),
+      "--schema",
+      schema,
+      "--strict",
+    );
+    expect(strict.code).toBe(3);
+  });
+
+  test("a UI workflow without --schema or --url is a usage error (exit 2)", async () => {
+    expect((await cli("convert", fixture("ui", "rules-links.json"))).code).toBe(2);
+  });
+
+  const bad: [string, () => string, RegExp][] = [
+    ["truncated JSON", () => write("truncated.json", '{"nodes": [{"id": 1,'), /not valid JSON/],
+    [
+      "JSON of neither format",
+      () => write("neither.json", '{"hello": 1}'),
+      /not a ComfyUI workflow/,
+    ],
+    [
+      "an image without metadata",
+      () => fixture("media", "pillow-no-metadata.png"),
+      /carries no ComfyUI workflow/,
+    ],
+    ["a missing file", () => join(dir, "nope.json"), /Cannot read/],
+    [
+      "a 50 MB file",
+      () => write("big.json", new Uint8Array(50 * 1024 * 1024).fill(0x20)),
+      /more than the 32 MiB/,
+    ],
+    [
+      "a link to a missing node",
+      () => {
+        const d = importFixture("ui", "rules-links.json") as { links: unknown[][] };
+        d.links[0]![1] = 4242;
+        return write("missing.json", JSON.stringify(d));
+      },
+      /node 2 "LoRA \(bypassed\)" \(LoraLoader\): input "model" is linked to node 4242/,
+    ],
+    [
+      "a cycle",
+      () =>
+        write(
+          "cycle.json",
+          JSON.stringify({
+            version: 0.4,
+            nodes: [
+              {
+                id: 1,
+                type: "ImageInvert",
+                inputs: [{ name: "image", type: "IMAGE", link: 2 }],
+                outputs: [{ name: "IMAGE", type: "IMAGE", links: [1] }],
+              },
+              {
+                id: 2,
+                type: "ImageInvert",
+                inputs: [{ name: "image", type: "IMAGE", link: 1 }],
+                outputs: [{ name: "IMAGE", type: "IMAGE", links: [2] }],
+              },
+            ],
+            links: [
+              [1, 1, 0, 2, 0, "IMAGE"],
+              [2, 2, 0, 1, 0, "IMAGE"],
+            ],
+          }),
+        ),
+      /cycle: 1 \(ImageInvert\) → 2 \(ImageInvert\) → 1/,
+    ],
+  ];
+  test.each(bad)("%s: exit 3, one typed error, nothing written", async (_, file, message) => {
+    const out = join(dir, `out-${Math.random().toString(36).slice(2)}.json`);
+    const { code, stderr } = await cli("convert", file(), "--schema", schema, "--out", out);
+    expect(code).toBe(3);
+    expect(stderr).toMatch(message);
+    expect(stderr.match(/^error \[/gm)).toHaveLength(1);
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe("comfyc import", () => {
+  test("writes a module whose generated imports are relative to the output file", async () => {
+    const out = join(dir, "wf.ts");
+    const { code, stderr } = await cli(
+      "import",
+      fixture("ui", "ui_tpl_default.json"),
+      "--schema",
+      schema,
+      "--generated",
+      join(dir, "gen"),
+      "--out",
+      out,
+    );
+    expect(code).toBe(0);
+    const text = readFileSync(out, "utf8");
+    expect(text).toContain('} from "./gen/core.js";');
+    expect(stderr).toMatch(/warning: .*gen has no core\.d\.ts; run `comfyc codegen`/);
+  });
+
+  test("--param lifts inputs; a bad --param is a usage error and writes nothing", async () => {
+    const ok = await cli(
+      "import",
+      fixture("ui", "ui_tpl_default.json"),
+      "--schema",
+      schema,
+      "--param",
+      "6.text=prompt",
+    );
+    expect(ok.stdout).toContain("export default defineWorkflow({ params }, (wf, p) => {");
+    const out = join(dir, "bad.ts");
+    const bad = await cli(
+      "import",
+      fixture("ui", "ui_tpl_default.json"),
+      "--schema",
+      schema,
+      "--param",
+      "6.nope=x",
+      "--out",
+      out,
+    );
+    expect(bad.code).toBe(2);
+    expect(existsSync(out)).toBe(false);
+  });
+});
