@@ -28,3 +28,28 @@ export function importFixture(...parts: string[]): Record<string, unknown> {
     unknown
   >;
 }
+
+/**
+ * The node definitions the shared corpus was converted with by the editor (see
+ * `../shared/data/workflows/ui-converted/README.md`): ComfyUI 0.33.0's own, then the dumps of
+ * `../shared/data/object_info` in that order, first one wins per class.
+ */
+export function sharedUnionObjectInfo(sharedData: string): Record<string, unknown> {
+  const union: Record<string, unknown> = { ...objectInfo033() };
+  for (const dump of [
+    "oi_2026-08_mmldx_subset_73.json",
+    "oi_2026-05_yuzuki_custom_1686.json",
+    "oi_2026-02_autoflow_904.json",
+    "oi_2025-10_orchestrator_core_496.json",
+    "oi_2024-11_cushystudio_1017.json",
+    "oi_2024-04_icefairy_169.json",
+    "oi_2024-04_alterate_core_165.json",
+  ]) {
+    const raw = JSON.parse(readFileSync(join(sharedData, "object_info", dump), "utf8")) as Record<
+      string,
+      unknown
+    >;
+    for (const [k, v] of Object.entries(raw)) if (!(k in union)) union[k] = v;
+  }
+  return union;
+}

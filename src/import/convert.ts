@@ -59,12 +59,15 @@ const EDITOR_ONLY_PACK_TYPES = new Set([
 ]);
 
 const MUTED = 2;
+const MAX_RESOLVE_DEPTH = 2_000;
 const BYPASSED = 4;
 
 /** Where a graph sits: its instance path from the root and the instance that holds it. */
 interface Scope {
   readonly graph: Graph;
   readonly path: readonly string[];
+  /** `path` joined with `:` and a trailing `:` (empty at the root): the execution-id prefix. */
+  readonly prefix?: string;
   readonly instance?: GraphNode;
   readonly parent?: Scope;
 }
@@ -115,7 +118,7 @@ class Converter {
   readonly prompt: ApiPrompt = {};
   readonly #mapped = new Map<string, MappedWidgets | undefined>();
   readonly #groups = new Map<GraphNode, SubgraphDefinition>();
-  readonly #active = new Set<string>();
+  #depth = 0;
 
   constructor(
     readonly ui: UiDocument,
@@ -165,12 +168,7 @@ class Converter {
       // Muted or bypassed instances are not expanded (v1.39.3+); nested ones always are.
       if (scope.path.length === 0 && (node.mode === MUTED || node.mode === BYPASSED)) return;
       if (expanding.has(def.id)) return; // reported by #checkSelfReference
-      const inner: Scope = {
-        graph: def.graph,
-        path: [...scope.path, node.id],
-        instance: node,
-        parent: scope,
-      };
+      const inner = innerScope(scope, node, def.graph);
       this.#warnPromotedValues(inner, node, def);
       const next = new Set(expanding).add(def.id);
       for (const child of def.graph.nodes) this.#visit(inner, child, next);
@@ -343,8 +341,9 @@ class Converter {
 
   /** §4.4 `resolveOutput`: what a consumer of output `slot` of `node` receives. */
   #resolveOutput(scope: Scope, node: GraphNode, slot: number, type: string | undefined): Resolved {
-    const key = `${execId(scope, node)}#${slot}`;
-    if (this.#active.has(key)) {
+    // A chain of reroutes, bypassed nodes and boundaries longer than any real graph has can
+    // only be a loop (the editor throws a RecursionError).
+    if (this.#depth > MAX_RESOLVE_DEPTH) {
       this.#error(
         scope,
         node,
@@ -353,11 +352,11 @@ class Converter {
       );
       return NONE;
     }
-    this.#active.add(key);
+    this.#depth++;
     try {
       return this.#resolveOutputOnce(scope, node, slot, type);
     } finally {
-      this.#active.delete(key);
+      this.#depth--;
     }
   }
 
@@ -387,12 +386,7 @@ class Converter {
       const linkId = boundary?.linkIds[0];
       const link = linkId === undefined ? undefined : def.graph.links.get(linkId);
       if (!link) return NONE;
-      const inner: Scope = {
-        graph: def.graph,
-        path: [...scope.path, node.id],
-        instance: node,
-        parent: scope,
-      };
+      const inner = innerScope(scope, node, def.graph);
       if (link.originId === SUBGRAPH_INPUT_ID)
         return this.#resolveBoundaryInput(inner, def, link.originSlot);
       const source = def.graph.byId.get(link.originId);
@@ -642,7 +636,14 @@ class Converter {
 }
 
 function execId(scope: Scope, node: GraphNode): string {
-  return scope.path.length ? `${scope.path.join(":")}:${node.id}` : node.id;
+  if (scope.path.length === 0) return node.id;
+  return `${scope.prefix ?? `${scope.path.join(":")}:`}${node.id}`;
+}
+
+/** The scope inside subgraph instance `instance` of `parent`. */
+function innerScope(parent: Scope, instance: GraphNode, graph: Graph): Scope {
+  const path = [...parent.path, instance.id];
+  return { graph, path, prefix: `${path.join(":")}:`, instance, parent };
 }
 
 /** A list constant travels as `{"__value__": [...]}`: a bare array is a link to the server. */

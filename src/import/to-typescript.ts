@@ -139,6 +139,8 @@ class ModuleWriter {
   readonly #imports = new Map<string, Set<string>>();
   readonly #params: Param[];
   readonly #usesUnsafe = { value: false };
+  /** Ids of nodes whose outputs other nodes use: only those get a variable. */
+  readonly #referenced = new Set<string>();
 
   constructor(
     readonly prompt: ApiPrompt,
@@ -159,6 +161,9 @@ class ModuleWriter {
 
   write(): string {
     const ordered = this.#dependencyOrder();
+    for (const e of this.#entries) {
+      for (const v of Object.values(e.inputs)) if (isLink(v)) this.#referenced.add(String(v[0]));
+    }
     const taken = new Set(NAMES_IN_SCOPE);
     for (const e of ordered) this.#vars.set(e.id, uniqueName(variableBase(e), taken));
     const parameterized = this.#params.length > 0;
@@ -195,7 +200,7 @@ class ModuleWriter {
       const args = [code(stringLiteral(e.classType)), inputs, ...(opts ? [opts] : [])];
       return [
         ...comments.map((c) => " ".repeat(indent) + c),
-        printCall(`const ${name} = wf.$raw`, args, indent),
+        printCall(`${this.#binding(e, name)}wf.$raw`, args, indent),
       ].join("\n");
     }
     this.#use(e.cls);
@@ -203,8 +208,13 @@ class ModuleWriter {
     const args = [code(e.cls.identifier), inputs, ...(opts ? [opts] : [])];
     return [
       ...comments.map((c) => " ".repeat(indent) + c),
-      printCall(`const ${name} = wf.add`, args, indent),
+      printCall(`${this.#binding(e, name)}wf.add`, args, indent),
     ].join("\n");
+  }
+
+  /** `const name = ` for a node whose outputs are used, nothing for the others. */
+  #binding(e: PromptEntry, name: string): string {
+    return this.#referenced.has(e.id) ? `const ${name} = ` : "";
   }
 
   /** The inputs object of a generated class: declared inputs in schema order, then the rest. */

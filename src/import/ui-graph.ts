@@ -106,9 +106,16 @@ export function isUiDocumentShape(raw: unknown): raw is Record<string, unknown> 
  * problems when the document does not have the shape of §1–§2.
  */
 export function readUiDocument(raw: unknown, options: ReadUiOptions = {}): UiDocument {
-  const parsed = UiWorkflowSchema.safeParse(raw);
-  if (!parsed.success) throw shapeError(raw, parsed.error.issues);
-  const doc = parsed.data;
+  let doc: UiWorkflow;
+  // Most files already have exactly the checked shape: take them as they are, without the
+  // copy zod makes of every node. Anything else goes through the schema, which also repairs
+  // cosmetic fields of the wrong type and words the errors.
+  if (isStrictDocument(raw)) doc = raw;
+  else {
+    const parsed = UiWorkflowSchema.safeParse(raw);
+    if (!parsed.success) throw shapeError(raw, parsed.error.issues);
+    doc = parsed.data;
+  }
   const definitions = collectDefinitions(doc);
   const renumbered =
     options.renumberSubgraphIds === false ? new Map() : renumberInnerIds(doc, definitions);
@@ -205,10 +212,14 @@ function collectDefinitions(doc: UiWorkflow): UiSubgraph[] {
   const seen = new Set<string>();
   const visit = (list: readonly unknown[] | null | undefined) => {
     for (const raw of list ?? []) {
-      const parsed = UiSubgraphSchema.safeParse(raw);
-      if (!parsed.success)
-        throw shapeError({ definitions: { subgraphs: [raw] } }, parsed.error.issues);
-      const def = parsed.data;
+      let def: UiSubgraph;
+      if (isStrictSubgraph(raw)) def = raw;
+      else {
+        const parsed = UiSubgraphSchema.safeParse(raw);
+        if (!parsed.success)
+          throw shapeError({ definitions: { subgraphs: [raw] } }, parsed.error.issues);
+        def = parsed.data;
+      }
       if (seen.has(def.id)) continue;
       seen.add(def.id);
       out.push(def);
@@ -306,4 +317,107 @@ function locate(
     ...(typeof title === "string" ? { title } : {}),
     ...(typeof type === "string" ? { classType: type } : {}),
   };
+}
+
+// Strict shape checks: true only when a value already satisfies the zod schemas of
+// `protocol/ui-workflow.ts` without any repair, so it can be used as it is.
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === "object" && !Array.isArray(v);
+const opt = (v: unknown, test: (x: unknown) => boolean) => v === undefined || v === null || test(v);
+const isStr = (v: unknown) => typeof v === "string";
+const isNum = (v: unknown) => typeof v === "number";
+const isId = (v: unknown) => typeof v === "number" || typeof v === "string";
+const isWidgetRef = (v: unknown) => isObj(v) && opt(v["name"], isStr) && v["name"] !== null;
+
+function isStrictInput(v: unknown): boolean {
+  return (
+    isObj(v) &&
+    typeof v["name"] === "string" &&
+    opt(v["link"], isNum) &&
+    opt(v["label"], isStr) &&
+    opt(v["widget"], isWidgetRef)
+  );
+}
+
+function isStrictOutput(v: unknown): boolean {
+  return (
+    isObj(v) &&
+    opt(v["name"], isStr) &&
+    opt(v["links"], (l) => Array.isArray(l) && l.every(isNum)) &&
+    opt(v["widget"], isWidgetRef)
+  );
+}
+
+function isStrictNode(v: unknown): boolean {
+  return (
+    isObj(v) &&
+    isId(v["id"]) &&
+    typeof v["type"] === "string" &&
+    opt(v["mode"], isNum) &&
+    opt(v["title"], isStr) &&
+    opt(v["inputs"], (a) => Array.isArray(a) && a.every(isStrictInput)) &&
+    opt(v["outputs"], (a) => Array.isArray(a) && a.every(isStrictOutput)) &&
+    opt(v["widgets_values"], (w) => typeof w === "object") &&
+    opt(v["properties"], isObj)
+  );
+}
+
+function isStrictLink(v: unknown): boolean {
+  if (v === null) return true;
+  if (Array.isArray(v)) {
+    return v.length >= 5 && isNum(v[0]) && isId(v[1]) && isNum(v[2]) && isId(v[3]) && isNum(v[4]);
+  }
+  return (
+    isObj(v) &&
+    isNum(v["id"]) &&
+    isId(v["origin_id"]) &&
+    isNum(v["origin_slot"]) &&
+    isId(v["target_id"]) &&
+    isNum(v["target_slot"])
+  );
+}
+
+function isStrictGraph(v: Obj): boolean {
+  return (
+    Array.isArray(v["nodes"]) &&
+    v["nodes"].every(isStrictNode) &&
+    opt(v["links"], (l) => Array.isArray(l) && l.every(isStrictLink)) &&
+    opt(v["extra"], isObj)
+  );
+}
+
+function isStrictSlot(v: unknown): boolean {
+  return (
+    isObj(v) &&
+    typeof v["name"] === "string" &&
+    opt(v["linkIds"], (l) => Array.isArray(l) && l.every(isNum)) &&
+    opt(v["label"], isStr)
+  );
+}
+
+const isStrictDefinitions = (v: unknown) =>
+  opt(v, (d) => isObj(d) && opt(d["subgraphs"], Array.isArray));
+
+function isStrictSubgraph(v: unknown): v is UiSubgraph {
+  return (
+    isObj(v) &&
+    typeof v["id"] === "string" &&
+    opt(v["name"], isStr) &&
+    isStrictGraph(v) &&
+    opt(v["inputs"], (a) => Array.isArray(a) && a.every(isStrictSlot)) &&
+    opt(v["outputs"], (a) => Array.isArray(a) && a.every(isStrictSlot)) &&
+    isStrictDefinitions(v["definitions"])
+  );
+}
+
+function isStrictDocument(v: unknown): v is UiWorkflow {
+  return (
+    isObj(v) &&
+    isStrictGraph(v) &&
+    opt(
+      v["state"],
+      (st) => isObj(st) && opt(st["lastNodeId"], isNum) && st["lastNodeId"] !== null,
+    ) &&
+    isStrictDefinitions(v["definitions"])
+  );
 }

@@ -111,8 +111,22 @@ function* widgetSlots(
   }
 }
 
-/** Every widget of a class, lazily, so a dynamic combo's expansion sees its selected value. */
-function* allSlots(cls: NodeClassIR, selected: (key: string) => unknown): Generator<WidgetSlot> {
+const staticSlots = new WeakMap<NodeClassIR, readonly WidgetSlot[]>();
+
+/**
+ * Every widget of a class, lazily, so a dynamic combo's expansion sees its selected value. The
+ * list of a class without dynamic combos never changes, so it is built once per class.
+ */
+function allSlots(cls: NodeClassIR, selected: (key: string) => unknown): Iterable<WidgetSlot> {
+  const cached = staticSlots.get(cls);
+  if (cached) return cached;
+  if (cls.inputs.some((i) => i.kind === "dynamic_combo")) return chain(cls, selected);
+  const slots = [...chain(cls, selected)];
+  staticSlots.set(cls, slots);
+  return slots;
+}
+
+function* chain(cls: NodeClassIR, selected: (key: string) => unknown): Generator<WidgetSlot> {
   yield* widgetSlots(cls.inputs, "", selected);
   yield* trailingSlots(cls);
 }
@@ -212,7 +226,7 @@ export function mapWidgetValues(
   }
 
   let list = (stored ?? []) as readonly unknown[];
-  const legacy = legacyForceInputPositions(cls);
+  const legacy = cls.inputs.some((i) => i.forceInput) ? legacyForceInputPositions(cls) : undefined;
   if (legacy && list.length === legacy.length) {
     list = list.filter((_, i) => !legacy.forced.has(i));
     dropped = true;

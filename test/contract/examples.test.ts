@@ -7,6 +7,7 @@ import { ComfyClient } from "comfyc/runtime";
 import { startTestServer, type TestServer } from "comfyc/testing";
 import { tempDir } from "../helpers.js";
 import hiresFix from "../../examples/hires-fix.js";
+import importedTemplate from "../../examples/imported-template.js";
 import img2img from "../../examples/img2img.js";
 import inpaint from "../../examples/inpaint.js";
 import loraStack from "../../examples/lora-stack.js";
@@ -34,6 +35,8 @@ const cases: [string, AnyWorkflow, Record<string, unknown>, string[]][] = [
   ["inpaint", inpaint, {}, ["512x512"]],
   ["lora-stack", loraStack, {}, ["512x512"]],
   ["hires-fix", hiresFix, {}, ["768x768"]],
+  // The editor's default template, imported with `comfyc import` (see the README).
+  ["imported-template", importedTemplate, { prompt: "a lighthouse", steps: 4 }, ["512x512"]],
 ];
 
 describe("the examples run on the test server", () => {

@@ -159,7 +159,7 @@ describe("comfyc validate", () => {
     const file = join(ROOT, "test", "fixtures", "import", "ui", "ui_tpl_default.json");
     const { stderr } = await cli("validate", file, "--schema", BUNDLED_SCHEMA);
     expect(stderr.split("\n").filter((l) => l.startsWith("Converted"))).toEqual([
-      `Converted the editor workflow in ${file} to an API prompt of 7 nodes with ${BUNDLED_SCHEMA}.`,
+      `Converted the editor workflow in ${file} to an API prompt of 7 nodes with ${BUNDLED_SCHEMA} (1 warning(s)).`,
     ]);
   });
 });

@@ -7,7 +7,8 @@ import { convertWorkflow } from "../../src/import/convert.js";
 import { readWorkflowSource } from "../../src/import/detect.js";
 import { importWorkflow } from "../../src/import/to-typescript.js";
 import type { ParameterizedWorkflow } from "../../src/builder/define-workflow.js";
-import { typecheckDirs } from "../helpers.js";
+import { BUNDLED_SCHEMA, readJson, ROOT, typecheckDirs } from "../helpers.js";
+import { normalizeObjectInfo } from "../../src/schema/normalize.js";
 import { IMPORT_FIXTURES, importFixture, objectInfo033, schema033 } from "../import-helpers.js";
 import {
   compileAll,
@@ -79,8 +80,9 @@ describe("imported TypeScript compiles back to the converted prompt", () => {
     const { source } = importWorkflow(ui("ui_tpl_default"), schema033(), { generated });
     const statements = source
       .split("\n")
-      .filter((l) => /^const \w+ = wf\.add/.test(l))
-      .map((l) => l.split(" ")[1]);
+      .filter((l) => /^(const \w+ = )?wf\.add\(/.test(l))
+      .map((l) => (l.startsWith("const") ? l.split(" ")[1] : "(no variable)"));
+    // Nodes whose outputs nothing uses (the SaveImage) get no variable.
     expect(statements).toEqual([
       "loadCheckpoint",
       "emptyLatentImage",
@@ -88,7 +90,7 @@ describe("imported TypeScript compiles back to the converted prompt", () => {
       "clipTextEncodePrompt2",
       "kSampler",
       "vaeDecode",
-      "saveImage",
+      "(no variable)",
     ]);
     expect(source).toContain('{ id: "3" }');
     expect(source).toContain("positive: clipTextEncodePrompt.CONDITIONING");
@@ -197,6 +199,17 @@ describe("--param lifts inputs into a defineWorkflow with a zod schema", () => {
     expect(isComfycError(error, "USAGE")).toBe(true);
     expect((error as Error).message).toMatch(message);
   });
+});
+
+test("examples/imported-template.ts is what `comfyc import` writes for the default template", () => {
+  const bundled = normalizeObjectInfo(readJson(BUNDLED_SCHEMA), BUNDLED_SCHEMA);
+  const { source } = importWorkflow(ui("ui_tpl_default"), bundled, {
+    generated: "../generated",
+    sourceName: "ui_tpl_default.json",
+    name: "default-template",
+    params: ["6.text=prompt", "7.text=negative", "KSampler.seed=seed", "KSampler.steps=steps"],
+  });
+  expect(source).toBe(readFileSync(join(ROOT, "examples", "imported-template.ts"), "utf8"));
 });
 
 test("an image's embedded workflow imports like the JSON it carries", async () => {
