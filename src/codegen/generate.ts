@@ -3,7 +3,6 @@ import { ComfycError } from "../errors.js";
 import { canonicalHash, compareCodeUnits } from "../schema/canonical-json.js";
 import type { NodeClassIR, NodeSchema, SchemaWarning } from "../schema/ir.js";
 import { normalizeObjectInfo } from "../schema/normalize.js";
-import type { SourceFileStructure } from "ts-morph";
 import {
   emitIndexModule,
   emitPackDeclarations,
@@ -13,6 +12,7 @@ import {
 } from "./emit/module.js";
 import { assignClassNames } from "./emit/names.js";
 import { printSourceFile } from "./print.js";
+import type { Statement } from "./statements.js";
 
 /** Options of {@link generate}. */
 export interface GenerateOptions {
@@ -75,32 +75,26 @@ export async function generate(
   }
   const packs = [...byPack.keys()].sort(compareCodeUnits);
   const emitOptions = { looseCombos: options.looseCombos === true };
-  const texts: { path: string; header: string; structure: SourceFileStructure }[] = [];
+  const files: GeneratedFile[] = [];
+  const print = (path: string, header: string, statements: readonly Statement[]) =>
+    files.push({ path, content: printSourceFile(header, statements) });
   for (const pack of packs) {
     const nodes = byPack.get(pack)!;
     const header = headerComment(
       canonicalHash(Object.fromEntries(nodes.map((n) => [n.classType, raw[n.classType]]))),
     );
     const paths = packFileNames(pack);
-    texts.push({
-      path: paths.declarations,
+    print(paths.declarations, header, emitPackDeclarations(nodes, names, emitOptions));
+    print(
+      paths.implementation,
       header,
-      structure: emitPackDeclarations(nodes, names, emitOptions),
-    });
-    texts.push({
-      path: paths.implementation,
-      header,
-      structure: emitPackImplementation(nodes, names, (c) => specJson(raw[c])),
-    });
+      emitPackImplementation(nodes, names, (c) => specJson(raw[c])),
+    );
   }
   const indexHeader = headerComment(schema.hash);
   const index = emitIndexModule(packs);
-  texts.push({ path: "index.d.ts", header: indexHeader, structure: index });
-  texts.push({ path: "index.js", header: indexHeader, structure: index });
-  const files: GeneratedFile[] = [];
-  for (const { path, header, structure } of texts) {
-    files.push({ path, content: await printSourceFile(header, structure) });
-  }
+  print("index.d.ts", indexHeader, index);
+  print("index.js", indexHeader, index);
   return { files, schema, classes: selected, warnings: schema.warnings };
 }
 

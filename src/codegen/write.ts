@@ -1,6 +1,5 @@
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { ts } from "ts-morph";
 import { NodeInfoSchema } from "../protocol/object-info.js";
 import { compareCodeUnits } from "../schema/canonical-json.js";
 import type { InputIR, NodeClassIR } from "../schema/ir.js";
@@ -160,32 +159,78 @@ function safeJson(text: string): unknown {
   }
 }
 
-/** `defineNode("<classType>", "<json>")` calls in a generated module, read with TypeScript's parser. */
+/**
+ * `defineNode("<classType>", "<json>")` calls in a generated module: the two string literals of
+ * each call, decoded. Reads what comfyc writes (and what prettier makes of it: either quote,
+ * arguments on their own lines, a trailing comma); anything else is skipped.
+ */
 export function embeddedSpecs(content: string): Map<string, string> {
   const out = new Map<string, string>();
-  const source = ts.createSourceFile(
-    "generated.ts",
-    content,
-    ts.ScriptTarget.Latest,
-    false,
-    ts.ScriptKind.TS,
-  );
-  const visit = (node: ts.Node): void => {
-    if (
-      ts.isCallExpression(node) &&
-      ts.isIdentifier(node.expression) &&
-      node.expression.text === "defineNode" &&
-      node.arguments.length === 2 &&
-      ts.isStringLiteral(node.arguments[0]!) &&
-      ts.isStringLiteral(node.arguments[1]!)
-    ) {
-      out.set(node.arguments[0].text, node.arguments[1].text);
-      return;
-    }
-    ts.forEachChild(node, visit);
-  };
-  visit(source);
+  const call = /\bdefineNode\(\s*/g;
+  for (let m = call.exec(content); m; m = call.exec(content)) {
+    const first = readStringLiteral(content, call.lastIndex);
+    if (!first) continue;
+    const comma = /\s*,\s*/y;
+    comma.lastIndex = first.end;
+    if (!comma.exec(content)) continue;
+    const second = readStringLiteral(content, comma.lastIndex);
+    if (!second) continue;
+    const close = /\s*,?\s*\)/y;
+    close.lastIndex = second.end;
+    if (close.exec(content)) out.set(first.value, second.value);
+  }
   return out;
+}
+
+const ESCAPES: Readonly<Record<string, string>> = {
+  b: "\b",
+  f: "\f",
+  n: "\n",
+  r: "\r",
+  t: "\t",
+  v: "\v",
+  "0": "\0",
+};
+
+/** A JavaScript string literal at `start`, decoded, or undefined if there is none. */
+function readStringLiteral(
+  text: string,
+  start: number,
+): { value: string; end: number } | undefined {
+  const quote = text[start];
+  if (quote !== '"' && quote !== "'") return undefined;
+  let value = "";
+  let i = start + 1;
+  while (i < text.length) {
+    const c = text[i]!;
+    if (c === quote) return { value, end: i + 1 };
+    if (c === "\n" || c === "\r") return undefined;
+    if (c !== "\\") {
+      value += c;
+      i++;
+      continue;
+    }
+    const e = text[i + 1];
+    if (e === undefined) return undefined;
+    if (e === "u") {
+      const hex = /^[0-9a-fA-F]{4}/.exec(text.slice(i + 2, i + 6));
+      if (!hex) return undefined;
+      value += String.fromCharCode(parseInt(hex[0], 16));
+      i += 6;
+    } else if (e === "x") {
+      const hex = /^[0-9a-fA-F]{2}/.exec(text.slice(i + 2, i + 4));
+      if (!hex) return undefined;
+      value += String.fromCharCode(parseInt(hex[0], 16));
+      i += 4;
+    } else if (e === "\r" || e === "\n") {
+      // A line continuation adds nothing.
+      i += e === "\r" && text[i + 2] === "\n" ? 3 : 2;
+    } else {
+      value += ESCAPES[e] ?? e;
+      i += 2;
+    }
+  }
+  return undefined;
 }
 
 /** Human-readable differences between two versions of a class. */

@@ -1,7 +1,7 @@
 import { writeFileSync, mkdirSync } from "node:fs";
 import { basename, join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { formatTypeScript } from "../../src/codegen/format.js";
+import { formatTypeScript } from "../format.js";
 import { generate } from "../../src/codegen/generate.js";
 import { objectInfoDumps, readJson, tempDir, typecheckDirs } from "../helpers.js";
 

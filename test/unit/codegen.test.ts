@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { formatTypeScript } from "../../src/codegen/format.js";
+import { formatTypeScript } from "../format.js";
 import { generate, selectClasses } from "../../src/codegen/generate.js";
 import {
   checkGenerated,

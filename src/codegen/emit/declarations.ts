@@ -1,13 +1,12 @@
-import {
-  StructureKind,
-  VariableDeclarationKind,
-  type InterfaceDeclarationStructure,
-  type PropertySignatureStructure,
-  type VariableStatementStructure,
-} from "ts-morph";
 import { collectCombos } from "../../schema/combos.js";
 import type { NodeClassIR } from "../../schema/ir.js";
-import { layoutOf } from "../print.js";
+import type {
+  ConstCallStatement,
+  DeclareConstStatement,
+  DeclareTableStatement,
+  InterfaceStatement,
+  PropertySignature,
+} from "../statements.js";
 import { classDoc, inputDoc, outputDoc } from "./docs.js";
 import type { ClassNames } from "./names.js";
 import { literal, propertyName, stringLiteral } from "./text.js";
@@ -18,9 +17,6 @@ import { uiOutputType } from "./ui-outputs.js";
 export interface EmitOptions {
   readonly looseCombos: boolean;
 }
-
-const jsDocs = (text: string | undefined) =>
-  text ? [{ kind: StructureKind.JSDoc as const, description: text }] : undefined;
 
 function typeContext(
   combos: ReadonlyMap<string, unknown>,
@@ -38,45 +34,24 @@ function typeContext(
 export function emitOptionsDeclaration(
   node: NodeClassIR,
   names: ClassNames,
-): VariableStatementStructure | undefined {
+): DeclareTableStatement | undefined {
   const combos = collectCombos(node.inputs);
   if (combos.size === 0) return undefined;
-  const entries = [...combos].map(
-    ([key, values]) => [propertyName(key), values.map(literal)] as const,
-  );
-  const statement: VariableStatementStructure = {
-    kind: StructureKind.VariableStatement,
-    isExported: true,
-    hasDeclareKeyword: true,
-    declarationKind: VariableDeclarationKind.Const,
-    docs: jsDocs(
-      `The values each combo input of {@link ${names.factory}} accepts, as the server listed them.`,
-    ),
-    declarations: [
-      {
-        name: names.options,
-        type: `{ ${entries.map(([k, v]) => `readonly ${k}: readonly [${v.join(", ")}]`).join("; ")} }`,
-      },
-    ],
+  return {
+    kind: "declare-table",
+    name: names.options,
+    docs: `The values each combo input of {@link ${names.factory}} accepts, as the server listed them.`,
+    entries: [...combos].map(([key, values]) => [propertyName(key), values.map(literal)] as const),
   };
-  layoutOf.set(statement, { entries });
-  return statement;
 }
 
 /** `export const KSamplerOptions = comboOptions(KSampler);` (the values come from the spec). */
 export function emitOptionsValue(
   node: NodeClassIR,
   names: ClassNames,
-): VariableStatementStructure | undefined {
+): ConstCallStatement | undefined {
   if (collectCombos(node.inputs).size === 0) return undefined;
-  const statement: VariableStatementStructure = {
-    kind: StructureKind.VariableStatement,
-    isExported: true,
-    declarationKind: VariableDeclarationKind.Const,
-    declarations: [{ name: names.options, initializer: `comboOptions(${names.factory})` }],
-  };
-  layoutOf.set(statement, { callee: "comboOptions", args: [names.factory] });
-  return statement;
+  return { kind: "const-call", name: names.options, callee: "comboOptions", args: [names.factory] };
 }
 
 /** `export interface KSamplerInputs { … }`: one property per input, documented. */
@@ -84,71 +59,61 @@ export function emitInputsInterface(
   node: NodeClassIR,
   names: ClassNames,
   options: EmitOptions,
-): InterfaceDeclarationStructure {
+): InterfaceStatement {
   const ctx = typeContext(collectCombos(node.inputs), names, options);
-  const properties: PropertySignatureStructure[] = node.inputs.map((input) => ({
-    kind: StructureKind.PropertySignature,
+  const properties = node.inputs.map((input): PropertySignature => ({
     name: propertyName(input.name),
-    hasQuestionToken: isOptionalInput(input),
+    optional: isOptionalInput(input),
     type: inputValueType(input, input.name, ctx),
-    docs: jsDocs(inputDoc(input)),
+    docs: inputDoc(input),
   }));
   return {
-    kind: StructureKind.Interface,
+    kind: "interface",
     name: names.inputs,
-    isExported: true,
-    docs: jsDocs(`Inputs of {@link ${names.factory}}.`),
+    extends: [],
+    docs: `Inputs of {@link ${names.factory}}.`,
     properties,
   };
 }
 
 /** `export interface KSamplerNode extends NodeHandle, Output<"LATENT"> { … }`. */
-export function emitHandleInterface(
-  node: NodeClassIR,
-  names: ClassNames,
-): InterfaceDeclarationStructure {
+export function emitHandleInterface(node: NodeClassIR, names: ClassNames): InterfaceStatement {
   const only = node.outputs.length === 1 ? node.outputs[0] : undefined;
-  const properties: PropertySignatureStructure[] = [];
+  const properties: PropertySignature[] = [];
   for (const output of node.outputs) {
-    const type = `Output<${stringLiteral(output.type)}>`;
     properties.push({
-      kind: StructureKind.PropertySignature,
       name: output.identifier,
-      isReadonly: true,
-      type,
-      docs: jsDocs(outputDoc(output)),
+      readonly: true,
+      type: `Output<${stringLiteral(output.type)}>`,
+      docs: outputDoc(output),
     });
   }
   for (const output of node.outputs) {
     properties.push({
-      kind: StructureKind.PropertySignature,
       name: String(output.index),
-      isReadonly: true,
+      readonly: true,
       type: `Output<${stringLiteral(output.type)}>`,
     });
   }
   const ui = uiOutputType(node.classType, node.pack);
   if (ui) {
     properties.push({
-      kind: StructureKind.PropertySignature,
       name: "__ui",
-      isReadonly: true,
-      hasQuestionToken: true,
+      readonly: true,
+      optional: true,
       type: ui,
-      docs: jsDocs("Type only: what this node shows after running (`result.output(handle)`)."),
+      docs: "Type only: what this node shows after running (`result.output(handle)`).",
     });
   }
   return {
-    kind: StructureKind.Interface,
+    kind: "interface",
     name: names.handle,
-    isExported: true,
     extends: only ? ["NodeHandle", `Output<${stringLiteral(only.type)}>`] : ["NodeHandle"],
-    docs: jsDocs(
+    docs:
       node.outputs.length === 0
         ? `Handle of a {@link ${names.factory}} node, which has no outputs.`
         : `Handle of a {@link ${names.factory}} node: its outputs by name and by index.` +
-            (only ? " It can also be passed directly where its only output fits." : ""),
-    ),
+          (only ? " It can also be passed directly where its only output fits." : ""),
     properties,
   };
 }
@@ -157,14 +122,12 @@ export function emitHandleInterface(
 export function emitFactoryDeclaration(
   node: NodeClassIR,
   names: ClassNames,
-): VariableStatementStructure {
+): DeclareConstStatement {
   return {
-    kind: StructureKind.VariableStatement,
-    isExported: true,
-    hasDeclareKeyword: true,
-    declarationKind: VariableDeclarationKind.Const,
-    docs: jsDocs(classDoc(node)),
-    declarations: [{ name: names.factory, type: `NodeClass<${names.inputs}, ${names.handle}>` }],
+    kind: "declare-const",
+    name: names.factory,
+    type: `NodeClass<${names.inputs}, ${names.handle}>`,
+    docs: classDoc(node),
   };
 }
 
@@ -176,14 +139,11 @@ export function emitFactoryValue(
   node: NodeClassIR,
   names: ClassNames,
   nodeInfoJson: string,
-): VariableStatementStructure {
-  const args = [stringLiteral(node.classType), stringLiteral(nodeInfoJson)];
-  const statement: VariableStatementStructure = {
-    kind: StructureKind.VariableStatement,
-    isExported: true,
-    declarationKind: VariableDeclarationKind.Const,
-    declarations: [{ name: names.factory, initializer: `defineNode(${args.join(", ")})` }],
+): ConstCallStatement {
+  return {
+    kind: "const-call",
+    name: names.factory,
+    callee: "defineNode",
+    args: [stringLiteral(node.classType), stringLiteral(nodeInfoJson)],
   };
-  layoutOf.set(statement, { callee: "defineNode", args });
-  return statement;
 }

@@ -1,9 +1,3 @@
-import {
-  StructureKind,
-  type ImportSpecifierStructure,
-  type SourceFileStructure,
-  type StatementStructures,
-} from "ts-morph";
 import { assignIdentifiers } from "../../schema/identifiers.js";
 import type { NodeClassIR } from "../../schema/ir.js";
 import {
@@ -15,6 +9,7 @@ import {
   emitOptionsValue,
   type EmitOptions,
 } from "./declarations.js";
+import type { Statement } from "../statements.js";
 import type { ClassNames } from "./names.js";
 import { uiOutputType } from "./ui-outputs.js";
 
@@ -31,8 +26,8 @@ export function emitPackDeclarations(
   nodes: readonly NodeClassIR[],
   names: ReadonlyMap<string, ClassNames>,
   options: EmitOptions,
-): SourceFileStructure {
-  const statements: StatementStructures[] = [];
+): Statement[] {
+  const statements: Statement[] = [];
   for (const node of nodes) {
     const n = names.get(node.classType)!;
     const optionsDeclaration = emitOptionsDeclaration(node, n);
@@ -52,26 +47,15 @@ export function emitPackDeclarations(
       }),
     ),
   ].sort();
-  const named: ImportSpecifierStructure[] = [
-    ...(usesLink ? [specifier("Link")] : []),
-    specifier("NodeClass"),
-    specifier("NodeHandle"),
-    ...(usesOutput ? [specifier("Output")] : []),
-    ...uiTypes.map((t) => specifier(t)),
-    ...(usesUpload ? [specifier("UploadSource")] : []),
+  const named = [
+    ...(usesLink ? ["Link"] : []),
+    "NodeClass",
+    "NodeHandle",
+    ...(usesOutput ? ["Output"] : []),
+    ...uiTypes,
+    ...(usesUpload ? ["UploadSource"] : []),
   ];
-  return {
-    kind: StructureKind.SourceFile,
-    statements: [
-      {
-        kind: StructureKind.ImportDeclaration,
-        isTypeOnly: true,
-        moduleSpecifier: "comfyc",
-        namedImports: named,
-      },
-      ...statements,
-    ],
-  };
+  return [{ kind: "import", typeOnly: true, from: "comfyc", names: named }, ...statements];
 }
 
 /** Runtime side of one node pack (`core.js`): `defineNode` calls and options tables. */
@@ -79,8 +63,8 @@ export function emitPackImplementation(
   nodes: readonly NodeClassIR[],
   names: ReadonlyMap<string, ClassNames>,
   nodeInfoJson: (classType: string) => string,
-): SourceFileStructure {
-  const statements: StatementStructures[] = [];
+): Statement[] {
+  const statements: Statement[] = [];
   let usesOptions = false;
   for (const node of nodes) {
     const n = names.get(node.classType)!;
@@ -91,18 +75,8 @@ export function emitPackImplementation(
       statements.push(optionsValue);
     }
   }
-  const named = [...(usesOptions ? [specifier("comboOptions")] : []), specifier("defineNode")];
-  return {
-    kind: StructureKind.SourceFile,
-    statements: [
-      { kind: StructureKind.ImportDeclaration, moduleSpecifier: "comfyc", namedImports: named },
-      ...statements,
-    ],
-  };
-}
-
-function specifier(name: string): ImportSpecifierStructure {
-  return { kind: StructureKind.ImportSpecifier, name };
+  const named = [...(usesOptions ? ["comboOptions"] : []), "defineNode"];
+  return [{ kind: "import", typeOnly: false, from: "comfyc", names: named }, ...statements];
 }
 
 /** A pack's module file names: `core.d.ts` and `core.js`. */
@@ -111,14 +85,11 @@ export function packFileNames(pack: string): { declarations: string; implementat
 }
 
 /** The index: every pack as a namespace, so `import { core } from "./generated/index.js"`. */
-export function emitIndexModule(packs: readonly string[]): SourceFileStructure {
+export function emitIndexModule(packs: readonly string[]): Statement[] {
   const ids = assignIdentifiers(packs);
-  return {
-    kind: StructureKind.SourceFile,
-    statements: packs.map((pack) => ({
-      kind: StructureKind.ExportDeclaration,
-      namespaceExport: ids.get(pack)!,
-      moduleSpecifier: `./${packFileNames(pack).implementation}`,
-    })),
-  };
+  return packs.map((pack) => ({
+    kind: "export-all",
+    name: ids.get(pack)!,
+    from: `./${packFileNames(pack).implementation}`,
+  }));
 }

@@ -1,0 +1,160 @@
+/**
+ * A small layout engine with prettier's semantics (Wadler's pretty printer as prettier implements
+ * it): a group is printed flat when it fits in what is left of the line, up to the next line
+ * break that follows it, and broken otherwise. Only the document kinds codegen needs.
+ */
+
+/** A layout document. */
+export type Doc =
+  | string
+  | readonly Doc[]
+  | { readonly kind: "group"; readonly contents: Doc; readonly break: boolean }
+  | { readonly kind: "indent"; readonly contents: Doc; readonly by: number }
+  | { readonly kind: "line"; readonly soft: boolean; readonly hard: boolean }
+  | { readonly kind: "if-break"; readonly broken: Doc; readonly flat: Doc };
+
+/** A space when flat, a new line when the enclosing group breaks. */
+export const line: Doc = { kind: "line", soft: false, hard: false };
+/** Nothing when flat, a new line when the enclosing group breaks. */
+export const softline: Doc = { kind: "line", soft: true, hard: false };
+/** Always a new line (breaks every enclosing group). */
+export const hardline: Doc = { kind: "line", soft: false, hard: true };
+
+/** Printed flat if it fits, else with its lines broken. */
+export function group(contents: Doc, shouldBreak = false): Doc {
+  return { kind: "group", contents, break: shouldBreak || containsHardline(contents) };
+}
+
+/** Lines inside are indented by two more spaces. */
+export function indent(contents: Doc): Doc {
+  return { kind: "indent", contents, by: 2 };
+}
+
+/** Lines inside are indented by `by` more spaces (prettier's `align`). */
+export function align(by: number, contents: Doc): Doc {
+  return { kind: "indent", contents, by };
+}
+
+/** `broken` when the enclosing group breaks, else `flat`. */
+export function ifBreak(broken: Doc, flat: Doc = ""): Doc {
+  return { kind: "if-break", broken, flat };
+}
+
+/** `docs` with `separator` between them. */
+export function join(separator: Doc, docs: readonly Doc[]): Doc[] {
+  const out: Doc[] = [];
+  docs.forEach((d, i) => {
+    if (i > 0) out.push(separator);
+    out.push(d);
+  });
+  return out;
+}
+
+function containsHardline(doc: Doc): boolean {
+  if (typeof doc === "string") return false;
+  if (Array.isArray(doc)) return (doc as readonly Doc[]).some(containsHardline);
+  const d = doc as Exclude<Doc, string | readonly Doc[]>;
+  switch (d.kind) {
+    case "line":
+      return d.hard;
+    case "group":
+      return d.break;
+    case "indent":
+      return containsHardline(d.contents);
+    case "if-break":
+      return containsHardline(d.broken) || containsHardline(d.flat);
+  }
+}
+
+type Mode = "flat" | "break";
+type Command = readonly [indent: number, mode: Mode, doc: Doc];
+
+/** Prints `doc` starting at column `start` (with `indent` as the base indentation). */
+export function printDoc(doc: Doc, width: number, indentation = 0, start = indentation): string {
+  let out = "";
+  let column = start;
+  const commands: Command[] = [[indentation, "break", doc]];
+  while (commands.length > 0) {
+    const [ind, mode, d] = commands.pop()!;
+    if (typeof d === "string") {
+      out += d;
+      column += d.length;
+      continue;
+    }
+    if (Array.isArray(d)) {
+      const docs = d as readonly Doc[];
+      for (let i = docs.length - 1; i >= 0; i--) commands.push([ind, mode, docs[i]!]);
+      continue;
+    }
+    const x = d as Exclude<Doc, string | readonly Doc[]>;
+    switch (x.kind) {
+      case "group": {
+        const flat = !x.break && fits([ind, "flat", x.contents], commands, width - column);
+        commands.push([ind, flat ? "flat" : "break", x.contents]);
+        break;
+      }
+      case "indent":
+        commands.push([ind + x.by, mode, x.contents]);
+        break;
+      case "if-break":
+        commands.push([ind, mode, mode === "break" ? x.broken : x.flat]);
+        break;
+      case "line":
+        if (mode === "flat" && !x.hard) {
+          if (!x.soft) {
+            out += " ";
+            column += 1;
+          }
+        } else {
+          out = out.trimEnd() + "\n" + " ".repeat(ind);
+          column = ind;
+        }
+        break;
+    }
+  }
+  return out;
+}
+
+/**
+ * Whether `next` fits in `width` columns, followed by the pending commands up to their first
+ * line break (prettier's `fits` with `mustBeFlat` false).
+ */
+function fits(next: Command, rest: readonly Command[], width: number): boolean {
+  const stack: [Mode, Doc][] = [[next[1], next[2]]];
+  let restIndex = rest.length;
+  while (width >= 0) {
+    if (stack.length === 0) {
+      if (restIndex === 0) return true;
+      const [, mode, doc] = rest[--restIndex]!;
+      stack.push([mode, doc]);
+      continue;
+    }
+    const [mode, d] = stack.pop()!;
+    if (typeof d === "string") {
+      width -= d.length;
+      continue;
+    }
+    if (Array.isArray(d)) {
+      const docs = d as readonly Doc[];
+      for (let i = docs.length - 1; i >= 0; i--) stack.push([mode, docs[i]!]);
+      continue;
+    }
+    const x = d as Exclude<Doc, string | readonly Doc[]>;
+    switch (x.kind) {
+      case "group":
+        stack.push([x.break ? "break" : mode, x.contents]);
+        break;
+      case "indent":
+        stack.push([mode, x.contents]);
+        break;
+      case "if-break":
+        stack.push([mode, mode === "break" ? x.broken : x.flat]);
+        break;
+      case "line":
+        if (mode === "break" || x.hard) return true;
+        if (!x.soft) width -= 1;
+        break;
+    }
+  }
+  return false;
+}
