@@ -1,7 +1,6 @@
 import type { Command } from "commander";
-import { generate } from "../codegen/generate.js";
 import { loadObjectInfo, parseHeaders, type ObjectInfoSource } from "../codegen/source.js";
-import { checkGenerated, formatDriftReport, writeGenerated } from "../codegen/write.js";
+import { isUpToDate } from "../codegen/up-to-date.js";
 import { ComfycError } from "../errors.js";
 import type { CliIo } from "./io.js";
 
@@ -13,6 +12,7 @@ interface CodegenFlags {
   include: string[];
   exclude: string[];
   check?: boolean;
+  force?: boolean;
   looseCombos?: boolean;
 }
 
@@ -34,16 +34,28 @@ export function registerCodegen(program: Command, io: CliIo): void {
     .option("--exclude <glob>", "leave out packs or classes matching (repeatable)", collect, [])
     .option("--check", "write nothing; exit 1 with a drift report if the files are out of date")
     .option("--loose-combos", "type combos as their options plus any string")
+    .option("--force", "regenerate even when the output folder is up to date")
     .action(async (flags: CodegenFlags) => {
       const source = sourceOf(flags);
       const { raw, label } = await loadObjectInfo(source);
       const started = performance.now();
-      const result = await generate(raw, {
+      const options = {
         include: flags.include,
         exclude: flags.exclude,
         looseCombos: flags.looseCombos === true,
-        source: label,
-      });
+      };
+      // Same schema hash, options and comfyc version as the files on disk: nothing to do.
+      if (!flags.check && !flags.force && (await isUpToDate(flags.out, raw, options))) {
+        io.info(
+          `${flags.out}/ is up to date with ${label} (same schema, options and comfyc version); ` +
+            `nothing written in ${Math.round(performance.now() - started)} ms. Pass --force to regenerate.`,
+        );
+        return;
+      }
+      // The generator (normalizer, zod schemas, printer) loads only when there is work to do.
+      const [{ generate }, { checkGenerated, formatDriftReport, writeGenerated }] =
+        await Promise.all([import("../codegen/generate.js"), import("../codegen/write.js")]);
+      const result = await generate(raw, { ...options, source: label });
       for (const w of result.warnings) io.warn(`warning: ${w.path}: ${w.message}`);
       if (flags.check) {
         const report = await checkGenerated(flags.out, result.files, result.classes);

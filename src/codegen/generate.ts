@@ -1,6 +1,10 @@
 import picomatch from "picomatch";
 import { ComfycError } from "../errors.js";
-import { canonicalHash, compareCodeUnits } from "../schema/canonical-json.js";
+import {
+  canonicalHashOfMembers,
+  canonicalJson,
+  compareCodeUnits,
+} from "../schema/canonical-json.js";
 import type { NodeClassIR, NodeSchema, SchemaWarning } from "../schema/ir.js";
 import { normalizeObjectInfo } from "../schema/normalize.js";
 import {
@@ -13,6 +17,7 @@ import {
 import { assignClassNames } from "./emit/names.js";
 import { printSourceFile } from "./print.js";
 import type { Statement } from "./statements.js";
+import { filesHash, generationRecord } from "./up-to-date.js";
 
 /** Options of {@link generate}. */
 export interface GenerateOptions {
@@ -56,7 +61,13 @@ export async function generate(
   objectInfo: unknown,
   options: GenerateOptions = {},
 ): Promise<GenerateResult> {
-  const schema = normalizeObjectInfo(objectInfo, options.source);
+  // Each class is serialized canonically once, for the schema's hash and its pack's.
+  let canonical: Map<string, string> | undefined = canonicalMembers(objectInfo);
+  const schema = normalizeObjectInfo(
+    objectInfo,
+    options.source,
+    canonical && canonicalHashOfMembers(canonical),
+  );
   const raw = objectInfo as Record<string, unknown>;
   const selected = selectClasses([...schema.classes.values()], options);
   if (selected.length === 0) {
@@ -74,15 +85,22 @@ export async function generate(
     else byPack.set(node.pack, [node]);
   }
   const packs = [...byPack.keys()].sort(compareCodeUnits);
+  const packHashes = new Map(
+    packs.map((pack) => [
+      pack,
+      canonicalHashOfMembers(
+        byPack.get(pack)!.map((n) => [n.classType, canonical!.get(n.classType)!] as const),
+      ),
+    ]),
+  );
+  canonical = undefined;
   const emitOptions = { looseCombos: options.looseCombos === true };
   const files: GeneratedFile[] = [];
   const print = (path: string, header: string, statements: readonly Statement[]) =>
     files.push({ path, content: printSourceFile(header, statements) });
   for (const pack of packs) {
     const nodes = byPack.get(pack)!;
-    const header = headerComment(
-      canonicalHash(Object.fromEntries(nodes.map((n) => [n.classType, raw[n.classType]]))),
-    );
+    const header = headerComment(packHashes.get(pack)!);
     const paths = packFileNames(pack);
     print(paths.declarations, header, emitPackDeclarations(nodes, names, emitOptions));
     print(
@@ -91,11 +109,20 @@ export async function generate(
       emitPackImplementation(nodes, names, (c) => specJson(raw[c])),
     );
   }
-  const indexHeader = headerComment(schema.hash);
+  const indexHeader = headerComment(schema.hash, generationRecord(options, filesHash(files)));
   const index = emitIndexModule(packs);
   print("index.d.ts", indexHeader, index);
   print("index.js", indexHeader, index);
   return { files, schema, classes: selected, warnings: schema.warnings };
+}
+
+/** Each member of an object_info with its canonical JSON; undefined if it is not an object. */
+function canonicalMembers(objectInfo: unknown): Map<string, string> | undefined {
+  if (objectInfo === null || typeof objectInfo !== "object" || Array.isArray(objectInfo)) {
+    return undefined;
+  }
+  const raw = objectInfo as Record<string, unknown>;
+  return new Map(Object.keys(raw).map((k) => [k, canonicalJson(raw[k])]));
 }
 
 /** Applies include/exclude globs to pack names and class types. */

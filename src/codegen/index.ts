@@ -10,5 +10,6 @@ export { generate, selectClasses } from "./generate.js";
 export type { GenerateOptions, GenerateResult, GeneratedFile } from "./generate.js";
 export { loadObjectInfo } from "./source.js";
 export type { ObjectInfoSource } from "./source.js";
+export { isUpToDate } from "./up-to-date.js";
 export { checkGenerated, formatDriftReport, writeGenerated } from "./write.js";
 export type { DriftEntry, DriftReport, WriteResult } from "./write.js";

@@ -1,5 +1,4 @@
 import { readFile } from "node:fs/promises";
-import { request } from "undici";
 import { ComfycError, ioError } from "../errors.js";
 
 /** Where to read an object_info from. */
@@ -28,6 +27,8 @@ export async function loadObjectInfo(
   let body: string;
   let status: number;
   try {
+    // Loaded only for servers: reading a file should not pay for the HTTP client.
+    const { request } = await import("undici");
     const res = await request(url, {
       headers: { accept: "application/json", ...source.headers },
       headersTimeout: source.timeoutMs ?? 60_000,

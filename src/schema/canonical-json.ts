@@ -19,6 +19,17 @@ export function canonicalHash(value: unknown): string {
   return createHash("sha256").update(canonicalJson(value)).digest("hex");
 }
 
+/**
+ * {@link canonicalHash} of an object given as its members' keys and their canonical JSON
+ * (`canonicalJson(value)`), so callers that hash parts of a document serialize each part once.
+ */
+export function canonicalHashOfMembers(members: Iterable<readonly [string, string]>): string {
+  const sorted = [...members].sort((a, b) => compareCodeUnits(a[0], b[0]));
+  const hash = createHash("sha256").update("{");
+  sorted.forEach(([key, json], i) => hash.update(`${i ? "," : ""}${JSON.stringify(key)}:${json}`));
+  return hash.update("}").digest("hex");
+}
+
 /** Code-unit string order: locale-independent, the same on every machine. */
 export function compareCodeUnits(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;

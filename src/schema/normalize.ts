@@ -40,7 +40,12 @@ type NodeWithoutIdentifier = Omit<NodeClassIR, "identifier">;
  *
  * @param source Where the document came from (a file or URL), used in error messages.
  */
-export function normalizeObjectInfo(raw: unknown, source = "object_info"): NodeSchema {
+export function normalizeObjectInfo(
+  raw: unknown,
+  source = "object_info",
+  /** `canonicalHash(raw)`, when the caller has computed it already. */
+  knownHash?: string,
+): NodeSchema {
   assertLooksLikeObjectInfo(raw, source);
   const warnings: SchemaWarning[] = [];
   const nodes: NodeWithoutIdentifier[] = [];
@@ -79,7 +84,7 @@ export function normalizeObjectInfo(raw: unknown, source = "object_info"): NodeS
   for (const node of nodes) {
     classes.set(node.classType, { ...node, identifier: identifiers.get(node.classType)! });
   }
-  return { classes, warnings, hash: canonicalHash(raw) };
+  return { classes, warnings, hash: knownHash ?? canonicalHash(raw) };
 }
 
 function assertLooksLikeObjectInfo(

@@ -109,6 +109,7 @@ describe("the built package", () => {
         "checkGenerated",
         "formatDriftReport",
         "generate",
+        "isUpToDate",
         "loadObjectInfo",
         "selectClasses",
         "writeGenerated",

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { buildProgram } from "../../src/cli/main.js";
 import { cli } from "../helpers-cli.js";
-import { BUNDLED_SCHEMA, ROOT, SHARED_DATA, tempDir } from "../helpers.js";
+import { BUNDLED_SCHEMA, readJson, ROOT, SHARED_DATA, tempDir } from "../helpers.js";
 
 const example = (name: string) => join(ROOT, "examples", name);
 
@@ -186,6 +186,32 @@ describe("comfyc codegen", () => {
     expect(drift.code).toBe(1);
     expect(drift.stderr).toMatch(/out of date[\s\S]*- class /);
   });
+
+  test("an unchanged re-run writes nothing; other options, a changed schema or an edited file regenerate", async () => {
+    const out = tempDir();
+    const schema = join(tempDir(), "object_info.json");
+    const bundled = readJson(BUNDLED_SCHEMA) as Record<string, unknown>;
+    writeFileSync(schema, JSON.stringify(bundled));
+    const codegen = (...extra: string[]) =>
+      cli("codegen", "--file", schema, "--out", out, "--include", "core", ...extra);
+    expect((await codegen()).stderr).toMatch(/Generated \d+ node classes/);
+    const again = await codegen();
+    expect(again.code).toBe(0);
+    expect(again.stderr).toMatch(/up to date .*nothing written/);
+    // Key order does not matter: the recorded hash is of the canonical JSON.
+    writeFileSync(schema, JSON.stringify(Object.fromEntries(Object.entries(bundled).reverse())));
+    expect((await codegen()).stderr).toMatch(/up to date/);
+    expect((await codegen("--loose-combos")).stderr).toMatch(/Generated/);
+    expect((await codegen("--loose-combos")).stderr).toMatch(/up to date/);
+    expect((await codegen()).stderr).toMatch(/Generated/);
+    writeFileSync(join(out, "core.d.ts"), "// edited\n");
+    expect((await codegen()).stderr).toMatch(/Generated .*\(1 written/);
+    expect((await codegen("--force")).stderr).toMatch(/Generated .*\(0 written/);
+    const { KSampler: _, ...withoutKSampler } = bundled;
+    writeFileSync(schema, JSON.stringify(withoutKSampler));
+    expect((await codegen()).stderr).toMatch(/Generated .*\(\d+ written/);
+    expect((await codegen("--check")).code).toBe(0);
+  }, 120_000);
 
   test("a file that is not an object_info: exit 3 with one clear error", async () => {
     const { code, stderr } = await cli(
