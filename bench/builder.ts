@@ -1,23 +1,37 @@
-/** Build, compile and validate a 1,000-node graph; JSON.stringify of the same prompt for scale. */
+/**
+ * Build, compile and validate a 1,000-node graph whose nodes all feed the output node (so all of
+ * them are compiled and validated), next to `JSON.stringify` of the same prompt. Runs are
+ * interleaved round by round and ratios are taken within a round, so machine load affects both
+ * sides alike.
+ */
 import { serializePrompt, workflow, type Output } from "../src/index.js";
 import { EmptyImage, ImageBlend, ImageInvert, PreviewImage } from "../generated/core.js";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { normalizeObjectInfo } from "../src/schema/normalize.js";
 import { validatePrompt } from "../src/schema/validate.js";
-import { median, ms, ROOT } from "./util.js";
+import { ROOT } from "./util.js";
 
+const NODES = 1000;
+const ROUNDS = 15;
+
+/** A chain of 999 image nodes, each fed by the one before (and one earlier), then a preview. */
 function buildGraph() {
   const wf = workflow();
   const images: Output<"IMAGE">[] = [wf.add(EmptyImage, { width: 64, height: 64 })];
-  while (wf.size < 999) {
+  while (wf.size < NODES - 1) {
     const n = wf.size;
-    const a = images[n % images.length]!;
-    const b = images[(n * 7) % images.length]!;
+    const previous = images[images.length - 1]!;
+    const earlier = images[(n * 7) % images.length]!;
     images.push(
       n % 3 === 0
-        ? wf.add(ImageInvert, { image: a })
-        : wf.add(ImageBlend, { image1: a, image2: b, blend_factor: 0.5, blend_mode: "normal" }),
+        ? wf.add(ImageInvert, { image: previous })
+        : wf.add(ImageBlend, {
+            image1: previous,
+            image2: earlier,
+            blend_factor: 0.5,
+            blend_mode: "normal",
+          }),
     );
   }
   wf.add(PreviewImage, { images: images[images.length - 1]! });
@@ -27,21 +41,47 @@ function buildGraph() {
 const schema = normalizeObjectInfo(
   JSON.parse(readFileSync(join(ROOT, "data", "object_info.json"), "utf8")),
 );
-const prompt = buildGraph().compile({ validate: false, keepUnreachable: true });
-console.log(`1,000-node graph (${Object.keys(prompt).length} nodes), median of 7:`);
-console.log(`  build (1,000 wf.add calls)        ${ms(await median(7, () => buildGraph()))}`);
+const built = buildGraph();
+const report = built.compileWithReport();
+const prompt = report.prompt;
+const compiled = Object.keys(prompt).length;
+const validated = report.validation ? Object.keys(prompt).length : 0;
+if (compiled !== NODES || !report.validation?.valid || report.unreachable.length > 0) {
+  throw new Error(`expected ${NODES} reachable, valid nodes; compiled ${compiled}`);
+}
+
+const cases = {
+  "build (1,000 wf.add calls)": () => buildGraph(),
+  "build + compile (no validation)": () => buildGraph().compile({ validate: false }),
+  "build + compile + validate": () => buildGraph().compile(),
+  "compile + validate of the built graph": () => built.compile(),
+  "validatePrompt alone": () => validatePrompt(prompt, schema),
+  "serializePrompt (bigint-aware)": () => serializePrompt(prompt),
+  "JSON.stringify of the prompt": () => JSON.stringify(prompt),
+} as const;
+type Case = keyof typeof cases;
+const times = new Map<Case, number[]>(Object.keys(cases).map((k) => [k as Case, []]));
+for (const fn of Object.values(cases)) fn(); // warm-up
+for (let round = 0; round < ROUNDS; round++) {
+  for (const [name, fn] of Object.entries(cases) as [Case, () => unknown][]) {
+    const t = performance.now();
+    fn();
+    times.get(name)!.push(performance.now() - t);
+  }
+}
+const sorted = (xs: readonly number[]) => [...xs].sort((a, b) => a - b);
+const med = (xs: readonly number[]) => sorted(xs)[Math.floor(xs.length / 2)]!;
+const stringify = times.get("JSON.stringify of the prompt")!;
+const f = (n: number) => `${n.toFixed(n < 10 ? 2 : 1)} ms`;
 console.log(
-  `  build + compile (no validation)   ${ms(await median(7, () => buildGraph().compile({ validate: false })))}`,
+  `1,000-node graph, all reachable: ${compiled} nodes compiled, ${validated} validated; ` +
+    `median of ${ROUNDS} interleaved rounds (min–max), and the ratio to JSON.stringify in the same round:`,
 );
-console.log(
-  `  build + compile + validate        ${ms(await median(7, () => buildGraph().compile()))}`,
-);
-console.log(
-  `  validatePrompt alone              ${ms(await median(7, () => validatePrompt(prompt, schema)))}`,
-);
-console.log(
-  `  JSON.stringify of the prompt      ${ms(await median(7, () => JSON.stringify(prompt)))}`,
-);
-console.log(
-  `  serializePrompt (bigint-aware)    ${ms(await median(7, () => serializePrompt(prompt)))}`,
-);
+for (const [name, xs] of times) {
+  const ratios = xs.map((x, i) => x / stringify[i]!);
+  const r = sorted(ratios);
+  console.log(
+    `  ${name.padEnd(40)}${`${f(med(xs))} (${f(Math.min(...xs))}–${f(Math.max(...xs))})`.padEnd(30)}` +
+      `${med(ratios).toFixed(1)}× (${r[0]!.toFixed(1)}–${r[r.length - 1]!.toFixed(1)})`,
+  );
+}

@@ -20,7 +20,7 @@ export {
   Workflow,
   workflow,
 } from "./builder/workflow.js";
-export type { CompileOptions } from "./builder/workflow.js";
+export type { CompileOptions, WorkflowOptions } from "./builder/workflow.js";
 export type {
   AddOptions,
   ApiPrompt,

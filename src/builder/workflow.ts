@@ -4,7 +4,12 @@ import { isDefinedNodeClass, type ClassSpec } from "./node-class.js";
 import type { NodeSchema } from "../schema/ir.js";
 import { validatePrompt, type ClassLookup, type ValidationResult } from "../schema/validate.js";
 import { GraphError, PromptInvalidError } from "./errors.js";
-import { callerLocation, formatLocation } from "./source-location.js";
+import {
+  captureCallSite,
+  formatLocation,
+  resolveCallSite,
+  type CallSite,
+} from "./source-location.js";
 import type {
   AddOptions,
   ApiPrompt,
@@ -35,13 +40,29 @@ export interface CompileOptions {
   readonly comfyuiVersion?: string;
 }
 
+/** Options of {@link workflow}. */
+export interface WorkflowOptions {
+  /** A short name used in reports and by `comfyc run` for output folders. */
+  readonly name?: string;
+  /**
+   * Record where each node was created, for errors and reports (default true). Capturing a
+   * call site is the largest part of `wf.add()`'s cost; turn it off for generated graphs of
+   * thousands of nodes built in a loop.
+   */
+  readonly sourceLocations?: boolean;
+}
+
+/** The site of a node added without source locations. */
+const NO_SITE: CallSite = {};
+
 interface NodeRecord {
   readonly id: string;
   readonly classType: string;
   readonly spec: ClassSpec | undefined;
   readonly inputs: Readonly<Record<string, unknown>>;
   readonly title: string;
-  readonly source: SourceLocation | undefined;
+  /** Where the node was created; formatted only when an error or a report reads it. */
+  readonly site: CallSite;
   /** For raw nodes: whether declared an output node (`undefined` = unknown). */
   readonly outputNode: boolean | undefined;
 }
@@ -73,8 +94,11 @@ export class Workflow {
   /** A short name used in reports and by `comfyc run` for output folders. */
   readonly name: string | undefined;
 
-  constructor(options: { name?: string } = {}) {
+  readonly #sourceLocations: boolean;
+
+  constructor(options: WorkflowOptions = {}) {
     this.name = options.name;
+    this.#sourceLocations = options.sourceLocations !== false;
   }
 
   /**
@@ -97,7 +121,7 @@ export class Workflow {
       spec,
       inputs: { ...(inputs as object | undefined) },
       title: options?.title ?? spec.displayName,
-      source: callerLocation(),
+      site: this.#sourceLocations ? captureCallSite(Workflow.prototype.add) : NO_SITE,
       outputNode: spec.outputNode,
     });
     return makeHandle(id, spec.classType, spec.outputs) as H;
@@ -126,7 +150,7 @@ export class Workflow {
       spec: undefined,
       inputs: { ...inputs },
       title: options.title ?? classType,
-      source: callerLocation(),
+      site: this.#sourceLocations ? captureCallSite(Workflow.prototype.$raw) : NO_SITE,
       outputNode: options.outputNode,
     });
     return Object.freeze({
@@ -153,15 +177,16 @@ export class Workflow {
     const keep = reachableFromOutputs(this.#nodes, compiled);
     const prompt: ApiPrompt = {};
     const unreachable: DroppedNode[] = [];
-    const sources = new Map<string, SourceLocation>();
+    const sites = new Map<string, CallSite>();
     for (const node of this.#nodes) {
       const reachable = keep.has(node.id);
       if (!reachable) {
+        const source = resolveCallSite(node.site);
         unreachable.push({
           nodeId: node.id,
           classType: node.classType,
           title: node.title,
-          ...(node.source ? { source: node.source } : {}),
+          ...(source ? { source } : {}),
         });
         if (!options.keepUnreachable) continue;
       }
@@ -170,7 +195,7 @@ export class Workflow {
         inputs: compiled.get(node.id)!.inputs,
         _meta: { title: node.title },
       };
-      if (node.source) sources.set(node.id, node.source);
+      sites.set(node.id, node.site);
     }
     let validation: ValidationResult | undefined;
     if (options.validate !== false) {
@@ -178,10 +203,11 @@ export class Workflow {
       if (!validation.valid || Object.keys(validation.nodeErrors).length > 0) {
         throw new PromptInvalidError(validation.error, validation.nodeErrors, (id) => {
           const node = this.#nodes.find((n) => n.id === id);
+          const source = node && resolveCallSite(node.site);
           return (
             node && {
               title: node.title,
-              ...(node.source ? { source: formatLocation(node.source) } : {}),
+              ...(source ? { source: formatLocation(source) } : {}),
             }
           );
         });
@@ -190,7 +216,13 @@ export class Workflow {
     const outputs = this.#nodes
       .filter((n) => n.outputNode === true && prompt[n.id])
       .map((n) => n.id);
-    return { prompt, unreachable, sources, outputs, ...(validation ? { validation } : {}) };
+    return {
+      prompt,
+      unreachable,
+      sources: new LazySources(sites),
+      outputs,
+      ...(validation ? { validation } : {}),
+    };
   }
 
   #validate(prompt: ApiPrompt, options: CompileOptions): ValidationResult {
@@ -212,7 +244,8 @@ export class Workflow {
 
   /** Where the node with this id was created, when known. */
   getSource(nodeId: string): SourceLocation | undefined {
-    return this.#nodes.find((n) => n.id === nodeId)?.source;
+    const node = this.#nodes.find((n) => n.id === nodeId);
+    return node && resolveCallSite(node.site);
   }
 
   #takeId(requested: string | undefined): string {
@@ -240,8 +273,71 @@ export class Workflow {
   }
 }
 
+/**
+ * Node id → where the node was created. Reading it formats the captured stacks, so compiling
+ * never pays for locations nobody looks at.
+ */
+class LazySources implements ReadonlyMap<string, SourceLocation> {
+  readonly #sites: ReadonlyMap<string, CallSite>;
+  #all: Map<string, SourceLocation> | undefined;
+
+  constructor(sites: ReadonlyMap<string, CallSite>) {
+    this.#sites = sites;
+  }
+
+  #resolved(): Map<string, SourceLocation> {
+    this.#all ??= new Map(
+      [...this.#sites].flatMap(([id, site]) => {
+        const location = resolveCallSite(site);
+        return location ? [[id, location] as const] : [];
+      }),
+    );
+    return this.#all;
+  }
+
+  get(nodeId: string): SourceLocation | undefined {
+    const site = this.#sites.get(nodeId);
+    return site && resolveCallSite(site);
+  }
+
+  has(nodeId: string): boolean {
+    return this.get(nodeId) !== undefined;
+  }
+
+  get size(): number {
+    return this.#resolved().size;
+  }
+
+  forEach(
+    callback: (
+      value: SourceLocation,
+      key: string,
+      map: ReadonlyMap<string, SourceLocation>,
+    ) => void,
+    thisArg?: unknown,
+  ): void {
+    this.#resolved().forEach((value, key) => callback.call(thisArg, value, key, this));
+  }
+
+  entries(): MapIterator<[string, SourceLocation]> {
+    return this.#resolved().entries();
+  }
+
+  keys(): MapIterator<string> {
+    return this.#resolved().keys();
+  }
+
+  values(): MapIterator<SourceLocation> {
+    return this.#resolved().values();
+  }
+
+  [Symbol.iterator](): MapIterator<[string, SourceLocation]> {
+    return this.#resolved()[Symbol.iterator]();
+  }
+}
+
 /** Creates an empty {@link Workflow}. */
-export function workflow(options: { name?: string } = {}): Workflow {
+export function workflow(options: WorkflowOptions = {}): Workflow {
   return new Workflow(options);
 }
 

@@ -55,6 +55,25 @@ describe("workflow builder", () => {
     expect(Object.keys(wf.compile({ keepUnreachable: true }))).toEqual(["1", "2", "3"]);
   });
 
+  test("records where each node was created, read lazily; sourceLocations: false records none", () => {
+    const wf = workflow();
+    const image = wf.add(EmptyImage, {});
+    wf.add(PreviewImage, { images: image });
+    const { sources } = wf.compileWithReport();
+    expect(sources.size).toBe(2);
+    expect(sources.get("2")!.line).toBe(sources.get("1")!.line + 1);
+    expect(sources.get(image.nodeId)!.file).toContain("builder.test.ts");
+    expect([...sources.keys()]).toEqual(["1", "2"]);
+    expect(wf.getSource(image.nodeId)).toEqual(sources.get(image.nodeId));
+
+    const bare = workflow({ sourceLocations: false });
+    bare.add(PreviewImage, { images: bare.add(EmptyImage, {}) });
+    const report = bare.compileWithReport();
+    expect(report.sources.size).toBe(0);
+    expect(report.sources.get("1")).toBeUndefined();
+    expect(report.prompt).toEqual(wf.compile());
+  });
+
   test("two workflows build independently", () => {
     const a = workflow();
     const b = workflow();
