@@ -128,14 +128,14 @@ async function compare(label: string, schema: string): Promise<void> {
   }
   console.log(`${label}, ${ROUNDS} paired rounds, median (min–max):`);
   console.log(
-    `  ${"".padEnd(28)}${"comfyc".padEnd(24)}${peer ? "peer (cfli 0.3.1)".padEnd(24) + "comfyc ÷ peer" : ""}`,
+    `  ${"".padEnd(28)}${"comfyc".padEnd(30)}${peer ? "peer (cfli 0.3.1)".padEnd(30) + "comfyc ÷ peer" : ""}`,
   );
   for (const [row, { ours, theirs }] of rows) {
     const f = row.startsWith("peak") ? mib : secs;
     const ratios = theirs.length ? ours.map((o, i) => o / theirs[i]!) : [];
     console.log(
-      `  ${row.padEnd(28)}${range(ours, f).padEnd(24)}` +
-        (theirs.length ? `${range(theirs, f).padEnd(24)}${range(ratios, times)}` : ""),
+      `  ${row.padEnd(28)}${range(ours, f).padEnd(30)}` +
+        (theirs.length ? `${range(theirs, f).padEnd(30)}${range(ratios, times)}` : ""),
     );
   }
   if (!peer)
