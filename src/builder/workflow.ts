@@ -274,65 +274,84 @@ export class Workflow {
 }
 
 /**
- * Node id → where the node was created. Reading it formats the captured stacks, so compiling
- * never pays for locations nobody looks at.
+ * Node id → where the node was created. A real Map (callers check `instanceof Map`), filled on
+ * first read: compiling never pays for formatting locations nobody looks at, and `get` formats
+ * only the one asked for.
  */
-class LazySources implements ReadonlyMap<string, SourceLocation> {
-  readonly #sites: ReadonlyMap<string, CallSite>;
-  #all: Map<string, SourceLocation> | undefined;
+class LazySources extends Map<string, SourceLocation> {
+  #sites: ReadonlyMap<string, CallSite> | undefined;
 
   constructor(sites: ReadonlyMap<string, CallSite>) {
+    super();
     this.#sites = sites;
   }
 
-  #resolved(): Map<string, SourceLocation> {
-    this.#all ??= new Map(
-      [...this.#sites].flatMap(([id, site]) => {
-        const location = resolveCallSite(site);
-        return location ? [[id, location] as const] : [];
-      }),
-    );
-    return this.#all;
+  #fill(): void {
+    const sites = this.#sites;
+    if (!sites) return;
+    this.#sites = undefined;
+    for (const [id, site] of sites) {
+      const location = resolveCallSite(site);
+      if (location) super.set(id, location);
+    }
   }
 
-  get(nodeId: string): SourceLocation | undefined {
+  override get(nodeId: string): SourceLocation | undefined {
+    if (!this.#sites) return super.get(nodeId);
     const site = this.#sites.get(nodeId);
     return site && resolveCallSite(site);
   }
 
-  has(nodeId: string): boolean {
+  override has(nodeId: string): boolean {
     return this.get(nodeId) !== undefined;
   }
 
-  get size(): number {
-    return this.#resolved().size;
+  override get size(): number {
+    this.#fill();
+    return super.size;
   }
 
-  forEach(
-    callback: (
-      value: SourceLocation,
-      key: string,
-      map: ReadonlyMap<string, SourceLocation>,
-    ) => void,
+  override set(nodeId: string, location: SourceLocation): this {
+    this.#fill();
+    return super.set(nodeId, location);
+  }
+
+  override delete(nodeId: string): boolean {
+    this.#fill();
+    return super.delete(nodeId);
+  }
+
+  override clear(): void {
+    this.#sites = undefined;
+    super.clear();
+  }
+
+  override forEach(
+    callback: (value: SourceLocation, key: string, map: Map<string, SourceLocation>) => void,
     thisArg?: unknown,
   ): void {
-    this.#resolved().forEach((value, key) => callback.call(thisArg, value, key, this));
+    this.#fill();
+    super.forEach(callback, thisArg);
   }
 
-  entries(): MapIterator<[string, SourceLocation]> {
-    return this.#resolved().entries();
+  override entries(): MapIterator<[string, SourceLocation]> {
+    this.#fill();
+    return super.entries();
   }
 
-  keys(): MapIterator<string> {
-    return this.#resolved().keys();
+  override keys(): MapIterator<string> {
+    this.#fill();
+    return super.keys();
   }
 
-  values(): MapIterator<SourceLocation> {
-    return this.#resolved().values();
+  override values(): MapIterator<SourceLocation> {
+    this.#fill();
+    return super.values();
   }
 
-  [Symbol.iterator](): MapIterator<[string, SourceLocation]> {
-    return this.#resolved()[Symbol.iterator]();
+  override [Symbol.iterator](): MapIterator<[string, SourceLocation]> {
+    this.#fill();
+    return super[Symbol.iterator]();
   }
 }
 

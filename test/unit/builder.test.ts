@@ -60,6 +60,7 @@ describe("workflow builder", () => {
     const image = wf.add(EmptyImage, {});
     wf.add(PreviewImage, { images: image });
     const { sources } = wf.compileWithReport();
+    expect(sources).toBeInstanceOf(Map);
     expect(sources.size).toBe(2);
     expect(sources.get("2")!.line).toBe(sources.get("1")!.line + 1);
     expect(sources.get(image.nodeId)!.file).toContain("builder.test.ts");
