@@ -25,39 +25,15 @@ export interface NodeHandle {
   readonly classType: string;
 }
 
-/** A file in a node's UI output; `client.read(file)` or `/view` fetches it. */
-export interface UiFile {
-  readonly filename: string;
-  readonly subfolder: string;
-  readonly type: string;
-}
-
-/** What `SaveImage`, `PreviewImage` and `MaskPreview` show after running. */
-export interface UiImages {
-  readonly images: readonly UiFile[];
-}
-
-/** What animated image and video savers show (`SaveAnimatedWEBP`, `SaveVideo`, …). */
-export interface UiAnimated {
-  readonly images: readonly UiFile[];
-  /** One flag per entry of `images`, `true` for an animation or video. */
-  readonly animated: readonly boolean[];
-}
-
-/** What audio savers and `PreviewAudio` show. */
-export interface UiAudio {
-  readonly audio: readonly UiFile[];
-}
-
-/** What `PreviewAny` shows: the value as text. */
-export interface UiText {
-  readonly text: readonly string[];
-}
-
-/** What `SaveLatent` shows: the `.latent` files. */
-export interface UiLatents {
-  readonly latents: readonly UiFile[];
-}
+// The UI output shapes are wire shapes: defined once in protocol/, with the schemas that check them.
+export type {
+  UiAnimated,
+  UiAudio,
+  UiFile,
+  UiImages,
+  UiLatents,
+  UiText,
+} from "../protocol/ui-outputs.js";
 
 /**
  * A node class usable with `wf.add()`: generated code creates one per `/object_info` entry with

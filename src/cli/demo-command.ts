@@ -8,7 +8,7 @@ import { loadObjectInfo } from "../codegen/source.js";
 import { checkGenerated, writeGenerated } from "../codegen/write.js";
 import { normalizeObjectInfo } from "../schema/normalize.js";
 import { ComfyClient } from "../runtime/client.js";
-import { startTestServer } from "../testing/server.js";
+import { startTestServer } from "../testing/app.js";
 import type { CliIo } from "./io.js";
 import { loadWorkflowModule } from "./load.js";
 import { runFile } from "./run-command.js";

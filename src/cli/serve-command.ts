@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { ComfycError, ioError } from "../errors.js";
-import { DEFAULT_COMFYUI_VERSION, startTestServer } from "../testing/server.js";
+import { DEFAULT_COMFYUI_VERSION, startTestServer } from "../testing/app.js";
 import type { CliIo } from "./io.js";
 import { parseComfyuiVersion } from "../protocol/comfyui-version.js";
 

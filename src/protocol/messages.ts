@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { UiFile } from "./ui-outputs.js";
 
 /**
  * zod schemas for the server's replies and `/ws` messages (protocol §2, §3, §8). Everything
@@ -13,7 +14,7 @@ export const FileRefSchema = z
     subfolder: z.string().catch(""),
     type: z.string().catch("output"),
   })
-  .loose();
+  .loose() satisfies z.ZodType<UiFile>;
 export type FileRef = z.infer<typeof FileRefSchema>;
 
 /**
@@ -29,7 +30,13 @@ export type NodeOutput = z.infer<typeof NodeOutputSchema>;
 const promptId = z.string();
 const timestamp = z.number().optional();
 
+/**
+ * The `/ws` text messages (protocol §3), one schema per `type`: what the client reads, and
+ * through {@link WsMessageData} what the test server writes.
+ */
 export const WsMessageSchemas = {
+  /** The server's answer to the client's `feature_flags` (its own flags). */
+  feature_flags: z.record(z.string(), z.unknown()),
   status: z
     .object({
       status: z.object({ exec_info: z.object({ queue_remaining: z.number() }).loose() }).loose(),
@@ -102,6 +109,8 @@ export type WsMessageType = keyof typeof WsMessageSchemas;
 export type WsMessage = {
   [K in WsMessageType]: { type: K; data: z.infer<(typeof WsMessageSchemas)[K]> };
 }[WsMessageType];
+/** The `data` a server writes for a message `type`: the input side of the reader's schema. */
+export type WsMessageData<K extends WsMessageType> = z.input<(typeof WsMessageSchemas)[K]>;
 
 const TYPE_PREFIX = /^\{\s*"type"\s*:\s*"([a-z_]+)"/;
 
@@ -214,6 +223,11 @@ export const HistoryEntrySchema = z
   })
   .loose();
 export type HistoryEntry = z.infer<typeof HistoryEntrySchema>;
+/**
+ * A history entry as a server writes it (`prompt`, `outputs`, `status`, `meta`): the input
+ * side of {@link HistoryEntrySchema}, so writer and reader share one definition.
+ */
+export type HistoryEntryWire = z.input<typeof HistoryEntrySchema>;
 
 export const HistorySchema = z.record(z.string(), HistoryEntrySchema);
 

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { HistoryEntryWire, WsMessageData, WsMessageType } from "../protocol/messages.js";
 import type { ClassLookup } from "../schema/validate.js";
 import type { Folders } from "./files.js";
 import { encodePng, pattern } from "./images.js";
@@ -16,20 +17,20 @@ export interface NodeScript {
   interrupt?: boolean;
 }
 
-/** A history entry, exactly the four keys of protocol §8. */
-export interface HistoryEntry {
-  prompt: ReturnType<typeof queueTuple>;
+/** One `status.messages` item of a history entry: a message type and its data. */
+type HistoryMessage = {
+  [K in WsMessageType]: [K, WsMessageData<K>];
+}[WsMessageType];
+
+/** A history entry as written (protocol §8), typed by the protocol's own definition. */
+export type HistoryEntry = HistoryEntryWire & {
   outputs: Record<string, Record<string, unknown[]>>;
-  status: {
-    status_str: "success" | "error";
-    completed: boolean;
-    messages: [string, Record<string, unknown>][];
-  };
+  status: { status_str: "success" | "error"; completed: boolean; messages: HistoryMessage[] };
   meta: Record<
     string,
     { node_id: string; display_node: string; parent_node: null; real_node_id: string }
   >;
-}
+};
 
 interface CacheEntry {
   readonly outputs: readonly Value[];
@@ -41,6 +42,14 @@ export interface ExecutorState {
   readonly queue: PromptHeap;
   running: QueueItem | undefined;
   readonly history: Map<string, HistoryEntry>;
+}
+
+/** What the executor reports and waits on, besides its state. */
+export interface ExecutorHooks {
+  /** A prompt finished (success, error or interrupt) and its history entry was written. */
+  readonly onFinished?: (promptId: string) => void;
+  /** Resolves when the server may go on (at once, unless it is frozen). */
+  readonly gate?: () => Promise<void>;
 }
 
 const HISTORY_CAP = 10_000;
@@ -70,6 +79,7 @@ export class Executor {
     readonly folders: Folders,
     readonly find: ClassLookup,
     readonly queueRemaining: () => number,
+    readonly hooks: ExecutorHooks = {},
   ) {}
 
   /** Starts the worker if idle. */
@@ -140,18 +150,23 @@ export class Executor {
       string,
       { class_type: string; inputs: Record<string, unknown> }
     >;
-    const messages: [string, Record<string, unknown>][] = [];
+    const messages: HistoryMessage[] = [];
     const alive = () => {
       if (generation !== this.#generation) throw new Abandoned();
     };
     // PromptExecutor.add_message: to the client, broadcast only when asked, else dropped.
-    const addMessage = (event: string, data: Record<string, unknown>, broadcast = false) => {
-      messages.push([event, data]);
+    const addMessage = <K extends HistoryMessage[0]>(
+      event: K,
+      data: WsMessageData<K>,
+      broadcast = false,
+    ) => {
+      messages.push([event, data] as HistoryMessage);
       if (clientId !== undefined) this.hub.send(event, data, clientId);
       else if (broadcast) this.hub.send(event, data);
     };
-    const toClientOrAll = (event: string, data: unknown) => this.hub.send(event, data, clientId);
-    const toClientOnly = (event: string, data: unknown) => {
+    const toClientOrAll = <K extends WsMessageType>(event: K, data: WsMessageData<K>) =>
+      this.hub.send(event, data, clientId);
+    const toClientOnly = <K extends WsMessageType>(event: K, data: WsMessageData<K>) => {
       if (clientId !== undefined) this.hub.send(event, data, clientId);
     };
     this.#interrupt = false;
@@ -192,7 +207,7 @@ export class Executor {
     const results = new Map<string, readonly Value[]>();
     const outputs: HistoryEntry["outputs"] = {};
     const meta: HistoryEntry["meta"] = {};
-    const progress: Record<string, Record<string, unknown>> = {};
+    const progress: WsMessageData<"progress_state">["nodes"] = {};
     const executed: string[] = [];
     const sendProgressState = () =>
       toClientOrAll("progress_state", { prompt_id: promptId, nodes: structuredClone(progress) });
@@ -236,10 +251,12 @@ export class Executor {
     }
 
     let failure:
-      | { event: "execution_error" | "execution_interrupted"; data: Record<string, unknown> }
+      | { event: "execution_error"; data: WsMessageData<"execution_error"> }
+      | { event: "execution_interrupted"; data: WsMessageData<"execution_interrupted"> }
       | undefined;
     for (const id of order) {
       if (results.has(id)) continue;
+      await this.hooks.gate?.();
       alive();
       const node = prompt[id]!;
       const cls = this.find(node.class_type)!;
@@ -270,6 +287,7 @@ export class Executor {
           progress: async (value, max) => {
             progressed = true;
             if (duration > 0) await sleep(duration / max);
+            await this.hooks.gate?.();
             alive();
             if (this.#interrupt) throw new Interrupted();
             toClientOrAll("progress", { value, max, prompt_id: promptId, node: id });
@@ -294,6 +312,7 @@ export class Executor {
           },
         });
         if (!progressed && duration > 0) await sleep(duration);
+        await this.hooks.gate?.();
         alive();
         if (script.fail)
           throw new NodeFailure(
@@ -355,7 +374,8 @@ export class Executor {
       }
     }
     alive();
-    if (failure) addMessage(failure.event, failure.data, failure.event === "execution_interrupted");
+    if (failure?.event === "execution_interrupted") addMessage(failure.event, failure.data, true);
+    else if (failure) addMessage(failure.event, failure.data);
     else addMessage("execution_success", { prompt_id: promptId, timestamp: Date.now() });
     // The classic cache keeps only what the most recent prompt used.
     const used = new Set([...results.keys()].map((id) => signature(id)));
@@ -370,6 +390,7 @@ export class Executor {
       status: { status_str: failure ? "error" : "success", completed: !failure, messages },
       meta,
     });
+    this.hooks.onFinished?.(promptId);
     this.state.running = undefined;
     this.#lastDisplayNode = undefined;
     this.hub.send("status", { status: { exec_info: { queue_remaining: this.queueRemaining() } } });
@@ -383,7 +404,7 @@ export class Executor {
       typeof item.extraData["client_id"] === "string"
         ? (item.extraData["client_id"] as string)
         : undefined;
-    const error = {
+    const error: WsMessageData<"execution_error"> & { timestamp: number } = {
       prompt_id: promptId,
       node_id: null,
       node_type: null,
@@ -409,6 +430,7 @@ export class Executor {
       },
       meta: {},
     });
+    this.hooks.onFinished?.(promptId);
     this.state.running = undefined;
     this.#lastDisplayNode = undefined;
     this.hub.send("status", { status: { exec_info: { queue_remaining: this.queueRemaining() } } });

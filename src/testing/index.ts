@@ -4,6 +4,8 @@ export {
   DEFAULT_COMFYUI_VERSION,
   MODEL_FOLDERS,
   startTestServer,
-} from "./server.js";
-export type { TestServer, TestServerOptions, TestServerScript } from "./server.js";
+} from "./app.js";
+export type { TestServer, TestServerOptions, TestServerScript } from "./app.js";
+export type { TestServerAuth } from "./auth.js";
 export type { NodeScript } from "./executor.js";
+export type { HttpFault } from "./faults.js";

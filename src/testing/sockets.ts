@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { WebSocket } from "ws";
+import { stringifyJson } from "../protocol/json.js";
+import type { WsMessageData, WsMessageType } from "../protocol/messages.js";
 
 /** Binary frame event codes (protocol §3.4). */
 export const BINARY = { PREVIEW_IMAGE: 1, TEXT: 3, PREVIEW_IMAGE_WITH_METADATA: 4 } as const;
@@ -46,10 +48,25 @@ export class SocketHub {
     return this.#clients.size;
   }
 
-  /** Sends a JSON message to `sid`, or to everyone when `sid` is undefined. */
-  send(type: string, data: unknown, sid?: string): void {
-    const text = JSON.stringify({ type, data });
+  /**
+   * Sends a JSON message to `sid`, or to everyone when `sid` is undefined. `data` has the
+   * protocol's shape for `type` (the one the client's parser reads).
+   */
+  send<K extends WsMessageType>(type: K, data: WsMessageData<K>, sid?: string): void {
+    const text = stringifyJson({ type, data });
     this.#deliver(text, type, sid);
+  }
+
+  /** Holds every frame from now on (a frozen server sends nothing) until {@link resume}. */
+  pause(): void {
+    this.#held ??= [];
+  }
+
+  /** Sends the frames held since {@link pause}, in order, and goes back to sending at once. */
+  resume(): void {
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    for (const send of held) send();
   }
 
   /** Sends a binary frame: 4-byte big-endian event type, then the payload. */
@@ -80,7 +97,13 @@ export class SocketHub {
     this.#clients.clear();
   }
 
+  #held: (() => void)[] | undefined;
+
   #deliver(payload: string | Buffer, type: string, sid: string | undefined): void {
+    if (this.#held) {
+      this.#held.push(() => this.#deliver(payload, type, sid));
+      return;
+    }
     const targets =
       sid === undefined
         ? [...this.#clients.values()]

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -697,14 +698,20 @@ describe("scripted faults", () => {
     expect((await get(`${server.url}/system_stats`)).status).toBe(200);
   });
 
-  test("HTTP faults at a rate, only on matching paths; a reply lost after handling", async () => {
-    server.script.failHttp({ status: 500, rate: 0.5, path: /\/system_stats$/ });
-    const statuses: number[] = [];
-    for (let i = 0; i < 200; i++) statuses.push((await get(`${server.url}/system_stats`)).status);
-    const failed = statuses.filter((s) => s === 500).length;
-    // Binomial(200, 0.5): outside 40…160 has a probability below 1e-15.
-    expect(failed).toBeGreaterThan(40);
-    expect(failed).toBeLessThan(160);
+  test("HTTP faults at a seeded rate, only on matching paths; a reply lost after handling", async () => {
+    const statusesWith = async (seed: number) => {
+      server.script.failHttp({ status: 500, rate: 0.5, seed, path: /\/system_stats$/ });
+      const statuses: number[] = [];
+      for (let i = 0; i < 100; i++) statuses.push((await get(`${server.url}/system_stats`)).status);
+      return statuses;
+    };
+    const first = await statusesWith(7);
+    const failed = first.filter((s) => s === 500).length;
+    // The same seed fails the same requests; another seed a different set, at the same rate.
+    expect(await statusesWith(7)).toEqual(first);
+    expect(await statusesWith(8)).not.toEqual(first);
+    expect(failed).toBeGreaterThan(20);
+    expect(failed).toBeLessThan(80);
     expect((await get(`${server.url}/queue`)).status).toBe(200);
     server.script.failHttp({ count: 0 });
     expect((await get(`${server.url}/system_stats`)).status).toBe(200);
@@ -747,6 +754,49 @@ describe("scripted faults", () => {
       (await post(`${server.url}/prompt`, { prompt: { "1": image(2, 2), "2": previewNode("1") } }))
         .body.number,
     ).toBe(0);
+  });
+
+  test("freeze holds replies, socket frames and nodes until thaw; stop refuses connections for good", async () => {
+    const frozen = await startTestServer();
+    try {
+      const ws = await rawSocket(frozen.url, "frozen");
+      frozen.script.node("ImageInvert", { durationMs: 100 });
+      const id = randomUUID();
+      await post(`${frozen.url}/prompt`, {
+        prompt: {
+          "1": image(3, 3),
+          "2": { class_type: "ImageInvert", inputs: { image: ["1", 0] } },
+          "3": previewNode("2"),
+        },
+        client_id: "frozen",
+        prompt_id: id,
+      });
+      await ws.waitFor((m) => m.type === "executing" && m.data.node === "2");
+      frozen.script.freeze();
+      let answered = false;
+      const reply = get(`${frozen.url}/queue`).then((r) => ((answered = true), r));
+      while (!frozen.requests.includes("GET /queue")) await new Promise((r) => setImmediate(r));
+      const framesWhenFrozen = ws.messages.length;
+      // Received but held: no reply, no frame, and the node cannot finish while frozen.
+      expect(answered).toBe(false);
+      expect(frozen.executed).not.toContain(id);
+      frozen.script.thaw();
+      expect((await reply).status).toBe(200);
+      await ws.waitFor((m) => m.type === "execution_success" && m.data.prompt_id === id);
+      expect(ws.messages.length).toBeGreaterThan(framesWhenFrozen);
+      expect(frozen.executed).toContain(id);
+
+      await frozen.script.stop();
+      // A new connection is refused (pooled ones were cut).
+      const refused = await new Promise<string>((resolve) => {
+        const socket = connect(frozen.port, "127.0.0.1");
+        socket.once("connect", () => (socket.destroy(), resolve("connected")));
+        socket.once("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? "error"));
+      });
+      expect(refused).toBe("ECONNREFUSED");
+    } finally {
+      await frozen.close();
+    }
   });
 
   test("dropping WebSockets after N messages", async () => {

@@ -1,0 +1,139 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import busboy from "busboy";
+import { parseJsonLossless, stringifyJson } from "../protocol/json.js";
+
+/** aiohttp's plain-text body of an unhandled exception (protocol §1). */
+export const TEXT_500 = "500 Internal Server Error\n\nServer got itself in trouble";
+
+/** Thrown by a handler to answer with a bare status, as aiohttp does for its own errors. */
+export class HttpStatus extends Error {
+  constructor(readonly status: number) {
+    super(String(status));
+  }
+}
+
+/** One request as a route handler sees it. */
+export interface RouteRequest {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly url: URL;
+  /** Path parameters of a pattern route, URL-decoded (`/history/{id}` → `[id]`). */
+  readonly params: readonly string[];
+  /** The request body (at most the server's upload limit, else a 413). */
+  body(): Promise<Buffer>;
+}
+
+/** A route: method, path (`/prompt`, without the `/api` prefix) or pattern, and handler. */
+export interface Route {
+  readonly method: "GET" | "POST";
+  readonly path: string | RegExp;
+  readonly handle: (r: RouteRequest) => Promise<void> | void;
+}
+
+/** Finds the route for a method and path; HEAD is answered by the GET route, as aiohttp does. */
+export function findRoute(
+  routes: readonly Route[],
+  method: string,
+  path: string,
+): { route: Route; params: string[] } | undefined {
+  const m = method === "HEAD" ? "GET" : method;
+  for (const route of routes) {
+    if (route.method !== m) continue;
+    if (typeof route.path === "string") {
+      if (route.path === path) return { route, params: [] };
+      continue;
+    }
+    const match = route.path.exec(path);
+    if (match) return { route, params: match.slice(1).map((p) => decodeURIComponent(p)) };
+  }
+  return undefined;
+}
+
+/** A JSON reply; bigints (64-bit seeds) are written as exact JSON integers. */
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = stringifyJson(body);
+  res.writeHead(status, {
+    "Content-Type": "application/json; charset=utf-8",
+    "Content-Length": Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+export function sendEmpty(res: ServerResponse, status: number): void {
+  res.writeHead(status, { "Content-Type": "application/octet-stream", "Content-Length": 0 });
+  res.end();
+}
+
+export function sendText(res: ServerResponse, status: number, text: string): void {
+  res.writeHead(status, {
+    "Content-Type": "text/plain; charset=utf-8",
+    "Content-Length": Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+/** A JSON body, parsed losslessly; aiohttp's plain-text 500 for one that is not JSON. */
+export function parseBody(bytes: Buffer): unknown {
+  try {
+    return parseJsonLossless(bytes.toString("utf8"));
+  } catch {
+    throw new HttpStatus(500);
+  }
+}
+
+export function asObject(v: unknown): Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v)
+    ? (v as Record<string, unknown>)
+    : {};
+}
+
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        reject(new HttpStatus(413));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
+
+/** A multipart form's fields and its `image` file. */
+export function readMultipart(
+  req: IncomingMessage,
+  limit: number,
+): Promise<{ fields: Record<string, string>; file?: { filename: string; bytes: Buffer } }> {
+  return new Promise((resolve, reject) => {
+    let parser: busboy.Busboy;
+    try {
+      parser = busboy({ headers: req.headers, limits: { fileSize: limit } });
+    } catch {
+      reject(new HttpStatus(400));
+      return;
+    }
+    const fields: Record<string, string> = {};
+    let file: { filename: string; bytes: Buffer } | undefined;
+    parser.on("field", (name, value) => {
+      fields[name] = value;
+    });
+    parser.on("file", (name, stream, info) => {
+      const chunks: Buffer[] = [];
+      stream.on("data", (c: Buffer) => chunks.push(c));
+      stream.on("limit", () => reject(new HttpStatus(413)));
+      stream.on("end", () => {
+        if (name === "image")
+          file = { filename: info.filename ?? "", bytes: Buffer.concat(chunks) };
+      });
+    });
+    parser.on("close", () => resolve({ fields, ...(file ? { file } : {}) }));
+    parser.on("error", () => reject(new HttpStatus(400)));
+    req.pipe(parser);
+  });
+}
