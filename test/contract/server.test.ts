@@ -4,6 +4,7 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { parseJsonLossless } from "../../src/protocol/json.js";
 import { startTestServer, type TestServer } from "../../src/testing/index.js";
 import { get, post, rawSocket, sleep } from "./ws-helper.js";
 
@@ -150,6 +151,25 @@ describe("POST /prompt", () => {
     } finally {
       await v024.close();
     }
+  });
+
+  test("prompt text with NaN and Infinity is read, judged and echoed as Python's JSON does", async () => {
+    const text =
+      '{"prompt": {"1": {"class_type": "EmptyImage", "inputs": {"width": NaN, "height": 64, "batch_size": 1, "color": 0}}, "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}}';
+    const r = await post(`${server.url}/prompt`, text, true);
+    expect(r.status).toBe(400);
+    expect(r.text).toContain('"received_value":NaN');
+    const body = parseJsonLossless(r.text) as any;
+    expect(body.node_errors["1"].errors[0]).toMatchObject({
+      type: "invalid_input_type",
+      details: "width, nan, cannot convert float NaN to integer",
+    });
+    const ok = await post(
+      `${server.url}/prompt`,
+      '{"prompt": {"1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}}, "3": {"class_type": "ImageScaleBy", "inputs": {"image": ["1", 0], "upscale_method": "nearest-exact", "scale_by": NaN}}, "2": {"class_type": "PreviewImage", "inputs": {"images": ["3", 0]}}}}',
+      true,
+    );
+    expect(ok.status).toBe(200);
   });
 
   test("a version that is not a version is refused at start", async () => {

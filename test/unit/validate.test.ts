@@ -1,6 +1,7 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
+import { parseJsonLossless } from "../../src/protocol/json.js";
 import { normalizeObjectInfo } from "../../src/schema/normalize.js";
 import { validatePrompt } from "../../src/schema/validate.js";
 import { BUNDLED_SCHEMA, objectInfoDumps, readJson, SHARED_DATA } from "../helpers.js";
@@ -466,4 +467,71 @@ describe("real API workflows", () => {
       }
     },
   );
+});
+
+describe("NaN, Infinity and -Infinity in prompt text (Python's JSON reads them)", () => {
+  // Each expected body was answered by real ComfyUI 0.3.64 and 0.33.0 (identical on both).
+  const scale = (by: string) =>
+    parseJsonLossless(
+      `{"1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0}},
+        "3": {"class_type": "ImageScaleBy", "inputs": {"image": ["1", 0], "upscale_method": "nearest-exact", "scale_by": ${by}}},
+        "2": {"class_type": "PreviewImage", "inputs": {"images": ["3", 0]}}}`,
+    );
+  const scaleConfig = ["FLOAT", { default: 1, min: 0.01, max: 8, step: 0.01 }];
+
+  test.each(["0.3.64", "0.33.0"])("NaN or Infinity for an INT is invalid_input_type (%s)", (v) => {
+    const prompt = parseJsonLossless(
+      '{"1": {"class_type": "EmptyImage", "inputs": {"width": NaN, "height": Infinity, "batch_size": 1, "color": 0}}, "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}',
+    );
+    const r = validatePrompt(prompt, schema, { comfyuiVersion: v });
+    const config = ["INT", { default: 512, min: 1, max: 16384, step: 1 }];
+    expect(r.nodeErrors["1"]!.errors).toEqual([
+      {
+        type: "invalid_input_type",
+        message: "Failed to convert an input value to a INT value",
+        details: "width, nan, cannot convert float NaN to integer",
+        extra_info: {
+          input_name: "width",
+          input_config: config,
+          received_value: NaN,
+          exception_message: "cannot convert float NaN to integer",
+        },
+      },
+      {
+        type: "invalid_input_type",
+        message: "Failed to convert an input value to a INT value",
+        details: "height, inf, cannot convert float infinity to integer",
+        extra_info: {
+          input_name: "height",
+          input_config: config,
+          received_value: Infinity,
+          exception_message: "cannot convert float infinity to integer",
+        },
+      },
+    ]);
+  });
+
+  test("Infinity over a FLOAT max, -Infinity under its min, NaN passes", () => {
+    expect(validatePrompt(scale("Infinity"), schema).nodeErrors["3"]!.errors).toEqual([
+      {
+        type: "value_bigger_than_max",
+        message: "Value inf bigger than max of 8.0",
+        details: "scale_by",
+        extra_info: { input_name: "scale_by", input_config: scaleConfig, received_value: Infinity },
+      },
+    ]);
+    expect(validatePrompt(scale("-Infinity"), schema).nodeErrors["3"]!.errors).toEqual([
+      {
+        type: "value_smaller_than_min",
+        message: "Value -inf smaller than min of 0.01",
+        details: "scale_by",
+        extra_info: {
+          input_name: "scale_by",
+          input_config: scaleConfig,
+          received_value: -Infinity,
+        },
+      },
+    ]);
+    expect(validatePrompt(scale("NaN"), schema).valid).toBe(true);
+  });
 });
