@@ -128,6 +128,12 @@ export const COMFYUI_BEHAVIOURS = {
       "required_input_missing on a node with V3 dynamic inputs: details is the last dotted segment",
     source: "0be8a76c, #11345 execution.py (changes #12)",
   },
+  nodeReplacement: {
+    since: "0.14.0",
+    summary:
+      "POST /prompt rewrites replaced node classes before validation; a prompt that is not an object answers 500",
+    source: "596ed686, #12014 (changes #18)",
+  },
   missingNodeType: {
     since: "0.12.0",
     summary: "missing_node_type (with _meta.title) replaces invalid_prompt for unknown classes",

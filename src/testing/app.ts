@@ -211,7 +211,12 @@ export class App {
           ? true
           : `Invalid image file: ${String(v["image"])}`,
     };
-    this.customValidators = { LoadImage: loadImage, LoadImageMask: loadImage };
+    // LoadImageOutput subclasses LoadImage and inherits its VALIDATE_INPUTS (nodes.py).
+    this.customValidators = {
+      LoadImage: loadImage,
+      LoadImageMask: loadImage,
+      LoadImageOutput: loadImage,
+    };
     this.executor = new Executor(
       this.state,
       this.hub,

@@ -129,6 +129,7 @@ export async function runNode(ctx: RunContext): Promise<RunResult> {
       };
     case "LoadImage":
     case "LoadImageMask":
+    case "LoadImageOutput":
       return loadImage(ctx);
     case "ImageInvert":
       return { outputs: [{ kind: "IMAGE", image: invert(requireImage(inputs["image"])) }] };

@@ -535,3 +535,137 @@ describe("NaN, Infinity and -Infinity in prompt text (Python's JSON reads them)"
     expect(validatePrompt(scale("NaN"), schema).valid).toBe(true);
   });
 });
+
+describe("V3 dynamic inputs and COMBO outputs, per release", () => {
+  // Specs as ComfyUI 0.33.0's /object_info lists them (BatchImagesNode), plus a DynamicCombo
+  // holding an Autogrow and a V1 node whose own input name has a dot.
+  const v3 = normalizeObjectInfo({
+    EmptyImage: (readJson(BUNDLED_SCHEMA) as Record<string, unknown>)["EmptyImage"],
+    PreviewImage: (readJson(BUNDLED_SCHEMA) as Record<string, unknown>)["PreviewImage"],
+    BatchImagesNode: {
+      input: {
+        required: {
+          images: [
+            "COMFY_AUTOGROW_V3",
+            {
+              template: {
+                input: { required: { image: ["IMAGE", {}] } },
+                prefix: "image",
+                min: 1,
+                max: 50,
+              },
+            },
+          ],
+        },
+      },
+      output: ["IMAGE"],
+      output_node: false,
+    },
+    Picker: {
+      input: {
+        required: {
+          model: [
+            "COMFY_DYNAMICCOMBO_V3",
+            {
+              options: [
+                {
+                  key: "multi",
+                  inputs: {
+                    required: {
+                      images: [
+                        "COMFY_AUTOGROW_V3",
+                        {
+                          template: {
+                            input: { required: { image: ["IMAGE", {}] } },
+                            names: ["image_1", "image_2"],
+                            min: 1,
+                          },
+                        },
+                      ],
+                    },
+                  },
+                },
+              ],
+            },
+          ],
+        },
+      },
+      output: ["IMAGE"],
+      output_node: false,
+    },
+    Dotted: {
+      input: { required: { "input_blocks.0.": ["IMAGE", {}] } },
+      output: ["IMAGE"],
+      output_node: false,
+    },
+    ComboSource: { input: {}, output: ["COMBO"], output_name: ["choice"], output_node: false },
+    ComboListSource: { input: {}, output: [["a", "b"]], output_node: false },
+    ComboSink: {
+      input: { required: { v3: ["COMBO", { options: ["a", "b"] }], legacy: [["a", "b"]] } },
+      output: [],
+      output_node: true,
+    },
+  });
+  const missing = (id: string, classType: string, inputs: object, version: string) =>
+    validatePrompt({ [id]: { class_type: classType, inputs }, "9": preview(id) }, v3, {
+      comfyuiVersion: version,
+    }).nodeErrors[id]?.errors;
+
+  test("Autogrow: details is the last segment from 0.8.0, input_name the full key (observed on 0.33.0)", () => {
+    expect(missing("1", "BatchImagesNode", {}, "0.33.0")).toEqual([
+      {
+        type: "required_input_missing",
+        message: "Required input is missing",
+        details: "image0",
+        extra_info: { input_name: "images.image0" },
+      },
+    ]);
+    expect(missing("1", "BatchImagesNode", {}, "0.7.0")![0]).toMatchObject({
+      details: "images.image0",
+      extra_info: { input_name: "images.image0" },
+    });
+  });
+
+  test("nested DynamicCombo → Autogrow keys: model.images.image_1", () => {
+    expect(missing("1", "Picker", { model: "multi" }, "0.33.0")![0]).toMatchObject({
+      details: "image_1",
+      extra_info: { input_name: "model.images.image_1" },
+    });
+  });
+
+  test("an input whose own name has a dot keeps it in both", () => {
+    expect(missing("1", "Dotted", {}, "0.33.0")![0]).toMatchObject({
+      details: "input_blocks.0.",
+      extra_info: { input_name: "input_blocks.0." },
+    });
+  });
+
+  test('a "COMBO" output (0.8.0+) feeds a "COMBO" input, not a legacy list input', () => {
+    const r = validatePrompt(
+      {
+        "1": { class_type: "ComboSource", inputs: {} },
+        "2": { class_type: "ComboSink", inputs: { v3: ["1", 0], legacy: ["1", 0] } },
+      },
+      v3,
+    );
+    expect(r.nodeErrors["2"]!.errors).toEqual([
+      expect.objectContaining({
+        type: "return_type_mismatch",
+        details: "legacy, received_type(COMBO) mismatch input_type(['a', 'b'])",
+      }),
+    ]);
+  });
+
+  test('a list-typed output feeds a "COMBO" input from 0.8.0; an identical list always', () => {
+    const prompt = {
+      "1": { class_type: "ComboListSource", inputs: {} },
+      "2": { class_type: "ComboSink", inputs: { v3: ["1", 0], legacy: ["1", 0] } },
+    };
+    expect(validatePrompt(prompt, v3, { comfyuiVersion: "0.8.0" }).valid).toBe(true);
+    expect(
+      validatePrompt(prompt, v3, { comfyuiVersion: "0.7.0" }).nodeErrors["2"]!.errors.map(
+        (e) => e.details,
+      ),
+    ).toEqual(["v3, received_type(['a', 'b']) mismatch input_type(COMBO)"]);
+  });
+});

@@ -64,9 +64,22 @@ export function promptRoutes(app: App): Route[] {
           return sendJson(res, 409, { error: "prompt_id already exists" });
         } else promptId = requested;
         const prompt = json["prompt"];
-        const emptyish = prompt === "" || (Array.isArray(prompt) && prompt.length === 0);
+        // Before node replacement (0.14.0) an empty list or string iterates as no nodes; from then
+        // `prompt.items()` and each node's `inputs.items()` raise (observed: 500 on 0.33.0).
+        const emptyish =
+          !rules.has("nodeReplacement") &&
+          (prompt === "" || (Array.isArray(prompt) && prompt.length === 0));
         if (!emptyish && (prompt === null || typeof prompt !== "object" || Array.isArray(prompt)))
           throw new HttpStatus(500);
+        if (rules.has("nodeReplacement") && !emptyish) {
+          for (const node of Object.values(prompt as Record<string, unknown>)) {
+            if (node === null || typeof node !== "object" || Array.isArray(node)) continue;
+            if (!("class_type" in node) || !("inputs" in node)) continue;
+            const inputs = (node as { inputs: unknown }).inputs;
+            if (inputs === null || typeof inputs !== "object" || Array.isArray(inputs))
+              throw new HttpStatus(500);
+          }
+        }
         const targets = Array.isArray(json["partial_execution_targets"])
           ? (json["partial_execution_targets"] as unknown[]).map(String)
           : undefined;
