@@ -134,6 +134,11 @@ export const COMFYUI_BEHAVIOURS = {
       "POST /prompt rewrites replaced node classes before validation; a prompt that is not an object answers 500",
     source: "596ed686, #12014 (changes #18)",
   },
+  nodeReplacementSkipsIncomplete: {
+    since: "0.15.1",
+    summary: "node replacement skips nodes without class_type or inputs (0.14.x answers 500)",
+    source: "33f83d53, #12595 (changes #5)",
+  },
   missingNodeType: {
     since: "0.12.0",
     summary: "missing_node_type (with _meta.title) replaces invalid_prompt for unknown classes",

@@ -108,8 +108,10 @@ export function validatePrompt(
       node !== null && typeof node === "object" && !Array.isArray(node)
         ? (node as Record<string, unknown>)
         : undefined;
-    const title = titleOf(obj);
+    const meta = metaOf(obj);
     if (!obj || !("class_type" in obj)) {
+      // execution.py: `node_data.get('_meta', {}).get('title')`, shown only when truthy.
+      const title = meta["title"];
       return reject(
         !rules.has("missingNodeType")
           ? pyError(
@@ -119,7 +121,7 @@ export function validatePrompt(
             )
           : pyError(
               "missing_node_type",
-              `Node '${title ?? `ID #${id}`}' has no class_type. The workflow may be corrupted or a custom node is missing.`,
+              `Node '${pyBoolOf(title) ? pyStr(title) : `ID #${id}`}' has no class_type. The workflow may be corrupted or a custom node is missing.`,
               `Node ID '#${id}'`,
               { node_id: id, class_type: null, node_title: title ?? null },
             ),
@@ -129,6 +131,8 @@ export function validatePrompt(
     const cls = typeof classType === "string" ? find(classType) : undefined;
     if (!cls) {
       if (typeof classType === "string" && options.opaqueClasses?.has(classType)) continue;
+      // execution.py: `.get('title', class_type)`: a present title wins, whatever its value.
+      const title = "title" in meta ? meta["title"] : classType;
       return reject(
         !rules.has("missingNodeType")
           ? pyError(
@@ -138,7 +142,7 @@ export function validatePrompt(
             )
           : pyError(
               "missing_node_type",
-              `Node '${title ?? pyStr(classType)}' not found. The custom node may not be installed.`,
+              `Node '${pyStr(title)}' not found. The custom node may not be installed.`,
               `Node ID '#${id}'`,
               { node_id: id, class_type: classType ?? null, node_title: title ?? null },
             ),
@@ -235,11 +239,12 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === "object" && !Array.isArray(v);
 }
 
-function titleOf(node: Record<string, unknown> | undefined): string | undefined {
+/** A node's `_meta` object, or `{}` (Python's `.get('_meta', {})`). */
+function metaOf(node: Record<string, unknown> | undefined): Record<string, unknown> {
   const meta = node?.["_meta"];
-  const title =
-    meta !== null && typeof meta === "object" ? (meta as { title?: unknown }).title : undefined;
-  return typeof title === "string" && title !== "" ? title : undefined;
+  return meta !== null && typeof meta === "object" && !Array.isArray(meta)
+    ? (meta as Record<string, unknown>)
+    : {};
 }
 
 function pyError(

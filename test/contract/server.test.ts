@@ -102,13 +102,20 @@ describe("POST /prompt", () => {
     expect(b.body.number).toBe(a.body.number + 1);
   });
 
-  test("prompt shapes: {} and [] are prompt_no_outputs, a number is a 500", async () => {
-    for (const prompt of [{}, []]) {
-      const r = await post(`${server.url}/prompt`, { prompt });
-      expect(r.status).toBe(400);
-      expect(r.body.error.type).toBe("prompt_no_outputs");
-    }
+  test("prompt shapes: {} is prompt_no_outputs; [] too before 0.14.0, a 500 after (as on 0.33.0); a number is a 500", async () => {
+    const r = await post(`${server.url}/prompt`, { prompt: {} });
+    expect(r.status).toBe(400);
+    expect(r.body.error.type).toBe("prompt_no_outputs");
+    expect((await post(`${server.url}/prompt`, { prompt: [] })).status).toBe(500);
     expect((await post(`${server.url}/prompt`, { prompt: 5 })).status).toBe(500);
+    const old = await startTestServer({ comfyuiVersion: "0.13.0" });
+    try {
+      expect((await post(`${old.url}/prompt`, { prompt: [] })).body.error.type).toBe(
+        "prompt_no_outputs",
+      );
+    } finally {
+      await old.close();
+    }
   });
 
   test("client-chosen ids: canonical UUIDs only (0.25.0+); 409 on duplicates only when asked for", async () => {

@@ -1,3 +1,4 @@
+import { parseJsonLossless } from "../../src/protocol/json.js";
 import WebSocket from "ws";
 
 /** A raw WebSocket client recording everything, for protocol-level tests. */
@@ -76,7 +77,7 @@ export async function post(
   const text = await res.text();
   let parsed: unknown;
   try {
-    parsed = text ? JSON.parse(text) : undefined;
+    parsed = text ? parseJsonLossless(text) : undefined;
   } catch {
     parsed = undefined;
   }
@@ -90,7 +91,8 @@ export async function get(
   const bytes = Buffer.from(await res.arrayBuffer());
   let parsed: unknown;
   try {
-    parsed = JSON.parse(bytes.toString("utf8"));
+    // The server writes Python's JSON: a prompt's NaN comes back as NaN.
+    parsed = parseJsonLossless(bytes.toString("utf8"));
   } catch {
     parsed = undefined;
   }

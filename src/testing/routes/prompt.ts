@@ -74,7 +74,10 @@ export function promptRoutes(app: App): Route[] {
         if (rules.has("nodeReplacement") && !emptyish) {
           for (const node of Object.values(prompt as Record<string, unknown>)) {
             if (node === null || typeof node !== "object" || Array.isArray(node)) continue;
-            if (!("class_type" in node) || !("inputs" in node)) continue;
+            if (!("class_type" in node) || !("inputs" in node)) {
+              if (rules.has("nodeReplacementSkipsIncomplete")) continue;
+              throw new HttpStatus(500);
+            }
             const inputs = (node as { inputs: unknown }).inputs;
             if (inputs === null || typeof inputs !== "object" || Array.isArray(inputs))
               throw new HttpStatus(500);

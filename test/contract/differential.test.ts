@@ -1,0 +1,422 @@
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { parseJsonLossless, stringifyJson } from "../../src/protocol/json.js";
+import { normalizeObjectInfo } from "../../src/schema/normalize.js";
+import { validatePrompt } from "../../src/schema/validate.js";
+import { startTestServer, type TestServer } from "../../src/testing/index.js";
+import { ROOT } from "../helpers.js";
+
+/**
+ * The differential suite: one table of `POST /prompt` exchanges, sent to real ComfyUI releases
+ * (`../shared/comfyui-real`) and to comfyc (the offline validator and the test server set to
+ * that release, both given the real server's own /object_info), asserting that they agree.
+ * Where comfyc deliberately differs, the case says why.
+ *
+ * Real servers come from `COMFYUI_0364_URL` / `COMFYUI_033_URL` when set, otherwise this file
+ * starts them with `comfyui-real/start.sh` (its first run installs Debian packages, ~1 min).
+ */
+
+const REAL = resolve(ROOT, "..", "shared", "comfyui-real");
+const RELEASES = [
+  { version: "0.3.64", env: "COMFYUI_0364_URL" },
+  { version: "0.33.0", env: "COMFYUI_033_URL" },
+] as const;
+type Release = (typeof RELEASES)[number]["version"];
+
+/** Why comfyc answers differently from the real release, per side that differs. */
+interface Deliberate {
+  /** The offline validator (`validatePrompt`, `comfyc validate`). */
+  readonly offline?: string;
+  /** The test server. */
+  readonly server?: string;
+}
+
+interface Exchange {
+  readonly name: string;
+  /** The `POST /prompt` body, as text (Python's JSON: NaN and Infinity allowed). */
+  readonly body: string;
+  readonly differs?: Partial<Record<Release, Deliberate>>;
+}
+
+const empty = (w: number | string = 16, h: number | string = 16) =>
+  `{"class_type": "EmptyImage", "inputs": {"width": ${w}, "height": ${h}, "batch_size": 1, "color": 0}}`;
+const preview = (from: string, index = 0) =>
+  `{"class_type": "PreviewImage", "inputs": {"images": ["${from}", ${index}]}}`;
+const invert = (from: string, index = 0) =>
+  `{"class_type": "ImageInvert", "inputs": {"image": ["${from}", ${index}]}}`;
+const scaleBy = (by: string) =>
+  `{"class_type": "ImageScaleBy", "inputs": {"image": ["1", 0], "upscale_method": "nearest-exact", "scale_by": ${by}}}`;
+const prompt = (nodes: Record<string, string>, extra = "") =>
+  `{"prompt": {${Object.entries(nodes)
+    .map(([id, n]) => `"${id}": ${n}`)
+    .join(", ")}}${extra}}`;
+
+const UUID = "6f1c1f9e-3a4b-4c5d-8e9f-0a1b2c3d4e5f";
+
+const EXCHANGES: readonly Exchange[] = [
+  { name: "a valid prompt", body: prompt({ "1": empty(), "2": preview("1") }) },
+  { name: "value below min", body: prompt({ "1": empty(0), "2": preview("1") }) },
+  { name: "value above max", body: prompt({ "1": empty(16385), "2": preview("1") }) },
+  { name: "INT that is not a number", body: prompt({ "1": empty('"abc"'), "2": preview("1") }) },
+  {
+    name: "coercions: integer string, float truncated, bool as int",
+    body: prompt({
+      "1": `{"class_type": "EmptyImage", "inputs": {"width": " 12 ", "height": 7.9, "batch_size": true, "color": 0}}`,
+      "2": preview("1"),
+    }),
+  },
+  {
+    name: "NaN and Infinity for INT inputs",
+    body: prompt({ "1": empty("NaN", "Infinity"), "2": preview("1") }),
+  },
+  {
+    name: "Infinity over a FLOAT max",
+    body: prompt({ "1": empty(), "3": scaleBy("Infinity"), "2": preview("3") }),
+  },
+  {
+    name: "-Infinity under a FLOAT min",
+    body: prompt({ "1": empty(), "3": scaleBy("-Infinity"), "2": preview("3") }),
+  },
+  {
+    name: "NaN for a FLOAT passes min and max",
+    body: prompt({ "1": empty(), "3": scaleBy("NaN"), "2": preview("3") }),
+  },
+  {
+    name: "combo value not in the list",
+    body: prompt({
+      "1": empty(),
+      "3": `{"class_type": "ImageScaleBy", "inputs": {"image": ["1", 0], "upscale_method": "nope", "scale_by": 1}}`,
+      "2": preview("3"),
+    }),
+  },
+  {
+    name: "combo value of the wrong type (repr from 0.21.0)",
+    body: prompt({
+      "1": empty(),
+      "3": `{"class_type": "ImageScaleBy", "inputs": {"image": ["1", 0], "upscale_method": 5, "scale_by": 1}}`,
+      "2": preview("3"),
+    }),
+  },
+  {
+    name: "required input missing",
+    body: prompt({
+      "1": `{"class_type": "EmptyImage", "inputs": {"height": 16, "batch_size": 1, "color": 0}}`,
+      "2": preview("1"),
+    }),
+  },
+  {
+    name: "required input missing on the output node",
+    body: prompt({ "2": `{"class_type": "SaveImage", "inputs": {"filename_prefix": "x"}}` }),
+  },
+  {
+    name: "undeclared inputs are ignored",
+    body: prompt({
+      "1": `{"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0, "bogus": 3}}`,
+      "2": preview("1"),
+    }),
+  },
+  { name: "unknown class", body: prompt({ "1": `{"class_type": "NoSuchNode", "inputs": {}}` }) },
+  {
+    name: "unknown class with a title",
+    body: prompt({
+      "1": `{"class_type": "NoSuchNode", "inputs": {}, "_meta": {"title": "My node"}}`,
+    }),
+  },
+  { name: "node without class_type", body: prompt({ "1": `{"inputs": {}}` }) },
+  { name: "link to a missing node", body: prompt({ "1": invert("99"), "2": preview("1") }) },
+  {
+    name: "link to an output index the source does not have (inner)",
+    body: prompt({ "1": empty(), "3": invert("1", 3), "2": preview("3") }),
+  },
+  {
+    name: "link to an output index the source does not have (on the output)",
+    body: prompt({ "1": empty(), "2": preview("1", 3) }),
+  },
+  {
+    name: "return type mismatch",
+    body: prompt({
+      "1": empty(),
+      "3": `{"class_type": "InvertMask", "inputs": {"mask": ["1", 0]}}`,
+      "2": `{"class_type": "PreviewAny", "inputs": {"source": ["3", 0]}}`,
+    }),
+  },
+  {
+    name: "bad linked input (a list of three)",
+    body: prompt({
+      "1": `{"class_type": "ImageInvert", "inputs": {"image": ["1", 0, 0]}}`,
+      "2": preview("1"),
+    }),
+  },
+  {
+    name: "a PreviewAny (IO.ANY) takes an INT",
+    body: prompt({
+      "1": `{"class_type": "PrimitiveInt", "inputs": {"value": 3}}`,
+      "2": `{"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}}`,
+    }),
+  },
+  {
+    name: "a two-node cycle",
+    body: prompt({ "1": invert("2"), "2": invert("1"), "3": preview("1") }),
+  },
+  { name: "a self-link", body: prompt({ "1": invert("1"), "3": preview("1") }) },
+  {
+    name: "one output fails, another runs (200 with node_errors)",
+    body: prompt({ "1": empty(0), "2": preview("1"), "3": empty(), "4": preview("3") }),
+  },
+  {
+    name: "dependent_outputs over-reports",
+    body: prompt({
+      "1": empty(0),
+      "2": preview("1"),
+      "5": empty(0),
+      "6": preview("5"),
+      "3": empty(),
+      "4": preview("3"),
+    }),
+  },
+  { name: "an empty prompt", body: `{"prompt": {}}` },
+  {
+    name: "an empty list as the prompt",
+    body: `{"prompt": []}`,
+    differs: {
+      "0.33.0": {
+        offline:
+          "the server's node replacement calls prompt.items() and answers a bare 500; the validator reports prompt_no_outputs, what 0.3.64 says",
+      },
+    },
+  },
+  {
+    name: "a non-empty list as the prompt",
+    body: `{"prompt": [1]}`,
+    differs: {
+      "0.3.64": {
+        offline: "the server answers a bare 500; the validator reports prompt_no_outputs",
+      },
+      "0.33.0": {
+        offline: "the server answers a bare 500; the validator reports prompt_no_outputs",
+      },
+    },
+  },
+  { name: "no prompt key", body: `{"client_id": "x"}` },
+  {
+    name: "a node without inputs",
+    body: prompt({ "2": `{"class_type": "SaveImage"}` }),
+  },
+  {
+    name: "a value wrapped in __value__",
+    body: prompt({
+      "1": `{"class_type": "EmptyImage", "inputs": {"width": {"__value__": 8}, "height": 8, "batch_size": 1, "color": 0}}`,
+      "2": preview("1"),
+    }),
+  },
+  {
+    name: "BOOLEAN coercion of a string",
+    body: prompt({
+      "1": empty(),
+      "2": `{"class_type": "ImageFlip", "inputs": {"image": ["1", 0], "flip_method": "x-axis: vertically"}}`,
+      "3": preview("2"),
+    }),
+  },
+  {
+    name: "LoadImageOutput of an annotated file that does not exist",
+    body: prompt({
+      "1": `{"class_type": "LoadImageOutput", "inputs": {"image": "nope.png [output]"}}`,
+      "2": preview("1"),
+    }),
+    differs: {
+      "0.3.64": {
+        offline: "offline the server's files are unknown: uploaded-file inputs are not checked",
+      },
+      "0.33.0": {
+        offline: "offline the server's files are unknown: uploaded-file inputs are not checked",
+      },
+    },
+  },
+  {
+    name: "V3 Autogrow with no slot given",
+    body: prompt({ "1": `{"class_type": "BatchImagesNode", "inputs": {}}`, "2": preview("1") }),
+  },
+  {
+    name: "a client prompt_id that is not a UUID",
+    body: prompt({ "1": empty(), "2": preview("1") }, `, "prompt_id": "my-job-1"`),
+    differs: { "0.33.0": { offline: "prompt_id is checked by the server, not by the validator" } },
+  },
+  {
+    name: "a client prompt_id that is a canonical UUID",
+    body: prompt({ "1": empty(), "2": preview("1") }, `, "prompt_id": "${UUID}"`),
+  },
+  {
+    name: "a 64-bit seed above the max",
+    body: prompt({
+      "1": `{"class_type": "KSampler", "inputs": {"seed": 18446744073709551616, "steps": 1, "cfg": 1, "sampler_name": "euler", "scheduler": "normal", "denoise": 1}}`,
+      "2": `{"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}}`,
+    }),
+  },
+];
+
+interface Answer {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+/** What a `POST /prompt` answer says, without what legitimately varies between runs. */
+function comparable(answer: Answer): Answer {
+  if (answer.status === 500) return { status: 500, body: "500" };
+  const body = structuredClone(answer.body) as Record<string, unknown>;
+  if (answer.status === 200) {
+    delete body["prompt_id"];
+    delete body["number"];
+  }
+  const nodeErrors = body["node_errors"] as Record<
+    string,
+    { errors: unknown[]; dependent_outputs: string[] }
+  >;
+  for (const entry of Object.values(nodeErrors ?? {})) {
+    // Python iterates inputs in set order: the order of errors is not stable (protocol §5.2).
+    entry.errors = entry.errors
+      .map((e) => {
+        const info = (e as { extra_info?: Record<string, unknown> }).extra_info;
+        if (info && "traceback" in info) info["traceback"] = "<frames>";
+        return e;
+      })
+      .sort((a, b) => (stringifyJson(a) < stringifyJson(b) ? -1 : 1));
+    entry.dependent_outputs = [...entry.dependent_outputs].sort();
+  }
+  return { status: answer.status, body };
+}
+
+async function postPrompt(url: string, text: string): Promise<Answer> {
+  const res = await fetch(`${url}/prompt`, { method: "POST", body: text });
+  const raw = await res.text();
+  let body: unknown = raw;
+  try {
+    body = parseJsonLossless(raw);
+  } catch {
+    // aiohttp's plain-text 500
+  }
+  return { status: res.status, body };
+}
+
+function offlineAnswer(
+  text: string,
+  schema: ReturnType<typeof normalizeObjectInfo>,
+  version: string,
+): Answer {
+  const body = parseJsonLossless(text) as Record<string, unknown>;
+  if (!("prompt" in body))
+    return {
+      status: 400,
+      body: {
+        error: {
+          type: "no_prompt",
+          message: "No prompt provided",
+          details: "No prompt provided",
+          extra_info: {},
+        },
+        node_errors: {},
+      },
+    };
+  const r = validatePrompt(body["prompt"], schema, { comfyuiVersion: version });
+  return r.valid
+    ? { status: 200, body: { node_errors: r.nodeErrors } }
+    : { status: 400, body: { error: r.error, node_errors: r.nodeErrors } };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolvePort(port));
+    });
+  });
+}
+
+function run(cmd: string, args: readonly string[]): Promise<string> {
+  return new Promise((resolveRun, reject) => {
+    execFile(cmd, args, { timeout: 600_000 }, (error, stdout, stderr) =>
+      error
+        ? reject(new Error(`${cmd} failed: ${stderr || error.message}`))
+        : resolveRun(stdout.trim()),
+    );
+  });
+}
+
+interface Side {
+  readonly version: Release;
+  url: string;
+  pid?: string;
+  schema?: ReturnType<typeof normalizeObjectInfo>;
+  server?: TestServer;
+}
+
+const present = existsSync(join(REAL, "start.sh"));
+if (!present)
+  console.log("skip: differential suite against real ComfyUI (no ../shared/comfyui-real)");
+
+describe.runIf(present)("differential: real ComfyUI vs comfyc", () => {
+  const sides: Side[] = RELEASES.map((r) => ({
+    version: r.version,
+    url: process.env[r.env] ?? "",
+  }));
+  const workdir = present ? mkdtempSync(join(tmpdir(), "comfyc-real-")) : "";
+
+  beforeAll(async () => {
+    for (const side of sides) {
+      if (!side.url) {
+        const line = await run(join(REAL, "start.sh"), [
+          side.version,
+          String(await freePort()),
+          workdir,
+        ]);
+        side.url = line.slice(0, line.indexOf(" pid "));
+        side.pid = line.slice(line.indexOf(" pid ") + 5);
+      }
+      const info = parseJsonLossless(await (await fetch(`${side.url}/object_info`)).text());
+      side.schema = normalizeObjectInfo(info, `${side.url}/object_info`);
+      side.server = await startTestServer({
+        port: 0,
+        objectInfo: info as Record<string, unknown>,
+        comfyuiVersion: side.version,
+      });
+    }
+  }, 900_000);
+
+  afterAll(async () => {
+    for (const side of sides) {
+      await side.server?.close();
+      if (side.pid) await run(join(REAL, "stop.sh"), [side.pid]);
+    }
+  }, 60_000);
+
+  test.each(RELEASES.map((r) => r.version))(
+    "each release reports its own version (%s)",
+    async (v) => {
+      const side = sides.find((s) => s.version === v)!;
+      for (const url of [side.url, side.server!.url]) {
+        const stats = (await (await fetch(`${url}/system_stats`)).json()) as {
+          system: { comfyui_version: string };
+        };
+        expect(stats.system.comfyui_version).toBe(v);
+      }
+    },
+  );
+
+  const cases = EXCHANGES.flatMap((c) => RELEASES.map((r) => [c.name, r.version, c] as const));
+  test.each(cases)("%s (%s)", async (_name, version, exchange) => {
+    const side = sides.find((s) => s.version === version)!;
+    const real = comparable(await postPrompt(side.url, exchange.body));
+    const why = exchange.differs?.[version];
+    const server = comparable(await postPrompt(side.server!.url, exchange.body));
+    if (why?.server) expect(server, `expected to differ: ${why.server}`).not.toEqual(real);
+    else expect(server, "test server").toEqual(real);
+    const offline = comparable(offlineAnswer(exchange.body, side.schema!, version));
+    if (why?.offline) expect(offline, `expected to differ: ${why.offline}`).not.toEqual(real);
+    else expect(offline, "offline validator").toEqual(real);
+  });
+});
