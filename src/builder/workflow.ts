@@ -505,7 +505,8 @@ function compileInputs(node: NodeRecord): {
       default: {
         if (value !== undefined) out[key] = convert(key, value);
         else if (fillDefault && "default" in input && input.default !== undefined)
-          out[key] = input.default;
+          // A list default (COLORS' []) must be wrapped, or the server reads it as a link.
+          out[key] = convert(key, input.default);
       }
     }
   };

@@ -29,6 +29,13 @@ export interface LinkInputIR extends InputBase {
   readonly type: string;
   /** `type` split on commas and trimmed. */
   readonly accepts: readonly string[];
+  /**
+   * A V3 value type edited by a widget (`COLOR`, `BOUNDING_BOX`, `CURVE`, `RANGE`, …, or any
+   * `socketless` input): the prompt may hold a constant instead of a link (ComfyUI 0.9.0+).
+   */
+  readonly value?: true;
+  /** The widget's default constant, when the server gives one. */
+  readonly default?: unknown;
 }
 
 export interface IntInputIR extends InputBase {
@@ -124,6 +131,16 @@ export interface OutputIR {
   readonly rawType: string | readonly ComboValue[];
   readonly isList: boolean;
   readonly tooltip?: string;
+  /** `output_matchtypes[index]` (0.4.0+): the MatchType template whose type this output takes. */
+  readonly matchType?: string;
+}
+
+/** `price_badge` of a partner API node (0.9.2+): how the editor computes its price. */
+export interface PriceBadgeIR {
+  /** The expression language, `"jsonata"`. */
+  readonly engine: string;
+  /** The price expression over the widgets and inputs it depends on. */
+  readonly expr: string;
 }
 
 export interface NodeClassIR {
@@ -148,6 +165,12 @@ export interface NodeClassIR {
   readonly hidden: readonly string[];
   readonly outputs: readonly OutputIR[];
   readonly searchAliases?: readonly string[];
+  /** `essentials_category` (0.15.0+): the editor's essentials tab this node is listed under. */
+  readonly essentialsCategory?: string;
+  /** `price_badge` (0.9.2+), on partner API nodes. */
+  readonly priceBadge?: PriceBadgeIR;
+  /** `has_intermediate_output` (0.19.0+): shows UI output before it finishes. */
+  readonly hasIntermediateOutput?: true;
 }
 
 /** A problem in one part of an object_info that was skipped rather than failing everything. */

@@ -146,7 +146,18 @@ export function normalizeNode(classType: string, info: NodeInfo): NodeWithoutIde
     hidden,
     outputs: normalizeOutputs(info),
     searchAliases: info.search_aliases?.length ? info.search_aliases : undefined,
+    essentialsCategory: info.essentials_category || undefined,
+    priceBadge: priceBadgeOf(info),
+    hasIntermediateOutput: info.has_intermediate_output === true ? true : undefined,
   });
+}
+
+/** `price_badge`: kept when it has the documented `{engine, expr}` strings; V3 sends null. */
+function priceBadgeOf(info: NodeInfo): NodeClassIR["priceBadge"] {
+  const badge = (info as { price_badge?: unknown }).price_badge;
+  if (badge === null || typeof badge !== "object") return undefined;
+  const { engine, expr } = badge as { engine?: unknown; expr?: unknown };
+  return typeof engine === "string" && typeof expr === "string" ? { engine, expr } : undefined;
 }
 
 function orderedNames(section: Record<string, unknown>, order: readonly string[] | undefined) {
@@ -173,6 +184,7 @@ function normalizeOutputs(info: NodeInfo): OutputIR[] {
       rawType,
       isList: info.output_is_list?.[index] === true,
       tooltip: info.output_tooltips?.[index] ?? undefined,
+      matchType: info.output_matchtypes?.[index] ?? undefined,
     }),
   );
 }
@@ -303,10 +315,35 @@ export function normalizeInput(
       const slot = str(options["slotType"]) ?? "*";
       return compact({ ...base, kind: "link", type: slot, accepts: splitTypes(slot) });
     }
-    default:
-      return compact({ ...base, kind: "link", type, accepts: splitTypes(type) });
+    default: {
+      // V3 value types (COLOR 0.12.0, BOUNDING_BOX 0.15.0, CURVE 0.16.0, RANGE 0.20.0, …) are
+      // widgets whose constant goes in the prompt; `socketless` marks any such widget.
+      const value = V3_VALUE_TYPES.has(type) || options["socketless"] === true;
+      return compact({
+        ...base,
+        kind: "link",
+        type,
+        accepts: splitTypes(type),
+        value: value ? true : undefined,
+        default: value ? options["default"] : undefined,
+      });
+    }
   }
 }
+
+/** V3 io types edited by a widget, from `comfy_api/latest/_io.py` (changes §E). */
+export const V3_VALUE_TYPES: ReadonlySet<string> = new Set([
+  "COLOR",
+  "COLORS",
+  "BOUNDING_BOX",
+  "BOUNDING_BOXES",
+  "CURVE",
+  "RANGE",
+  "HISTOGRAM",
+  "IMAGECOMPARE",
+  "COMPOSITOR",
+  "LAYERS",
+]);
 
 function combo(
   base: InputBaseFields,

@@ -54,7 +54,11 @@ export function inputDoc(input: InputIR): string | undefined {
       break;
     }
     case "link":
-      facts.push(`Socket ${docCode(input.type)}.`);
+      facts.push(
+        input.value
+          ? `A ${docCode(input.type)} value${input.default !== undefined ? ` (default ${docCode(JSON.stringify(input.default) ?? "")})` : ""}, or a link.`
+          : `Socket ${docCode(input.type)}.`,
+      );
       break;
     case "matchtype":
       facts.push(
@@ -108,6 +112,14 @@ export function classDoc(node: NodeClassIR): string {
   );
   if (node.outputNode) facts.push("Output node: ComfyUI runs the graph from here.");
   if (node.apiNode) facts.push("Partner API node: needs Comfy.org credentials and network access.");
+  if (node.priceBadge)
+    facts.push(
+      `Priced per run by the server (${docText(node.priceBadge.engine)} expression, ${node.priceBadge.expr.length} characters).`,
+    );
+  if (node.essentialsCategory) facts.push(`Essentials: ${docText(node.essentialsCategory)}.`);
+  if (node.searchAliases?.length)
+    facts.push(`Also found as: ${node.searchAliases.map((a) => docText(a)).join(", ")}.`);
+  if (node.devOnly) facts.push("Dev only: listed only in the editor's developer mode.");
   if (node.outputs.length) {
     facts.push(
       `Outputs: ${node.outputs.map((o) => `${o.identifier} (${docCode(o.type)})`).join(", ")}.`,

@@ -30,6 +30,29 @@ function socketConstants(types: readonly string[]): string[] {
   return [...new Set(types.map((t) => WIDGET_CONSTANTS[t]).filter((t) => t !== undefined))];
 }
 
+const BOX =
+  "{ readonly x: number; readonly y: number; readonly width: number; readonly height: number }";
+
+/**
+ * Constants of V3 value types, as their widgets write them (comfy_api/latest/_io.py defaults):
+ * COLOR `"#ffffff"`, BOUNDING_BOX `{x, y, width, height}`, CURVE `{points, interpolation}`,
+ * RANGE `{min, max}`. Other widget-edited types take any JSON value.
+ */
+const V3_VALUE_CONSTANTS: Readonly<Record<string, string>> = {
+  COLOR: "string",
+  COLORS: "readonly string[]",
+  BOUNDING_BOX: BOX,
+  BOUNDING_BOXES: `readonly ${BOX}[]`,
+  CURVE:
+    "{ readonly points: readonly (readonly [number, number])[]; readonly interpolation: string }",
+  RANGE: "{ readonly min: number; readonly max: number }",
+};
+
+/** The constant a V3 value-type input takes (`unknown` for types without a known shape). */
+export function valueConstantType(type: string): string {
+  return V3_VALUE_CONSTANTS[type] ?? "unknown";
+}
+
 /** Whether the property for this input may be left out when adding the node. */
 export function isOptionalInput(input: InputIR): boolean {
   if (!input.required) return true;
@@ -44,6 +67,8 @@ export function isOptionalInput(input: InputIR): boolean {
       return typeof input.config[1]["default"] === "string";
     case "autogrow":
       return input.min === 0 || !input.template.required;
+    case "link":
+      return input.value === true && input.default !== undefined;
     default:
       return false;
   }
@@ -56,6 +81,7 @@ export function isOptionalInput(input: InputIR): boolean {
 export function inputValueType(input: InputIR, key: string, ctx: TypeContext): string {
   switch (input.kind) {
     case "link":
+      if (input.value) return union([valueConstantType(input.type), linkType(input.accepts)]);
       return union([linkType(input.accepts), ...socketConstants(input.accepts)]);
     case "matchtype":
       return union([linkType(input.allowedTypes), ...socketConstants(input.allowedTypes)]);
