@@ -277,7 +277,8 @@ describe("typed routes", () => {
       expect((missing as { code: string }).code).toBe("NOT_FOUND");
 
       // Three prompts behind a slow one: delete one, clear the rest.
-      routes.script.node("ImageInvert", { durationMs: 300 });
+      // Still running when interrupted below, however loaded the machine.
+      routes.script.node("ImageInvert", { durationMs: 20_000 });
       // Submitted one at a time, so the server's numbering follows the array.
       const jobs: Job[] = [];
       for (const i of [1, 2, 3, 4]) {
