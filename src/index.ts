@@ -48,12 +48,14 @@ export { defineWorkflow, isWorkflow, ParameterizedWorkflow } from "./builder/def
 export type { AnyWorkflow, WorkflowDefinition } from "./builder/define-workflow.js";
 export { GraphError, ParamsInvalidError, PromptInvalidError } from "./builder/errors.js";
 export {
+  comfyuiText,
   describeError,
   describeNodeErrors,
   formatRejection,
   nodeErrorsHint,
+  promptLinks,
 } from "./protocol/describe-errors.js";
-export type { NodeContext } from "./protocol/describe-errors.js";
+export type { LinkContext, NodeContext } from "./protocol/describe-errors.js";
 export type { ErrorObj, NodeError, NodeErrors } from "./protocol/prompt.js";
 export { normalizeObjectInfo } from "./schema/normalize.js";
 export { validatePrompt } from "./schema/validate.js";

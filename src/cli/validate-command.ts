@@ -8,6 +8,7 @@ import { validatePrompt } from "../schema/validate.js";
 import type { CliIo } from "./io.js";
 import { parseComfyuiVersion, tryParseComfyuiVersion } from "../protocol/comfyui-version.js";
 import { promptFromWorkflowFile } from "./workflow-input.js";
+import { promptLinks } from "../protocol/describe-errors.js";
 
 interface ValidateFlags {
   schema?: string;
@@ -87,7 +88,10 @@ export function registerValidate(program: Command, io: CliIo): void {
         result.nodeErrors,
         (id) => {
           const title = (prompt[id] as { _meta?: { title?: unknown } } | undefined)?._meta?.title;
-          return typeof title === "string" ? { title } : undefined;
+          const links = promptLinks(prompt, id, (c) =>
+            schema.classes.get(c)?.outputs.map((o) => o.type),
+          );
+          return { ...(typeof title === "string" ? { title } : {}), links };
         },
         `validation against ${label}`,
         dropped,

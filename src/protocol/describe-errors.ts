@@ -6,6 +6,108 @@ export interface NodeContext {
   readonly title?: string;
   /** `file:line:column` where the node was created in the user's code. */
   readonly source?: string;
+  /**
+   * The node's own links as sent ({@link promptLinks}): ComfyUI files a link to a missing node
+   * or output under the node that holds it, but its `input_name` names the downstream caller's
+   * input, so the readable text finds the bad link here.
+   */
+  readonly links?: readonly LinkContext[];
+}
+
+/** One link input of a prompt node, with what is known about its source. */
+export interface LinkContext {
+  /** The input that holds the link. */
+  readonly input: string;
+  /** The source node id, as sent. */
+  readonly from: unknown;
+  /** The output index, as sent. */
+  readonly index: unknown;
+  /** The source node's class, when it is in the prompt. */
+  readonly sourceClass?: string;
+  /** The source class's output types, when the schema knows the class. */
+  readonly sourceOutputs?: readonly string[];
+}
+
+/**
+ * The link inputs of node `nodeId` of `prompt`, for {@link NodeContext.links}.
+ *
+ * @param outputsOf the output types of a class (from the schema), when known.
+ */
+export function promptLinks(
+  prompt: Readonly<Record<string, unknown>>,
+  nodeId: string,
+  outputsOf: (classType: string) => readonly string[] | undefined = () => undefined,
+): LinkContext[] {
+  const node = prompt[nodeId] as { inputs?: unknown } | undefined;
+  const inputs = node?.inputs;
+  if (inputs === null || typeof inputs !== "object") return [];
+  const out: LinkContext[] = [];
+  for (const [input, value] of Object.entries(inputs as Record<string, unknown>)) {
+    if (!Array.isArray(value) || value.length !== 2) continue;
+    const [from, index] = value as [unknown, unknown];
+    const source =
+      typeof from === "string" && Object.hasOwn(prompt, from)
+        ? (prompt[from] as { class_type?: unknown } | undefined)
+        : undefined;
+    const sourceClass = typeof source?.class_type === "string" ? source.class_type : undefined;
+    const sourceOutputs = sourceClass ? outputsOf(sourceClass) : undefined;
+    out.push({
+      input,
+      from,
+      index,
+      ...(sourceClass ? { sourceClass } : {}),
+      ...(sourceOutputs ? { sourceOutputs } : {}),
+    });
+  }
+  return out;
+}
+
+/** A link's index is not an output of its source (Python: IndexError or TypeError). */
+function outOfRange(l: LinkContext): boolean {
+  if (!l.sourceOutputs) return false;
+  const n = l.sourceOutputs.length;
+  return !(
+    typeof l.index === "number" &&
+    Number.isInteger(l.index) &&
+    l.index < n &&
+    l.index >= -n
+  );
+}
+
+function describeLinkFault(e: ErrorObj, ctx: NodeContext | undefined): string | undefined {
+  const type = e.extra_info["exception_type"];
+  const links = ctx?.links ?? [];
+  if (type === "KeyError") {
+    const bad = links.filter((l) => typeof l.from !== "string" || l.sourceClass === undefined);
+    const l = bad.find((b) => pyKeyRepr(b.from) === e.details) ?? bad[0];
+    if (l)
+      return `input ${l.input} links to node ${show(l.from)} (${show([l.from, l.index])}), which is not in the prompt`;
+    return `a link of this node names node ${e.details}, which is not in the prompt`;
+  }
+  if (type === "IndexError" || type === "TypeError") {
+    const l = links.find(outOfRange);
+    if (l) {
+      const outputs = l.sourceOutputs!;
+      const listed = outputs.map((t, i) => `${i}: ${t}`).join(", ");
+      return `input ${l.input} links to output ${show(l.index)} of node ${show(l.from)} (${l.sourceClass}), which has ${outputs.length === 0 ? "no outputs" : `${outputs.length} output(s) (${listed})`}`;
+    }
+    const candidates = links.map((c) => `${c.input} ${show([c.from, c.index])}`).join(", ");
+    return `a link of this node names an output its source does not have${candidates ? ` (links: ${candidates})` : ""}`;
+  }
+  return undefined;
+}
+
+/** Python's `str(KeyError(k))`: the key's repr, as ComfyUI puts it in `details`. */
+function pyKeyRepr(key: unknown): string {
+  return typeof key === "string" ? `'${key}'` : String(key);
+}
+
+/**
+ * ComfyUI's own text for an error, as its frontend and `prompt_outputs_failed_validation`
+ * show it (`"<message>: <details>"`), so users can search for what they see in ComfyUI.
+ */
+export function comfyuiText(e: ErrorObj): string {
+  return e.details ? `${e.message}: ${e.details}` : e.message;
 }
 
 const MAX_LISTED = 10;
@@ -41,8 +143,11 @@ function range(e: ErrorObj): string {
   return ` (allowed ${limit(min, "−∞")} … ${limit(max, "∞")})`;
 }
 
-/** One ComfyUI error as a sentence about the input it concerns. */
-export function describeError(e: ErrorObj): string {
+/**
+ * One ComfyUI error as a sentence about the input it concerns. `ctx` (the node's title, source
+ * and links) lets a bad link be named precisely.
+ */
+export function describeError(e: ErrorObj, ctx?: NodeContext): string {
   const input =
     typeof e.extra_info["input_name"] === "string" ? e.extra_info["input_name"] : undefined;
   const at = input ? `input ${input}: ` : "";
@@ -78,12 +183,11 @@ export function describeError(e: ErrorObj): string {
       return `${at}${show(received)} is a list but not a [node_id, output_index] link; wrap list values as {"__value__": [...]}`;
     case "exception_during_inner_validation":
     case "exception_during_validation": {
-      const link = e.extra_info["linked_node"];
-      const type = e.extra_info["exception_type"];
-      if (type === "KeyError") return `${at}links to node ${e.details}, which is not in the prompt`;
-      if (type === "IndexError")
-        return `${at}a link (${show(link)} or upstream) names an output index the node does not have`;
-      return `${at}${e.message}: ${String(type ?? "")} ${e.details}`.trim();
+      // extra_info.input_name names the downstream caller's input, not this node's: the bad
+      // link is one of this node's own (execution.py validate_inputs).
+      const fault = describeLinkFault(e, ctx);
+      if (fault) return fault;
+      return `${e.message}: ${String(e.extra_info["exception_type"] ?? "")} ${e.details}`.trim();
     }
     case "custom_validation_failed":
       return `the node's own check failed: ${e.details}`;
@@ -113,7 +217,10 @@ export function describeNodeErrors(
     ]
       .filter(Boolean)
       .join(" ");
-    for (const e of nodeError.errors) lines.push(`Node "${id}" (${label}): ${describeError(e)}`);
+    for (const e of nodeError.errors)
+      lines.push(
+        `Node "${id}" (${label}): ${describeError(e, ctx)} [ComfyUI: ${JSON.stringify(comfyuiText(e))}]`,
+      );
   }
   if (lines.length === 0 && body.error) {
     const e = body.error;

@@ -166,7 +166,7 @@ describe("errors", () => {
       },
     });
     expect(text).toBe(
-      'Node "3" (KSampler): input seed: 18446744073709551616 is above the maximum (allowed 0 … 18446744073709551615)',
+      'Node "3" (KSampler): input seed: 18446744073709551616 is above the maximum (allowed 0 … 18446744073709551615) [ComfyUI: "Value bigger than max: seed"]',
     );
   });
 });
