@@ -276,7 +276,8 @@ describe("Ctrl-C during comfyc run", () => {
     } finally {
       server.script.clearNodes();
     }
-  });
+    // Spawns the CLI through tsx; slow to start on a loaded machine.
+  }, 180_000);
 });
 
 describe("comfyc serve", () => {

@@ -36,7 +36,8 @@ describe("codegen properties on untrusted schemas", () => {
       }),
       { numRuns: 200 },
     );
-  });
+    // 200 normalizations of a whole schema: minutes on a loaded machine.
+  }, 300_000);
 
   test("one input spec replaced by arbitrary JSON never stops generation", async () => {
     const withInputs = names.filter(
