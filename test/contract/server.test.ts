@@ -430,8 +430,7 @@ function sampler(steps = 3) {
 
 describe("queue, interrupt, history", () => {
   test("queue items are 5-tuples, pending in heap order; delete and clear broadcast status", async () => {
-    // Long enough to still be running on a loaded machine; interrupted at the end.
-    server.script.node("slow", { durationMs: 20_000 });
+    server.script.node("slow", { durationMs: 400 });
     const ws = await rawSocket(server.url, "watcher");
     await ws.waitFor((m) => m.type === "status");
     const running = await post(`${server.url}/prompt`, {
@@ -471,7 +470,6 @@ describe("queue, interrupt, history", () => {
     expect(after.queue_pending).toEqual([]);
     expect(after.queue_running).toHaveLength(1);
     server.script.clearNodes();
-    await fetch(`${server.url}/interrupt`, { method: "POST" });
     ws.close();
   });
 
