@@ -1,8 +1,16 @@
 import type { ApiPrompt, PromptNode, PromptValue } from "../builder/types.js";
-import type { NodeSchema } from "../schema/ir.js";
+import type { InputIR, NodeSchema } from "../schema/ir.js";
 import { WorkflowImportError, type ImportProblem } from "./errors.js";
 import { groupNodeDefinition, isGroupNodeType } from "./group-nodes.js";
-import { applyQueueTimeBehaviour, type QueueTimeOptions } from "./queue-time.js";
+import {
+  applyControl,
+  applyQueueTimeBehaviour,
+  isControlMode,
+  placeholders,
+  SAVE_NODES,
+  type QueueTimeOptions,
+  type WidgetLookup,
+} from "./queue-time.js";
 import {
   readUiDocument,
   SUBGRAPH_INPUT_ID,
@@ -11,7 +19,14 @@ import {
   type SubgraphDefinition,
   type UiDocument,
 } from "./ui-graph.js";
-import { liveSocketNames, mapWidgetValues, type MappedWidgets } from "./widgets.js";
+import {
+  defaultControlMode,
+  fixControlMode,
+  liveSocketNames,
+  mapWidgetValues,
+  type MappedWidgets,
+  type WidgetControl,
+} from "./widgets.js";
 
 /** Options of {@link convertWorkflow}. */
 export interface ConvertOptions extends QueueTimeOptions {
@@ -79,6 +94,14 @@ type Resolved =
 
 const NONE: Resolved = { kind: "none" };
 
+/** A PrimitiveNode's widgets (§5.1): its value and, for numbers and combos, its control. */
+interface PrimitiveState {
+  value: unknown;
+  readonly control: WidgetControl | undefined;
+  /** The value after `Run widget replace on values`, once worked out. */
+  sent?: unknown;
+}
+
 /**
  * Converts an editor (UI-format) workflow into the API-format prompt the editor's
  * `graphToPrompt` would queue (frontend v1.45, `comfyui-workflow-format.md` §4): widget values
@@ -116,7 +139,12 @@ class Converter {
   readonly warnings: ConvertWarning[] = [];
   readonly errors: ImportProblem[] = [];
   readonly prompt: ApiPrompt = {};
-  readonly #mapped = new Map<string, MappedWidgets | undefined>();
+  /** Widget state per node object: a definition's nodes are shared by its instances, as in the editor. */
+  readonly #mapped = new Map<GraphNode, MappedWidgets | undefined>();
+  readonly #primitives = new Map<GraphNode, PrimitiveState>();
+  /** Prompt inputs whose value came from a promoted subgraph input (no widget serialisation). */
+  readonly #rawValues = new Map<string, Set<string>>();
+  #lookup: WidgetLookup | undefined;
   readonly #groups = new Map<GraphNode, SubgraphDefinition>();
   #depth = 0;
 
@@ -138,10 +166,15 @@ class Converter {
     }
     const root: Scope = { graph: this.ui.root, path: [] };
     this.#checkSelfReference();
+    if (this.options.controlModes && this.errors.length === 0) this.#applyControls(root);
     for (const node of executionOrder(this.ui.root)) this.#visit(root, node, new Set());
     this.#dropLinksToMissing();
     this.#checkCycles();
-    applyQueueTimeBehaviour(this.prompt, this.schema, this.options, this.warnings, this.#titles());
+    applyQueueTimeBehaviour(this.prompt, this.schema, this.options, this.warnings, {
+      title: this.#titles(),
+      lookup: (name, widget) => this.#widgetLookup()(name, widget),
+      rawValues: this.#rawValues,
+    });
     if (this.errors.length) {
       throw new WorkflowImportError(
         this.errors,
@@ -241,20 +274,23 @@ class Converter {
     // A PrimitiveNode writes its value into each directly linked widget (applyToGraph, §5.1),
     // whatever its own mode (§5.8).
     for (const input of node.inputs) {
-      if (input.link === null || input.link === undefined) continue;
-      const link = scope.graph.links.get(input.link);
-      const source = link && scope.graph.byId.get(link.originId);
-      if (source?.type !== "PrimitiveNode") continue;
-      const stored = source.widgetsValues;
-      if (!Array.isArray(stored) || stored.length === 0) continue;
-      inputs[input.widget?.name ?? input.name] = wrap(stored[0]);
+      const source = this.#primitiveSource(scope, input.link);
+      if (!source) continue;
+      const state = this.#primitive(scope, source);
+      if (state.value === undefined) continue;
+      inputs[input.widget?.name ?? input.name] = wrap(this.#primitiveSent(scope, source, state));
     }
     for (let i = 0; i < node.inputs.length; i++) {
       const input = node.inputs[i]!;
       if (input.link === null || input.link === undefined) continue;
       const r = this.#resolveInput(scope, node, i, undefined);
       if (r.kind === "link") inputs[input.name] = [r.nodeId, r.slot];
-      else if (r.kind === "value") inputs[input.name] = wrap(r.value);
+      else if (r.kind === "value") {
+        inputs[input.name] = wrap(r.value);
+        let raw = this.#rawValues.get(id);
+        if (!raw) this.#rawValues.set(id, (raw = new Set()));
+        raw.add(input.name);
+      }
     }
     const entry: PromptNode = {
       inputs,
@@ -264,14 +300,197 @@ class Converter {
     this.prompt[id] = entry;
   }
 
-  /** Widget values of a node of a known class (cached per execution id). */
-  #widgets(scope: Scope, node: GraphNode): MappedWidgets | undefined {
-    const id = execId(scope, node);
-    if (this.#mapped.has(id)) return this.#mapped.get(id);
+  /**
+   * Widget values of a node of a known class: the node's widget state, built once per node
+   * object (queue-time control modes change it in place, as the editor changes its widgets).
+   */
+  #widgets(_scope: Scope, node: GraphNode): MappedWidgets | undefined {
+    if (this.#mapped.has(node)) return this.#mapped.get(node);
     const cls = this.schema.classes.get(node.type);
     const mapped = cls ? mapWidgetValues(cls, node.widgetsValues) : undefined;
-    this.#mapped.set(id, mapped);
+    this.#mapped.set(node, mapped);
     return mapped;
+  }
+
+  /** The PrimitiveNode a link id comes from, if it does. */
+  #primitiveSource(scope: Scope, linkId: number | null | undefined): GraphNode | undefined {
+    if (linkId === null || linkId === undefined) return undefined;
+    const link = scope.graph.links.get(linkId);
+    const source = link && scope.graph.byId.get(link.originId);
+    return source?.type === "PrimitiveNode" ? source : undefined;
+  }
+
+  /**
+   * A PrimitiveNode's widget state (§5.1): `widgets_values` is `[value, control, filter]`, its
+   * widgets built from the spec of the first input it feeds. The control exists for number and
+   * combo targets; it starts `fixed` unless the target's own spec has a control (a seed).
+   */
+  #primitive(scope: Scope, node: GraphNode): PrimitiveState {
+    const known = this.#primitives.get(node);
+    if (known) return known;
+    const stored = Array.isArray(node.widgetsValues) ? node.widgetsValues : [];
+    let target: InputIR | undefined;
+    for (const linkId of node.outputs[0]?.links ?? []) {
+      const link = scope.graph.links.get(linkId);
+      const consumer = link && scope.graph.byId.get(link.targetId);
+      const input = consumer?.inputs.find((i) => i.link === linkId);
+      const cls = consumer && this.schema.classes.get(consumer.type);
+      const name = input?.widget?.name ?? input?.name;
+      target = cls?.inputs.find((i) => i.name === name);
+      if (link) break;
+    }
+    let control: WidgetControl | undefined;
+    if (target && (target.kind === "int" || target.kind === "float" || target.kind === "combo")) {
+      const own = target.config[1]?.["control_after_generate"];
+      const mode = stored[1] ? fixControlMode("PrimitiveNode", stored[1]) : undefined;
+      control = {
+        input: target,
+        mode: mode ?? (own ? defaultControlMode(target) : "fixed"),
+        filter: target.kind === "combo" ? (stored[2] ?? "") : "",
+      };
+    }
+    const state: PrimitiveState = { value: stored.length ? stored[0] : undefined, control };
+    this.#primitives.set(node, state);
+    return state;
+  }
+
+  /** What a primitive writes into its targets: its value after text replacement when asked (§3.9). */
+  #primitiveSent(scope: Scope, node: GraphNode, state: PrimitiveState): unknown {
+    if ("sent" in state) return state.sent;
+    state.sent = state.value;
+    if (
+      typeof state.value === "string" &&
+      state.value &&
+      node.properties["Run widget replace on values"] === true
+    ) {
+      const now =
+        typeof this.options.filenamePlaceholders === "object"
+          ? this.options.filenamePlaceholders.now
+          : new Date();
+      const replaced = placeholders(
+        state.value,
+        now,
+        this.#widgetLookup(),
+        this.options,
+        this.warnings,
+        { ...this.#problem(scope, node, "", ""), input: "value" },
+      );
+      if (replaced !== undefined) state.sent = replaced;
+    }
+    return state.sent;
+  }
+
+  /**
+   * Queue-time control modes (§3.9 item 1, option `controlModes`): every control widget of every
+   * node applies its mode once, in the editor's `forEachNode` order (graph order, a subgraph's
+   * nodes before its instance and once per instance, muted nodes included), before anything
+   * reads the values.
+   */
+  #applyControls(root: Scope): void {
+    const random =
+      typeof this.options.controlModes === "object"
+        ? this.options.controlModes.random
+        : Math.random;
+    const change = (
+      scope: Scope,
+      node: GraphNode,
+      key: string,
+      from: unknown,
+      to: unknown,
+      mode: string,
+    ) => {
+      if (node.mode === MUTED || node.mode === BYPASSED) return;
+      this.#warn(
+        scope,
+        node,
+        "control_mode_applied",
+        `${key} ${JSON.stringify(from, bigints)} became ${JSON.stringify(to, bigints)} (control_after_generate "${mode}", option controlModes)`,
+      );
+    };
+    const visit = (scope: Scope, expanding: ReadonlySet<string>): void => {
+      for (const node of scope.graph.nodes) {
+        const def = this.#definitionOf(node);
+        if (def && !expanding.has(def.id)) {
+          visit(innerScope(scope, node, def.graph), new Set(expanding).add(def.id));
+        }
+        if (node.type === "PrimitiveNode") {
+          const state = this.#primitive(scope, node);
+          const control = state.control;
+          if (!control || !isControlMode(control.mode) || state.value === undefined) continue;
+          const next = applyControl(control, state.value, random);
+          if (next !== state.value) change(scope, node, "value", state.value, next, control.mode);
+          state.value = next;
+          continue;
+        }
+        const mapped = this.#widgets(scope, node);
+        for (const [key, control] of mapped?.controls ?? []) {
+          if (!isControlMode(control.mode)) continue;
+          const from = mapped!.values.get(key);
+          const next = applyControl(control, from, random);
+          if (next === from) continue;
+          mapped!.values.set(key, next);
+          change(scope, node, key, from, next, control.mode);
+        }
+      }
+    };
+    visit(root, new Set());
+  }
+
+  /**
+   * `%Node.widget%` lookups (frontend `applyTextReplacements`): the first node, in
+   * `collectAllNodes` order (a subgraph's nodes before its instance), whose
+   * `Node name for S&R` is the name, else the first whose title is; then its widget's value.
+   */
+  #widgetLookup(): WidgetLookup {
+    if (this.#lookup) return this.#lookup;
+    const all: { scope: Scope; node: GraphNode }[] = [];
+    const collect = (scope: Scope, expanding: ReadonlySet<string>): void => {
+      for (const node of scope.graph.nodes) {
+        const def = this.ui.subgraphs.get(node.type);
+        if (def && !expanding.has(def.id))
+          collect(innerScope(scope, node, def.graph), new Set(expanding).add(def.id));
+        all.push({ scope, node });
+      }
+    };
+    collect({ graph: this.ui.root, path: [] }, new Set());
+    const alias = (node: GraphNode): unknown => {
+      if ("Node name for S&R" in node.properties) return node.properties["Node name for S&R"];
+      // The editor gives every node of a server class this alias on creation, save nodes aside.
+      return this.schema.classes.has(node.type) && !SAVE_NODES.has(node.type)
+        ? node.type
+        : undefined;
+    };
+    const title = (node: GraphNode) =>
+      node.title ?? this.schema.classes.get(node.type)?.displayName ?? node.type;
+    this.#lookup = (name, widget) => {
+      let hit = all.find((n) => alias(n.node) === name);
+      hit ??= all.find((n) => title(n.node) === name);
+      if (!hit) return undefined;
+      const { scope, node } = hit;
+      if (node.type === "PrimitiveNode") {
+        const state = this.#primitive(scope, node);
+        if (widget === "value" && state.value !== undefined) return { value: state.value };
+        if (widget === "control_after_generate" && state.control)
+          return { value: state.control.mode };
+        return undefined;
+      }
+      const mapped = this.#widgets(scope, node);
+      if (!mapped) return undefined;
+      if (mapped.values.has(widget)) {
+        // A primitive writes its value into the widgets it feeds before serialisation.
+        const input = node.inputs.find((i) => (i.widget?.name ?? i.name) === widget);
+        const source = this.#primitiveSource(scope, input?.link);
+        if (source) {
+          const state = this.#primitive(scope, source);
+          if (state.value !== undefined) return { value: state.value };
+        }
+        return { value: mapped.values.get(widget) };
+      }
+      for (const control of mapped.controls.values())
+        if (widget === "control_after_generate") return { value: control.mode };
+      return undefined;
+    };
+    return this.#lookup;
   }
 
   /** §4.4 `resolveInput`: what input `index` of `node` receives. */
@@ -651,6 +870,8 @@ function wrap(value: unknown): PromptValue {
   if (Array.isArray(value)) return { __value__: value };
   return value as PromptValue;
 }
+
+const bigints = (_: string, v: unknown) => (typeof v === "bigint" ? v.toString() : v);
 
 function typeName(type: unknown): string | undefined {
   if (typeof type === "string") return type;

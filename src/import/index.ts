@@ -5,8 +5,11 @@
  */
 export { convertWorkflow, isValidConnection } from "./convert.js";
 export type { ConvertOptions, ConvertResult, ConvertWarning } from "./convert.js";
+export { seededRandom } from "./queue-time.js";
 export type { QueueTimeOptions } from "./queue-time.js";
 export { MAX_WORKFLOW_JSON_BYTES, readWorkflowSource } from "./detect.js";
 export type { WorkflowContainer, WorkflowSource } from "./detect.js";
 export { formatProblem, WorkflowImportError } from "./errors.js";
+export { importWorkflow } from "./to-typescript.js";
+export type { ImportOptions, ImportResult } from "./to-typescript.js";
 export type { ImportProblem, NodeLocation } from "./errors.js";

@@ -76,6 +76,9 @@ function extrasAfter(input: InputIR): WidgetSlot[] {
     const seedLike =
       control === undefined && (input.name === "seed" || input.name === "noise_seed");
     if (control || seedLike) out.push({ key: "control_after_generate", role: "control" });
+  } else if (input.kind === "float") {
+    // useFloatWidget adds a control widget only when the spec asks (no seed-name rule).
+    if (control) out.push({ key: "control_after_generate", role: "control" });
   } else if (input.kind === "combo") {
     const remote = o["remote"] as { refresh_button?: unknown } | undefined;
     if (remote && typeof remote === "object" && remote.refresh_button)
@@ -181,6 +184,30 @@ export interface MappedWidgets {
   readonly surplus: readonly unknown[];
   /** Set when old `forceInput` values were dropped (pre-v1.16 layout, §3.4). */
   readonly droppedLegacyForceInputs: boolean;
+  /**
+   * The control widgets (`control_after_generate`, and `control_filter_list` of combos) by the
+   * key of the value widget they drive, with the stored mode or the editor's default.
+   */
+  readonly controls: Map<string, WidgetControl>;
+}
+
+/** A value widget's control: its mode and, for combos, the filter of the option list. */
+export interface WidgetControl {
+  readonly input: InputIR;
+  mode: unknown;
+  filter: unknown;
+}
+
+/**
+ * The mode a control widget starts with (frontend `useIntWidget`, `useFloatWidget`,
+ * `useComboWidget`): the spec's mode when it names one, else `randomize` for INT and single
+ * combos, `fixed` for FLOAT and multi-select combos.
+ */
+export function defaultControlMode(input: InputIR): string {
+  const flag = options(input)["control_after_generate"];
+  if (typeof flag === "string") return flag;
+  if (input.kind === "float" || (input.kind === "combo" && input.multiselect)) return "fixed";
+  return "randomize";
 }
 
 /** UI-only keys of object-form `widgets_values` (VideoHelperSuite previews, §3.7). */
@@ -198,11 +225,26 @@ export function mapWidgetValues(
   stored: readonly unknown[] | Readonly<Record<string, unknown>> | undefined,
 ): MappedWidgets {
   const values = new Map<string, unknown>();
+  const controls = new Map<string, WidgetControl>();
   const slots: WidgetSlot[] = [];
   const defaulted: string[] = [];
   const selected = (key: string) => values.get(key);
   let surplus: unknown[] = [];
   let dropped = false;
+  let driven: WidgetSlot | undefined;
+  /** Records a control or filter slot against the value widget before it. */
+  const control = (slot: WidgetSlot, has: boolean, value: unknown) => {
+    if (slot.role === "value") driven = slot;
+    if ((slot.role !== "control" && slot.role !== "filter") || !driven?.input) return;
+    let entry = controls.get(driven.key);
+    if (!entry) {
+      entry = { input: driven.input, mode: defaultControlMode(driven.input), filter: "" };
+      controls.set(driven.key, entry);
+    }
+    if (!has) return;
+    if (slot.role === "filter") entry.filter = value;
+    else entry.mode = fixControlMode(cls, value);
+  };
 
   if (stored !== undefined && !Array.isArray(stored)) {
     const byName = stored as Readonly<Record<string, unknown>>;
@@ -210,6 +252,7 @@ export function mapWidgetValues(
     for (const slot of allSlots(cls, selected)) {
       slots.push(slot);
       known.add(slot.key);
+      control(slot, slot.key in byName, byName[slot.key]);
       if (slot.role !== "value" && slot.role !== "refresh") continue;
       if (slot.key in byName) values.set(slot.key, fixValue(cls, slot, byName[slot.key]));
       else if (slot.role === "refresh") values.set(slot.key, "refresh");
@@ -222,7 +265,7 @@ export function mapWidgetValues(
     for (const [key, value] of Object.entries(byName)) {
       if (!known.has(key) && !UI_ONLY_KEYS.has(key) && value !== undefined) values.set(key, value);
     }
-    return { values, slots, defaulted, surplus, droppedLegacyForceInputs: false };
+    return { values, slots, defaulted, surplus, droppedLegacyForceInputs: false, controls };
   }
 
   let list = (stored ?? []) as readonly unknown[];
@@ -237,6 +280,7 @@ export function mapWidgetValues(
     const has = k < list.length;
     const value = has ? list[k] : undefined;
     k++;
+    control(slot, has, value);
     if (slot.role === "refresh") values.set(slot.key, "refresh");
     if (slot.role !== "value") continue;
     // The editor replaces only a null combo value (with the first option) on load.
@@ -252,7 +296,21 @@ export function mapWidgetValues(
       .slice(k)
       .filter((v) => v !== null && v !== "" && v !== "image" && v !== "refresh");
   }
-  return { values, slots, defaulted, surplus, droppedLegacyForceInputs: dropped };
+  return { values, slots, defaulted, surplus, droppedLegacyForceInputs: dropped, controls };
+}
+
+/**
+ * The editor's load-time fix of old control values (frontend `app.ts`): for KSampler,
+ * KSamplerAdvanced and PrimitiveNode, `true` means `randomize` and `false` means `fixed`.
+ */
+export function fixControlMode(cls: NodeClassIR | "PrimitiveNode", value: unknown): unknown {
+  const type = cls === "PrimitiveNode" ? cls : cls.classType;
+  if (
+    typeof value === "boolean" &&
+    (type === "KSampler" || type === "KSamplerAdvanced" || type === "PrimitiveNode")
+  )
+    return value ? "randomize" : "fixed";
+  return value;
 }
 
 /** Value fixes the editor applies on load (§3.4 "Legacy value fixes"). */
