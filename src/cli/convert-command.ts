@@ -5,21 +5,25 @@ import { ioError } from "../errors.js";
 import { convertWorkflow } from "../import/convert.js";
 import type { CliIo } from "./io.js";
 import { schemaFromFlags, type SchemaFlags } from "./schema-source.js";
-import { printWarnings, readWorkflowFile } from "./workflow-input.js";
+import {
+  addQueueTimeFlags,
+  printWarnings,
+  queueTimeOptions,
+  readWorkflowFile,
+  type QueueTimeFlags,
+} from "./workflow-input.js";
 
-interface ConvertFlags extends SchemaFlags {
+interface ConvertFlags extends SchemaFlags, QueueTimeFlags {
   out?: string;
   strict?: boolean;
   keepSubgraphIds?: boolean;
-  dynamicPrompts?: boolean;
-  placeholders?: boolean;
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 /** `comfyc convert <workflow>`: an editor workflow (or image) → the API prompt the editor queues. */
 export function registerConvert(program: Command, io: CliIo): void {
-  program
+  const command = program
     .command("convert")
     .description(
       "Convert an editor workflow (UI JSON or an image/video with metadata) to an API prompt",
@@ -41,41 +45,35 @@ export function registerConvert(program: Command, io: CliIo): void {
     .option(
       "--keep-subgraph-ids",
       "keep inner node ids as in the file (the editor renumbers clashing ones)",
-    )
-    .option(
-      "--dynamic-prompts",
-      "process {a|b} choices and comments as the editor does at queue time",
-    )
-    .option("--placeholders", "replace %date:…% and %Node.widget% in save nodes' filename_prefix")
-    .action(async (file: string, flags: ConvertFlags) => {
-      const source = await readWorkflowFile(file);
-      let prompt: Record<string, unknown>;
-      if (source.format === "api") {
-        prompt = source.prompt;
-        io.info(
-          `${file} already holds an API prompt (${Object.keys(prompt).length} nodes); written unchanged.`,
-        );
-      } else {
-        const { schema, label } = await schemaFromFlags("convert", flags);
-        const result = convertWorkflow(source.workflow, schema, {
-          ...(flags.strict ? { strict: true } : {}),
-          ...(flags.keepSubgraphIds ? { renumberSubgraphIds: false } : {}),
-          ...(flags.dynamicPrompts ? { dynamicPrompts: true } : {}),
-          ...(flags.placeholders ? { filenamePlaceholders: true } : {}),
-        });
-        prompt = result.prompt;
-        printWarnings(io, result.warnings);
-        io.info(
-          `Converted ${file} (${source.container === "json" ? `UI ${source.version}` : `${source.container.toUpperCase()} metadata`}) with ${label}: ${Object.keys(prompt).length} nodes, ${result.warnings.length} warning(s).`,
-        );
-      }
-      const json = `${serializePrompt(prompt, 2)}\n`;
-      if (!flags.out) return io.out(json.trimEnd());
-      try {
-        await writeFile(flags.out, json);
-      } catch (cause) {
-        throw ioError(flags.out, cause);
-      }
-      io.info(`Wrote ${flags.out}`);
-    });
+    );
+  addQueueTimeFlags(command).action(async (file: string, flags: ConvertFlags) => {
+    const source = await readWorkflowFile(file);
+    let prompt: Record<string, unknown>;
+    if (source.format === "api") {
+      prompt = source.prompt;
+      io.info(
+        `${file} already holds an API prompt (${Object.keys(prompt).length} nodes); written unchanged.`,
+      );
+    } else {
+      const { schema, label } = await schemaFromFlags("convert", flags);
+      const result = convertWorkflow(source.workflow, schema, {
+        ...(flags.strict ? { strict: true } : {}),
+        ...(flags.keepSubgraphIds ? { renumberSubgraphIds: false } : {}),
+        ...queueTimeOptions(flags),
+      });
+      prompt = result.prompt;
+      printWarnings(io, result.warnings);
+      io.info(
+        `Converted ${file} (${source.container === "json" ? `UI ${source.version}` : `${source.container.toUpperCase()} metadata`}) with ${label}: ${Object.keys(prompt).length} nodes, ${result.warnings.length} warning(s).`,
+      );
+    }
+    const json = `${serializePrompt(prompt, 2)}\n`;
+    if (!flags.out) return io.out(json.trimEnd());
+    try {
+      await writeFile(flags.out, json);
+    } catch (cause) {
+      throw ioError(flags.out, cause);
+    }
+    io.info(`Wrote ${flags.out}`);
+  });
 }

@@ -6,9 +6,15 @@ import { ioError } from "../errors.js";
 import { importWorkflow } from "../import/to-typescript.js";
 import type { CliIo } from "./io.js";
 import { schemaFromFlags, type SchemaFlags } from "./schema-source.js";
-import { printWarnings, readWorkflowFile } from "./workflow-input.js";
+import {
+  addQueueTimeFlags,
+  printWarnings,
+  queueTimeOptions,
+  readWorkflowFile,
+  type QueueTimeFlags,
+} from "./workflow-input.js";
 
-interface ImportFlags extends SchemaFlags {
+interface ImportFlags extends SchemaFlags, QueueTimeFlags {
   out?: string;
   generated: string;
   param: string[];
@@ -21,7 +27,7 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 
 /** `comfyc import <workflow>`: any workflow → typed TypeScript using the generated factories. */
 export function registerImport(program: Command, io: CliIo): void {
-  program
+  const command = program
     .command("import")
     .description(
       "Import a workflow (UI/API JSON or an image/video with metadata) as typed TypeScript",
@@ -51,34 +57,35 @@ export function registerImport(program: Command, io: CliIo): void {
     .option(
       "--keep-subgraph-ids",
       "keep inner node ids as in the file (the editor renumbers clashing ones)",
-    )
-    .action(async (file: string, flags: ImportFlags) => {
-      const source = await readWorkflowFile(file);
-      const { schema, label } = await schemaFromFlags("import", flags);
-      const from = flags.out ? dirname(resolve(flags.out)) : process.cwd();
-      let generated = relative(from, resolve(flags.generated)).split("\\").join("/");
-      if (!generated.startsWith(".")) generated = `./${generated}`;
-      const result = importWorkflow(source, schema, {
-        generated,
-        sourceName: basename(file),
-        params: flags.param,
-        ...(flags.name ? { name: flags.name } : {}),
-        ...(flags.strict ? { strict: true } : {}),
-        ...(flags.keepSubgraphIds ? { renumberSubgraphIds: false } : {}),
-      });
-      printWarnings(io, result.warnings);
-      checkGeneratedDir(flags.generated, schema.hash, result.source, io);
-      io.info(
-        `Imported ${file} (${source.format === "ui" ? "editor workflow" : "API prompt"}) with ${label}: ${Object.keys(result.prompt).length} nodes${flags.param.length ? `, ${flags.param.length} parameter(s)` : ""}.`,
-      );
-      if (!flags.out) return io.out(result.source.trimEnd());
-      try {
-        await writeFile(flags.out, result.source);
-      } catch (cause) {
-        throw ioError(flags.out, cause);
-      }
-      io.info(`Wrote ${flags.out}`);
+    );
+  addQueueTimeFlags(command).action(async (file: string, flags: ImportFlags) => {
+    const source = await readWorkflowFile(file);
+    const { schema, label } = await schemaFromFlags("import", flags);
+    const from = flags.out ? dirname(resolve(flags.out)) : process.cwd();
+    let generated = relative(from, resolve(flags.generated)).split("\\").join("/");
+    if (!generated.startsWith(".")) generated = `./${generated}`;
+    const result = importWorkflow(source, schema, {
+      generated,
+      sourceName: basename(file),
+      params: flags.param,
+      ...(flags.name ? { name: flags.name } : {}),
+      ...(flags.strict ? { strict: true } : {}),
+      ...(flags.keepSubgraphIds ? { renumberSubgraphIds: false } : {}),
+      ...queueTimeOptions(flags),
     });
+    printWarnings(io, result.warnings);
+    checkGeneratedDir(flags.generated, schema.hash, result.source, io);
+    io.info(
+      `Imported ${file} (${source.format === "ui" ? "editor workflow" : "API prompt"}) with ${label}: ${Object.keys(result.prompt).length} nodes${flags.param.length ? `, ${flags.param.length} parameter(s)` : ""}.`,
+    );
+    if (!flags.out) return io.out(result.source.trimEnd());
+    try {
+      await writeFile(flags.out, result.source);
+    } catch (cause) {
+      throw ioError(flags.out, cause);
+    }
+    io.info(`Wrote ${flags.out}`);
+  });
 }
 
 /** Warns when the generated modules the file imports are missing or come from another schema. */

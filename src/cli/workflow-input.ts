@@ -8,6 +8,9 @@ import {
   type WorkflowSource,
 } from "../import/detect.js";
 import { formatProblem, invalidWorkflow } from "../import/errors.js";
+import { seededRandom, type QueueTimeOptions } from "../import/queue-time.js";
+import { ComfycError } from "../errors.js";
+import type { Command } from "commander";
 import type { NodeSchema } from "../schema/ir.js";
 import type { CliIo } from "./io.js";
 
@@ -86,4 +89,56 @@ export async function promptFromWorkflowFile(
   );
   printWarnings(io, warnings);
   return prompt;
+}
+
+/** Flags of the editor's queue-time behaviour (`--dynamic-prompts`, …), shared by convert and import. */
+export interface QueueTimeFlags {
+  dynamicPrompts?: boolean;
+  placeholders?: boolean;
+  controlModes?: boolean;
+  randomSeed?: number;
+}
+
+/** Adds the queue-time flags to a command. */
+export function addQueueTimeFlags(command: Command): Command {
+  return command
+    .option(
+      "--dynamic-prompts",
+      "process {a|b} choices and comments in dynamic-prompt text, as the editor does at queue time",
+    )
+    .option(
+      "--placeholders",
+      "replace %date:…% and %Node.widget% in save nodes' filename_prefix (and marked primitives)",
+    )
+    .option(
+      "--control-modes",
+      "apply each control_after_generate mode once (increment, decrement, randomize): the next run's values",
+    )
+    .option(
+      "--random-seed <n>",
+      "seed the random choices of --dynamic-prompts and --control-modes (a whole number)",
+      parseSeed,
+    );
+}
+
+function parseSeed(text: string): number {
+  const n = /^\s*\d+\s*$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(n)) {
+    throw new ComfycError(
+      "USAGE",
+      `--random-seed: ${JSON.stringify(text)} is not a whole number`,
+      "Write a whole number, for example --random-seed 42.",
+    );
+  }
+  return n;
+}
+
+/** The conversion options the queue-time flags ask for; one random source serves both. */
+export function queueTimeOptions(flags: QueueTimeFlags): QueueTimeOptions {
+  const random = flags.randomSeed === undefined ? Math.random : seededRandom(flags.randomSeed);
+  return {
+    ...(flags.dynamicPrompts ? { dynamicPrompts: { random } } : {}),
+    ...(flags.placeholders ? { filenamePlaceholders: true } : {}),
+    ...(flags.controlModes ? { controlModes: { random } } : {}),
+  };
 }

@@ -75,6 +75,26 @@ describe("comfyc convert", () => {
     expect(strict.code).toBe(3);
   });
 
+  test("--control-modes, --dynamic-prompts and --placeholders with --random-seed send what the editor's next queue sends", async () => {
+    const args = ["convert", fixture("ui", "queue-time.json"), "--schema", schema];
+    const { code, stdout, stderr } = await cli(
+      ...args,
+      "--control-modes",
+      "--dynamic-prompts",
+      "--placeholders",
+      "--random-seed",
+      "12345",
+    );
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toEqual(importFixture("editor", "queue-time-before.json"));
+    expect(stderr).toMatch(
+      /warning: node 5 "KSampler" \(KSampler\): seed 100 became 101 \(control_after_generate "increment", option controlModes\)/,
+    );
+    const bad = await cli(...args, "--control-modes", "--random-seed", "seven");
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--random-seed: "seven" is not a whole number/);
+  });
+
   test("a UI workflow without --schema or --url is a usage error (exit 2)", async () => {
     expect((await cli("convert", fixture("ui", "rules-links.json"))).code).toBe(2);
   });
