@@ -217,11 +217,7 @@ export function replacePlaceholders(value: string, now: Date, lookup: WidgetLook
     const found = lookup(parts[0]!, parts[1]!);
     if (!found) return match;
     // The editor writes `(widget.value ?? "") + ""`.
-    return String(found.value ?? "").replace(
-      // eslint-disable-next-line no-control-regex
-      /[/?<>\\:*|"\x00-\x1f\x7f]/g,
-      "_",
-    );
+    return String(found.value ?? "").replace(/[/?<>\\:*|"\x00-\x1f\x7f]/g, "_");
   });
 }
 

@@ -94,7 +94,7 @@ const schema = normalizeObjectInfo({
   T: {
     input: {
       required: {
-        seed: ["INT", { min: 0, max: 0xffffffffffffffff }],
+        seed: ["INT", { min: 0, max: 2 ** 64 }],
         width: ["INT", { default: 512, min: 16, max: 16384, step: 8 }],
         odd: ["INT", { min: 3, max: 100, step: 4 }],
         cfg: ["FLOAT", { min: 0, max: 100, step: 0.1, control_after_generate: true }],
