@@ -101,8 +101,10 @@ describe("the built package", () => {
         "WorkflowImportError",
         "convertWorkflow",
         "formatProblem",
+        "importWorkflow",
         "isValidConnection",
         "readWorkflowSource",
+        "seededRandom",
       ],
     ],
     [
