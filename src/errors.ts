@@ -21,6 +21,7 @@ export type ErrorCode =
   | "AUTH_FAILED"
   | "BAD_SERVER_REPLY"
   | "UNSAFE_PATH"
+  | "NO_CAPABLE_SERVER"
   | "NOT_FOUND"
   | "CODEGEN_DRIFT"
   | "IO_ERROR"

@@ -7,6 +7,7 @@ export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = {
   PROMPT_REJECTED: 1,
   UNKNOWN_NODE_CLASS: 1,
   CODEGEN_DRIFT: 1,
+  NO_CAPABLE_SERVER: 1,
   USAGE: 2,
   PARAMS_INVALID: 2,
   OBJECT_INFO_INVALID: 3,

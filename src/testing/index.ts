@@ -9,3 +9,5 @@ export type { TestServer, TestServerOptions, TestServerScript } from "./app.js";
 export type { TestServerAuth } from "./auth.js";
 export type { NodeScript } from "./executor.js";
 export type { HttpFault } from "./faults.js";
+export { freePort, startRedisServer } from "./redis.js";
+export type { RedisServer, RedisServerOptions } from "./redis.js";

@@ -1,0 +1,501 @@
+import { randomUUID } from "node:crypto";
+import { Job as BullJob, Queue, QueueEvents, type JobState } from "bullmq";
+import type { Redis } from "ioredis";
+import type { AnyWorkflow } from "../builder/define-workflow.js";
+import type { CompileOptions } from "../builder/workflow.js";
+import { ComfycError } from "../errors.js";
+import { stringifyJson } from "../protocol/json.js";
+import {
+  missingFrom,
+  NoCapableServerError,
+  requirementsOf,
+  type Capabilities,
+} from "./capabilities.js";
+import { compileSource } from "./prompt-source.js";
+import {
+  recordOf,
+  type JobOutcome,
+  type JobRecord,
+  type QueueJobState,
+  type QueuedJobData,
+} from "./record.js";
+import {
+  BULL_PREFIX,
+  checkQueueName,
+  connectRedis,
+  laneQueueName,
+  queueKeys,
+  type RedisConnection,
+} from "./redis.js";
+
+/** Settings of a {@link ComfyQueue}. */
+export interface ComfyQueueOptions {
+  /** Redis URL (`redis://127.0.0.1:6379`) or ioredis options. */
+  readonly redis: RedisConnection;
+  /** Queue name shared by producers and workers (default `comfyc`). */
+  readonly name?: string;
+}
+
+/** Settings of one {@link ComfyQueue.enqueue}. */
+export interface EnqueueOptions {
+  /** Parameters of a parameterized workflow. */
+  readonly params?: Record<string, unknown>;
+  /** How to compile a builder workflow (validation is on by default). */
+  readonly compile?: CompileOptions;
+  /** Name for logs and metric labels (default: the workflow's name). */
+  readonly workflow?: string;
+  /** BullMQ priority: 1 is the highest, larger runs later; unset runs in arrival order before none. */
+  readonly priority?: number;
+  /** Attempts in all, retries of transient failures included (default 5). */
+  readonly attempts?: number;
+  /** First retry delay in ms, doubled per retry with jitter (default 1000). */
+  readonly backoffMs?: number;
+  /** Use this job id (1-128 letters, digits, `_`, `-`) instead of a fresh UUID. */
+  readonly jobId?: string;
+  /** Force a fresh execution on ComfyUI even if an identical prompt ran before. */
+  readonly fresh?: boolean;
+  /** Extra data stored with the prompt (`extra_pnginfo`, partner-node credentials, …). */
+  readonly extraData?: Readonly<Record<string, unknown>>;
+  /** Per-attempt timeouts on the instance, in ms. */
+  readonly timeouts?: { readonly queueMs?: number; readonly runMs?: number };
+  /** A request id that follows the job into the worker's logs. */
+  readonly requestId?: string;
+  /** Caller data kept with the job and returned in its record. */
+  readonly meta?: Readonly<Record<string, unknown>>;
+}
+
+/** Filter of {@link ComfyQueue.listJobs}. */
+export interface ListJobsOptions {
+  readonly states?: readonly QueueJobState[];
+  /** At most this many records (default 100), newest first. */
+  readonly limit?: number;
+}
+
+/** A capability lane: the instances that share one set of classes and combo values. */
+export interface LaneInfo {
+  readonly id: string;
+  /** Workers whose heartbeat is recent. */
+  readonly workers: readonly WorkerInfo[];
+}
+
+/** What a worker publishes about itself. */
+export interface WorkerInfo {
+  readonly id: string;
+  readonly lane: string;
+  /** The ComfyUI instance it serves (origin URL). */
+  readonly server: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly startedAt: number;
+  readonly heartbeatAt: number;
+  /** `up` while its instance answers, `down` while it does not. */
+  readonly instance: "up" | "down";
+}
+
+/** Job counts of one lane by BullMQ state. */
+export interface LaneCounts {
+  readonly lane: string;
+  readonly waiting: number;
+  readonly active: number;
+  readonly delayed: number;
+  readonly failed: number;
+  readonly completed: number;
+  readonly prioritized: number;
+}
+
+/** A worker whose heartbeat is older than this is not counted as live. */
+export const WORKER_STALE_MS = 15_000;
+
+const QUEUED_STATES: JobState[] = ["waiting", "prioritized", "delayed", "waiting-children"];
+
+/**
+ * The producer side of the durable queue: enqueue prompts, read job records, cancel. Jobs are
+ * BullMQ jobs on Redis. Routing by capability uses one BullMQ queue per **capability lane**:
+ * every worker publishes the classes and combo values of its ComfyUI instance, instances with
+ * identical sets share a lane, and `enqueue()` puts a job on the least-loaded lane whose
+ * instances can run it (or fails at once with {@link NoCapableServerError} naming what each
+ * lane lacks). A worker only ever pulls from its own lane, so no job is taken by an instance
+ * that cannot run it and none waits behind such a job.
+ *
+ * @example
+ * const queue = new ComfyQueue({ redis: "redis://127.0.0.1:6379" });
+ * const { id } = await queue.enqueue(txt2img, { params: { prompt: "a red fox" } });
+ * console.log(await queue.getJob(id)); // { state: "queued", … }
+ * await queue.close();
+ */
+export class ComfyQueue {
+  readonly name: string;
+  readonly redis: Redis;
+  readonly #keys: ReturnType<typeof queueKeys>;
+  readonly #queues = new Map<string, Queue<QueuedJobData, JobOutcome>>();
+  readonly #events = new Map<string, QueueEvents>();
+  readonly #lanes = new Map<string, Capabilities>();
+  readonly #connection: RedisConnection;
+  readonly #owned: Redis[] = [];
+
+  constructor(options: ComfyQueueOptions) {
+    this.name = checkQueueName(options.name ?? "comfyc");
+    this.#connection = options.redis;
+    this.redis = connectRedis(options.redis);
+    // Errors surface on the commands that fail; an idle connection's errors are not fatal.
+    this.redis.on("error", () => undefined);
+    this.#keys = queueKeys(this.name);
+  }
+
+  /** The BullMQ queue of a lane (created on first use; all share one connection). */
+  laneQueue(lane: string): Queue<QueuedJobData, JobOutcome> {
+    let q = this.#queues.get(lane);
+    if (!q) {
+      q = new Queue<QueuedJobData, JobOutcome>(laneQueueName(this.name, lane), {
+        connection: this.redis,
+        prefix: BULL_PREFIX,
+      });
+      q.on("error", () => undefined);
+      this.#queues.set(lane, q);
+    }
+    return q;
+  }
+
+  /**
+   * Compiles `source` (a builder workflow, with `params`, or an API-format prompt), routes it
+   * to a lane that can run it and adds it to the queue. Resolves once Redis acknowledged the
+   * job, with its id and lane; the job runs when a worker of that lane takes it.
+   *
+   * Throws `PARAMS_INVALID`/`PROMPT_INVALID` (the builder's errors), `NO_CAPABLE_SERVER` (no
+   * lane can run it, or no worker ever registered), `USAGE` (bad options).
+   */
+  async enqueue(
+    source: AnyWorkflow | Readonly<Record<string, unknown>>,
+    options: EnqueueOptions = {},
+  ): Promise<{ id: string; lane: string }> {
+    const compiled = compileSource(source, options);
+    refuseUploads(compiled.prompt);
+    const id = options.jobId ?? randomUUID();
+    if (!/^[A-Za-z0-9_-]{1,128}$/.test(id))
+      throw new ComfycError("USAGE", `Job id ${JSON.stringify(id)} is not allowed`, "Use 1-128 letters, digits, '_' or '-'.");
+    const attempts = options.attempts ?? 5;
+    if (!Number.isInteger(attempts) || attempts < 1)
+      throw new ComfycError("USAGE", `attempts must be a positive integer, got ${attempts}`);
+    if (options.priority !== undefined && (!Number.isInteger(options.priority) || options.priority < 0 || options.priority > 2_097_152))
+      throw new ComfycError("USAGE", `priority must be an integer from 0 to 2097152, got ${options.priority}`, "1 is the highest priority; 0 or unset means none.");
+    const lane = await this.#route(compiled.prompt);
+    const workflow = options.workflow ?? compiled.name;
+    const data: QueuedJobData = {
+      v: 1,
+      prompt: stringifyJson(compiled.prompt),
+      lane,
+      ...(workflow ? { workflow } : {}),
+      ...(compiled.expectedOutputs ? { expectedOutputs: compiled.expectedOutputs } : {}),
+      ...(options.fresh ? { fresh: true } : {}),
+      ...(options.extraData ? { extraData: options.extraData } : {}),
+      ...(options.timeouts ? { timeouts: options.timeouts } : {}),
+      ...(options.requestId ? { requestId: options.requestId } : {}),
+      ...(options.meta ? { meta: options.meta } : {}),
+    };
+    // The index first: a worker may finish the job before add() returns.
+    await this.redis.hset(this.#keys.index, id, lane);
+    await this.laneQueue(lane).add(workflow ?? "prompt", data, {
+      jobId: id,
+      attempts,
+      backoff: { type: "exponential", delay: options.backoffMs ?? 1000, jitter: 0.5 },
+      ...(options.priority ? { priority: options.priority } : {}),
+      removeOnComplete: { count: 10_000, age: 7 * 24 * 3600 },
+      removeOnFail: { count: 10_000, age: 30 * 24 * 3600 },
+    });
+    return { id, lane };
+  }
+
+  /** Lanes whose capabilities can run the prompt, least loaded first. */
+  async #route(prompt: Record<string, unknown>): Promise<string> {
+    const lanes = await this.#loadLanes();
+    if (lanes.size === 0) throw new NoCapableServerError([]);
+    const requirements = requirementsOf(prompt);
+    const workers = await this.workers();
+    const able: string[] = [];
+    const missing: { where: string; missing: ReturnType<typeof missingFrom> }[] = [];
+    for (const [lane, caps] of lanes) {
+      const lacks = missingFrom(requirements, caps);
+      if (lacks.length === 0) able.push(lane);
+      else {
+        const servers = [...new Set(workers.filter((w) => w.lane === lane).map((w) => w.server))];
+        missing.push({
+          where: `lane ${lane}${servers.length ? ` (${servers.join(", ")})` : " (no live worker)"}`,
+          missing: lacks,
+        });
+      }
+    }
+    if (able.length === 0) throw new NoCapableServerError(missing);
+    if (able.length === 1) return able[0]!;
+    // Least loaded: jobs not yet finished per live worker; a lane without workers comes last.
+    const live = (lane: string) =>
+      workers.filter((w) => w.lane === lane && w.instance === "up").length;
+    const loads = await Promise.all(
+      able.map(async (lane) => {
+        const c = await this.laneQueue(lane).getJobCounts("waiting", "prioritized", "active", "delayed");
+        const pending = (c["waiting"] ?? 0) + (c["prioritized"] ?? 0) + (c["active"] ?? 0) + (c["delayed"] ?? 0);
+        const n = live(lane);
+        return { lane, load: n === 0 ? Number.POSITIVE_INFINITY : pending / n, pending };
+      }),
+    );
+    loads.sort((a, b) => a.load - b.load || a.pending - b.pending || (a.lane < b.lane ? -1 : 1));
+    return loads[0]!.lane;
+  }
+
+  async #loadLanes(): Promise<ReadonlyMap<string, Capabilities>> {
+    const ids = await this.redis.hkeys(this.#keys.lanes);
+    const unknown = ids.filter((id) => !this.#lanes.has(id));
+    if (unknown.length > 0) {
+      const values = await this.redis.hmget(this.#keys.lanes, ...unknown);
+      unknown.forEach((id, i) => {
+        const text = values[i];
+        if (!text) return;
+        try {
+          // Lane ids are hashes of their content: a cached lane never changes.
+          this.#lanes.set(id, JSON.parse(text) as Capabilities);
+        } catch {
+          // A corrupt entry is skipped; its worker rewrites it on the next heartbeat.
+        }
+      });
+    }
+    const current = new Map<string, Capabilities>();
+    for (const id of ids) {
+      const caps = this.#lanes.get(id);
+      if (caps) current.set(id, caps);
+    }
+    return current;
+  }
+
+  /** Workers with a recent heartbeat. */
+  async workers(): Promise<WorkerInfo[]> {
+    const all = await this.redis.hgetall(this.#keys.workers);
+    const now = Date.now();
+    const out: WorkerInfo[] = [];
+    for (const text of Object.values(all)) {
+      try {
+        const w = JSON.parse(text) as WorkerInfo;
+        if (now - w.heartbeatAt < WORKER_STALE_MS) out.push(w);
+      } catch {
+        // Skipped: rewritten on the worker's next heartbeat.
+      }
+    }
+    return out;
+  }
+
+  /** Every lane registered on this queue, with its live workers. */
+  async lanes(): Promise<LaneInfo[]> {
+    const [ids, workers] = await Promise.all([this.redis.hkeys(this.#keys.lanes), this.workers()]);
+    return ids.sort().map((id) => ({ id, workers: workers.filter((w) => w.lane === id) }));
+  }
+
+  /** Job counts per lane. */
+  async counts(): Promise<LaneCounts[]> {
+    const ids = (await this.redis.hkeys(this.#keys.lanes)).sort();
+    return Promise.all(
+      ids.map(async (lane) => {
+        const c = await this.laneQueue(lane).getJobCounts(
+          "waiting",
+          "prioritized",
+          "active",
+          "delayed",
+          "failed",
+          "completed",
+        );
+        return {
+          lane,
+          waiting: c["waiting"] ?? 0,
+          prioritized: c["prioritized"] ?? 0,
+          active: c["active"] ?? 0,
+          delayed: c["delayed"] ?? 0,
+          failed: c["failed"] ?? 0,
+          completed: c["completed"] ?? 0,
+        };
+      }),
+    );
+  }
+
+  /** The record of a job, or `undefined` when the id is unknown (or its record expired). */
+  async getJob(id: string): Promise<JobRecord | undefined> {
+    const lane = await this.redis.hget(this.#keys.index, id);
+    if (lane) {
+      const job = await BullJob.fromId<QueuedJobData, JobOutcome>(this.laneQueue(lane), id);
+      if (job) {
+        const state = await job.getState();
+        if (state !== "unknown") return recordOf(this.name, job, state);
+      }
+    }
+    const tomb = await this.redis.get(this.#keys.tombstone(id));
+    return tomb ? (JSON.parse(tomb) as JobRecord) : undefined;
+  }
+
+  /** Records of jobs in the given states across all lanes, newest first. */
+  async listJobs(options: ListJobsOptions = {}): Promise<JobRecord[]> {
+    const states = new Set(options.states ?? ["queued", "running", "succeeded", "failed", "cancelled"]);
+    const limit = options.limit ?? 100;
+    const lanes = await this.redis.hkeys(this.#keys.lanes);
+    const types: JobState[] = [
+      ...(states.has("queued") ? QUEUED_STATES : []),
+      ...(states.has("running") ? (["active"] as const) : []),
+      ...(states.has("succeeded") ? (["completed"] as const) : []),
+      ...(states.has("failed") || states.has("cancelled") ? (["failed"] as const) : []),
+    ];
+    const records: JobRecord[] = [];
+    for (const lane of lanes) {
+      const q = this.laneQueue(lane);
+      for (const type of types) {
+        const jobs = (await q.getJobs([type], 0, limit - 1)) as BullJob<QueuedJobData, JobOutcome>[];
+        for (const job of jobs) if (job) records.push(recordOf(this.name, job, type));
+      }
+    }
+    if (states.has("cancelled")) {
+      const ids = await this.redis.zrevrange(this.#keys.tombstones, 0, limit - 1);
+      if (ids.length) {
+        const texts = await this.redis.mget(...ids.map((i) => this.#keys.tombstone(i)));
+        for (const t of texts) if (t) records.push(JSON.parse(t) as JobRecord);
+      }
+    }
+    return records
+      .filter((r) => states.has(r.state))
+      .sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0))
+      .slice(0, limit);
+  }
+
+  /**
+   * Cancels a job: one still queued (or waiting to retry) is taken off the queue and recorded
+   * as `cancelled`; a running one is interrupted on its instance by its worker and ends
+   * `cancelled`. Returns the record as it is right after the request (a running job may still
+   * show `running` for a moment); a finished job is left as it is. Throws `NOT_FOUND`.
+   */
+  async cancel(id: string): Promise<JobRecord> {
+    const record = await this.getJob(id);
+    if (!record) throw notFoundJob(id);
+    if (record.state !== "queued" && record.state !== "running") return record;
+    // The mark first: a worker that takes the job from now on sees it before starting.
+    await this.redis.set(this.#keys.cancelMark(id), "1", "EX", 7 * 24 * 3600);
+    await this.redis.publish(this.#keys.cancelChannel, id);
+    if (record.state === "queued") {
+      const job = await BullJob.fromId<QueuedJobData, JobOutcome>(this.laneQueue(record.lane), id);
+      try {
+        await job?.remove();
+        const now = new Date().toISOString();
+        const tomb: JobRecord = {
+          ...record,
+          state: "cancelled",
+          queueState: "removed",
+          finishedAt: now,
+          error: { code: "CANCELLED", message: `Job ${id} was cancelled before it ran` },
+        };
+        await this.redis
+          .multi()
+          .set(this.#keys.tombstone(id), JSON.stringify(tomb), "EX", 30 * 24 * 3600)
+          .zadd(this.#keys.tombstones, Date.now(), id)
+          .exec();
+        return tomb;
+      } catch {
+        // A worker locked it in between: that worker sees the mark and cancels it.
+      }
+    }
+    return (await this.getJob(id)) ?? record;
+  }
+
+  /**
+   * Waits until the job ends (succeeded, failed or cancelled) and returns its record. Event
+   * driven (BullMQ's event stream), with the state read once after subscribing so an end that
+   * came first is not missed. Throws `NOT_FOUND`, or `TIMEOUT` after `timeoutMs`.
+   */
+  async waitFor(id: string, options: { readonly timeoutMs?: number } = {}): Promise<JobRecord> {
+    const first = await this.getJob(id);
+    if (!first) throw notFoundJob(id);
+    if (isFinal(first)) return first;
+    const events = await this.#laneEvents(first.lane);
+    return new Promise<JobRecord>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      let settled = false;
+      const check = async () => {
+        if (settled) return;
+        try {
+          const r = await this.getJob(id);
+          if (settled) return;
+          if (!r) return finish(undefined, notFoundJob(id));
+          if (isFinal(r)) finish(r);
+        } catch (e) {
+          finish(undefined, e);
+        }
+      };
+      const onEvent = ({ jobId }: { jobId: string }) => {
+        if (jobId === id) void check();
+      };
+      const finish = (r?: JobRecord, e?: unknown) => {
+        settled = true;
+        if (timer) clearTimeout(timer);
+        events.off("completed", onEvent);
+        events.off("failed", onEvent);
+        events.off("removed", onEvent);
+        if (r) resolve(r);
+        else reject(e);
+      };
+      events.on("completed", onEvent);
+      events.on("failed", onEvent);
+      events.on("removed", onEvent);
+      if (options.timeoutMs !== undefined)
+        timer = setTimeout(
+          () =>
+            finish(
+              undefined,
+              new ComfycError("TIMEOUT", `Job ${id} did not finish within ${options.timeoutMs} ms`),
+            ),
+          options.timeoutMs,
+        );
+      void check();
+    });
+  }
+
+  async #laneEvents(lane: string): Promise<QueueEvents> {
+    let events = this.#events.get(lane);
+    if (!events) {
+      // Its own connection: it blocks on the event stream.
+      const connection = connectRedis(this.#connection, true);
+      connection.on("error", () => undefined);
+      this.#owned.push(connection);
+      events = new QueueEvents(laneQueueName(this.name, lane), { connection, prefix: BULL_PREFIX });
+      events.on("error", () => undefined);
+      events.setMaxListeners(0);
+      this.#events.set(lane, events);
+      await events.waitUntilReady();
+    }
+    return events;
+  }
+
+  /** Closes every connection this object opened. */
+  async close(): Promise<void> {
+    await Promise.all([...this.#events.values()].map((e) => e.close()));
+    await Promise.all([...this.#queues.values()].map((q) => q.close()));
+    for (const r of this.#owned) r.disconnect();
+    this.redis.disconnect();
+  }
+}
+
+function isFinal(r: JobRecord): boolean {
+  return r.state === "succeeded" || r.state === "failed" || r.state === "cancelled";
+}
+
+function notFoundJob(id: string): ComfycError {
+  return new ComfycError(
+    "NOT_FOUND",
+    `No job ${JSON.stringify(id)} in this queue`,
+    "Check the id and --queue; finished jobs are kept 7 days (succeeded) or 30 days (failed).",
+  );
+}
+
+/** Upload markers (`localFile`, `fileBytes`) name local files that a remote worker cannot read. */
+function refuseUploads(prompt: Record<string, unknown>): void {
+  for (const [id, node] of Object.entries(prompt)) {
+    const inputs = (node as { inputs?: Record<string, unknown> }).inputs ?? {};
+    for (const [name, value] of Object.entries(inputs))
+      if ((value as { __comfycUpload?: unknown } | null)?.__comfycUpload !== undefined)
+        throw new ComfycError(
+          "USAGE",
+          `Node "${id}" input ${name} is a local file to upload; queued jobs cannot carry local files yet`,
+          "Upload the file to every instance's input folder first and pass its name, or run it with ComfyClient.",
+        );
+  }
+}

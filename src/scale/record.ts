@@ -1,0 +1,194 @@
+import type { Job as BullJob } from "bullmq";
+import type { OutputKind } from "../runtime/outputs.js";
+
+/** A job's state as users see it (the gateway's `status`). */
+export type QueueJobState = "queued" | "running" | "succeeded" | "failed" | "cancelled";
+
+/** The states {@link QueueJobState} lists, for flag parsing. */
+export const QUEUE_JOB_STATES: readonly QueueJobState[] = [
+  "queued",
+  "running",
+  "succeeded",
+  "failed",
+  "cancelled",
+];
+
+/** A failure as the job record keeps it: comfyc's code plus ComfyUI's own details. */
+export interface JobErrorRecord {
+  /** A comfyc `ErrorCode` (`PROMPT_REJECTED`, `EXECUTION_FAILED`, `JOB_LOST`, …). */
+  readonly code: string;
+  readonly message: string;
+  readonly hint?: string;
+  /**
+   * ComfyUI's details: for `PROMPT_REJECTED` `{ error, node_errors }` (the `/prompt` body), for
+   * `EXECUTION_FAILED` `{ node_id, node_type, exception_type, exception_message, traceback }`.
+   */
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+/** One output file, copied to storage. */
+export interface JobOutput {
+  /** The node that produced it. */
+  readonly node: string;
+  /** The file name ComfyUI gave it (untrusted; the key holds a safe form). */
+  readonly filename: string;
+  readonly kind: OutputKind;
+  /** Storage key: `<job id>/<node id>/<file>`. */
+  readonly key: string;
+  readonly size: number;
+  readonly contentType?: string;
+}
+
+/** What a finished job returns (BullMQ's `returnvalue`). */
+export interface JobOutcome {
+  readonly promptId: string;
+  /** The ComfyUI instance that ran it (its origin URL). */
+  readonly instance: string;
+  /** Where outputs were copied (`Storage.location`). */
+  readonly storage: string;
+  readonly outputs: readonly JobOutput[];
+  /** Text outputs by node id (PreviewAny and friends). */
+  readonly texts: Readonly<Record<string, readonly string[]>>;
+  /** True when the outputs were collected from a run an earlier attempt had started. */
+  readonly recovered: boolean;
+}
+
+/** The progress a worker reports while a job runs. */
+export interface JobProgressRecord {
+  /** The node executing now. */
+  readonly node?: string;
+  /** Sampler steps of the current node. */
+  readonly value?: number;
+  readonly max?: number;
+  /** Nodes executed (or served from cache) of the prompt's total. */
+  readonly nodesDone: number;
+  readonly nodesTotal: number;
+}
+
+/** Where an attempt ran: written before the prompt is posted, so a takeover can find it. */
+export interface JobRunRecord {
+  readonly promptId: string;
+  /** The instance's origin URL. */
+  readonly server: string;
+  readonly worker: string;
+  readonly attempt: number;
+  /** ms since the epoch. */
+  readonly startedAt: number;
+}
+
+/** What `enqueue()` stores in BullMQ (`job.data`); JSON. */
+export interface QueuedJobData {
+  readonly v: 1;
+  /** The API-format prompt as lossless JSON text (64-bit seeds stay exact). */
+  readonly prompt: string;
+  /** Workflow name (metrics label, logs). */
+  readonly workflow?: string;
+  /** The capability lane the job was routed to. */
+  readonly lane: string;
+  /** Output node ids, when the builder reported them. */
+  readonly expectedOutputs?: readonly string[];
+  readonly fresh?: boolean;
+  readonly extraData?: Readonly<Record<string, unknown>>;
+  readonly timeouts?: { readonly queueMs?: number; readonly runMs?: number };
+  /** A request id that follows the job into the worker's logs. */
+  readonly requestId?: string;
+  /** Free-form data of the caller (the gateway's webhook, key name, …), returned as is. */
+  readonly meta?: Readonly<Record<string, unknown>>;
+  /** Set by the worker for the attempt in progress. */
+  readonly run?: JobRunRecord;
+  /** Set by the worker when the job fails for good. */
+  readonly error?: JobErrorRecord;
+}
+
+/**
+ * Everything known about a queued job: `getJob(id)`, `comfyc jobs --json`, and the gateway's
+ * `GET /v1/jobs/{id}` read this shape. Times are ISO 8601, durations ms.
+ */
+export interface JobRecord {
+  readonly id: string;
+  readonly queue: string;
+  readonly lane: string;
+  readonly state: QueueJobState;
+  /** BullMQ's own state (`waiting`, `prioritized`, `delayed`, `active`, `completed`, `failed`), or `removed` for a cancelled job taken off the queue. */
+  readonly queueState: string;
+  readonly workflow?: string;
+  readonly priority: number;
+  readonly progress?: JobProgressRecord;
+  /** Attempts started so far, and the most allowed. */
+  readonly attempts: number;
+  readonly maxAttempts: number;
+  readonly createdAt: string;
+  readonly startedAt?: string;
+  readonly finishedAt?: string;
+  /** Enqueued → the latest attempt started (retries include their backoff). */
+  readonly waitMs?: number;
+  /** Last started → finished. */
+  readonly runMs?: number;
+  /** The ComfyUI instance of the latest attempt, and its prompt id. */
+  readonly instance?: string;
+  readonly promptId?: string;
+  readonly error?: JobErrorRecord;
+  readonly outputs?: readonly JobOutput[];
+  readonly texts?: Readonly<Record<string, readonly string[]>>;
+  readonly storage?: string;
+  readonly requestId?: string;
+  readonly meta?: Readonly<Record<string, unknown>>;
+}
+
+/** The record of a BullMQ job in the given BullMQ state. */
+export function recordOf(
+  queue: string,
+  job: BullJob<QueuedJobData, JobOutcome>,
+  queueState: string,
+): JobRecord {
+  const data = job.data;
+  const outcome = job.returnvalue ?? undefined;
+  const cancelled = data.error?.code === "CANCELLED";
+  const state: QueueJobState =
+    queueState === "completed"
+      ? "succeeded"
+      : queueState === "failed"
+        ? cancelled
+          ? "cancelled"
+          : "failed"
+        : queueState === "active"
+          ? "running"
+          : "queued";
+  const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : undefined);
+  const error: JobErrorRecord | undefined =
+    state === "failed" || state === "cancelled"
+      ? (data.error ?? { code: "FAILED", message: job.failedReason || "failed" })
+      : undefined;
+  const progress = job.progress as JobProgressRecord | number | undefined;
+  return strip({
+    id: job.id!,
+    queue,
+    lane: data.lane,
+    state,
+    queueState,
+    workflow: data.workflow,
+    priority: job.opts.priority ?? 0,
+    progress: typeof progress === "object" && progress !== null ? progress : undefined,
+    attempts: job.attemptsStarted ?? job.attemptsMade,
+    maxAttempts: job.opts.attempts ?? 1,
+    createdAt: new Date(job.timestamp).toISOString(),
+    startedAt: iso(job.processedOn),
+    finishedAt: iso(job.finishedOn),
+    waitMs: job.processedOn ? Math.max(0, job.processedOn - job.timestamp) : undefined,
+    runMs:
+      job.finishedOn && job.processedOn ? Math.max(0, job.finishedOn - job.processedOn) : undefined,
+    instance: outcome?.instance ?? data.run?.server,
+    promptId: outcome?.promptId ?? data.run?.promptId,
+    error,
+    outputs: outcome?.outputs,
+    texts: outcome?.texts,
+    storage: outcome?.storage,
+    requestId: data.requestId,
+    meta: data.meta,
+  });
+}
+
+function strip<T extends object>(o: T): T {
+  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
+  return o;
+}

@@ -1,0 +1,80 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { workflow } from "../../src/builder/workflow.js";
+import { LocalStorage } from "../../src/scale/local-storage.js";
+import { ComfyQueue } from "../../src/scale/queue.js";
+import { ComfyWorker, type ComfyWorkerOptions } from "../../src/scale/worker.js";
+import { startRedisServer, type RedisServer } from "../../src/testing/redis.js";
+import { startTestServer, type TestServer, type TestServerOptions } from "../../src/testing/server.js";
+import { EmptyImage, ImageInvert, SaveImage } from "../../generated/core.js";
+import { tempDir } from "../helpers.js";
+
+/** Timings that keep failover fast in tests (locks of 2 s, probes every 200 ms). */
+export const FAST_WORKER = {
+  lockDurationMs: 2000,
+  stalledIntervalMs: 1000,
+  healthIntervalMs: 200,
+  logger: false,
+} as const satisfies Partial<ComfyWorkerOptions>;
+
+/** A small image graph: EmptyImage → ImageInvert → SaveImage. */
+export function imageGraph(width = 8, prefix = "scale/img") {
+  const wf = workflow({ name: "invert" });
+  const image = wf.add(EmptyImage, { width, height: 8, batch_size: 1 });
+  wf.add(SaveImage, { images: wf.add(ImageInvert, { image }), filename_prefix: prefix });
+  return wf;
+}
+
+/** Redis, test servers, workers and a producer, torn down together. */
+export class Cluster {
+  readonly servers: TestServer[] = [];
+  readonly workers: ComfyWorker[] = [];
+  readonly storageDir = tempDir("comfyc-storage-");
+  readonly storage = new LocalStorage(this.storageDir);
+  queue!: ComfyQueue;
+  redis!: RedisServer;
+
+  static async start(options: { persistence?: boolean } = {}): Promise<Cluster> {
+    const c = new Cluster();
+    c.redis = await startRedisServer({ persistence: options.persistence === true });
+    c.queue = new ComfyQueue({ redis: c.redis.url });
+    return c;
+  }
+
+  async addServer(options: TestServerOptions = {}): Promise<TestServer> {
+    const server = await startTestServer(options);
+    this.servers.push(server);
+    return server;
+  }
+
+  async addWorker(server: TestServer | string, options: Partial<ComfyWorkerOptions> = {}): Promise<ComfyWorker> {
+    const worker = new ComfyWorker({
+      redis: this.redis.url,
+      server: typeof server === "string" ? server : server.url,
+      storage: this.storage,
+      ...FAST_WORKER,
+      ...options,
+    });
+    this.workers.push(worker);
+    await worker.start();
+    return worker;
+  }
+
+  /** How many times each prompt id ran, over every server. */
+  executions(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const s of this.servers) for (const id of s.executed) counts.set(id, (counts.get(id) ?? 0) + 1);
+    return counts;
+  }
+
+  async stored(key: string): Promise<Buffer> {
+    return readFile(join(this.storageDir, ...key.split("/")));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.close({ graceMs: 0 }).catch(() => undefined)));
+    await this.queue?.close();
+    await Promise.all(this.servers.map((s) => s.close().catch(() => undefined)));
+    await this.redis?.stop();
+  }
+}

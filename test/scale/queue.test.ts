@@ -1,0 +1,48 @@
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { Cluster, imageGraph } from "./cluster.js";
+import { errorOf } from "./helpers.js";
+
+describe("durable queue on a real Redis", () => {
+  let c: Cluster;
+  beforeAll(async () => {
+    c = await Cluster.start();
+    const a = await c.addServer();
+    await c.addWorker(a);
+  });
+  afterAll(async () => c?.close());
+
+  test("a job runs once and its outputs are copied to storage under <job id>/<node id>/<file>", async () => {
+    const { id } = await c.queue.enqueue(imageGraph(16), { requestId: "req-1" });
+    const record = await c.queue.waitFor(id, { timeoutMs: 20_000 });
+    expect(record.state).toBe("succeeded");
+    expect(record.workflow).toBe("invert");
+    expect(record.requestId).toBe("req-1");
+    expect(record.instance).toBe(c.servers[0]!.url);
+    expect(record.outputs).toHaveLength(1);
+    const out = record.outputs![0]!;
+    expect(out.key).toMatch(new RegExp(`^${id}/3/img_00001_\\.png$`));
+    expect((await c.stored(out.key)).subarray(1, 4).toString()).toBe("PNG");
+    expect(c.executions().get(record.promptId!)).toBe(1);
+  });
+
+  test("a prompt the instance rejects fails without retry, with ComfyUI's node_errors", async () => {
+    const prompt = { "1": { class_type: "SaveImage", inputs: { images: ["9", 0], filename_prefix: "x" } } };
+    const { id } = await c.queue.enqueue(prompt);
+    const record = await c.queue.waitFor(id, { timeoutMs: 20_000 });
+    expect(record.state).toBe("failed");
+    expect(record.attempts).toBe(1);
+    expect(record.error?.code).toBe("PROMPT_REJECTED");
+    expect(record.error?.details?.["node_errors"]).toBeDefined();
+  });
+
+  test("a prompt using a class no lane has fails at enqueue with NO_CAPABLE_SERVER", async () => {
+    const e = await errorOf(c.queue.enqueue({ "1": { class_type: "NoSuchNode", inputs: {} } }));
+    expect(e.code).toBe("NO_CAPABLE_SERVER");
+    expect(e.message).toContain('"NoSuchNode"');
+  });
+
+  test("getJob of an unknown id is undefined; cancel of one is NOT_FOUND", async () => {
+    expect(await c.queue.getJob("nope")).toBeUndefined();
+    expect((await errorOf(c.queue.cancel("nope"))).code).toBe("NOT_FOUND");
+  });
+});
