@@ -43,4 +43,5 @@ export default tseslint.config(
   boundary("import", ["codegen", "runtime", "testing", "cli"]),
   boundary("runtime", ["codegen", "testing", "cli", "schema"]),
   boundary("testing", ["codegen", "builder", "runtime", "cli"]),
+  boundary("scale", ["codegen", "testing", "cli", "schema", "gateway"]),
 );

@@ -8,7 +8,7 @@ export default defineConfig({
     // Tests run on the sources: `comfyc` (as generated code imports it) maps to src/.
     alias: [
       { find: /^comfyc$/, replacement: src("index.ts") },
-      { find: /^comfyc\/(runtime|testing|codegen|import)$/, replacement: src("$1/index.ts") },
+      { find: /^comfyc\/(runtime|testing|codegen|import|scale)$/, replacement: src("$1/index.ts") },
     ],
   },
   test: {

@@ -67,6 +67,21 @@ const COMMANDS: Readonly<Record<string, LazyCommand>> = {
     summary: "Run the examples end to end on the built-in test server (no GPU needed)",
     load: async () => (await import("./demo-command.js")).registerDemo,
   },
+  worker: {
+    usage: "[options]",
+    summary: "Run jobs from the Redis queue on one ComfyUI instance until SIGTERM",
+    load: async () => (await import("./scale-commands.js")).registerWorker,
+  },
+  enqueue: {
+    usage: "[options] <file>",
+    summary: "Add a workflow file or API-format prompt to the Redis queue; prints the job id",
+    load: async () => (await import("./scale-commands.js")).registerEnqueue,
+  },
+  jobs: {
+    usage: "[options] [command] [id]",
+    summary: "List jobs of the Redis queue, show one, or cancel one",
+    load: async () => (await import("./scale-commands.js")).registerJobs,
+  },
 };
 
 /**

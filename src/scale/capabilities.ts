@@ -111,12 +111,10 @@ export function requirementsOf(prompt: Readonly<Record<string, unknown>>): Requi
 export function missingFrom(requirements: Requirements, capabilities: Capabilities): Missing[] {
   const missing: Missing[] = [];
   for (const classType of requirements.classes)
-    if (!Object.hasOwn(capabilities.classes, classType))
-      missing.push({ kind: "class", classType });
+    if (!Object.hasOwn(capabilities.classes, classType)) missing.push({ kind: "class", classType });
   for (const [classType, input, value] of requirements.combos) {
     const values = capabilities.classes[classType]?.[input];
-    if (values && !values.includes(value))
-      missing.push({ kind: "value", classType, input, value });
+    if (values && !values.includes(value)) missing.push({ kind: "value", classType, input, value });
   }
   return missing;
 }
@@ -139,11 +137,13 @@ export function capabilityId(capabilities: Capabilities): string {
 
 /** One line per missing item, grouped: `class "X" is not installed`, `ckpt_name "y" is not listed`. */
 export function describeMissing(missing: readonly Missing[], max = 5): string {
-  const lines = missing.slice(0, max).map((m) =>
-    m.kind === "class"
-      ? `node class "${m.classType}" is not installed`
-      : `${m.classType}.${m.input} ${JSON.stringify(m.value)} is not among its values`,
-  );
+  const lines = missing
+    .slice(0, max)
+    .map((m) =>
+      m.kind === "class"
+        ? `node class "${m.classType}" is not installed`
+        : `${m.classType}.${m.input} ${JSON.stringify(m.value)} is not among its values`,
+    );
   if (missing.length > max) lines.push(`… and ${missing.length - max} more`);
   return lines.join("; ");
 }

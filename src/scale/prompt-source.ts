@@ -28,9 +28,10 @@ export function compileSource(
   if (typeof wf.compileWithReport === "function") {
     const report =
       typeof wf.parseParams === "function"
-        ? (
-            source as Extract<AnyWorkflow, { parseParams: unknown }>
-          ).compileWithReport(options.params ?? {}, options.compile)
+        ? (source as Extract<AnyWorkflow, { parseParams: unknown }>).compileWithReport(
+            options.params ?? {},
+            options.compile,
+          )
         : (source as Exclude<AnyWorkflow, { parseParams: unknown }>).compileWithReport(
             options.compile,
           );
@@ -44,7 +45,7 @@ export function compileSource(
     throw new ComfycError(
       "WORKFLOW_INVALID",
       "Expected a workflow or an API-format prompt object",
-      "Pass defineWorkflow(…)/workflow() or a prompt such as { \"3\": { class_type, inputs } }.",
+      'Pass defineWorkflow(…)/workflow() or a prompt such as { "3": { class_type, inputs } }.',
     );
   return { prompt: source as Record<string, unknown> };
 }

@@ -172,12 +172,23 @@ export class ComfyQueue {
     refuseUploads(compiled.prompt);
     const id = options.jobId ?? randomUUID();
     if (!/^[A-Za-z0-9_-]{1,128}$/.test(id))
-      throw new ComfycError("USAGE", `Job id ${JSON.stringify(id)} is not allowed`, "Use 1-128 letters, digits, '_' or '-'.");
+      throw new ComfycError(
+        "USAGE",
+        `Job id ${JSON.stringify(id)} is not allowed`,
+        "Use 1-128 letters, digits, '_' or '-'.",
+      );
     const attempts = options.attempts ?? 5;
     if (!Number.isInteger(attempts) || attempts < 1)
       throw new ComfycError("USAGE", `attempts must be a positive integer, got ${attempts}`);
-    if (options.priority !== undefined && (!Number.isInteger(options.priority) || options.priority < 0 || options.priority > 2_097_152))
-      throw new ComfycError("USAGE", `priority must be an integer from 0 to 2097152, got ${options.priority}`, "1 is the highest priority; 0 or unset means none.");
+    if (
+      options.priority !== undefined &&
+      (!Number.isInteger(options.priority) || options.priority < 0 || options.priority > 2_097_152)
+    )
+      throw new ComfycError(
+        "USAGE",
+        `priority must be an integer from 0 to 2097152, got ${options.priority}`,
+        "1 is the highest priority; 0 or unset means none.",
+      );
     const lane = await this.#route(compiled.prompt);
     const workflow = options.workflow ?? compiled.name;
     const data: QueuedJobData = {
@@ -231,8 +242,14 @@ export class ComfyQueue {
       workers.filter((w) => w.lane === lane && w.instance === "up").length;
     const loads = await Promise.all(
       able.map(async (lane) => {
-        const c = await this.laneQueue(lane).getJobCounts("waiting", "prioritized", "active", "delayed");
-        const pending = (c["waiting"] ?? 0) + (c["prioritized"] ?? 0) + (c["active"] ?? 0) + (c["delayed"] ?? 0);
+        const c = await this.laneQueue(lane).getJobCounts(
+          "waiting",
+          "prioritized",
+          "active",
+          "delayed",
+        );
+        const pending =
+          (c["waiting"] ?? 0) + (c["prioritized"] ?? 0) + (c["active"] ?? 0) + (c["delayed"] ?? 0);
         const n = live(lane);
         return { lane, load: n === 0 ? Number.POSITIVE_INFINITY : pending / n, pending };
       }),
@@ -329,7 +346,9 @@ export class ComfyQueue {
 
   /** Records of jobs in the given states across all lanes, newest first. */
   async listJobs(options: ListJobsOptions = {}): Promise<JobRecord[]> {
-    const states = new Set(options.states ?? ["queued", "running", "succeeded", "failed", "cancelled"]);
+    const states = new Set(
+      options.states ?? ["queued", "running", "succeeded", "failed", "cancelled"],
+    );
     const limit = options.limit ?? 100;
     const lanes = await this.redis.hkeys(this.#keys.lanes);
     const types: JobState[] = [
@@ -342,7 +361,10 @@ export class ComfyQueue {
     for (const lane of lanes) {
       const q = this.laneQueue(lane);
       for (const type of types) {
-        const jobs = (await q.getJobs([type], 0, limit - 1)) as BullJob<QueuedJobData, JobOutcome>[];
+        const jobs = (await q.getJobs([type], 0, limit - 1)) as BullJob<
+          QueuedJobData,
+          JobOutcome
+        >[];
         for (const job of jobs) if (job) records.push(recordOf(this.name, job, type));
       }
     }

@@ -143,8 +143,7 @@ export class S3Storage implements Storage {
   }
 
   #error(what: string, key: string, cause: unknown): ComfycError {
-    const status = (cause as { $metadata?: { httpStatusCode?: number } }).$metadata
-      ?.httpStatusCode;
+    const status = (cause as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
     return new ComfycError(
       status === 401 || status === 403 ? "AUTH_FAILED" : "IO_ERROR",
       `Cannot ${what} ${key} in ${this.location}: ${(cause as Error).name}: ${(cause as Error).message}`,

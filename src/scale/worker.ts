@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
 import { DelayedError, UnrecoverableError, Worker, type Job as BullJob } from "bullmq";
 import type { Redis } from "ioredis";
@@ -19,7 +20,13 @@ import type {
   JobProgressRecord,
   QueuedJobData,
 } from "./record.js";
-import { BULL_PREFIX, connectRedis, laneQueueName, queueKeys, type RedisConnection } from "./redis.js";
+import {
+  BULL_PREFIX,
+  connectRedis,
+  laneQueueName,
+  queueKeys,
+  type RedisConnection,
+} from "./redis.js";
 import { outputKey, type Storage } from "./storage.js";
 
 /** Settings of a {@link ComfyWorker}. */
@@ -97,6 +104,11 @@ export class ComfyWorker {
   readonly metrics: ScaleMetrics;
   readonly storage: Storage;
   readonly queue: ComfyQueue;
+  /**
+   * Job phases as they happen: `started`, `running` (ComfyUI started it), `recover`, `done`, `failed`, `retried`,
+   * `handed_back`, each with `{ jobId, phase, … }` (the fields of the log line).
+   */
+  readonly events = new EventEmitter();
   readonly #options: ComfyWorkerOptions;
   readonly #clientOptions: ClientOptions;
   readonly #log: Logger;
@@ -126,8 +138,7 @@ export class ComfyWorker {
       ...(options.queue ? { name: options.queue } : {}),
     });
     this.#keys = queueKeys(this.queue.name);
-    this.metrics =
-      options.metrics ?? new ScaleMetrics(this.queue.name, () => this.queue.counts());
+    this.metrics = options.metrics ?? new ScaleMetrics(this.queue.name, () => this.queue.counts());
     this.storage = options.storage ?? new LocalStorage("comfyc-outputs");
     this.#log =
       options.logger === false
@@ -162,9 +173,7 @@ export class ComfyWorker {
   async start(): Promise<void> {
     this.#subscriber = connectRedis(this.#options.redis, true);
     this.#subscriber.on("error", () => undefined);
-    this.#subscriber.on("message", (_channel: string, id: string) =>
-      this.#stop(id, "cancel"),
-    );
+    this.#subscriber.on("message", (_channel: string, id: string) => this.#stop(id, "cancel"));
     await this.#subscriber.subscribe(this.#keys.cancelChannel);
     await this.#connectInstance();
     this.#heartbeat = setInterval(() => void this.#beat(), 2000);
@@ -190,10 +199,19 @@ export class ComfyWorker {
         maxTimeout: 10_000,
         randomize: true,
         signal: this.#stopped.signal,
-        shouldRetry: ({ error }) => !this.#closing && isComfycError(error) && error.code !== "AUTH_FAILED",
+        shouldRetry: ({ error }) =>
+          !this.#closing && isComfycError(error) && error.code !== "AUTH_FAILED",
         onFailedAttempt: ({ error, attemptNumber }) => {
           if (attemptNumber === 1)
-            this.#log.warn({ event: "comfyc.worker", phase: "instance_down", instance: this.server, err: error.message }, "waiting for the instance");
+            this.#log.warn(
+              {
+                event: "comfyc.worker",
+                phase: "instance_down",
+                instance: this.server,
+                err: error.message,
+              },
+              "waiting for the instance",
+            );
         },
       },
     );
@@ -212,7 +230,10 @@ export class ComfyWorker {
       this.#lane = lane;
       await this.#beat();
       this.#openWorker(lane);
-      this.#log.info({ event: "comfyc.worker", phase: "lane", lane, instance: this.server }, "serving lane");
+      this.#log.info(
+        { event: "comfyc.worker", phase: "lane", lane, instance: this.server },
+        "serving lane",
+      );
     } else {
       await this.#beat();
       this.#worker?.resume();
@@ -236,7 +257,9 @@ export class ComfyWorker {
         maxStalledCount: 2,
       },
     );
-    worker.on("error", (e) => this.#log.warn({ event: "comfyc.worker", err: e.message }, "queue error"));
+    worker.on("error", (e) =>
+      this.#log.warn({ event: "comfyc.worker", err: e.message }, "queue error"),
+    );
     this.#worker = worker;
   }
 
@@ -284,7 +307,11 @@ export class ComfyWorker {
     if (this.#closing || !this.#client) return;
     let ok = false;
     // No retries inside a probe, and a short timeout: a frozen instance counts as down too.
-    const probe = new ComfyClient({ ...this.#clientOptions, retry: { retries: 0 }, timeoutMs: 5000 });
+    const probe = new ComfyClient({
+      ...this.#clientOptions,
+      retry: { retries: 0 },
+      timeoutMs: 5000,
+    });
     for (let i = 0; i < 2 && !ok && !this.#closing; i++) {
       ok = await probe.systemStats().then(
         () => true,
@@ -299,7 +326,10 @@ export class ComfyWorker {
   async #instanceDown(): Promise<void> {
     if (this.#recovering) return this.#recovering;
     this.#recovering = (async () => {
-      this.#log.warn({ event: "comfyc.worker", phase: "instance_down", instance: this.server }, "instance stopped answering");
+      this.#log.warn(
+        { event: "comfyc.worker", phase: "instance_down", instance: this.server },
+        "instance stopped answering",
+      );
       this.#setUp(false);
       await this.#beat();
       // Take no new jobs; attempts in progress are stopped and retried later.
@@ -310,7 +340,10 @@ export class ComfyWorker {
       await client?.close();
       try {
         await this.#connectInstance();
-        this.#log.info({ event: "comfyc.worker", phase: "instance_up", instance: this.server }, "instance answers again");
+        this.#log.info(
+          { event: "comfyc.worker", phase: "instance_up", instance: this.server },
+          "instance answers again",
+        );
       } catch {
         return; // closing
       } finally {
@@ -321,6 +354,17 @@ export class ComfyWorker {
     return this.#recovering;
   }
 
+  /** Logs one JSON line for a job phase and emits it on {@link ComfyWorker.events}. */
+  #phase(
+    log: Logger,
+    jobId: string,
+    fields: { phase: string } & Record<string, unknown>,
+    msg: string,
+  ): void {
+    log.info({ event: "comfyc.job", ...fields }, msg);
+    this.events.emit(fields.phase, { jobId, ...fields });
+  }
+
   /** Stops one running attempt from outside (cancel, instance down, shutdown). */
   #stop(id: string, reason: StopReason): void {
     const active = this.#active.get(id);
@@ -328,7 +372,10 @@ export class ComfyWorker {
     active.controller.abort(reason);
   }
 
-  async #process(job: BullJob<QueuedJobData, JobOutcome>, token: string | undefined): Promise<JobOutcome> {
+  async #process(
+    job: BullJob<QueuedJobData, JobOutcome>,
+    token: string | undefined,
+  ): Promise<JobOutcome> {
     const data = job.data;
     const workflow = data.workflow ?? "unnamed";
     const log = this.#log.child({
@@ -342,7 +389,17 @@ export class ComfyWorker {
     const attempt = job.attemptsMade + 1;
     if (job.attemptsMade === 0 && !data.run)
       this.metrics.waitSeconds.observe({ workflow }, (startedAt - job.timestamp) / 1000);
-    log.info({ event: "comfyc.job", phase: "started", attempt, instance: this.server, waitMs: startedAt - job.timestamp }, "job started");
+    this.#phase(
+      log,
+      job.id!,
+      {
+        phase: "started",
+        attempt,
+        instance: this.server,
+        waitMs: startedAt - job.timestamp,
+      },
+      "job started",
+    );
     try {
       if (await this.queue.redis.exists(this.#keys.cancelMark(job.id!)))
         throw new ComfycError("CANCELLED", `Job ${job.id} was cancelled`);
@@ -351,7 +408,20 @@ export class ComfyWorker {
       const runMs = Date.now() - startedAt;
       this.metrics.runSeconds.observe({ workflow, outcome: "succeeded" }, runMs / 1000);
       this.metrics.jobs.inc({ workflow, outcome: "succeeded" });
-      log.info({ event: "comfyc.job", phase: "done", promptId: outcome.promptId, instance: outcome.instance, runMs, totalMs: Date.now() - job.timestamp, outputs: outcome.outputs.length, recovered: outcome.recovered }, "job done");
+      this.#phase(
+        log,
+        job.id!,
+        {
+          phase: "done",
+          promptId: outcome.promptId,
+          instance: outcome.instance,
+          runMs,
+          totalMs: Date.now() - job.timestamp,
+          outputs: outcome.outputs.length,
+          recovered: outcome.recovered,
+        },
+        "job done",
+      );
       return outcome;
     } catch (e) {
       const reason = active.controller.signal.reason as StopReason | undefined;
@@ -360,23 +430,66 @@ export class ComfyWorker {
         // Shutdown: hand the job back at once; its run record lets the next worker follow it.
         await job.moveToDelayed(Date.now(), token);
         this.metrics.jobs.inc({ workflow, outcome: "handed_back" });
-        log.info({ event: "comfyc.job", phase: "handed_back", promptId: job.data.run?.promptId, instance: this.server, runMs }, "job handed back");
+        this.#phase(
+          log,
+          job.id!,
+          {
+            phase: "handed_back",
+            promptId: job.data.run?.promptId,
+            instance: this.server,
+            runMs,
+          },
+          "job handed back",
+        );
         throw new DelayedError();
       }
-      const error = toErrorRecord(reason === "cancel" ? new ComfycError("CANCELLED", `Job ${job.id} was cancelled`) : e);
+      const error = toErrorRecord(
+        reason === "cancel" ? new ComfycError("CANCELLED", `Job ${job.id} was cancelled`) : e,
+      );
       const permanent = PERMANENT.has(error.code);
       const last = attempt >= (job.opts.attempts ?? 1);
       this.metrics.failures.inc({ code: error.code });
-      this.metrics.runSeconds.observe({ workflow, outcome: permanent || last ? "failed" : "retried" }, runMs / 1000);
+      this.metrics.runSeconds.observe(
+        { workflow, outcome: permanent || last ? "failed" : "retried" },
+        runMs / 1000,
+      );
       if (permanent || last) {
         await job.updateData({ ...job.data, error });
-        this.metrics.jobs.inc({ workflow, outcome: error.code === "CANCELLED" ? "cancelled" : "failed" });
-        log.info({ event: "comfyc.job", phase: "failed", promptId: job.data.run?.promptId, instance: this.server, runMs, code: error.code, message: error.message }, "job failed");
+        this.metrics.jobs.inc({
+          workflow,
+          outcome: error.code === "CANCELLED" ? "cancelled" : "failed",
+        });
+        this.#phase(
+          log,
+          job.id!,
+          {
+            phase: "failed",
+            promptId: job.data.run?.promptId,
+            instance: this.server,
+            runMs,
+            code: error.code,
+            message: error.message,
+          },
+          "job failed",
+        );
         if (permanent) throw new UnrecoverableError(error.message);
         throw new Error(error.message);
       }
       this.metrics.jobs.inc({ workflow, outcome: "retried" });
-      log.info({ event: "comfyc.job", phase: "retried", promptId: job.data.run?.promptId, instance: this.server, runMs, code: error.code, message: error.message, attempt }, "job will be retried");
+      this.#phase(
+        log,
+        job.id!,
+        {
+          phase: "retried",
+          promptId: job.data.run?.promptId,
+          instance: this.server,
+          runMs,
+          code: error.code,
+          message: error.message,
+          attempt,
+        },
+        "job will be retried",
+      );
       throw new Error(`${error.code}: ${error.message}`);
     } finally {
       this.#active.delete(job.id!);
@@ -397,7 +510,9 @@ export class ComfyWorker {
     const run = job.data.run;
     if (!run) return undefined;
     const own = run.server === this.server;
-    const client = own ? this.#requireClient() : new ComfyClient({ url: run.server, retry: { retries: 1 } });
+    const client = own
+      ? this.#requireClient()
+      : new ComfyClient({ url: run.server, retry: { retries: 1 } });
     try {
       let known: boolean;
       try {
@@ -409,13 +524,41 @@ export class ComfyWorker {
       } catch (e) {
         // Our own instance unreachable: retry later. Another worker's: run it here instead.
         if (own) throw e;
-        log.info({ event: "comfyc.job", phase: "recover", promptId: run.promptId, instance: run.server, found: "unreachable" }, "earlier instance unreachable; running again");
+        this.#phase(
+          log,
+          job.id!,
+          {
+            phase: "recover",
+            promptId: run.promptId,
+            instance: run.server,
+            found: "unreachable",
+          },
+          "earlier instance unreachable; running again",
+        );
         return undefined;
       }
-      log.info({ event: "comfyc.job", phase: "recover", promptId: run.promptId, instance: run.server, found: known ? "yes" : "lost" }, known ? "following the earlier run" : "earlier run lost; running again");
+      this.#phase(
+        log,
+        job.id!,
+        {
+          phase: "recover",
+          promptId: run.promptId,
+          instance: run.server,
+          found: known ? "yes" : "lost",
+        },
+        known ? "following the earlier run" : "earlier run lost; running again",
+      );
       if (!known) return undefined;
-      const comfyJob = client.attach(run.promptId, job.data.expectedOutputs ? { expectedOutputs: job.data.expectedOutputs } : {});
-      const result = await this.#follow(job, active, comfyJob, parseJsonLossless(job.data.prompt) as Record<string, unknown>);
+      const comfyJob = client.attach(
+        run.promptId,
+        job.data.expectedOutputs ? { expectedOutputs: job.data.expectedOutputs } : {},
+      );
+      const result = await this.#follow(
+        job,
+        active,
+        comfyJob,
+        parseJsonLossless(job.data.prompt) as Record<string, unknown>,
+      );
       return await this.#collect(job, client, result, run.promptId, true);
     } finally {
       if (!own) await client.close();
@@ -474,6 +617,9 @@ export class ComfyWorker {
       if (wait <= 0) report();
       else timer = setTimeout(report, wait);
     };
+    comfyJob.on("started", () =>
+      this.events.emit("running", { jobId: job.id, phase: "running", promptId: comfyJob.promptId }),
+    );
     comfyJob.on("cached", (e) => {
       for (const n of e.nodes) done.add(n);
       update({ nodesDone: done.size, nodesTotal: total });
@@ -483,7 +629,13 @@ export class ComfyWorker {
       done.add(e.node);
     });
     comfyJob.on("progress", (e) =>
-      update({ ...(e.node ? { node: e.node } : {}), value: e.value, max: e.max, nodesDone: done.size, nodesTotal: total }),
+      update({
+        ...(e.node ? { node: e.node } : {}),
+        value: e.value,
+        max: e.max,
+        nodesDone: done.size,
+        nodesTotal: total,
+      }),
     );
     const signal = active.controller.signal;
     try {
@@ -527,7 +679,8 @@ export class ComfyWorker {
     for (const file of result.files) {
       let key = outputKey(job.id!, file.node, file.filename);
       // Two files of one node with one name (different subfolders) get distinct keys.
-      for (let n = 2; used.has(key); n++) key = outputKey(job.id!, file.node, `${n}_${file.filename}`);
+      for (let n = 2; used.has(key); n++)
+        key = outputKey(job.id!, file.node, `${n}_${file.filename}`);
       used.add(key);
       const stored = await this.storage.put(key, await client.stream(file), {
         contentType: contentTypeOf(file.filename),
@@ -580,10 +733,19 @@ export class ComfyWorker {
         }, grace);
       });
       await Promise.race([closing, late]);
-      await closing;
+      // With Redis unreachable BullMQ's close can wait forever: give it 10 s after the grace.
+      let force: NodeJS.Timeout | undefined;
+      await Promise.race([
+        closing,
+        new Promise<void>((resolve) => {
+          force = setTimeout(resolve, 10_000);
+        }),
+      ]);
       if (timer) clearTimeout(timer);
+      if (force) clearTimeout(force);
     }
-    await this.queue.redis.hdel(this.#keys.workers, this.id).catch(() => undefined);
+    if (this.queue.redis.status === "ready")
+      await this.queue.redis.hdel(this.#keys.workers, this.id).catch(() => undefined);
     this.#workerConnection?.disconnect();
     this.#subscriber?.disconnect();
     await this.#client?.close();
@@ -593,8 +755,7 @@ export class ComfyWorker {
 }
 
 function toErrorRecord(e: unknown): JobErrorRecord {
-  if (!isComfycError(e))
-    return { code: "INTERNAL", message: (e as Error)?.message ?? String(e) };
+  if (!isComfycError(e)) return { code: "INTERNAL", message: (e as Error)?.message ?? String(e) };
   const details: Record<string, unknown> = {};
   const x = e as unknown as Record<string, unknown>;
   if (e.code === "PROMPT_REJECTED") {
@@ -608,12 +769,16 @@ function toErrorRecord(e: unknown): JobErrorRecord {
     details["exception_message"] = x["exceptionMessage"];
     details["traceback"] = x["traceback"];
   }
-  const message = e.hint ? e.message.slice(0, e.message.lastIndexOf("\n  → ")) || e.message : e.message;
+  const message = e.hint
+    ? e.message.slice(0, e.message.lastIndexOf("\n  → ")) || e.message
+    : e.message;
   return {
     code: e.code,
     message,
     ...(e.hint ? { hint: e.hint } : {}),
-    ...(Object.keys(details).length ? { details: JSON.parse(stringifyJson(details)) as Record<string, unknown> } : {}),
+    ...(Object.keys(details).length
+      ? { details: JSON.parse(stringifyJson(details)) as Record<string, unknown> }
+      : {}),
   };
 }
 

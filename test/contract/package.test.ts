@@ -92,7 +92,14 @@ describe("the built package", () => {
     ],
     [
       "comfyc/testing",
-      ["BUNDLED_OBJECT_INFO", "DEFAULT_COMFYUI_VERSION", "MODEL_FOLDERS", "startTestServer"],
+      [
+        "BUNDLED_OBJECT_INFO",
+        "DEFAULT_COMFYUI_VERSION",
+        "MODEL_FOLDERS",
+        "freePort",
+        "startRedisServer",
+        "startTestServer",
+      ],
     ],
     [
       "comfyc/import",
@@ -107,6 +114,29 @@ describe("the built package", () => {
         "seededRandom",
       ],
     ],
+    [
+      "comfyc/scale",
+      [
+        "ComfyQueue",
+        "ComfyWorker",
+        "LocalStorage",
+        "NoCapableServerError",
+        "QUEUE_JOB_STATES",
+        "ScaleMetrics",
+        "WORKER_STALE_MS",
+        "capabilitiesOf",
+        "capabilityId",
+        "checkKey",
+        "connectRedis",
+        "describeMissing",
+        "missingFrom",
+        "openStorage",
+        "outputKey",
+        "requirementsOf",
+        "safeSegment",
+      ],
+    ],
+    ["comfyc/scale/s3", ["S3Storage"]],
     [
       "comfyc/codegen",
       [

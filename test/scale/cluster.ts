@@ -5,7 +5,11 @@ import { LocalStorage } from "../../src/scale/local-storage.js";
 import { ComfyQueue } from "../../src/scale/queue.js";
 import { ComfyWorker, type ComfyWorkerOptions } from "../../src/scale/worker.js";
 import { startRedisServer, type RedisServer } from "../../src/testing/redis.js";
-import { startTestServer, type TestServer, type TestServerOptions } from "../../src/testing/server.js";
+import {
+  startTestServer,
+  type TestServer,
+  type TestServerOptions,
+} from "../../src/testing/server.js";
 import { EmptyImage, ImageInvert, SaveImage } from "../../generated/core.js";
 import { tempDir } from "../helpers.js";
 
@@ -47,7 +51,10 @@ export class Cluster {
     return server;
   }
 
-  async addWorker(server: TestServer | string, options: Partial<ComfyWorkerOptions> = {}): Promise<ComfyWorker> {
+  async addWorker(
+    server: TestServer | string,
+    options: Partial<ComfyWorkerOptions> = {},
+  ): Promise<ComfyWorker> {
     const worker = new ComfyWorker({
       redis: this.redis.url,
       server: typeof server === "string" ? server : server.url,
@@ -63,7 +70,8 @@ export class Cluster {
   /** How many times each prompt id ran, over every server. */
   executions(): Map<string, number> {
     const counts = new Map<string, number>();
-    for (const s of this.servers) for (const id of s.executed) counts.set(id, (counts.get(id) ?? 0) + 1);
+    for (const s of this.servers)
+      for (const id of s.executed) counts.set(id, (counts.get(id) ?? 0) + 1);
     return counts;
   }
 
@@ -77,4 +85,20 @@ export class Cluster {
     await Promise.all(this.servers.map((s) => s.close().catch(() => undefined)));
     await this.redis?.stop();
   }
+}
+
+/** Resolves with the first event `name` a worker emits for `jobId`. */
+export function nextPhase(
+  worker: ComfyWorker,
+  name: string,
+  jobId?: string,
+): Promise<{ jobId: string } & Record<string, unknown>> {
+  return new Promise((resolve) => {
+    const on = (e: { jobId: string } & Record<string, unknown>) => {
+      if (jobId !== undefined && e.jobId !== jobId) return;
+      worker.events.off(name, on);
+      resolve(e);
+    };
+    worker.events.on(name, on);
+  });
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { Cluster, imageGraph } from "./cluster.js";
+import { Cluster, imageGraph, nextPhase } from "./cluster.js";
 import { errorOf } from "./helpers.js";
 
 describe("durable queue on a real Redis", () => {
@@ -26,7 +26,9 @@ describe("durable queue on a real Redis", () => {
   });
 
   test("a prompt the instance rejects fails without retry, with ComfyUI's node_errors", async () => {
-    const prompt = { "1": { class_type: "SaveImage", inputs: { images: ["9", 0], filename_prefix: "x" } } };
+    const prompt = {
+      "1": { class_type: "SaveImage", inputs: { images: ["9", 0], filename_prefix: "x" } },
+    };
     const { id } = await c.queue.enqueue(prompt);
     const record = await c.queue.waitFor(id, { timeoutMs: 20_000 });
     expect(record.state).toBe("failed");
@@ -44,5 +46,34 @@ describe("durable queue on a real Redis", () => {
   test("getJob of an unknown id is undefined; cancel of one is NOT_FOUND", async () => {
     expect(await c.queue.getJob("nope")).toBeUndefined();
     expect((await errorOf(c.queue.cancel("nope"))).code).toBe("NOT_FOUND");
+  });
+
+  test("cancel: a queued job is taken off the queue, a running one is interrupted on the instance", async () => {
+    const server = c.servers[0]!;
+    const worker = c.workers[0]!;
+    // The test server checks for an interrupt between nodes: the next node does not run.
+    server.script.node("ImageInvert", { durationMs: 3000 });
+    try {
+      const running = nextPhase(worker, "running");
+      const a = await c.queue.enqueue(imageGraph(20));
+      const b = await c.queue.enqueue(imageGraph(21));
+      const { promptId } = await running;
+      const cancelledB = await c.queue.cancel(b.id);
+      expect(cancelledB.state).toBe("cancelled");
+      expect(cancelledB.queueState).toBe("removed");
+      expect((await c.queue.getJob(b.id))?.state).toBe("cancelled");
+      await c.queue.cancel(a.id);
+      const recordA = await c.queue.waitFor(a.id, { timeoutMs: 20_000 });
+      expect(recordA.state).toBe("cancelled");
+      expect(recordA.error?.code).toBe("CANCELLED");
+      expect(recordA.attempts).toBe(1);
+      // Interrupted on the server: its history records the interrupt, and SaveImage never ran.
+      const history = await fetch(`${server.url}/history/${String(promptId)}`).then((r) => r.json());
+      expect(JSON.stringify(history)).toContain("execution_interrupted");
+      const listed = await c.queue.listJobs({ states: ["cancelled"] });
+      expect(listed.map((r) => r.id)).toEqual(expect.arrayContaining([a.id, b.id]));
+    } finally {
+      server.script.clearNodes();
+    }
   });
 });

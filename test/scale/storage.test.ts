@@ -110,7 +110,14 @@ describe("S3 storage against a local S3-compatible server (s3rver)", () => {
   afterAll(async () => server?.close());
 
   const make = () =>
-    new S3Storage({ bucket: "outputs", prefix: "comfyc", endpoint, forcePathStyle: true, credentials, partSize: 5 * 1024 * 1024 });
+    new S3Storage({
+      bucket: "outputs",
+      prefix: "comfyc",
+      endpoint,
+      forcePathStyle: true,
+      credentials,
+      partSize: 5 * 1024 * 1024,
+    });
   contract("S3Storage", make);
 
   test("a presigned URL downloads the object; a tampered one is refused", async () => {

@@ -1,0 +1,300 @@
+import type { Command } from "commander";
+import { ComfycError, type ErrorCode } from "../errors.js";
+import type { JobRecord } from "../scale/record.js";
+import { EXIT_CODES } from "./exit-codes.js";
+import type { CliIo } from "./io.js";
+
+// BullMQ, ioredis, pino, prom-client and the AWS SDK are imported inside the actions, so no
+// other command pays for them at start-up.
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+const DEFAULT_REDIS = process.env["COMFYC_REDIS_URL"] ?? "redis://127.0.0.1:6379";
+
+/** A non-negative integer flag, or a USAGE error naming the flag. */
+function intFlag(name: string, value: string | undefined, min = 0): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min)
+    throw new ComfycError(
+      "USAGE",
+      `${name} must be an integer ≥ ${min}, got ${JSON.stringify(value)}`,
+    );
+  return n;
+}
+
+interface WorkerFlags {
+  redis: string;
+  server: string;
+  header: string[];
+  queue: string;
+  concurrency: string;
+  metricsPort?: string;
+  storage: string;
+  lockDuration?: string;
+  grace: string;
+}
+
+/** `comfyc worker`: one worker for one ComfyUI instance, until SIGTERM. */
+export function registerWorker(program: Command, io: CliIo): void {
+  program
+    .command("worker")
+    .description("Run jobs from the Redis queue on one ComfyUI instance until SIGTERM")
+    .option("--redis <url>", "Redis URL (default $COMFYC_REDIS_URL)", DEFAULT_REDIS)
+    .option(
+      "--server <url>",
+      "the ComfyUI instance this worker feeds (default $COMFYUI_URL)",
+      process.env["COMFYUI_URL"] ?? "http://127.0.0.1:8188",
+    )
+    .option("--header <header>", 'extra HTTP header "Name: value" (repeatable)', collect, [])
+    .option("--queue <name>", "queue name", "comfyc")
+    .option("--concurrency <n>", "jobs at once on the instance", "1")
+    .option("--metrics-port <n>", "serve Prometheus metrics on this port (/metrics)")
+    .option(
+      "--storage <url>",
+      "where outputs go: a folder, file:// or s3://bucket/prefix?…",
+      "comfyc-outputs",
+    )
+    .option("--lock-duration <ms>", "how long a job's lock lasts if this worker dies", "30000")
+    .option(
+      "--grace <ms>",
+      "on SIGTERM, how long to let a running job finish before handing it back",
+      "30000",
+    )
+    .action(async (flags: WorkerFlags) => {
+      const concurrency = intFlag("--concurrency", flags.concurrency, 1)!;
+      const metricsPort = intFlag("--metrics-port", flags.metricsPort);
+      const lockDurationMs = intFlag("--lock-duration", flags.lockDuration, 1000)!;
+      const graceMs = intFlag("--grace", flags.grace)!;
+      const [{ ComfyWorker }, { openStorage }, { parseHeaders }] = await Promise.all([
+        import("../scale/worker.js"),
+        import("../scale/storage.js"),
+        import("../codegen/source.js"),
+      ]);
+      const storage = await openStorage(flags.storage);
+      const worker = new ComfyWorker({
+        redis: flags.redis,
+        server: { url: flags.server, headers: parseHeaders(flags.header) },
+        queue: flags.queue,
+        concurrency,
+        storage,
+        lockDurationMs,
+      });
+      let stopping: Promise<void> | undefined;
+      const stopped = new Promise<void>((resolve) => {
+        const onSignal = () => {
+          if (stopping) process.exit(130);
+          io.info(
+            "Stopping: no new jobs; letting the running one finish (signal again to quit at once)…",
+          );
+          stopping = worker.close({ graceMs }).then(resolve);
+        };
+        process.on("SIGINT", onSignal);
+        process.on("SIGTERM", onSignal);
+      });
+      const metrics =
+        metricsPort !== undefined ? await worker.metrics.serve(metricsPort) : undefined;
+      io.info(`comfyc worker ${worker.id}: waiting for ${worker.server}…`);
+      await Promise.race([worker.start(), stopped]);
+      if (!stopping) {
+        io.info(
+          `comfyc worker ${worker.id}: serving ${worker.server} on queue "${flags.queue}" lane ${worker.lane}; outputs to ${storage.location}${metrics ? `; metrics on ${metrics.url}` : ""}`,
+        );
+        await stopped;
+      }
+      metrics?.server.close();
+      io.info(`comfyc worker ${worker.id}: stopped`);
+    });
+}
+
+interface EnqueueFlags {
+  redis: string;
+  queue: string;
+  param: string[];
+  priority?: string;
+  attempts?: string;
+  json?: boolean;
+  wait?: boolean;
+  validate: boolean;
+}
+
+/** `comfyc enqueue`: put a workflow or prompt on the queue; prints the job id. */
+export function registerEnqueue(program: Command, io: CliIo): void {
+  program
+    .command("enqueue")
+    .description("Add a workflow file or API-format prompt to the Redis queue; prints the job id")
+    .argument("<file>", "a workflow .ts/.js (default export) or a prompt .json")
+    .option("--redis <url>", "Redis URL (default $COMFYC_REDIS_URL)", DEFAULT_REDIS)
+    .option("--queue <name>", "queue name", "comfyc")
+    .option("--param <name=value>", "a workflow parameter (repeatable)", collect, [])
+    .option("--priority <n>", "1 is the highest; larger numbers run later")
+    .option("--attempts <n>", "attempts in all, retries of transient failures included", "5")
+    .option("--wait", "wait until the job ends and print its record")
+    .option("--json", "print the job record as JSON")
+    .option("--no-validate", "skip offline validation of a workflow file")
+    .action(async (file: string, flags: EnqueueFlags) => {
+      const priority = intFlag("--priority", flags.priority);
+      const attempts = intFlag("--attempts", flags.attempts, 1);
+      const [{ ComfyQueue }, load, { isPlainWorkflow }] = await Promise.all([
+        import("../scale/queue.js"),
+        import("./load.js"),
+        import("../builder/define-workflow.js"),
+      ]);
+      const isJson = file.endsWith(".json");
+      const source = isJson ? await load.loadPromptFile(file) : await load.loadWorkflowModule(file);
+      const params =
+        !isJson && !isPlainWorkflow(source as never)
+          ? load.parseParams(
+              flags.param,
+              (source as { paramsJsonSchema(): Record<string, unknown> }).paramsJsonSchema(),
+            )
+          : {};
+      const queue = new ComfyQueue({ redis: flags.redis, name: flags.queue });
+      try {
+        const { id } = await queue.enqueue(source, {
+          params,
+          compile: { validate: flags.validate !== false },
+          ...(priority ? { priority } : {}),
+          ...(attempts !== undefined ? { attempts } : {}),
+        });
+        if (!flags.wait) {
+          if (flags.json) io.out(JSON.stringify(await queue.getJob(id)));
+          else io.out(id);
+          return;
+        }
+        io.info(`queued ${id}; waiting…`);
+        const record = await queue.waitFor(id);
+        io.out(flags.json ? JSON.stringify(record) : formatRecord(record));
+        if (record.state !== "succeeded" && record.error)
+          throw new ComfycError(
+            (record.error.code in EXIT_CODES ? record.error.code : "SERVER_ERROR") as ErrorCode,
+            `Job ${id} ${record.state}: ${record.error.message}`,
+          );
+      } finally {
+        await queue.close();
+      }
+    });
+}
+
+interface JobsFlags {
+  redis: string;
+  queue: string;
+  json?: boolean;
+  state: string[];
+  limit: string;
+}
+
+/** `comfyc jobs [id]` and `comfyc jobs cancel <id>`. */
+export function registerJobs(program: Command, io: CliIo): void {
+  const jobs = program
+    .command("jobs")
+    .description("List jobs of the Redis queue, show one, or cancel one")
+    .argument("[id]", "show this job's full record")
+    .option("--redis <url>", "Redis URL (default $COMFYC_REDIS_URL)", DEFAULT_REDIS)
+    .option("--queue <name>", "queue name", "comfyc")
+    .option("--json", "JSON: one record per line (or the one record)")
+    .option(
+      "--state <state>",
+      "only jobs in this state: queued, running, succeeded, failed, cancelled (repeatable)",
+      collect,
+      [],
+    )
+    .option("--limit <n>", "at most this many, newest first", "50")
+    .action(async (id: string | undefined, flags: JobsFlags) => {
+      const limit = intFlag("--limit", flags.limit, 1)!;
+      const [{ ComfyQueue }, { QUEUE_JOB_STATES }] = await Promise.all([
+        import("../scale/queue.js"),
+        import("../scale/record.js"),
+      ]);
+      for (const s of flags.state)
+        if (!(QUEUE_JOB_STATES as readonly string[]).includes(s))
+          throw new ComfycError(
+            "USAGE",
+            `Unknown state ${JSON.stringify(s)}`,
+            `Use one of: ${QUEUE_JOB_STATES.join(", ")}.`,
+          );
+      const queue = new ComfyQueue({ redis: flags.redis, name: flags.queue });
+      try {
+        if (id) {
+          const record = await queue.getJob(id);
+          if (!record)
+            throw new ComfycError(
+              "NOT_FOUND",
+              `No job ${JSON.stringify(id)} in queue "${flags.queue}"`,
+              "List jobs with `comfyc jobs`.",
+            );
+          io.out(flags.json ? JSON.stringify(record) : formatRecord(record));
+          return;
+        }
+        const records = await queue.listJobs({
+          ...(flags.state.length ? { states: flags.state as never } : {}),
+          limit,
+        });
+        if (flags.json) for (const r of records) io.out(JSON.stringify(r));
+        else {
+          const counts = await queue.counts();
+          const sum = (k: "waiting" | "prioritized" | "active" | "delayed" | "failed") =>
+            counts.reduce((n, c) => n + c[k], 0);
+          io.info(
+            `queue "${flags.queue}": ${sum("waiting") + sum("prioritized")} waiting, ${sum("active")} active, ${sum("delayed")} delayed, ${sum("failed")} failed; ${counts.length} lane(s)`,
+          );
+          for (const r of records) io.out(formatRow(r));
+        }
+      } finally {
+        await queue.close();
+      }
+    });
+  jobs
+    .command("cancel")
+    .description("Cancel a queued or running job")
+    .argument("<id>", "the job id")
+    .option("--redis <url>", "Redis URL (default $COMFYC_REDIS_URL)", DEFAULT_REDIS)
+    .option("--queue <name>", "queue name", "comfyc")
+    .option("--json", "print the record as JSON")
+    .action(async (id: string, flags: { redis: string; queue: string; json?: boolean }) => {
+      const { ComfyQueue } = await import("../scale/queue.js");
+      const queue = new ComfyQueue({ redis: flags.redis, name: flags.queue });
+      try {
+        const record = await queue.cancel(id);
+        io.out(
+          flags.json
+            ? JSON.stringify(record)
+            : `${id}: ${record.state === "running" ? "cancelling (the worker interrupts it)" : record.state}`,
+        );
+      } finally {
+        await queue.close();
+      }
+    });
+}
+
+function formatRow(r: JobRecord): string {
+  const detail =
+    r.state === "succeeded"
+      ? `${r.outputs?.length ?? 0} output(s)`
+      : r.error
+        ? r.error.code
+        : r.progress
+          ? `${r.progress.nodesDone}/${r.progress.nodesTotal} nodes`
+          : "";
+  return [
+    r.id,
+    r.state.padEnd(9),
+    (r.workflow ?? "-").padEnd(12),
+    r.instance ?? "-",
+    `attempts ${r.attempts}`,
+    r.runMs !== undefined ? `${r.runMs} ms` : "",
+    detail,
+  ]
+    .filter(Boolean)
+    .join("  ");
+}
+
+function formatRecord(r: JobRecord): string {
+  const lines = [
+    formatRow(r),
+    `  created ${r.createdAt}${r.waitMs !== undefined ? `, waited ${r.waitMs} ms` : ""}`,
+  ];
+  if (r.error) lines.push(`  error [${r.error.code}]: ${r.error.message}`);
+  for (const o of r.outputs ?? []) lines.push(`  output ${o.key}`);
+  return lines.join("\n");
+}
