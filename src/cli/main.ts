@@ -78,7 +78,7 @@ const COMMANDS: Readonly<Record<string, LazyCommand>> = {
     load: async () => (await import("./scale-commands.js")).registerEnqueue,
   },
   jobs: {
-    usage: "[options] [command] [id]",
+    usage: "[options] [id]",
     summary: "List jobs of the Redis queue, show one, or cancel one",
     load: async () => (await import("./scale-commands.js")).registerJobs,
   },
