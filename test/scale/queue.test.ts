@@ -68,7 +68,9 @@ describe("durable queue on a real Redis", () => {
       expect(recordA.error?.code).toBe("CANCELLED");
       expect(recordA.attempts).toBe(1);
       // Interrupted on the server: its history records the interrupt, and SaveImage never ran.
-      const history = await fetch(`${server.url}/history/${String(promptId)}`).then((r) => r.json());
+      const history = await fetch(`${server.url}/history/${String(promptId)}`).then((r) =>
+        r.json(),
+      );
       expect(JSON.stringify(history)).toContain("execution_interrupted");
       const listed = await c.queue.listJobs({ states: ["cancelled"] });
       expect(listed.map((r) => r.id)).toEqual(expect.arrayContaining([a.id, b.id]));
