@@ -14,6 +14,8 @@ export {
 export type { Capabilities, Missing, Requirements } from "./capabilities.js";
 export { LocalStorage } from "./local-storage.js";
 export { ScaleMetrics } from "./metrics.js";
+export { ComfyPool, PoolJob } from "./pool.js";
+export type { PoolOptions, PoolServerState } from "./pool.js";
 export { ComfyQueue, WORKER_STALE_MS } from "./queue.js";
 export type {
   ComfyQueueOptions,

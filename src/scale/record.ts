@@ -131,6 +131,8 @@ export interface JobRecord {
   readonly outputs?: readonly JobOutput[];
   readonly texts?: Readonly<Record<string, readonly string[]>>;
   readonly storage?: string;
+  /** True when the outputs were collected from a run an earlier attempt had started (no rerun). */
+  readonly recovered?: boolean;
   readonly requestId?: string;
   readonly meta?: Readonly<Record<string, unknown>>;
 }
@@ -183,6 +185,7 @@ export function recordOf(
     outputs: outcome?.outputs,
     texts: outcome?.texts,
     storage: outcome?.storage,
+    recovered: outcome?.recovered,
     requestId: data.requestId,
     meta: data.meta,
   });

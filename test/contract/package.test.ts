@@ -117,10 +117,12 @@ describe("the built package", () => {
     [
       "comfyc/scale",
       [
+        "ComfyPool",
         "ComfyQueue",
         "ComfyWorker",
         "LocalStorage",
         "NoCapableServerError",
+        "PoolJob",
         "QUEUE_JOB_STATES",
         "ScaleMetrics",
         "WORKER_STALE_MS",

@@ -1,0 +1,178 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { afterEach, describe, expect, test } from "vitest";
+import { ROOT } from "../helpers.js";
+import { Cluster, imageGraph, nextPhase } from "./cluster.js";
+import type { JobRecord } from "../../src/scale/record.js";
+
+/** Polls a job's record until `ready` holds (a state change in Redis has no push event here). */
+async function until(c: Cluster, id: string, ready: (r: JobRecord) => boolean): Promise<JobRecord> {
+  for (;;) {
+    const r = await c.queue.getJob(id);
+    if (r && ready(r)) return r;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** `comfyc worker` as a separate process; resolves once it serves its lane. */
+async function workerProcess(c: Cluster, server: string): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      "--conditions=comfyc-source",
+      join(ROOT, "src", "cli", "bin.ts"),
+      "worker",
+      "--redis",
+      c.redis.url,
+      "--server",
+      server,
+      "--storage",
+      c.storageDir,
+      "--lock-duration",
+      "2000",
+    ],
+    { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] },
+  );
+  await new Promise<void>((resolve, reject) => {
+    let err = "";
+    child.stderr!.on("data", (d: Buffer) => {
+      err += d.toString();
+      if (err.includes("serving")) resolve();
+    });
+    child.once("exit", (code) => reject(new Error(`worker exited with ${code}: ${err}`)));
+  });
+  child.stderr!.resume();
+  return child;
+}
+
+/** Every job ran to success, each once, and no prompt ran twice on any server. */
+function expectExactlyOnce(c: Cluster, records: readonly JobRecord[]): void {
+  for (const r of records) expect(r.state, `${r.id}: ${JSON.stringify(r.error)}`).toBe("succeeded");
+  const executions = c.executions();
+  for (const r of records) expect(executions.get(r.promptId!), r.id).toBe(1);
+  for (const [id, n] of executions) expect(n, id).toBe(1);
+}
+
+describe("durable queue under faults (real Redis, test servers)", () => {
+  let c: Cluster | undefined;
+  afterEach(async () => {
+    await c?.close();
+    c = undefined;
+  });
+
+  test("a worker killed with SIGKILL mid-job: another takes the job over after its lock expires and collects the run, not rerun", async () => {
+    c = await Cluster.start();
+    const a = await c.addServer();
+    const b = await c.addServer();
+    a.script.node("ImageInvert", { durationMs: 1500 });
+    const child = await workerProcess(c, a.url);
+    const { id } = await c.queue.enqueue(imageGraph(30));
+    const running = await until(c, id, (r) => r.state === "running" && r.promptId !== undefined);
+    child.kill("SIGKILL");
+    await new Promise((resolve) => child.once("exit", resolve));
+    await c.addWorker(b);
+    const record = await c.queue.waitFor(id, { timeoutMs: 30_000 });
+    expect(record.promptId).toBe(running.promptId);
+    expect(record.instance).toBe(a.url);
+    expect(record.recovered).toBe(true);
+    expect(record.outputs).toHaveLength(1);
+    expect((await c.stored(record.outputs![0]!.key)).length).toBeGreaterThan(0);
+    expectExactlyOnce(c, [record]);
+  });
+
+  test("ComfyUI restarted mid-job: the lost job is detected and run again, once", async () => {
+    c = await Cluster.start();
+    const a = await c.addServer();
+    const worker = await c.addWorker(a, { healthIntervalMs: 60_000 });
+    a.script.node("ImageInvert", { durationMs: 1000 });
+    const running = nextPhase(worker, "running");
+    const { id } = await c.queue.enqueue(imageGraph(31), { backoffMs: 100 });
+    const first = await running;
+    await a.script.restart({ downtimeMs: 200 });
+    a.script.clearNodes();
+    const record = await c.queue.waitFor(id, { timeoutMs: 30_000 });
+    expect(record.attempts).toBeGreaterThanOrEqual(2);
+    expect(record.promptId).not.toBe(first["promptId"]);
+    expectExactlyOnce(c, [record]);
+  });
+
+  test("an instance stopped for good: its job moves to another instance", async () => {
+    c = await Cluster.start();
+    const a = await c.addServer();
+    const b = await c.addServer();
+    a.script.node("ImageInvert", { durationMs: 60_000 });
+    const wa = await c.addWorker(a);
+    const running = nextPhase(wa, "running");
+    const { id } = await c.queue.enqueue(imageGraph(32), { backoffMs: 100 });
+    await running;
+    await c.addWorker(b);
+    await a.close();
+    const record = await c.queue.waitFor(id, { timeoutMs: 30_000 });
+    expect(record.instance).toBe(b.url);
+    expectExactlyOnce(c, [record]);
+    expect(wa.instanceUp).toBe(false);
+  });
+
+  test("Redis killed and restarted with persistence: acknowledged jobs are still there and run", async () => {
+    c = await Cluster.start({ persistence: true });
+    const a = await c.addServer();
+    const worker = await c.addWorker(a);
+    const done = await c.queue.waitFor((await c.queue.enqueue(imageGraph(33))).id, {
+      timeoutMs: 20_000,
+    });
+    // Queued while no worker runs, then Redis crashes.
+    await worker.close({ graceMs: 0 });
+    const queued = [];
+    for (let i = 0; i < 3; i++) queued.push((await c.queue.enqueue(imageGraph(40 + i))).id);
+    await c.redis.restart({ kill: true });
+    for (const id of queued) expect((await c.queue.getJob(id))?.state).toBe("queued");
+    expect((await c.queue.getJob(done.id))?.state).toBe("succeeded");
+    await c.addWorker(a);
+    const records = await Promise.all(
+      queued.map((id) => c!.queue.waitFor(id, { timeoutMs: 30_000 })),
+    );
+    // And jobs enqueued after the restart run too.
+    records.push(
+      await c.queue.waitFor((await c.queue.enqueue(imageGraph(50))).id, { timeoutMs: 30_000 }),
+    );
+    expectExactlyOnce(c, [done, ...records]);
+  });
+
+  test("500 jobs over three instances, one lane only one instance has: every job ends once, where it can run", async () => {
+    c = await Cluster.start();
+    const special = await c.addServer({ models: { checkpoints: ["special.safetensors"] } });
+    const plain = [await c.addServer(), await c.addServer()];
+    for (const s of [special, ...plain]) await c.addWorker(s, { concurrency: 2 });
+    const needsSpecial = {
+      "1": { class_type: "CheckpointLoaderSimple", inputs: { ckpt_name: "special.safetensors" } },
+      "2": { class_type: "EmptyImage", inputs: { width: 8, height: 8, batch_size: 1, color: 0 } },
+      "3": { class_type: "SaveImage", inputs: { images: ["2", 0], filename_prefix: "special" } },
+    };
+    const ids: { id: string; special: boolean }[] = [];
+    for (let i = 0; i < 500; i++) {
+      const isSpecial = i % 10 === 0;
+      const { id } = isSpecial
+        ? await c.queue.enqueue({
+            ...needsSpecial,
+            "3": {
+              ...needsSpecial["3"],
+              inputs: { ...needsSpecial["3"].inputs, filename_prefix: `special${i}` },
+            },
+          })
+        : await c.queue.enqueue(imageGraph(8, `flood/${i}`));
+      ids.push({ id, special: isSpecial });
+    }
+    const records = await Promise.all(
+      ids.map(({ id }) => c!.queue.waitFor(id, { timeoutMs: 120_000 })),
+    );
+    expectExactlyOnce(c, records);
+    records.forEach((r, i) => {
+      expect(r.outputs, r.id).toHaveLength(1);
+      if (ids[i]!.special) expect(r.instance).toBe(special.url);
+    });
+    const used = new Set(records.filter((_, i) => !ids[i]!.special).map((r) => r.instance));
+    expect(used.size).toBeGreaterThanOrEqual(2);
+  });
+});
