@@ -334,11 +334,12 @@ export class ComfyQueue {
   async getJob(id: string): Promise<JobRecord | undefined> {
     const lane = await this.redis.hget(this.#keys.index, id);
     if (lane) {
-      const job = await BullJob.fromId<QueuedJobData, JobOutcome>(this.laneQueue(lane), id);
-      if (job) {
-        const state = await job.getState();
-        if (state !== "unknown") return recordOf(this.name, job, state);
-      }
+      // The state first, then the job: a job that finishes in between is seen finished
+      // (finishedOn set), never "completed" without its return value.
+      const queue = this.laneQueue(lane);
+      const state = await queue.getJobState(id);
+      const job = await BullJob.fromId<QueuedJobData, JobOutcome>(queue, id);
+      if (job && state !== "unknown") return recordOf(this.name, job, settledState(job, state));
     }
     const tomb = await this.redis.get(this.#keys.tombstone(id));
     return tomb ? (JSON.parse(tomb) as JobRecord) : undefined;
@@ -365,7 +366,8 @@ export class ComfyQueue {
           QueuedJobData,
           JobOutcome
         >[];
-        for (const job of jobs) if (job) records.push(recordOf(this.name, job, type));
+        for (const job of jobs)
+          if (job) records.push(recordOf(this.name, job, settledState(job, type)));
       }
     }
     if (states.has("cancelled")) {
@@ -494,6 +496,12 @@ export class ComfyQueue {
     for (const r of this.#owned) r.disconnect();
     this.redis.disconnect();
   }
+}
+
+/** A job read after its state may have finished meanwhile: its hash then says so. */
+function settledState(job: BullJob<QueuedJobData, JobOutcome>, state: string): string {
+  if (state === "completed" || state === "failed" || !job.finishedOn) return state;
+  return job.failedReason && job.returnvalue == null ? "failed" : "completed";
 }
 
 function isFinal(r: JobRecord): boolean {

@@ -11,7 +11,7 @@ import { errorOf } from "./helpers.js";
 
 const FAST_POOL = { healthIntervalMs: 100, maxProbeDelayMs: 500 } as const;
 
-describe("ComfyPool: many instances in one process, no Redis", () => {
+describe("ComfyPool: many instances in one process, no Redis", { timeout: 120_000 }, () => {
   let servers: TestServer[] = [];
   let pool: ComfyPool | undefined;
   const start = async (...options: TestServerOptions[]) => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Cluster, imageGraph, nextPhase } from "./cluster.js";
 import { errorOf } from "./helpers.js";
 
-describe("durable queue on a real Redis", () => {
+describe("durable queue on a real Redis", { timeout: 60_000 }, () => {
   let c: Cluster;
   beforeAll(async () => {
     c = await Cluster.start();
