@@ -19,6 +19,7 @@ function intFlag(name: string, value: string | undefined, min = 0): number | und
     throw new ComfycError(
       "USAGE",
       `${name} must be an integer ≥ ${min}, got ${JSON.stringify(value)}`,
+      `Pass a whole number, e.g. ${name} ${Math.max(min, 1)}.`,
     );
   return n;
 }
@@ -169,6 +170,7 @@ export function registerEnqueue(program: Command, io: CliIo): void {
           throw new ComfycError(
             (record.error.code in EXIT_CODES ? record.error.code : "SERVER_ERROR") as ErrorCode,
             `Job ${id} ${record.state}: ${record.error.message}`,
+            record.error.hint ?? `See the full record with \`comfyc jobs ${id} --json\`.`,
           );
       } finally {
         await queue.close();

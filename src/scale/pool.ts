@@ -1,7 +1,7 @@
 import { EventEmitter, on } from "node:events";
 import { randomUUID } from "node:crypto";
 import type { AnyWorkflow } from "../builder/define-workflow.js";
-import { ComfycError, isComfycError } from "../errors.js";
+import { ComfycError, internalError } from "../errors.js";
 import { ComfyClient, type ClientOptions, type SubmitOptions } from "../runtime/client.js";
 import { CancelledError } from "../runtime/errors.js";
 import type { Job, JobEvent, JobResult } from "../runtime/job.js";
@@ -44,7 +44,7 @@ export interface PoolServerState {
 }
 
 /** Codes after which a job may run elsewhere: the instance, not the prompt, was the problem. */
-const MOVABLE = new Set(["SERVER_UNREACHABLE", "SERVER_ERROR", "JOB_LOST"]);
+const MOVABLE = new Set(["SERVER_UNREACHABLE", "SERVER_GONE", "SERVER_ERROR", "JOB_LOST"]);
 
 class Member {
   readonly client: ComfyClient;
@@ -217,7 +217,11 @@ export class ComfyPool {
       );
     const max = options.maxJobsPerServer ?? 1;
     if (!Number.isInteger(max) || max < 1)
-      throw new ComfycError("USAGE", `maxJobsPerServer must be a positive integer, got ${max}`);
+      throw new ComfycError(
+        "USAGE",
+        `maxJobsPerServer must be a positive integer, got ${max}`,
+        "ComfyUI runs one prompt at a time: 1 (the default) or 2 to keep the next one queued.",
+      );
     this.#options = options;
     const interval = options.healthIntervalMs ?? 2000;
     this.#members = options.servers.map(
@@ -251,7 +255,8 @@ export class ComfyPool {
     source: AnyWorkflow | Readonly<Record<string, unknown>>,
     options: SubmitOptions = {},
   ): PoolJob {
-    if (this.#closed) throw new ComfycError("USAGE", "This ComfyPool is closed");
+    if (this.#closed)
+      throw new ComfycError("USAGE", "This ComfyPool is closed", "Create a new ComfyPool.");
     let job: PoolJob;
     try {
       const compiled = compileSource(source, options);
@@ -493,8 +498,5 @@ export class ComfyPool {
 }
 
 function asError(e: unknown): ComfycError {
-  if (isComfycError(e)) return e;
-  return new ComfycError("WORKFLOW_INVALID", (e as Error)?.message ?? String(e), undefined, {
-    cause: e,
-  });
+  return internalError(e, "compiling the job");
 }

@@ -179,7 +179,11 @@ export class ComfyQueue {
       );
     const attempts = options.attempts ?? 5;
     if (!Number.isInteger(attempts) || attempts < 1)
-      throw new ComfycError("USAGE", `attempts must be a positive integer, got ${attempts}`);
+      throw new ComfycError(
+        "USAGE",
+        `attempts must be a positive integer, got ${attempts}`,
+        "1 means no retry; the default is 5.",
+      );
     if (
       options.priority !== undefined &&
       (!Number.isInteger(options.priority) || options.priority < 0 || options.priority > 2_097_152)
@@ -465,7 +469,11 @@ export class ComfyQueue {
           () =>
             finish(
               undefined,
-              new ComfycError("TIMEOUT", `Job ${id} did not finish within ${options.timeoutMs} ms`),
+              new ComfycError(
+                "TIMEOUT",
+                `Job ${id} did not finish within ${options.timeoutMs} ms`,
+                "The job goes on; wait again, or check the workers with `comfyc jobs`.",
+              ),
             ),
           options.timeoutMs,
         );

@@ -185,7 +185,8 @@ export class ComfyWorker {
   async #connectInstance(): Promise<void> {
     const objectInfo = await pRetry(
       async () => {
-        if (this.#closing) throw new ComfycError("CANCELLED", "worker closing");
+        if (this.#closing)
+          throw new ComfycError("CANCELLED", "The worker is closing", "Start it again to resume.");
         const client = new ComfyClient({ ...this.#clientOptions, retry: { retries: 0 } });
         try {
           return await client.objectInfo();
@@ -402,7 +403,7 @@ export class ComfyWorker {
     );
     try {
       if (await this.queue.redis.exists(this.#keys.cancelMark(job.id!)))
-        throw new ComfycError("CANCELLED", `Job ${job.id} was cancelled`);
+        throw cancelledJob(job.id!);
       const outcome =
         (await this.#recover(job, active, log)) ?? (await this.#runFresh(job, active, attempt));
       const runMs = Date.now() - startedAt;
@@ -443,9 +444,7 @@ export class ComfyWorker {
         );
         throw new DelayedError();
       }
-      const error = toErrorRecord(
-        reason === "cancel" ? new ComfycError("CANCELLED", `Job ${job.id} was cancelled`) : e,
-      );
+      const error = toErrorRecord(reason === "cancel" ? cancelledJob(job.id!) : e);
       const permanent = PERMANENT.has(error.code);
       const last = attempt >= (job.opts.attempts ?? 1);
       this.metrics.failures.inc({ code: error.code });
@@ -653,6 +652,9 @@ export class ComfyWorker {
               reason === "instance-down"
                 ? `${this.server} stopped answering while job ${job.id} ran`
                 : `Job ${job.id} handed back at shutdown`,
+              reason === "instance-down"
+                ? "The job is retried with backoff, here or on another instance."
+                : "Another worker follows it on the same instance.",
             ),
           );
         };
@@ -706,7 +708,11 @@ export class ComfyWorker {
 
   #requireClient(): ComfyClient {
     if (!this.#client)
-      throw new ComfycError("SERVER_UNREACHABLE", `${this.server} is not answering`);
+      throw new ComfycError(
+        "SERVER_UNREACHABLE",
+        `${this.server} is not answering`,
+        "The job is retried with backoff once the instance answers.",
+      );
     return this.#client;
   }
 
@@ -752,6 +758,10 @@ export class ComfyWorker {
     await this.queue.close();
     await this.storage.close?.();
   }
+}
+
+function cancelledJob(id: string): ComfycError {
+  return new ComfycError("CANCELLED", `Job ${id} was cancelled`, "Enqueue it again to run it.");
 }
 
 function toErrorRecord(e: unknown): JobErrorRecord {

@@ -106,7 +106,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
             `Cannot start ${executable} on 127.0.0.1:${port}: ${cause.message}`,
             (cause as NodeJS.ErrnoException).code === "ENOENT"
               ? "Install Redis (Debian: apt-get install redis-server)."
-              : undefined,
+              : "Check the log above; is another Redis using this folder or port?",
             { cause },
           ),
         );
