@@ -81,7 +81,7 @@ describe("durable queue under faults (real Redis, test servers)", { timeout: 120
     child.kill("SIGKILL");
     await new Promise((resolve) => child.once("exit", resolve));
     await c.addWorker(b);
-    const record = await c.queue.waitFor(id, { timeoutMs: 30_000 });
+    const record = await c.queue.waitFor(id);
     expect(record.promptId).toBe(running.promptId);
     expect(record.instance).toBe(a.url);
     expect(record.recovered).toBe(true);
@@ -100,7 +100,7 @@ describe("durable queue under faults (real Redis, test servers)", { timeout: 120
     const first = await running;
     await a.script.restart({ downtimeMs: 200 });
     a.script.clearNodes();
-    const record = await c.queue.waitFor(id, { timeoutMs: 30_000 });
+    const record = await c.queue.waitFor(id);
     expect(record.attempts).toBeGreaterThanOrEqual(2);
     expect(record.promptId).not.toBe(first["promptId"]);
     expectExactlyOnce(c, [record]);
@@ -117,7 +117,7 @@ describe("durable queue under faults (real Redis, test servers)", { timeout: 120
     await running;
     await c.addWorker(b);
     await a.close();
-    const record = await c.queue.waitFor(id, { timeoutMs: 30_000 });
+    const record = await c.queue.waitFor(id);
     expect(record.instance).toBe(b.url);
     expectExactlyOnce(c, [record]);
     expect(wa.instanceUp).toBe(false);
@@ -127,9 +127,7 @@ describe("durable queue under faults (real Redis, test servers)", { timeout: 120
     c = await Cluster.start({ persistence: true });
     const a = await c.addServer();
     const worker = await c.addWorker(a);
-    const done = await c.queue.waitFor((await c.queue.enqueue(imageGraph(33))).id, {
-      timeoutMs: 20_000,
-    });
+    const done = await c.queue.waitFor((await c.queue.enqueue(imageGraph(33))).id);
     // Queued while no worker runs, then Redis crashes.
     await worker.close({ graceMs: 0 });
     const queued = [];
@@ -138,13 +136,9 @@ describe("durable queue under faults (real Redis, test servers)", { timeout: 120
     for (const id of queued) expect((await c.queue.getJob(id))?.state).toBe("queued");
     expect((await c.queue.getJob(done.id))?.state).toBe("succeeded");
     await c.addWorker(a);
-    const records = await Promise.all(
-      queued.map((id) => c!.queue.waitFor(id, { timeoutMs: 30_000 })),
-    );
+    const records = await Promise.all(queued.map((id) => c!.queue.waitFor(id)));
     // And jobs enqueued after the restart run too.
-    records.push(
-      await c.queue.waitFor((await c.queue.enqueue(imageGraph(50))).id, { timeoutMs: 30_000 }),
-    );
+    records.push(await c.queue.waitFor((await c.queue.enqueue(imageGraph(50))).id));
     expectExactlyOnce(c, [done, ...records]);
   });
 
@@ -172,9 +166,7 @@ describe("durable queue under faults (real Redis, test servers)", { timeout: 120
         : await c.queue.enqueue(imageGraph(8, `flood/${i}`));
       ids.push({ id, special: isSpecial });
     }
-    const records = await Promise.all(
-      ids.map(({ id }) => c!.queue.waitFor(id, { timeoutMs: 120_000 })),
-    );
+    const records = await Promise.all(ids.map(({ id }) => c!.queue.waitFor(id)));
     expectExactlyOnce(c, records);
     records.forEach((r, i) => {
       expect(r.outputs, JSON.stringify(r)).toHaveLength(1);
