@@ -2,7 +2,7 @@ import { EventEmitter, on } from "node:events";
 import { randomUUID } from "node:crypto";
 import type { AnyWorkflow } from "../builder/define-workflow.js";
 import { ComfycError, internalError } from "../errors.js";
-import { ComfyClient, type ClientOptions, type SubmitOptions } from "../runtime/client.js";
+import { ComfyClient, type ClientOptions, type RunOptions } from "../runtime/client.js";
 import { CancelledError } from "../runtime/errors.js";
 import type { Job, JobEvent, JobResult } from "../runtime/job.js";
 import {
@@ -96,7 +96,7 @@ export class PoolJob {
   constructor(
     readonly prompt: Readonly<Record<string, unknown>>,
     /** @internal */ readonly requirements: Requirements,
-    /** @internal */ readonly options: SubmitOptions,
+    /** @internal */ readonly options: RunOptions,
     readonly expectedOutputs: readonly string[] | undefined,
   ) {
     this.#events.setMaxListeners(100);
@@ -253,7 +253,7 @@ export class ComfyPool {
    */
   submit(
     source: AnyWorkflow | Readonly<Record<string, unknown>>,
-    options: SubmitOptions = {},
+    options: RunOptions = {},
   ): PoolJob {
     if (this.#closed)
       throw new ComfycError("USAGE", "This ComfyPool is closed", "Create a new ComfyPool.");
@@ -281,7 +281,7 @@ export class ComfyPool {
   /** Submits and waits for the result. */
   run(
     source: AnyWorkflow | Readonly<Record<string, unknown>>,
-    options: SubmitOptions = {},
+    options: RunOptions = {},
   ): Promise<JobResult> {
     return this.submit(source, options).result();
   }
@@ -385,9 +385,11 @@ export class ComfyPool {
       promptId: _promptId,
       ...options
     } = job.options;
-    const run = member.client.submit(job.prompt, { ...options, promptId });
-    if (job.expectedOutputs && !run.expectedOutputs)
-      run.expectedOutputs = new Set(job.expectedOutputs);
+    const run = member.client.submit(job.prompt, {
+      ...options,
+      promptId,
+      ...(job.expectedOutputs ? { expectedOutputs: job.expectedOutputs } : {}),
+    });
     this.#follow(job, member, run);
   }
 

@@ -1,4 +1,5 @@
 import type { AnyWorkflow } from "../builder/define-workflow.js";
+import type { CompileReport } from "../builder/types.js";
 import type { CompileOptions } from "../builder/workflow.js";
 import { ComfycError } from "../errors.js";
 
@@ -7,17 +8,17 @@ export interface CompiledSource {
   readonly prompt: Record<string, unknown>;
   /** The workflow's name, when it has one. */
   readonly name?: string;
-  /** Output node ids, when validation ran. */
+  /** Output node ids, when the builder reported them. */
   readonly expectedOutputs?: readonly string[];
 }
 
 /**
- * Compiles a builder workflow (with `params` for a parameterized one), or checks that an
- * API-format prompt is an object. Compiling happens here, before a job is queued or routed,
+ * Compiles a builder workflow (with `params` for a parameterized one), takes a compile report
+ * as it is, or checks that an API-format prompt is an object. Compiling happens here, before a job is queued or routed,
  * so a bad graph or bad parameters fail at once with the builder's own typed error.
  */
 export function compileSource(
-  source: AnyWorkflow | Readonly<Record<string, unknown>>,
+  source: AnyWorkflow | CompileReport | Readonly<Record<string, unknown>>,
   options: { readonly params?: Record<string, unknown>; readonly compile?: CompileOptions } = {},
 ): CompiledSource {
   const wf = source as {
@@ -38,9 +39,20 @@ export function compileSource(
     return {
       prompt: report.prompt as Record<string, unknown>,
       ...(typeof wf.name === "string" ? { name: wf.name } : {}),
-      ...(report.validation ? { expectedOutputs: [...report.validation.outputs] } : {}),
+      expectedOutputs: [...report.outputs],
     };
   }
+  const report = source as Partial<CompileReport> | null;
+  if (
+    typeof report?.prompt === "object" &&
+    report.prompt !== null &&
+    report.sources instanceof Map &&
+    Array.isArray(report.outputs)
+  )
+    return {
+      prompt: report.prompt as Record<string, unknown>,
+      expectedOutputs: [...report.outputs],
+    };
   if (source === null || typeof source !== "object" || Array.isArray(source))
     throw new ComfycError(
       "WORKFLOW_INVALID",

@@ -452,8 +452,10 @@ export class ComfyQueue {
       const onEvent = ({ jobId }: { jobId: string }) => {
         if (jobId === id) void check();
       };
+      const cleanup: (() => void)[] = [];
       const finish = (r?: JobRecord, e?: unknown) => {
         settled = true;
+        for (const f of cleanup) f();
         if (timer) clearTimeout(timer);
         events.off("completed", onEvent);
         events.off("failed", onEvent);
@@ -464,6 +466,11 @@ export class ComfyQueue {
       events.on("completed", onEvent);
       events.on("failed", onEvent);
       events.on("removed", onEvent);
+      // Events make this fast; a slow re-read keeps it right if the event stream was trimmed
+      // or Redis restarted while waiting.
+      const poll = setInterval(() => void check(), 5000);
+      poll.unref();
+      cleanup.push(() => clearInterval(poll));
       if (options.timeoutMs !== undefined)
         timer = setTimeout(
           () =>
@@ -488,7 +495,15 @@ export class ComfyQueue {
       const connection = connectRedis(this.#connection, true);
       connection.on("error", () => undefined);
       this.#owned.push(connection);
-      events = new QueueEvents(laneQueueName(this.name, lane), { connection, prefix: BULL_PREFIX });
+      // Read from the stream's current end, taken before the caller checks the job's state:
+      // an end that comes between that check and the first blocking read is not missed.
+      const stream = `${BULL_PREFIX}:${laneQueueName(this.name, lane)}:events`;
+      const last = await this.redis.xrevrange(stream, "+", "-", "COUNT", 1);
+      events = new QueueEvents(laneQueueName(this.name, lane), {
+        connection,
+        prefix: BULL_PREFIX,
+        lastEventId: last[0]?.[0] ?? "0-0",
+      });
       events.on("error", () => undefined);
       events.setMaxListeners(0);
       this.#events.set(lane, events);

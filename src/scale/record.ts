@@ -1,5 +1,5 @@
 import type { Job as BullJob } from "bullmq";
-import type { OutputKind } from "../runtime/outputs.js";
+import type { OutputKind } from "../runtime/files.js";
 
 /** A job's state as users see it (the gateway's `status`). */
 export type QueueJobState = "queued" | "running" | "succeeded" | "failed" | "cancelled";

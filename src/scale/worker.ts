@@ -583,9 +583,8 @@ export class ComfyWorker {
       ...(data.fresh ? { fresh: true } : {}),
       ...(data.extraData ? { extraData: data.extraData } : {}),
       ...(data.timeouts ? { timeouts: data.timeouts } : {}),
+      ...(data.expectedOutputs ? { expectedOutputs: data.expectedOutputs } : {}),
     });
-    if (data.expectedOutputs && !comfyJob.expectedOutputs)
-      comfyJob.expectedOutputs = new Set(data.expectedOutputs);
     const result = await this.#follow(job, active, comfyJob, prompt);
     return this.#collect(job, client, result, promptId, false);
   }

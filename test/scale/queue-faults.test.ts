@@ -174,5 +174,5 @@ describe("durable queue under faults (real Redis, test servers)", { timeout: 120
     });
     const used = new Set(records.filter((_, i) => !ids[i]!.special).map((r) => r.instance));
     expect(used.size).toBeGreaterThanOrEqual(2);
-  }, 600_000);
+  }, 240_000);
 });
