@@ -117,6 +117,9 @@ interface EnqueueFlags {
   json?: boolean;
   wait?: boolean;
   validate: boolean;
+  schema?: string;
+  url?: string;
+  header: string[];
 }
 
 /** `comfyc enqueue`: put a workflow or prompt on the queue; prints the job id. */
@@ -124,7 +127,10 @@ export function registerEnqueue(program: Command, io: CliIo): void {
   program
     .command("enqueue")
     .description("Add a workflow file or API-format prompt to the Redis queue; prints the job id")
-    .argument("<file>", "a workflow .ts/.js (default export) or a prompt .json")
+    .argument(
+      "<file>",
+      "a workflow .ts/.js (default export), an API-format prompt .json, an editor workflow or an image ComfyUI saved",
+    )
     .option("--redis <url>", "Redis URL (default $COMFYC_REDIS_URL)", DEFAULT_REDIS)
     .option("--queue <name>", "queue name", "comfyc")
     .option("--param <name=value>", "a workflow parameter (repeatable)", collect, [])
@@ -133,18 +139,36 @@ export function registerEnqueue(program: Command, io: CliIo): void {
     .option("--wait", "wait until the job ends and print its record")
     .option("--json", "print the job record as JSON")
     .option("--no-validate", "skip offline validation of a workflow file")
+    .option(
+      "--schema <object_info.json>",
+      "convert an editor workflow with this saved /object_info",
+    )
+    .option("--url <server>", "convert an editor workflow with this server's /object_info")
+    .option(
+      "--header <header>",
+      'extra HTTP header "Name: value" for --url (repeatable)',
+      collect,
+      [],
+    )
     .action(async (file: string, flags: EnqueueFlags) => {
       const priority = intFlag("--priority", flags.priority);
       const attempts = intFlag("--attempts", flags.attempts, 1);
-      const [{ ComfyQueue }, load, { isPlainWorkflow }] = await Promise.all([
-        import("../scale/queue.js"),
-        import("./load.js"),
-        import("../builder/define-workflow.js"),
-      ]);
-      const isJson = file.endsWith(".json");
-      const source = isJson ? await load.loadPromptFile(file) : await load.loadWorkflowModule(file);
+      const [{ ComfyQueue }, load, { isPlainWorkflow }, input, { schemaFromFlags }] =
+        await Promise.all([
+          import("../scale/queue.js"),
+          import("./load.js"),
+          import("../builder/define-workflow.js"),
+          import("./workflow-input.js"),
+          import("./schema-source.js"),
+        ]);
+      // Anything that is not a module is data: an API prompt as it is, an editor workflow or an
+      // image converted with the node definitions --schema or --url name.
+      const isModule = /\.[cm]?[jt]sx?$/.test(file);
+      const source = isModule
+        ? await load.loadWorkflowModule(file)
+        : await input.promptFromWorkflowFile(file, () => schemaFromFlags("enqueue", flags), io);
       const params =
-        !isJson && !isPlainWorkflow(source as never)
+        isModule && !isPlainWorkflow(source as never)
           ? load.parseParams(
               flags.param,
               (source as { paramsJsonSchema(): Record<string, unknown> }).paramsJsonSchema(),
