@@ -15,7 +15,7 @@ import { ComfyQueue } from "../src/scale/queue.js";
 import { ComfyWorker } from "../src/scale/worker.js";
 import { LocalStorage } from "../src/scale/local-storage.js";
 import { startRedisServer } from "../src/testing/redis.js";
-import { startTestServer, type TestServer } from "../src/testing/server.js";
+import { startTestServer, type TestServer } from "../src/testing/app.js";
 import { EmptyImage, ImageInvert, PreviewAny, PrimitiveInt, SaveImage } from "../generated/core.js";
 import { ROOT } from "./util.js";
 import { mkdtempSync } from "node:fs";

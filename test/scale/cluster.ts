@@ -9,7 +9,7 @@ import {
   startTestServer,
   type TestServer,
   type TestServerOptions,
-} from "../../src/testing/server.js";
+} from "../../src/testing/app.js";
 import { EmptyImage, ImageInvert, SaveImage } from "../../generated/core.js";
 import { tempDir } from "../helpers.js";
 

@@ -5,7 +5,7 @@ import {
   startTestServer,
   type TestServer,
   type TestServerOptions,
-} from "../../src/testing/server.js";
+} from "../../src/testing/app.js";
 import { imageGraph } from "./cluster.js";
 import { errorOf } from "./helpers.js";
 
