@@ -5,11 +5,7 @@ import { LocalStorage } from "../../src/scale/local-storage.js";
 import { ComfyQueue } from "../../src/scale/queue.js";
 import { ComfyWorker, type ComfyWorkerOptions } from "../../src/scale/worker.js";
 import { startRedisServer, type RedisServer } from "../../src/testing/redis.js";
-import {
-  startTestServer,
-  type TestServer,
-  type TestServerOptions,
-} from "../../src/testing/app.js";
+import { startTestServer, type TestServer, type TestServerOptions } from "../../src/testing/app.js";
 import { EmptyImage, ImageInvert, SaveImage } from "../../generated/core.js";
 import { tempDir } from "../helpers.js";
 

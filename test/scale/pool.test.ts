@@ -1,11 +1,7 @@
 import { afterEach, describe, expect, test } from "vitest";
 import type { JobResult } from "../../src/runtime/job.js";
 import { ComfyPool } from "../../src/scale/pool.js";
-import {
-  startTestServer,
-  type TestServer,
-  type TestServerOptions,
-} from "../../src/testing/app.js";
+import { startTestServer, type TestServer, type TestServerOptions } from "../../src/testing/app.js";
 import { imageGraph } from "./cluster.js";
 import { errorOf } from "./helpers.js";
 
