@@ -21,6 +21,8 @@ export const SIGNAL_GRACE_MS = 10_000;
 
 interface RunFlags {
   unreachableTimeout?: string;
+  api?: string;
+  token?: string;
   server: string;
   header: string[];
   param: string[];
@@ -160,6 +162,12 @@ export function registerRun(program: Command, io: CliIo): void {
       process.env["COMFYUI_URL"] ?? "http://127.0.0.1:8188",
     )
     .option("--header <header>", 'extra HTTP header "Name: value" (repeatable)', collect, [])
+    .option(
+      "--api <api>",
+      "job API: classic (ComfyUI's /prompt, WebSocket, /history) or v2 (Comfy API v2: /api/v2/jobs, SSE, assets)",
+      "classic",
+    )
+    .option("--token <token>", "bearer token (Authorization: Bearer …; default $COMFY_API_KEY)")
     .option("--param <name=value>", "a workflow parameter (repeatable)", collect, [])
     .option("--out <dir>", "where to save outputs", "out")
     .option("--json", "JSON lines on stdout instead of progress bars")
@@ -171,9 +179,19 @@ export function registerRun(program: Command, io: CliIo): void {
       `give up when the server has not answered for this long while the job runs (default ${DEFAULT_UNREACHABLE_TIMEOUT_MS})`,
     )
     .action(async (file: string, flags: RunFlags) => {
+      flags.api ??= "classic";
+      if (flags.api !== "classic" && flags.api !== "v2")
+        throw new ComfycError(
+          "USAGE",
+          `--api ${flags.api}: not a job API`,
+          "Use --api classic (ComfyUI's own routes, the default) or --api v2 (Comfy API v2).",
+        );
+      const token = flags.token ?? process.env["COMFY_API_KEY"];
       const client = new ComfyClient({
         url: flags.server,
+        api: flags.api,
         headers: parseHeaders(flags.header),
+        ...(token ? { auth: { bearer: token } } : {}),
         ...(flags.unreachableTimeout
           ? { unreachableTimeoutMs: Number(flags.unreachableTimeout) }
           : {}),
@@ -197,8 +215,9 @@ export function registerRun(program: Command, io: CliIo): void {
       try {
         // Validate a workflow against what this server has (its model files, its version's
         // rules), not only the schema the node classes were generated from.
+        // Comfy API v2 deployments serve no /object_info: the workflow's own schema is used.
         const server =
-          flags.validate !== false && /\.[cm]?[jt]sx?$/.test(file)
+          flags.validate !== false && flags.api === "classic" && /\.[cm]?[jt]sx?$/.test(file)
             ? await serverSchema(client)
             : {};
         const { result, saved } = await runFile(

@@ -11,9 +11,18 @@ import { Http, type HttpOptions } from "./http.js";
 import type { Job, JobLogLine, JobResult } from "./job.js";
 import { Routes, type RouteOptions } from "./routes.js";
 import { Tracker, type AttachOptions, type PreparedPrompt, type SubmitOptions } from "./tracker.js";
+import { V2Jobs } from "./v2.js";
 
 /** Settings of a {@link ComfyClient}. */
 export interface ClientOptions extends HttpOptions {
+  /**
+   * Which job API to use: `"classic"` (the default) is ComfyUI's own `POST /prompt`, WebSocket
+   * and `/history`; `"v2"` is Comfy API v2 (`POST /api/v2/jobs`, `GET /api/v2/jobs/{id}`, SSE
+   * events, `…/cancel`, outputs as assets), served by Comfy Cloud, serverless deployments and
+   * the self-hosted proxy in front of a ComfyUI. Authenticate with `auth: { bearer }`. The
+   * typed routes (`objectInfo()`, `queue()`, …) stay ComfyUI's own.
+   */
+  readonly api?: "classic" | "v2";
   /** The WebSocket client id (default: a fresh UUID per client). */
   readonly clientId?: string;
   /** WebSocket reconnect delays, exponential with jitter. */
@@ -59,7 +68,9 @@ export interface RunOptions extends SubmitOptions {
  */
 export class ComfyClient extends Routes {
   readonly clientId: string;
-  readonly #tracker: Tracker;
+  /** Which job API this client uses (see {@link ClientOptions.api}). */
+  readonly api: "classic" | "v2";
+  readonly #tracker: Pick<Tracker, "submit" | "attach" | "jobs" | "close">;
   readonly #uploads: InputUploads;
   #closed = false;
 
@@ -67,13 +78,23 @@ export class ComfyClient extends Routes {
     super(new Http(options));
     this.clientId = options.clientId ?? randomUUID();
     this.#uploads = new InputUploads(this);
-    this.#tracker = new Tracker({
-      ...options,
-      http: this.http,
-      routes: this,
-      uploads: this.#uploads,
-      clientId: this.clientId,
-    });
+    this.api = options.api ?? "classic";
+    if (this.api !== "classic" && this.api !== "v2")
+      throw new ComfycError(
+        "USAGE",
+        `Unknown job API ${JSON.stringify(options.api)}`,
+        'Use api: "classic" (ComfyUI\'s own routes) or api: "v2" (Comfy API v2).',
+      );
+    this.#tracker =
+      this.api === "v2"
+        ? new V2Jobs({ ...options, http: this.http })
+        : new Tracker({
+            ...options,
+            http: this.http,
+            routes: this,
+            uploads: this.#uploads,
+            clientId: this.clientId,
+          });
   }
 
   // ---- Files -------------------------------------------------------------------------

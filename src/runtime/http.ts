@@ -66,7 +66,16 @@ export interface HttpRequest {
   readonly timeoutMs?: number;
   /** Statuses returned to the caller instead of thrown (default: 2xx). */
   readonly accept?: (status: number) => boolean;
+  /**
+   * A 429 with a `Retry-After` header (Comfy API v2: `queue_full`, `deployment_not_ready`,
+   * `rate_limited`) is tried again after that many seconds (at most {@link MAX_RETRY_AFTER_MS}),
+   * within the same budget. Default false: ComfyUI itself never answers 429.
+   */
+  readonly honourRetryAfter?: boolean;
 }
+
+/** The longest `Retry-After` the transport waits for, in ms; a longer one fails at once. */
+export const MAX_RETRY_AFTER_MS = 60_000;
 
 /** A reply whose status is accepted; `body` is unread. */
 export interface RawResponse {
@@ -96,7 +105,9 @@ const PROXY_STATUS = new Set([502, 503, 504]);
 export function isTransient(e: unknown): boolean {
   if (e instanceof HttpError)
     return (
-      e.code === "SERVER_UNREACHABLE" || (e.status !== undefined && TRANSIENT_STATUS.has(e.status))
+      e.code === "SERVER_UNREACHABLE" ||
+      (e.status !== undefined && TRANSIENT_STATUS.has(e.status)) ||
+      typeof (e as { retryAfterMs?: unknown }).retryAfterMs === "number"
     );
   let cur: unknown = e;
   for (let depth = 0; cur && depth < 4; depth++) {
@@ -233,6 +244,12 @@ export class Http {
         randomize: true,
         ...(req.signal ? { signal: req.signal } : {}),
         shouldRetry: ({ error }) => isTransient(error),
+        // A server that said when to come back is asked again no sooner (p-retry awaits this).
+        onFailedAttempt: async ({ error }) => {
+          const wait = (error as { retryAfterMs?: unknown }).retryAfterMs;
+          if (typeof wait === "number" && wait > 0)
+            await new Promise((r) => setTimeout(r, wait).unref());
+        },
       });
     } catch (e) {
       throw this.#final(unwrap(e), req, url, attempts);
@@ -298,6 +315,12 @@ export class Http {
     if (!accept(res.statusCode)) {
       const text = await res.body.text().catch(() => "");
       const error = new ServerStatusError(res.statusCode, req.method, url.toString(), text);
+      const retryAfterMs =
+        res.statusCode === 429 && req.honourRetryAfter ? retryAfter(res.headers) : undefined;
+      if (retryAfterMs !== undefined && retryAfterMs <= MAX_RETRY_AFTER_MS) {
+        Object.assign(error, { retryAfterMs });
+        throw error;
+      }
       if (!TRANSIENT_STATUS.has(res.statusCode)) throw new AbortError(error);
       throw error;
     }
@@ -396,6 +419,16 @@ function authHeaders(auth: ClientAuth | undefined): Record<string, string> {
     out["authorization"] =
       `Basic ${Buffer.from(`${auth.basic.username}:${auth.basic.password}`).toString("base64")}`;
   return out;
+}
+
+/** `Retry-After` in ms: delay-seconds or an HTTP date (RFC 9110 §10.2.3); undefined if absent. */
+function retryAfter(headers: Record<string, string | string[] | undefined>): number | undefined {
+  const raw = headers["retry-after"];
+  const v = (Array.isArray(raw) ? raw[0] : raw)?.trim();
+  if (!v) return undefined;
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
 function unwrap(e: unknown): unknown {

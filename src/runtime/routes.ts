@@ -1,4 +1,4 @@
-import { FormData } from "undici";
+import { FormData, request as undiciRequest } from "undici";
 import { z } from "zod";
 import {
   HistorySchema,
@@ -18,7 +18,7 @@ import {
   type ErrorObj,
   type NodeErrors,
 } from "../protocol/prompt.js";
-import { parseReply, type Http, type HttpRequest } from "./http.js";
+import { parseReply, ServerStatusError, type Http, type HttpRequest } from "./http.js";
 
 /** Per-call settings of a route. */
 export interface RouteOptions {
@@ -204,7 +204,29 @@ export class Routes {
 
   /** `GET /view` of a file, its body unread (a stream: big outputs never sit in memory). */
   async view(ref: FileRef, options: RouteOptions = {}) {
+    const url = (ref as { url?: unknown }).url;
+    if (typeof url === "string") return this.#viewAsset(url, options);
     const res = await this.http.send(get(`api/view?${viewQuery(ref)}`, options));
+    return res.body;
+  }
+
+  /**
+   * A Comfy API v2 asset's bytes (an output of a v2 job carries its content `url`). A link on
+   * the server's origin is fetched with the client's credentials; one elsewhere (a signed URL,
+   * or where `…/content` redirects) without them, so a token never leaves its server.
+   */
+  async #viewAsset(url: string, options: RouteOptions) {
+    const target = new URL(url, this.http.baseUrl.origin);
+    if (target.origin !== this.http.baseUrl.origin) return (await fetchForeign(target)).body;
+    const res = await this.http.send({
+      ...get(target.href, options),
+      accept: (s) => (s >= 200 && s < 300) || s === 302 || s === 303 || s === 307,
+    });
+    const location = res.headers["location"];
+    if (res.status >= 300 && typeof location === "string") {
+      await res.body.dump();
+      return (await fetchForeign(new URL(location, target))).body;
+    }
     return res.body;
   }
 
@@ -251,6 +273,16 @@ function viewQuery(ref: FileRef): URLSearchParams {
     subfolder: ref.subfolder ?? "",
     type: ref.type ?? "output",
   });
+}
+
+/** GET of a URL off the server's origin: no credentials, a non-2xx is `SERVER_ERROR`. */
+async function fetchForeign(url: URL) {
+  const res = await undiciRequest(url, { method: "GET" });
+  if (res.statusCode < 200 || res.statusCode >= 300) {
+    const text = await res.body.text().catch(() => "");
+    throw new ServerStatusError(res.statusCode, "GET", url.href, text);
+  }
+  return res;
 }
 
 function get(path: string, options: RouteOptions): HttpRequest {

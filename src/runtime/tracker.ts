@@ -87,7 +87,8 @@ export const DEFAULT_UNREACHABLE_TIMEOUT_MS = 60_000;
 /** Default of `cancelTimeoutMs`: the budget for delivering one cancel. */
 export const DEFAULT_CANCEL_TIMEOUT_MS = 5_000;
 
-const FINAL: ReadonlySet<JobStatus> = new Set([
+/** The final job statuses. */
+export const FINAL: ReadonlySet<JobStatus> = new Set([
   "succeeded",
   "failed",
   "interrupted",
@@ -922,21 +923,29 @@ export class Tracker {
   }
 
   #emit(job: JobState, event: JobEvent): void {
-    // Prefixed names: a plain "error" event would throw on an emitter without listeners.
-    job.events.emit(`job:${event.type}`, event);
-    job.events.emit("job:event", event);
+    emitJobEvent(job.events, event);
   }
 
   #log(job: JobState, phase: JobLogLine["phase"], extra: Partial<JobLogLine> = {}): void {
-    this.#options.onLog?.({
-      ts: new Date().toISOString(),
-      event: "comfyc.job",
-      phase,
-      promptId: job.promptId,
-      server: this.#server,
-      ...extra,
-    });
+    this.#options.onLog?.(logLine(phase, job.promptId, this.#server, extra));
   }
+}
+
+/** Emits a job event to its listeners (`job:<type>` and `job:event`). */
+export function emitJobEvent(events: EventEmitter, event: JobEvent): void {
+  // Prefixed names: a plain "error" event would throw on an emitter without listeners.
+  events.emit(`job:${event.type}`, event);
+  events.emit("job:event", event);
+}
+
+/** One `onLog` line. */
+export function logLine(
+  phase: JobLogLine["phase"],
+  promptId: string,
+  server: string,
+  extra: Partial<JobLogLine> = {},
+): JobLogLine {
+  return { ts: new Date().toISOString(), event: "comfyc.job", phase, promptId, server, ...extra };
 }
 
 /** Per-attempt timeout of poll and history requests: a frozen server must not stall the poll. */
@@ -947,12 +956,26 @@ function clearTimers(job: JobState): void {
   job.timers = {};
 }
 
-/** The read-only view of a job users get: getters over the tracker's state, nothing to set. */
-class TrackedJob implements Job {
-  readonly #state: JobState;
+/** What {@link TrackedJob} reads of a job's state (the classic tracker's and the v2 one's). */
+export interface JobView {
+  readonly promptId: string;
+  readonly prompt: Readonly<Record<string, unknown>>;
+  readonly status: JobStatus;
+  readonly error: ComfycError | undefined;
+  readonly currentNode: string | undefined;
+  readonly expectedOutputs: ReadonlySet<string> | undefined;
+  readonly cancelOutcome: Promise<CancelOutcome> | undefined;
+  readonly result: Promise<JobResult>;
+  /** Emits `job:<type>` and `job:event` for every {@link JobEvent}. */
+  readonly events: EventEmitter;
+}
+
+/** The read-only view of a job users get: getters over a tracker's state, nothing to set. */
+export class TrackedJob implements Job {
+  readonly #state: JobView;
   readonly #cancel: () => Promise<CancelOutcome>;
 
-  constructor(state: JobState, cancel: () => Promise<CancelOutcome>) {
+  constructor(state: JobView, cancel: () => Promise<CancelOutcome>) {
     this.#state = state;
     this.#cancel = cancel;
   }

@@ -38,6 +38,7 @@ import { historyRoutes } from "./routes/history.js";
 import { promptRoutes } from "./routes/prompt.js";
 import { queueRoutes } from "./routes/queue.js";
 import { MODEL_FOLDERS, systemRoutes } from "./routes/system.js";
+import { v2Routes } from "./routes/v2.js";
 import { pushCapped, SocketHub } from "./sockets.js";
 
 export { MODEL_FOLDERS };
@@ -348,6 +349,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...historyRoutes(app),
     ...systemRoutes(app),
     ...fileRoutes(app),
+    ...v2Routes(app),
   ];
 
   const respond = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {

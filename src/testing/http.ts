@@ -105,10 +105,11 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-/** A multipart form's fields and its `image` file. */
+/** A multipart form's fields and its file part (`image` for ComfyUI's uploads). */
 export function readMultipart(
   req: IncomingMessage,
   limit: number,
+  filePart = "image",
 ): Promise<{ fields: Record<string, string>; file?: { filename: string; bytes: Buffer } }> {
   return new Promise((resolve, reject) => {
     let parser: busboy.Busboy;
@@ -128,7 +129,7 @@ export function readMultipart(
       stream.on("data", (c: Buffer) => chunks.push(c));
       stream.on("limit", () => reject(new HttpStatus(413)));
       stream.on("end", () => {
-        if (name === "image")
+        if (name === filePart)
           file = { filename: info.filename ?? "", bytes: Buffer.concat(chunks) };
       });
     });

@@ -6,6 +6,9 @@ import type { WsMessageData, WsMessageType } from "../protocol/messages.js";
 /** Binary frame event codes (protocol §3.4). */
 export const BINARY = { PREVIEW_IMAGE: 1, TEXT: 3, PREVIEW_IMAGE_WITH_METADATA: 4 } as const;
 
+/** A listener of {@link SocketHub.tap}: the message's type, data and target client id. */
+export type MessageTap = (type: WsMessageType, data: unknown, sid: string | undefined) => void;
+
 interface Client {
   readonly socket: WebSocket;
   readonly sid: string;
@@ -54,7 +57,20 @@ export class SocketHub {
    */
   send<K extends WsMessageType>(type: K, data: WsMessageData<K>, sid?: string): void {
     const text = stringifyJson({ type, data });
+    for (const tap of this.#taps) tap(type, data, sid);
     this.#deliver(text, type, sid);
+  }
+
+  readonly #taps = new Set<MessageTap>();
+
+  /**
+   * Sees every JSON message the server sends, to any client or none (as a proxy connected to
+   * ComfyUI with its own client id would): the Comfy API v2 routes follow jobs with it.
+   * Returns the function that removes the tap.
+   */
+  tap(listener: MessageTap): () => void {
+    this.#taps.add(listener);
+    return () => this.#taps.delete(listener);
   }
 
   /** Holds every frame from now on (a frozen server sends nothing) until {@link resume}. */

@@ -1,0 +1,427 @@
+import { readFileSync } from "node:fs";
+import { createServer, request, type IncomingHttpHeaders, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { workflow } from "comfyc";
+import {
+  CancelledError,
+  ComfyClient,
+  ExecutionFailedError,
+  PromptRejectedError,
+  type JobEvent,
+} from "comfyc/runtime";
+import { startTestServer, type TestServer } from "comfyc/testing";
+import { EmptyImage, ImageInvert, PreviewAny, SaveImage } from "../../generated/core.js";
+import {
+  v2ComponentValidator,
+  v2RequestProblems,
+  v2ResponseProblems,
+  v2SseEventComponent,
+} from "../comfy-api-v2-openapi.js";
+import { cli } from "../helpers-cli.js";
+import { tempDir } from "../helpers.js";
+import { writeFileSync } from "node:fs";
+
+/**
+ * The Comfy API v2 transport (`new ComfyClient({ api: "v2" })`) against the test server's v2
+ * routes, through a recording proxy: every request and response the client exchanges (SSE
+ * events included) is checked against the OpenAPI document with openapi-backend and Ajv.
+ */
+
+interface Exchange {
+  method: string;
+  path: string;
+  query: string;
+  requestHeaders: IncomingHttpHeaders;
+  requestBody: Buffer;
+  status: number;
+  responseHeaders: IncomingHttpHeaders;
+  responseBody: Buffer;
+}
+
+/** What the proxy answers itself instead of forwarding (a fault a real deployment shows). */
+type Inject = (
+  method: string,
+  path: string,
+) => { status: number; headers: Record<string, string>; body: unknown } | undefined;
+
+/** A recording HTTP proxy in front of the test server (the client's only way to it). */
+async function recordingProxy(target: string): Promise<{
+  url: string;
+  exchanges: Exchange[];
+  inject: { fn: Inject | undefined };
+  close(): Promise<void>;
+}> {
+  const exchanges: Exchange[] = [];
+  const inject: { fn: Inject | undefined } = { fn: undefined };
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const url = new URL(req.url ?? "/", "http://x");
+      const record: Exchange = {
+        method: req.method ?? "GET",
+        path: url.pathname,
+        query: url.search.slice(1),
+        requestHeaders: req.headers,
+        requestBody: Buffer.concat(chunks),
+        status: 0,
+        responseHeaders: {},
+        responseBody: Buffer.alloc(0),
+      };
+      exchanges.push(record);
+      const injected = inject.fn?.(record.method, record.path);
+      if (injected) {
+        const text = JSON.stringify(injected.body);
+        record.status = injected.status;
+        record.responseHeaders = {
+          ...Object.fromEntries(
+            Object.entries(injected.headers).map(([k, v]) => [k.toLowerCase(), v]),
+          ),
+          "content-type": "application/json",
+        };
+        record.responseBody = Buffer.from(text);
+        res.writeHead(injected.status, { ...injected.headers, "content-type": "application/json" });
+        res.end(text);
+        return;
+      }
+      const upstream = request(
+        new URL(req.url ?? "/", target),
+        { method: req.method, headers: { ...req.headers, host: new URL(target).host } },
+        (up) => {
+          record.status = up.statusCode ?? 0;
+          record.responseHeaders = up.headers;
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          const body: Buffer[] = [];
+          up.on("data", (c: Buffer) => {
+            body.push(c);
+            res.write(c);
+          });
+          up.on("end", () => {
+            record.responseBody = Buffer.concat(body);
+            res.end();
+          });
+          res.on("close", () => up.destroy());
+        },
+      );
+      upstream.on("error", () => res.destroy());
+      upstream.end(record.requestBody);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    exchanges,
+    inject,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+const OPERATIONS: readonly [string, RegExp][] = [
+  ["postJobs", /^POST \/api\/v2\/jobs$/],
+  ["getJob", /^GET \/api\/v2\/jobs\/[^/]+$/],
+  ["getJobEvents", /^GET \/api\/v2\/jobs\/[^/]+\/events$/],
+  ["cancelJob", /^POST \/api\/v2\/jobs\/[^/]+\/cancel$/],
+  ["getJobWorkflow", /^GET \/api\/v2\/jobs\/[^/]+\/workflow$/],
+  ["getAssetContent", /^GET \/api\/v2\/assets\/[^/]+\/content$/],
+  ["getAsset", /^GET \/api\/v2\/assets\/[^/]+$/],
+  ["postAssets", /^POST \/api\/v2\/assets$/],
+];
+
+/** Every problem of the recorded exchanges against the document; [] when all conform. */
+async function contractProblems(exchanges: readonly Exchange[]): Promise<string[]> {
+  const problems: string[] = [];
+  for (const x of exchanges) {
+    const line = `${x.method} ${x.path}`;
+    const op = OPERATIONS.find(([, re]) => re.test(line))?.[0];
+    if (!op) {
+      problems.push(`${line}: not a v2 operation (the v2 transport must use only v2 routes)`);
+      continue;
+    }
+    const json = (x.requestHeaders["content-type"] ?? "").includes("application/json");
+    problems.push(
+      ...(await v2RequestProblems({
+        method: x.method,
+        path: x.path,
+        headers: x.requestHeaders as Record<string, string>,
+        query: x.query,
+        ...(json ? { body: JSON.parse(x.requestBody.toString("utf8")) } : {}),
+      })),
+    );
+    // A request the client aborted (a poll in flight when its job ended) has no answer.
+    if (x.status === 0) continue;
+    const type = String(x.responseHeaders["content-type"] ?? "");
+    if (type.startsWith("text/event-stream")) {
+      problems.push(...(await v2ResponseProblems(op, x.status, undefined, x.responseHeaders)));
+      for (const block of x.responseBody.toString("utf8").split("\n\n")) {
+        const event = /^event: (.*)$/m.exec(block)?.[1];
+        const data = /^data: (.*)$/m.exec(block)?.[1];
+        if (!event || data === undefined) continue;
+        const component = v2SseEventComponent(event);
+        if (!component) {
+          problems.push(`SSE event ${event} is not in the document`);
+          continue;
+        }
+        const validate = v2ComponentValidator(component);
+        if (!validate(JSON.parse(data)))
+          problems.push(`SSE ${event}: ${JSON.stringify(validate.errors?.slice(0, 2))}`);
+      }
+      continue;
+    }
+    const body = type.includes("application/json")
+      ? JSON.parse(x.responseBody.toString("utf8"))
+      : undefined;
+    problems.push(...(await v2ResponseProblems(op, x.status, body, x.responseHeaders)));
+  }
+  return problems;
+}
+
+function graph(w: number, withText = false) {
+  const wf = workflow();
+  const image = wf.add(EmptyImage, { width: w, height: 8, batch_size: 1 });
+  wf.add(SaveImage, { images: wf.add(ImageInvert, { image }), filename_prefix: "v2/img" });
+  if (withText) wf.add(PreviewAny, { source: image });
+  return wf.compileWithReport();
+}
+
+const errorOf = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+
+describe("Comfy API v2 transport against the test server", () => {
+  let server: TestServer;
+  let proxy: Awaited<ReturnType<typeof recordingProxy>>;
+  const FAST = {
+    pollIntervalMs: 50,
+    silenceMs: 200,
+    retry: { retries: 3, minDelayMs: 10, maxDelayMs: 50 },
+  };
+
+  beforeAll(async () => {
+    server = await startTestServer();
+    proxy = await recordingProxy(server.url);
+  });
+  afterAll(async () => {
+    await proxy.close();
+    await server.close();
+  });
+
+  test("a job runs to completion: events, outputs as assets, saved files, texts; every exchange fits the document", async () => {
+    proxy.exchanges.length = 0;
+    const client = new ComfyClient({
+      url: proxy.url,
+      api: "v2",
+      auth: { bearer: "t0ken" },
+      ...FAST,
+    });
+    try {
+      const job = client.submit(graph(24, true));
+      const events: JobEvent["type"][] = [];
+      job.on("event", (e) => events.push(e.type));
+      const result = await job.result();
+      expect(job.status).toBe("succeeded");
+      expect(result.promptId).toBe(job.promptId);
+      expect(events[0]).toBe("queued");
+      expect(events.at(-1)).toBe("success");
+      // The image output is a v2 asset; saving downloads it from its content URL.
+      const images = result.files.filter((f) => f.kind === "image");
+      expect(images).toHaveLength(1);
+      const dir = tempDir();
+      const [path] = await client.saveOutputs(result, dir);
+      expect(readFileSync(path!)).toEqual(
+        readFileSync(
+          join(server.folders.dir("output"), "v2", images[0]!.filename.split("/").pop()!),
+        ),
+      );
+      // PreviewAny's text comes back as text, read from its text asset.
+      const textNode = Object.keys(result.texts)[0]!;
+      expect(result.texts[textNode]![0]).toMatch(/^\[?tensor|^[\s\S]*\d/);
+      // Bearer auth reached the server on every request.
+      expect(
+        proxy.exchanges.every((x) => x.requestHeaders["authorization"] === "Bearer t0ken"),
+      ).toBe(true);
+      expect(proxy.exchanges.some((x) => x.path.endsWith("/events"))).toBe(true);
+      expect(await contractProblems(proxy.exchanges)).toEqual([]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("422 invalid_workflow becomes PromptRejectedError with ComfyUI's node_errors", async () => {
+    proxy.exchanges.length = 0;
+    const client = new ComfyClient({ url: proxy.url, api: "v2", ...FAST });
+    try {
+      const bad = {
+        "1": { class_type: "EmptyImage", inputs: { width: 0, height: 8, batch_size: 1, color: 0 } },
+        "2": { class_type: "SaveImage", inputs: { images: ["1", 0], filename_prefix: "x" } },
+      };
+      const e = await errorOf(client.submit(bad).result());
+      expect(e).toBeInstanceOf(PromptRejectedError);
+      const r = e as PromptRejectedError;
+      expect(r.nodeErrors["1"]?.errors[0]?.type).toBe("value_smaller_than_min");
+      expect(r.message).toContain("Value 0 smaller than min of 1");
+      expect(proxy.exchanges.map((x) => x.status)).toEqual([422]);
+      expect(await contractProblems(proxy.exchanges)).toEqual([]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("a node that raises fails the job with ExecutionFailedError naming the node", async () => {
+    server.script.node("ImageInvert", { fail: { message: "boom" } });
+    proxy.exchanges.length = 0;
+    const client = new ComfyClient({ url: proxy.url, api: "v2", ...FAST });
+    try {
+      const e = await errorOf(client.submit(graph(25)).result());
+      expect(e).toBeInstanceOf(ExecutionFailedError);
+      expect((e as ExecutionFailedError).nodeType).toBe("ImageInvert");
+      expect((e as Error).message).toContain("boom");
+      expect(await contractProblems(proxy.exchanges)).toEqual([]);
+    } finally {
+      server.script.clearNodes();
+      await client.close();
+    }
+  });
+
+  test("cancel: a running job is interrupted, a queued one is dequeued", async () => {
+    server.script.node("ImageInvert", { durationMs: 3_000 });
+    proxy.exchanges.length = 0;
+    const client = new ComfyClient({ url: proxy.url, api: "v2", ...FAST });
+    try {
+      const running = client.submit(graph(26));
+      const queued = client.submit(graph(27));
+      await new Promise<void>((r) => running.on("started", () => r()));
+      await new Promise<void>((r) =>
+        queued.status === "queued" ? r() : queued.on("queued", () => r()),
+      );
+      expect(await queued.cancel()).toEqual({ state: "dequeued" });
+      expect(await running.cancel()).toEqual({ state: "interrupted" });
+      expect(await errorOf(running.result())).toBeInstanceOf(CancelledError);
+      expect(await errorOf(queued.result())).toBeInstanceOf(CancelledError);
+      expect(running.status).toBe("cancelled");
+      expect(await contractProblems(proxy.exchanges)).toEqual([]);
+    } finally {
+      server.script.clearNodes();
+      await client.close();
+    }
+  });
+
+  test("without an event stream (501) the job is followed by polling; a 429 is retried after its Retry-After", async () => {
+    proxy.exchanges.length = 0;
+    let limited = 0;
+    proxy.inject.fn = (method, path): ReturnType<Inject> => {
+      if (path.endsWith("/events"))
+        return {
+          status: 501,
+          headers: {},
+          body: { error: { code: "not_implemented", message: "No event streams here." } },
+        };
+      if (method === "POST" && path === "/api/v2/jobs" && limited++ === 0)
+        return {
+          status: 429,
+          headers: { "Retry-After": "1" },
+          body: { error: { code: "queue_full", message: "The queue is full." } },
+        };
+      return undefined;
+    };
+    const client = new ComfyClient({ url: proxy.url, api: "v2", ...FAST });
+    try {
+      const job = client.submit(graph(28));
+      const result = await job.result();
+      expect(result.files).toHaveLength(1);
+      const posts = proxy.exchanges.filter((x) => x.method === "POST");
+      expect(posts.map((x) => x.status)).toEqual([429, 201]);
+      // The same submission: the same Idempotency-Key (a 429 releases it).
+      expect(posts[0]!.requestHeaders["idempotency-key"]).toBe(
+        posts[1]!.requestHeaders["idempotency-key"],
+      );
+      expect(proxy.exchanges.filter((x) => x.path.endsWith("/events")).length).toBe(1);
+      expect(
+        proxy.exchanges.filter((x) => x.method === "GET" && !x.path.endsWith("/events")).length,
+      ).toBeGreaterThan(0);
+      expect(await contractProblems(proxy.exchanges)).toEqual([]);
+    } finally {
+      proxy.inject.fn = undefined;
+      await client.close();
+    }
+  });
+
+  test("the server side: a reused Idempotency-Key, the UI format and reserved fields are 422s with their codes", async () => {
+    const wf = graph(29).prompt;
+    const post = (body: unknown, key?: string) =>
+      fetch(`${server.url}/api/v2/jobs`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(key ? { "idempotency-key": key } : {}) },
+        body: JSON.stringify(body),
+      }).then(async (r) => ({
+        status: r.status,
+        body: (await r.json()) as { error?: { code: string } },
+      }));
+    expect((await post({ workflow: wf }, "key-1")).status).toBe(201);
+    expect((await post({ workflow: wf }, "key-1")).body.error?.code).toBe("idempotency_key_reuse");
+    expect((await post({ workflow: { nodes: [], links: [] } })).body.error?.code).toBe(
+      "workflow_format_ui",
+    );
+    expect((await post({ workflow: wf, webhook_url: "http://x" })).body.error?.code).toBe(
+      "invalid_workflow",
+    );
+    const missing = await post({
+      workflow: {
+        "1": {
+          class_type: "LoadImage",
+          inputs: {
+            image: { __type: "core/ASSET", info: { id: "00000000-0000-4000-8000-000000000000" } },
+          },
+        },
+        "2": { class_type: "PreviewImage", inputs: { images: ["1", 0] } },
+      },
+    });
+    expect(missing.body.error?.code).toBe("missing_asset");
+    expect((await fetch(`${server.url}/v2/jobs/x`)).status).toBe(404);
+  });
+
+  test("comfyc run --api v2 --token submits through Comfy API v2 with a bearer token and saves the outputs", async () => {
+    const guarded = await startTestServer({ auth: { bearer: "tok" } });
+    try {
+      const file = join(tempDir(), "prompt.json");
+      writeFileSync(file, JSON.stringify(graph(30).prompt));
+      const out = tempDir();
+      const run = await cli(
+        "run",
+        file,
+        "--server",
+        guarded.url,
+        "--api",
+        "v2",
+        "--token",
+        "tok",
+        "--out",
+        out,
+      );
+      expect(run.stderr).toMatch(/Done: [0-9a-f-]{36}/);
+      expect(run.code).toBe(0);
+      expect(run.stdout.trim()).toBe(join(out, "img_00001_.png"));
+      expect(readFileSync(run.stdout.trim())).toEqual(
+        readFileSync(join(guarded.folders.dir("output"), "v2", "img_00001_.png")),
+      );
+      // Only v2 job routes and asset downloads: no /prompt, no WebSocket, no /history.
+      expect(guarded.requests.filter((r) => !r.includes("/api/v2/"))).toEqual([]);
+      const denied = await cli("run", file, "--server", guarded.url, "--api", "v2", "--out", out);
+      expect(denied.code).not.toBe(0);
+      expect(denied.stderr).toMatch(/401/);
+      const bad = await cli("run", file, "--server", guarded.url, "--api", "banana");
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain("--api banana: not a job API");
+    } finally {
+      await guarded.close();
+    }
+  });
+});
