@@ -1,6 +1,6 @@
 import type { ApiPrompt, PromptNode, PromptValue } from "../builder/types.js";
 import type { InputIR, NodeSchema } from "../schema/ir.js";
-import { WorkflowImportError, type ImportProblem } from "./errors.js";
+import { guardDepth, WorkflowImportError, type ImportProblem } from "./errors.js";
 import { groupNodeDefinition, isGroupNodeType } from "./group-nodes.js";
 import {
   applyControl,
@@ -74,8 +74,20 @@ const EDITOR_ONLY_PACK_TYPES = new Set([
 ]);
 
 const MUTED = 2;
-const MAX_RESOLVE_DEPTH = 2_000;
 const BYPASSED = 4;
+/**
+ * The longest chain of reroutes, bypassed nodes, Get/Set nodes and subgraph boundaries one link
+ * is followed through (real graphs have a handful); beyond it the file is refused, not the stack.
+ */
+const MAX_RESOLVE_DEPTH = 1_000;
+/**
+ * The most nodes a document may expand to once every subgraph instance is expanded (the largest
+ * real workflows have a few hundred; nested instances multiply, so a small file can ask for
+ * billions).
+ */
+export const MAX_EXPANDED_NODES = 100_000;
+/** The deepest nesting of subgraph instances accepted (real workflows nest a few levels). */
+export const MAX_SUBGRAPH_DEPTH = 100;
 
 /** Where a graph sits: its instance path from the root and the instance that holds it. */
 interface Scope {
@@ -126,13 +138,15 @@ export function convertWorkflow(
   schema: NodeSchema,
   options: ConvertOptions = {},
 ): ConvertResult {
-  const ui = readUiDocument(
-    doc,
-    options.renumberSubgraphIds === undefined
-      ? {}
-      : { renumberSubgraphIds: options.renumberSubgraphIds },
-  );
-  return new Converter(ui, schema, options).run();
+  return guardDepth(() => {
+    const ui = readUiDocument(
+      doc,
+      options.renumberSubgraphIds === undefined
+        ? {}
+        : { renumberSubgraphIds: options.renumberSubgraphIds },
+    );
+    return new Converter(ui, schema, options).run();
+  });
 }
 
 class Converter {
@@ -146,7 +160,10 @@ class Converter {
   readonly #rawValues = new Map<string, Set<string>>();
   #lookup: WidgetLookup | undefined;
   readonly #groups = new Map<GraphNode, SubgraphDefinition>();
-  #depth = 0;
+  /** Node slots whose resolution is under way (the editor's RecursionError check). */
+  readonly #resolving = new Set<string>();
+  /** Loops already reported, so each is reported once. */
+  readonly #loops = new Set<string>();
 
   constructor(
     readonly ui: UiDocument,
@@ -166,6 +183,12 @@ class Converter {
     }
     const root: Scope = { graph: this.ui.root, path: [] };
     this.#checkSelfReference();
+    if (this.errors.length === 0 && !this.#checkExpandedSize()) {
+      throw new WorkflowImportError(
+        this.errors,
+        "Nothing was converted. Real workflows expand to a few hundred nodes: check the file's subgraph definitions (or split the workflow).",
+      );
+    }
     if (this.options.controlModes && this.errors.length === 0) this.#applyControls(root);
     for (const node of executionOrder(this.ui.root)) this.#visit(root, node, new Set());
     this.#dropLinksToMissing();
@@ -560,22 +583,37 @@ class Converter {
 
   /** §4.4 `resolveOutput`: what a consumer of output `slot` of `node` receives. */
   #resolveOutput(scope: Scope, node: GraphNode, slot: number, type: string | undefined): Resolved {
-    // A chain of reroutes, bypassed nodes and boundaries longer than any real graph has can
-    // only be a loop (the editor throws a RecursionError).
-    if (this.#depth > MAX_RESOLVE_DEPTH) {
-      this.#error(
-        scope,
-        node,
-        "cycle",
-        `output ${slot} leads back to itself through reroutes, bypassed nodes or subgraph boundaries`,
-      );
+    // The editor throws a RecursionError when a walk comes back to a node slot it is resolving.
+    const key = `${execId(scope, node)}\u0000${slot}`;
+    if (this.#resolving.has(key)) {
+      if (!this.#loops.has(key)) {
+        this.#loops.add(key);
+        this.#error(
+          scope,
+          node,
+          "cycle",
+          `output ${slot} leads back to itself through reroutes, bypassed nodes, Get/Set nodes or subgraph boundaries (the editor stops with a RecursionError)`,
+        );
+      }
       return NONE;
     }
-    this.#depth++;
+    if (this.#resolving.size >= MAX_RESOLVE_DEPTH) {
+      if (!this.#loops.has("depth")) {
+        this.#loops.add("depth");
+        this.#error(
+          scope,
+          node,
+          "too_deep",
+          `a link passes through more than ${MAX_RESOLVE_DEPTH} reroutes, bypassed nodes, Get/Set nodes or subgraph boundaries`,
+        );
+      }
+      return NONE;
+    }
+    this.#resolving.add(key);
     try {
       return this.#resolveOutputOnce(scope, node, slot, type);
     } finally {
-      this.#depth--;
+      this.#resolving.delete(key);
     }
   }
 
@@ -797,6 +835,60 @@ class Converter {
       state.set(def.id, "done");
     };
     for (const def of this.ui.subgraphs.values()) if (!state.has(def.id)) visit(def, []);
+  }
+
+  /**
+   * Refuses a document whose subgraph instances expand to more than {@link MAX_EXPANDED_NODES}
+   * nodes or nest deeper than {@link MAX_SUBGRAPH_DEPTH}, measured per definition without
+   * expanding anything (runs after the self-reference check, so definitions form no loop).
+   * False (with the error recorded) when the document is refused.
+   */
+  #checkExpandedSize(): boolean {
+    const measured = new Map<string, { size: number; depth: number }>();
+    const measure = (graph: Graph, def?: SubgraphDefinition, level = 0) => {
+      const known = def && measured.get(def.id);
+      if (known) return known;
+      let size = 0;
+      let depth = 0;
+      for (const node of graph.nodes) {
+        const inner = this.ui.subgraphs.get(node.type);
+        if (inner && level < MAX_SUBGRAPH_DEPTH) {
+          const m = measure(inner.graph, inner, level + 1);
+          size += 1 + m.size;
+          depth = Math.max(depth, 1 + m.depth);
+        } else size += 1;
+        if (inner && level >= MAX_SUBGRAPH_DEPTH) depth = Math.max(depth, 1);
+        if (size > MAX_EXPANDED_NODES) break;
+      }
+      const result = { size, depth };
+      if (def) measured.set(def.id, result);
+      return result;
+    };
+    for (const node of this.ui.root.nodes) {
+      const def = this.ui.subgraphs.get(node.type);
+      if (!def) continue;
+      const { size, depth } = measure(def.graph, def, 1);
+      const problem =
+        depth + 1 > MAX_SUBGRAPH_DEPTH
+          ? `subgraph "${def.name}" nests subgraphs more than ${MAX_SUBGRAPH_DEPTH} levels deep`
+          : size > MAX_EXPANDED_NODES
+            ? `subgraph "${def.name}" expands to more than ${MAX_EXPANDED_NODES} nodes (its nested instances multiply)`
+            : undefined;
+      if (!problem) continue;
+      this.#error(
+        { graph: this.ui.root, path: [] },
+        node,
+        depth + 1 > MAX_SUBGRAPH_DEPTH ? "too_deep" : "too_large",
+        problem,
+      );
+      return false;
+    }
+    if (measure(this.ui.root).size <= MAX_EXPANDED_NODES) return true;
+    this.errors.push({
+      kind: "too_large",
+      message: `the workflow expands to more than ${MAX_EXPANDED_NODES} nodes once its subgraphs are expanded`,
+    });
+    return false;
   }
 
   /** A cycle among emitted nodes: the server would reject it, so report it with the nodes. */

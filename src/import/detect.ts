@@ -186,7 +186,7 @@ async function extractMetadata(
   try {
     switch (container) {
       case "png":
-        return await pngMetadata(bytes);
+        return await pngMetadata(bytes, name);
       case "webp":
         return { texts: await webpMetadata(bytes), container };
       default:
@@ -204,8 +204,21 @@ async function extractMetadata(
 }
 
 /** PNG: `tEXt`, `iTXt` (compressed too) and `zTXt` via ExifReader; APNG `comf` chunks. */
-async function pngMetadata(bytes: Uint8Array): Promise<FoundMetadata> {
+async function pngMetadata(bytes: Uint8Array, name: string): Promise<FoundMetadata> {
   const texts = new Map<string, string>();
+  checkPngChunkLengths(bytes);
+  const { default: extractChunks } = await import("png-chunks-extract");
+  const chunks = extractChunks(bytes);
+  // Refuse an oversized text chunk before anything decodes (or inflates) it.
+  for (const chunk of chunks) {
+    if (TEXT_CHUNKS.has(chunk.name) && chunk.data.length > MAX_WORKFLOW_JSON_BYTES) {
+      throw invalidWorkflow(
+        "too_large",
+        `${name} (PNG) has a ${chunk.name} chunk of ${(chunk.data.length / 1024 / 1024).toFixed(1)} MiB, more than the ${MAX_WORKFLOW_JSON_BYTES / 1024 / 1024} MiB a workflow document may have`,
+        "ComfyUI's own workflows are well under 1 MiB; check where the file came from, or use the workflow JSON.",
+      );
+    }
+  }
   const { default: ExifReader } = await import("exifreader");
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
   const tags = await ExifReader.load(buffer as ArrayBuffer, {
@@ -217,9 +230,8 @@ async function pngMetadata(bytes: Uint8Array): Promise<FoundMetadata> {
     if (typeof tag?.value === "string") addText(texts, key, tag.value);
   }
   let container: WorkflowContainer = "png";
-  const { default: extractChunks } = await import("png-chunks-extract");
   const { decode } = await import("png-chunk-text");
-  for (const chunk of extractChunks(bytes)) {
+  for (const chunk of chunks) {
     if (chunk.name === "acTL") container = "apng";
     // SaveAnimatedPNG writes its metadata into private `comf` chunks laid out like tEXt.
     if (chunk.name === "comf") {
@@ -229,6 +241,29 @@ async function pngMetadata(bytes: Uint8Array): Promise<FoundMetadata> {
   }
   return { texts, container };
 }
+
+/**
+ * png-chunks-extract trusts each chunk's declared length (it allocates it and copies byte by
+ * byte), so a damaged or hostile length of up to 4 GiB would stall it: every length is checked
+ * against the bytes that are actually there first.
+ */
+function checkPngChunkLengths(bytes: Uint8Array): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let at = 8; at + 8 <= bytes.length;) {
+    const length = view.getUint32(at);
+    const end = at + 12 + length;
+    if (end > bytes.length) {
+      const type = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
+      throw new Error(
+        `its ${JSON.stringify(type)} chunk at byte ${at} declares ${length} bytes, but the file ends ${bytes.length - at - 12} bytes later`,
+      );
+    }
+    at = end;
+  }
+}
+
+/** PNG chunks that carry text: the standard three and SaveAnimatedPNG's `comf`. */
+const TEXT_CHUNKS = new Set(["tEXt", "iTXt", "zTXt", "comf"]);
 
 /** png-chunk-text decodes Latin-1; the editor reads the bytes as UTF-8. */
 function utf8(latin1: string): string {
@@ -293,6 +328,14 @@ function fromMetadata(
   container: WorkflowContainer,
   name: string,
 ): WorkflowSource {
+  for (const [key, text] of texts) {
+    if (text.length <= MAX_WORKFLOW_JSON_BYTES) continue;
+    throw invalidWorkflow(
+      "too_large",
+      `${name} (${container.toUpperCase()}) has ${key.startsWith("#") ? "a" : `its ${key}`} metadata text of ${(text.length / 1024 / 1024).toFixed(1)} MiB, more than the ${MAX_WORKFLOW_JSON_BYTES / 1024 / 1024} MiB a workflow document may have`,
+      "ComfyUI's own workflows are well under 1 MiB; check where the file came from, or use the workflow JSON.",
+    );
+  }
   const unnamed = [...texts].filter(([k]) => k.startsWith("#")).map(([, v]) => v);
   const workflowText = texts.get("workflow") ?? unnamed.find((t) => isUiDocumentShape(tryParse(t)));
   const promptText = texts.get("prompt") ?? unnamed.find((t) => isApiPrompt(tryParse(t)));

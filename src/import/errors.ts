@@ -55,3 +55,23 @@ export function invalidWorkflow(
 ): WorkflowImportError {
   return new WorkflowImportError([{ kind, message }], hint, options);
 }
+
+/**
+ * Runs `work`, turning a JavaScript stack overflow (a document nested deeper than any real
+ * workflow: subgraphs inside subgraphs, values inside values) into a typed error.
+ */
+export function guardDepth<T>(work: () => T): T {
+  try {
+    return work();
+  } catch (cause) {
+    if (cause instanceof RangeError && /call stack/i.test(cause.message)) {
+      throw invalidWorkflow(
+        "too_deep",
+        "the workflow is nested deeper than can be followed (subgraphs, links or values thousands of levels deep)",
+        "Real workflows nest a few levels; check where the file came from, or re-export it from the editor.",
+        { cause },
+      );
+    }
+    throw cause;
+  }
+}

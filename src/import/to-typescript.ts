@@ -4,7 +4,7 @@ import { isExactIdentifier, isIdentifierName } from "../schema/identifiers.js";
 import type { InputIR, NodeClassIR, NodeSchema } from "../schema/ir.js";
 import { convertWorkflow, type ConvertOptions, type ConvertWarning } from "./convert.js";
 import type { WorkflowSource } from "./detect.js";
-import { WorkflowImportError, type ImportProblem } from "./errors.js";
+import { guardDepth, WorkflowImportError, type ImportProblem } from "./errors.js";
 import {
   code,
   flat,
@@ -98,7 +98,7 @@ export function importWorkflow(
     prompt = converted.prompt;
     warnings = converted.warnings;
   } else prompt = readApiPrompt(source.prompt);
-  const text = new ModuleWriter(prompt, schema, options, source).write();
+  const text = guardDepth(() => new ModuleWriter(prompt, schema, options, source).write());
   return { source: text, prompt, warnings };
 }
 
@@ -164,7 +164,7 @@ class ModuleWriter {
     for (const e of this.#entries) {
       for (const v of Object.values(e.inputs)) if (isLink(v)) this.#referenced.add(String(v[0]));
     }
-    const taken = new Set(NAMES_IN_SCOPE);
+    const taken: TakenNames = { names: new Set(NAMES_IN_SCOPE), next: new Map() };
     for (const e of ordered) this.#vars.set(e.id, uniqueName(variableBase(e), taken));
     const parameterized = this.#params.length > 0;
     const indent = parameterized ? 2 : 0;
@@ -439,35 +439,39 @@ class ModuleWriter {
 
   /** Nodes ordered so every node comes after the nodes it links to; ties in prompt order. */
   #dependencyOrder(): PromptEntry[] {
-    const deps = new Map<string, string[]>();
     const dependents = new Map<string, string[]>();
+    const waiting = new Map<string, number>();
     for (const e of this.#entries) {
-      const ds = [
-        ...new Set(
-          Object.values(e.inputs)
-            .filter(isLink)
-            .map((l) => String(l[0])),
-        ),
-      ].filter((d) => this.#byId.has(d) && d !== e.id);
-      deps.set(e.id, ds);
-      for (const d of ds) dependents.set(d, [...(dependents.get(d) ?? []), e.id]);
+      const ds = new Set<string>();
+      for (const v of Object.values(e.inputs)) {
+        if (!isLink(v)) continue;
+        const d = String(v[0]);
+        if (d !== e.id && this.#byId.has(d)) ds.add(d);
+      }
+      waiting.set(e.id, ds.size);
+      for (const d of ds) {
+        const list = dependents.get(d);
+        if (list) list.push(e.id);
+        else dependents.set(d, [e.id]);
+      }
     }
     const position = new Map(this.#entries.map((e, i) => [e.id, i]));
-    const waiting = new Map(this.#entries.map((e) => [e.id, deps.get(e.id)!.length]));
-    const ready = this.#entries.filter((e) => waiting.get(e.id) === 0).map((e) => e.id);
+    // The ready nodes by prompt position, smallest first: a binary min-heap of positions.
+    const ready = new MinHeap();
+    this.#entries.forEach((e, i) => waiting.get(e.id) === 0 && ready.push(i));
     const out: PromptEntry[] = [];
-    while (ready.length) {
-      ready.sort((a, b) => position.get(a)! - position.get(b)!);
-      const id = ready.shift()!;
-      out.push(this.#byId.get(id)!);
-      for (const t of dependents.get(id) ?? []) {
+    while (ready.size) {
+      const e = this.#entries[ready.pop()]!;
+      out.push(e);
+      for (const t of dependents.get(e.id) ?? []) {
         const left = waiting.get(t)! - 1;
         waiting.set(t, left);
-        if (left === 0) ready.push(t);
+        if (left === 0) ready.push(position.get(t)!);
       }
     }
     if (out.length < this.#entries.length) {
-      const stuck = this.#entries.filter((e) => !out.includes(e));
+      const placed = new Set(out);
+      const stuck = this.#entries.filter((e) => !placed.has(e));
       throw new WorkflowImportError(
         [
           {
@@ -713,12 +717,64 @@ function variableBase(e: PromptEntry): string {
   return camel;
 }
 
-function uniqueName(base: string, taken: Set<string>): string {
+/** Identifiers in use, and per base the next number to try (so n equal bases cost O(n)). */
+interface TakenNames {
+  readonly names: Set<string>;
+  readonly next: Map<string, number>;
+}
+
+function uniqueName(base: string, taken: TakenNames): string {
   let name = isExactIdentifier(base) ? base : `${base}Node`;
   if (!isExactIdentifier(name)) name = "node";
-  for (let i = 2; taken.has(name); i++) name = `${isExactIdentifier(base) ? base : "node"}${i}`;
-  taken.add(name);
+  if (taken.names.has(name)) {
+    const stem = isExactIdentifier(base) ? base : "node";
+    let i = taken.next.get(stem) ?? 2;
+    while (taken.names.has(`${stem}${i}`)) i++;
+    name = `${stem}${i}`;
+    taken.next.set(stem, i + 1);
+  }
+  taken.names.add(name);
   return name;
+}
+
+/** A binary min-heap of numbers. */
+class MinHeap {
+  readonly #items: number[] = [];
+
+  get size(): number {
+    return this.#items.length;
+  }
+
+  push(value: number): void {
+    const a = this.#items;
+    let i = a.push(value) - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (a[parent]! <= value) break;
+      a[i] = a[parent]!;
+      i = parent;
+    }
+    a[i] = value;
+  }
+
+  /** Removes and returns the smallest value; the heap must not be empty. */
+  pop(): number {
+    const a = this.#items;
+    const top = a[0]!;
+    const last = a.pop()!;
+    if (a.length === 0) return top;
+    let i = 0;
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= a.length) break;
+      if (child + 1 < a.length && a[child + 1]! < a[child]!) child++;
+      if (a[child]! >= last) break;
+      a[i] = a[child]!;
+      i = child;
+    }
+    a[i] = last;
+    return top;
+  }
 }
 
 function sortNames(a: string, b: string): number {
