@@ -14,7 +14,7 @@ import {
   type ComfyuiRules,
   type UnreleasedBehaviour,
 } from "../protocol/comfyui-version.js";
-import { parseJsonLossless } from "../protocol/json.js";
+import { parseJsonLossless, stringifyJson } from "../protocol/json.js";
 import type { NodeSchema } from "../schema/ir.js";
 import { normalizeObjectInfo } from "../schema/normalize.js";
 import type { CustomValidator } from "../schema/validate.js";
@@ -259,29 +259,44 @@ export class App {
     this.folders.clearTemp();
   }
 
-  /** A class's object_info as served: upload combos list the input folder on every call, as LoadImage's INPUT_TYPES does. */
-  servedClass(info: unknown, files: () => string[]): unknown {
+  /** Whether a class's upload combo lists the input folder (an `image` combo with `image_upload`). */
+  static listsFiles(info: unknown): boolean {
     const required = (info as { input?: { required?: Record<string, unknown[]> } }).input?.required;
     const image = required?.["image"];
-    if (
-      !Array.isArray(image) ||
-      !Array.isArray(image[0]) ||
-      !(image[1] as { image_upload?: unknown } | undefined)?.image_upload
-    )
-      return info;
+    return (
+      Array.isArray(image) &&
+      Array.isArray(image[0]) &&
+      Boolean((image[1] as { image_upload?: unknown } | undefined)?.image_upload)
+    );
+  }
+
+  /** A class's object_info as served: upload combos list the input folder on every call, as LoadImage's INPUT_TYPES does. */
+  servedClass(info: unknown, files: () => string[]): unknown {
+    if (!App.listsFiles(info)) return info;
     const copy = structuredClone(info) as { input: { required: Record<string, unknown[]> } };
     copy.input.required["image"]![0] = files();
     return copy;
   }
 
-  /** The whole `/object_info` as served (the input folder listed once per request). */
-  servedInfo(): Record<string, unknown> {
-    let listed: string[] | undefined;
-    const files = () => (listed ??= this.folders.inputFiles());
-    const out: Record<string, unknown> = {};
-    for (const [name, info] of Object.entries(this.baseInfo))
-      out[name] = this.servedClass(info, files);
-    return out;
+  #listsAnyFiles: boolean | undefined;
+  #servedBody: { files: string; body: Buffer } | undefined;
+
+  /**
+   * The whole `/object_info` reply as served, as JSON bytes. The input folder is listed on every
+   * call (uploads show up at once), but the reply is serialized again only when that listing
+   * changed: on a 1,686-class schema serializing it costs more than anything else the server does.
+   */
+  servedInfoBody(): Buffer {
+    this.#listsAnyFiles ??= Object.values(this.baseInfo).some((info) => App.listsFiles(info));
+    const listed = this.#listsAnyFiles ? this.folders.inputFiles() : [];
+    const key = listed.join("\0");
+    if (this.#servedBody?.files !== key) {
+      const out: Record<string, unknown> = {};
+      for (const [name, info] of Object.entries(this.baseInfo))
+        out[name] = this.servedClass(info, () => listed);
+      this.#servedBody = { files: key, body: Buffer.from(stringifyJson(out)) };
+    }
+    return this.#servedBody.body;
   }
 
   systemStats(): unknown {

@@ -51,7 +51,11 @@ export function findRoute(
 
 /** A JSON reply; bigints (64-bit seeds) are written as exact JSON integers. */
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = stringifyJson(body);
+  sendJsonBody(res, status, stringifyJson(body));
+}
+
+/** A reply of JSON text already serialized. */
+export function sendJsonBody(res: ServerResponse, status: number, text: string | Buffer): void {
   res.writeHead(status, {
     "Content-Type": "application/json; charset=utf-8",
     "Content-Length": Buffer.byteLength(text),

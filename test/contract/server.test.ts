@@ -648,6 +648,14 @@ describe("files", () => {
     expect(info.LoadImage.input.required.image[0]).toEqual(
       expect.arrayContaining(["example.png", "x (1).png", "x.png"]),
     );
+    // The full reply is serialized once per listing of the input folder: an upload shows up.
+    const listed = async (): Promise<string[]> =>
+      (await get(`${server.url}/object_info`)).body.LoadImage.input.required.image[0];
+    const before = await listed();
+    expect(before).toEqual(expect.arrayContaining(["example.png", "x (1).png", "x.png"]));
+    expect(await listed()).toEqual(before);
+    await upload(a, "fresh.png");
+    expect(await listed()).toEqual([...before, "fresh.png"].sort());
     const masked = await upload(
       a,
       "mask.png",

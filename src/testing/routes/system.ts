@@ -1,5 +1,5 @@
 import type { App } from "../app.js";
-import { sendEmpty, sendJson, type Route } from "../http.js";
+import { sendEmpty, sendJson, sendJsonBody, type Route } from "../http.js";
 
 /** Model folders `/models` lists (protocol §2.16), in the server's order. */
 export const MODEL_FOLDERS = [
@@ -37,7 +37,7 @@ export function systemRoutes(app: App): Route[] {
     {
       method: "GET",
       path: "/object_info",
-      handle: ({ res }) => sendJson(res, 200, app.servedInfo()),
+      handle: ({ res }) => sendJsonBody(res, 200, app.servedInfoBody()),
     },
     {
       method: "GET",
