@@ -1,6 +1,17 @@
 import type { Command } from "commander";
-import { loadObjectInfo, parseHeaders, type ObjectInfoSource } from "../codegen/source.js";
-import { isUpToDate } from "../codegen/up-to-date.js";
+import {
+  parseHeaders,
+  parseObjectInfo,
+  readObjectInfoText,
+  type ObjectInfoSource,
+} from "../codegen/source.js";
+import {
+  rememberedSchemaHash,
+  rememberSchemaHash,
+  sourceTextHash,
+} from "../codegen/source-hashes.js";
+import { recordedSchemaHash } from "../codegen/up-to-date.js";
+import { canonicalHash } from "../schema/canonical-json.js";
 import { ComfycError } from "../errors.js";
 import type { CliIo } from "./io.js";
 
@@ -37,21 +48,36 @@ export function registerCodegen(program: Command, io: CliIo): void {
     .option("--force", "regenerate even when the output folder is up to date")
     .action(async (flags: CodegenFlags) => {
       const source = sourceOf(flags);
-      const { raw, label } = await loadObjectInfo(source);
+      const { text, label } = await readObjectInfoText(source);
       const started = performance.now();
       const options = {
         include: flags.include,
         exclude: flags.exclude,
         looseCombos: flags.looseCombos === true,
       };
-      // Same schema hash, options and comfyc version as the files on disk: nothing to do.
-      if (!flags.check && !flags.force && (await isUpToDate(flags.out, raw, options))) {
-        io.info(
-          `${flags.out}/ is up to date with ${label} (same schema, options and comfyc version); ` +
-            `nothing written in ${Math.round(performance.now() - started)} ms. Pass --force to regenerate.`,
-        );
-        return;
+      let raw: unknown;
+      // Same schema hash, options and comfyc version as the files on disk: nothing to do. The
+      // text's own hash, remembered from the last run, answers without parsing the JSON.
+      if (!flags.check && !flags.force) {
+        const recorded = await recordedSchemaHash(flags.out, options);
+        if (recorded !== undefined) {
+          const textHash = sourceTextHash(text);
+          let same = (await rememberedSchemaHash(flags.out, textHash)) === recorded;
+          if (!same) {
+            raw = parseObjectInfo(text, label);
+            same = canonicalHash(raw) === recorded;
+            if (same) await rememberSchemaHash(flags.out, textHash, recorded);
+          }
+          if (same) {
+            io.info(
+              `${flags.out}/ is up to date with ${label} (same schema, options and comfyc version); ` +
+                `nothing written in ${Math.round(performance.now() - started)} ms. Pass --force to regenerate.`,
+            );
+            return;
+          }
+        }
       }
+      raw ??= parseObjectInfo(text, label);
       // The generator (normalizer, zod schemas, printer) loads only when there is work to do.
       const [{ generate }, { checkGenerated, formatDriftReport, writeGenerated }] =
         await Promise.all([import("../codegen/generate.js"), import("../codegen/write.js")]);
@@ -71,6 +97,7 @@ export function registerCodegen(program: Command, io: CliIo): void {
         return;
       }
       const written = await writeGenerated(flags.out, result.files);
+      await rememberSchemaHash(flags.out, sourceTextHash(text), result.schema.hash);
       const ms = Math.round(performance.now() - started);
       io.info(
         `Generated ${result.classes.length} node classes in ${result.files.length / 2 - 1} pack modules into ${flags.out}/ ` +

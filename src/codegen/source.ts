@@ -14,14 +14,23 @@ export type ObjectInfoSource =
 export async function loadObjectInfo(
   source: ObjectInfoSource,
 ): Promise<{ raw: unknown; label: string }> {
+  const { text, label } = await readObjectInfoText(source);
+  return { raw: parseObjectInfo(text, label), label };
+}
+
+/**
+ * Reads an object_info's JSON text from a file or a server, unparsed (an unchanged re-run of
+ * `comfyc codegen` only hashes it). Throws typed errors; parse it with {@link parseObjectInfo}.
+ */
+export async function readObjectInfoText(
+  source: ObjectInfoSource,
+): Promise<{ text: string; label: string }> {
   if ("file" in source) {
-    let text: string;
     try {
-      text = await readFile(source.file, "utf8");
+      return { text: await readFile(source.file, "utf8"), label: source.file };
     } catch (cause) {
       throw ioError(source.file, cause);
     }
-    return { raw: parseJson(text, source.file), label: source.file };
   }
   const url = objectInfoUrl(source.url);
   let body: string;
@@ -58,7 +67,7 @@ export async function loadObjectInfo(
       "Check the server's log; retry once it answers GET /object_info.",
     );
   }
-  return { raw: parseJson(body, url), label: url };
+  return { text: body, label: url };
 }
 
 /** `http://host:8188` → `http://host:8188/api/object_info`; a full object_info URL is kept. */
@@ -85,7 +94,8 @@ export function objectInfoUrl(base: string): string {
   return url.toString();
 }
 
-function parseJson(text: string, where: string): unknown {
+/** JSON-parses an object_info's text; `where` names its source in the OBJECT_INFO_INVALID error. */
+export function parseObjectInfo(text: string, where: string): unknown {
   try {
     return JSON.parse(text);
   } catch (cause) {

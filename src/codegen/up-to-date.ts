@@ -26,7 +26,9 @@ export function generationRecord(options: GenerationOptions, filesHash: string):
 }
 
 /** sha256 of the pack files in the order they are generated (each `.d.ts`, then its `.js`). */
-export function filesHash(files: readonly { path: string; content: string }[]): string {
+export function filesHash(
+  files: readonly { path: string; content: string | Uint8Array }[],
+): string {
   const hash = createHash("sha256");
   for (const f of files) hash.update(f.path).update("\0").update(f.content).update("\0");
   return hash.digest("hex");
@@ -57,26 +59,40 @@ export async function isUpToDate(
   objectInfo: unknown,
   options: GenerationOptions,
 ): Promise<boolean> {
+  const recorded = await recordedSchemaHash(outDir, options);
+  return recorded !== undefined && canonicalHash(objectInfo) === recorded;
+}
+
+/**
+ * The schema hash (sha256 of the canonical object_info JSON) that `outDir`'s index records,
+ * when the folder holds intact generated files of this comfyc version and these `options`;
+ * undefined otherwise (no index, an edited or missing pack file, other options or version).
+ * Reads and hashes the generated files only; the schema is not needed.
+ */
+export async function recordedSchemaHash(
+  outDir: string,
+  options: GenerationOptions,
+): Promise<string | undefined> {
   let index: string;
   try {
     index = await readFile(join(outDir, "index.d.ts"), "utf8");
   } catch {
-    return false;
+    return undefined;
   }
   const recorded = RECORD.exec(index.slice(0, 2000));
-  if (!recorded) return false;
+  if (!recorded) return undefined;
   const packs = [...index.matchAll(/^export \* as \S+ from "\.\/(.+)\.js";$/gm)].map((m) => m[1]!);
-  const files: { path: string; content: string }[] = [];
+  // Hashed as read (UTF-8 bytes hash as their text does), without decoding them.
+  const files: { path: string; content: Uint8Array }[] = [];
   try {
-    if ((await readFile(join(outDir, "index.js"), "utf8")) !== index) return false;
+    if ((await readFile(join(outDir, "index.js"), "utf8")) !== index) return undefined;
     for (const pack of packs) {
       for (const path of [`${pack}.d.ts`, `${pack}.js`]) {
-        files.push({ path, content: await readFile(join(outDir, path), "utf8") });
+        files.push({ path, content: await readFile(join(outDir, path)) });
       }
     }
   } catch {
-    return false;
+    return undefined;
   }
-  if (recorded[2] !== generationRecord(options, filesHash(files))) return false;
-  return canonicalHash(objectInfo) === recorded[1];
+  return recorded[2] === generationRecord(options, filesHash(files)) ? recorded[1] : undefined;
 }
