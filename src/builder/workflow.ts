@@ -408,123 +408,160 @@ function compileInputs(node: NodeRecord): {
   inputs: Record<string, PromptValue>;
   links: string[];
 } {
-  const out: Record<string, PromptValue> = {};
-  const links: string[] = [];
-  const at = (input: string) => ({ nodeId: node.id, classType: node.classType, input });
-  const convert = (key: string, value: unknown): PromptValue => {
-    if (isOutput(value)) {
-      links.push(value.nodeId);
-      return [value.nodeId, value.index];
-    }
-    if (typeof value === "object" && value !== null && "nodeId" in value && !("index" in value)) {
-      throw new GraphError(
-        `input ${key} was given a node with several outputs`,
-        "Pass one of its outputs, such as `node.IMAGE`, instead of the node itself.",
-        at(key),
-      );
-    }
-    if (typeof value === "function" || typeof value === "symbol" || value === undefined) {
-      throw new GraphError(
-        `input ${key} has a value that is not JSON: ${typeof value}`,
-        "Pass a string, number, boolean, bigint, list or another node's output; leave the input out to use its default.",
-        at(key),
-      );
-    }
-    if (typeof value === "number" && !Number.isFinite(value)) {
-      throw new GraphError(
-        `input ${key} is ${value}, which JSON cannot carry`,
-        "Pass a finite number.",
-        at(key),
-      );
-    }
-    // Any JSON array is read as a link by ComfyUI; list constants travel wrapped (protocol §4).
-    if (Array.isArray(value)) return { __value__: value };
-    return value as PromptValue;
-  };
-  const emit = (input: InputIR, key: string, value: unknown, fillDefault: boolean): void => {
-    switch (input.kind) {
-      case "dynamic_combo": {
-        const raw = value ?? input.config[1]["default"];
-        if (raw === undefined) return;
-        const selected =
-          typeof raw === "string"
-            ? { key: raw }
-            : (raw as { key?: unknown } & Record<string, unknown>);
-        if (typeof selected !== "object" || selected === null || typeof selected.key !== "string") {
-          throw new GraphError(
-            `input ${key} needs an option key or { key, …inputs }, got ${describeValue(raw)}`,
-            `Options are: ${input.options.map((o) => JSON.stringify(o.key)).join(", ")}.`,
-            at(key),
-          );
-        }
-        out[key] = selected.key;
-        const option = input.options.find((o) => o.key === selected.key);
-        if (!option) return; // The validator reports unknown keys with the server's rules.
-        for (const child of option.inputs) {
-          emit(
-            child,
-            `${key}.${child.name}`,
-            (selected as Record<string, unknown>)[child.name],
-            true,
-          );
-        }
-        return;
-      }
-      case "autogrow": {
-        if (value === undefined) return;
-        if (Array.isArray(value)) {
-          if (value.length > input.names.length) {
-            throw new GraphError(
-              `input ${key} takes at most ${input.names.length} entries, got ${value.length}`,
-              `Pass at most ${input.names.length} entries.`,
-              at(key),
-            );
-          }
-          value.forEach((v, i) => emit(input.template, `${key}.${input.names[i]!}`, v, false));
-          return;
-        }
-        if (typeof value !== "object" || value === null) {
-          throw new GraphError(
-            `input ${key} needs an array or an object of slots, got ${describeValue(value)}`,
-            `Slots are: ${input.names.join(", ")}.`,
-            at(key),
-          );
-        }
-        for (const [slot, v] of Object.entries(value)) {
-          if (!input.names.includes(slot)) {
-            throw new GraphError(
-              `input ${key} has no slot ${JSON.stringify(slot)}`,
-              `Slots are: ${input.names.join(", ")}.`,
-              at(key),
-            );
-          }
-          if (v !== undefined) emit(input.template, `${key}.${slot}`, v, false);
-        }
-        return;
-      }
-      default: {
-        if (value !== undefined) out[key] = convert(key, value);
-        else if (fillDefault && "default" in input && input.default !== undefined)
-          // A list default (COLORS' []) must be wrapped, or the server reads it as a link.
-          out[key] = convert(key, input.default);
-      }
-    }
-  };
+  // Module-level helpers with the state passed along: this runs once per node per compile.
+  const c: Compiling = { node, out: {}, links: [] };
+  const given = node.inputs;
   if (node.spec) {
-    const declared = new Set<string>();
-    for (const input of node.spec.inputs) {
-      declared.add(input.name);
-      emit(input, input.name, node.inputs[input.name], true);
+    const declared = node.spec.inputs;
+    for (let i = 0; i < declared.length; i++) {
+      const input = declared[i]!;
+      emitInput(c, input, input.name, given[input.name], true);
     }
-    for (const [key, value] of Object.entries(node.inputs)) {
-      if (!declared.has(key) && value !== undefined) out[key] = convert(key, value);
+    const names = declaredNames(node.spec);
+    for (const key of Object.keys(given)) {
+      const value = given[key];
+      if (!names.has(key) && value !== undefined) c.out[key] = convertInput(c, key, value);
     }
   } else {
-    for (const [key, value] of Object.entries(node.inputs)) {
-      if (value !== undefined) out[key] = convert(key, value);
+    for (const key of Object.keys(given)) {
+      const value = given[key];
+      if (value !== undefined) c.out[key] = convertInput(c, key, value);
     }
   }
-  return { inputs: out, links };
+  return { inputs: c.out, links: c.links };
+}
+
+/** One node being compiled: its prompt inputs so far and the node ids it links to. */
+interface Compiling {
+  readonly node: NodeRecord;
+  readonly out: Record<string, PromptValue>;
+  readonly links: string[];
+}
+
+const declaredNameSets = new WeakMap<ClassSpec, ReadonlySet<string>>();
+
+/** The names of a class's declared inputs (one set per class, shared by its nodes). */
+function declaredNames(spec: ClassSpec): ReadonlySet<string> {
+  let names = declaredNameSets.get(spec);
+  if (!names) {
+    names = new Set(spec.inputs.map((input) => input.name));
+    declaredNameSets.set(spec, names);
+  }
+  return names;
+}
+
+function inputAt(c: Compiling, input: string) {
+  return { nodeId: c.node.id, classType: c.node.classType, input };
+}
+
+function convertInput(c: Compiling, key: string, value: unknown): PromptValue {
+  if (isOutput(value)) {
+    c.links.push(value.nodeId);
+    return [value.nodeId, value.index];
+  }
+  if (typeof value === "object" && value !== null && "nodeId" in value && !("index" in value)) {
+    throw new GraphError(
+      `input ${key} was given a node with several outputs`,
+      "Pass one of its outputs, such as `node.IMAGE`, instead of the node itself.",
+      inputAt(c, key),
+    );
+  }
+  if (typeof value === "function" || typeof value === "symbol" || value === undefined) {
+    throw new GraphError(
+      `input ${key} has a value that is not JSON: ${typeof value}`,
+      "Pass a string, number, boolean, bigint, list or another node's output; leave the input out to use its default.",
+      inputAt(c, key),
+    );
+  }
+  if (typeof value === "number" && !Number.isFinite(value)) {
+    throw new GraphError(
+      `input ${key} is ${value}, which JSON cannot carry`,
+      "Pass a finite number.",
+      inputAt(c, key),
+    );
+  }
+  // Any JSON array is read as a link by ComfyUI; list constants travel wrapped (protocol §4).
+  if (Array.isArray(value)) return { __value__: value };
+  return value as PromptValue;
+}
+
+function emitInput(
+  c: Compiling,
+  input: InputIR,
+  key: string,
+  value: unknown,
+  fillDefault: boolean,
+): void {
+  switch (input.kind) {
+    case "dynamic_combo": {
+      const raw = value ?? input.config[1]["default"];
+      if (raw === undefined) return;
+      const selected =
+        typeof raw === "string"
+          ? { key: raw }
+          : (raw as { key?: unknown } & Record<string, unknown>);
+      if (typeof selected !== "object" || selected === null || typeof selected.key !== "string") {
+        throw new GraphError(
+          `input ${key} needs an option key or { key, …inputs }, got ${describeValue(raw)}`,
+          `Options are: ${input.options.map((o) => JSON.stringify(o.key)).join(", ")}.`,
+          inputAt(c, key),
+        );
+      }
+      c.out[key] = selected.key;
+      const option = input.options.find((o) => o.key === selected.key);
+      if (!option) return; // The validator reports unknown keys with the server's rules.
+      for (const child of option.inputs) {
+        emitInput(
+          c,
+          child,
+          `${key}.${child.name}`,
+          (selected as Record<string, unknown>)[child.name],
+          true,
+        );
+      }
+      return;
+    }
+    case "autogrow": {
+      if (value === undefined) return;
+      if (Array.isArray(value)) {
+        if (value.length > input.names.length) {
+          throw new GraphError(
+            `input ${key} takes at most ${input.names.length} entries, got ${value.length}`,
+            `Pass at most ${input.names.length} entries.`,
+            inputAt(c, key),
+          );
+        }
+        value.forEach((v, i) =>
+          emitInput(c, input.template, `${key}.${input.names[i]!}`, v, false),
+        );
+        return;
+      }
+      if (typeof value !== "object" || value === null) {
+        throw new GraphError(
+          `input ${key} needs an array or an object of slots, got ${describeValue(value)}`,
+          `Slots are: ${input.names.join(", ")}.`,
+          inputAt(c, key),
+        );
+      }
+      for (const [slot, v] of Object.entries(value)) {
+        if (!input.names.includes(slot)) {
+          throw new GraphError(
+            `input ${key} has no slot ${JSON.stringify(slot)}`,
+            `Slots are: ${input.names.join(", ")}.`,
+            inputAt(c, key),
+          );
+        }
+        if (v !== undefined) emitInput(c, input.template, `${key}.${slot}`, v, false);
+      }
+      return;
+    }
+    default: {
+      if (value !== undefined) c.out[key] = convertInput(c, key, value);
+      else if (fillDefault && "default" in input && input.default !== undefined)
+        // A list default (COLORS' []) must be wrapped, or the server reads it as a link.
+        c.out[key] = convertInput(c, key, input.default);
+    }
+  }
 }
 
 /** Ids of output nodes (and raw nodes that may be outputs) and everything they link to. */
