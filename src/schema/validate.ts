@@ -322,14 +322,13 @@ class Context {
     const errors: ErrorObj[] = [];
     let valid = true;
     const custom = this.#customValidator(cls);
-    const covered = new Set(custom?.inputs ?? []);
+    const covered = custom?.inputs;
     const expanded = expandInputs(cls.inputs, inputs);
     // execution.py (0.8.0+): `details` is the last dotted segment only when the node has dynamic
     // paths; `extra_info.input_name` is always the full key.
     const shortMissing = expanded.dynamic && this.rules.has("dynamicInputLastSegment");
     for (const { key, input, required } of expanded.declared) {
       const config = configOf(input);
-      const info = [config[0], config[1]];
       if (!(key in inputs)) {
         if (required) {
           const details = shortMissing ? (key.split(".").pop() ?? key) : key;
@@ -349,7 +348,7 @@ class Context {
               "bad_linked_input",
               "Bad linked input, must be a length-2 list of [node_id, slot_index]",
               key,
-              { input_name: key, input_config: info, received_value: val },
+              { input_name: key, input_config: [config[0], config[1]], received_value: val },
             ),
           );
           continue;
@@ -367,7 +366,7 @@ class Context {
               `${key}, received_type(${shown}) mismatch input_type(${typeof config[0] === "string" ? config[0] : pyRepr(config[0])})`,
               {
                 input_name: key,
-                input_config: info,
+                input_config: [config[0], config[1]],
                 received_type: receivedType,
                 linked_node: val,
               },
@@ -399,7 +398,7 @@ class Context {
                 ex.message,
                 {
                   input_name: key,
-                  input_config: info,
+                  input_config: [config[0], config[1]],
                   exception_message: ex.message,
                   exception_type: ex.type,
                   traceback: [],
@@ -432,7 +431,7 @@ class Context {
             `${key}, ${pyStr(val)}, ${ex.message}`,
             {
               input_name: key,
-              input_config: info,
+              input_config: [config[0], config[1]],
               received_value: val,
               exception_message: ex.message,
             },
@@ -440,7 +439,7 @@ class Context {
         );
         continue;
       }
-      if (covered.has(key)) continue;
+      if (covered?.includes(key)) continue;
       const options = config[1];
       const isNumber = typeof val === "number" || typeof val === "bigint";
       const min = options["min"];
@@ -451,7 +450,7 @@ class Context {
             "value_smaller_than_min",
             `Value ${formatNumber(val, type)} smaller than min of ${formatNumber(min, type)}`,
             key,
-            { input_name: key, input_config: info, received_value: val },
+            { input_name: key, input_config: [config[0], config[1]], received_value: val },
           ),
         );
         continue;
@@ -462,7 +461,7 @@ class Context {
             "value_bigger_than_max",
             `Value ${formatNumber(val, type)} bigger than max of ${formatNumber(exactLimit(max), type)}`,
             key,
-            { input_name: key, input_config: info, received_value: val },
+            { input_name: key, input_config: [config[0], config[1]], received_value: val },
           ),
         );
         continue;
@@ -491,7 +490,11 @@ class Context {
               "value_not_in_list",
               "Value not in list",
               `${key}: ${shown} not in ${listInfo}`,
-              { input_name: key, input_config: long ? null : info, received_value: val },
+              {
+                input_name: key,
+                input_config: long ? null : [config[0], config[1]],
+                received_value: val,
+              },
             ),
           );
           continue;
@@ -525,10 +528,15 @@ class Context {
   #customValidator(cls: ValidatorClass): CustomValidator | undefined {
     const explicit = this.options.customValidators?.[cls.classType];
     if (explicit) return explicit;
-    const uploads = cls.inputs.filter(
-      (i) => i.kind === "combo" && (i.upload !== undefined || i.remote),
-    );
-    return uploads.length ? { inputs: uploads.map((i) => i.name) } : undefined;
+    let implied = impliedValidators.get(cls.inputs);
+    if (implied === undefined) {
+      const uploads = cls.inputs.filter(
+        (i) => i.kind === "combo" && (i.upload !== undefined || i.remote),
+      );
+      implied = uploads.length ? { inputs: uploads.map((i) => i.name) } : null;
+      impliedValidators.set(cls.inputs, implied);
+    }
+    return implied ?? undefined;
   }
 
   /** `validate_node_input(received, expected)` of comfy_execution/validation.py, per release. */
@@ -578,6 +586,9 @@ class Context {
   }
 }
 
+/** Upload and remote combos' implied validator (no check of their own), per class's inputs. */
+const impliedValidators = new WeakMap<readonly InputIR[], CustomValidator | null>();
+
 function configOf(input: InputIR): InputConfig {
   return input.config;
 }
@@ -613,6 +624,23 @@ export interface ExpandedInputs {
  * inputs, an Autogrow adds one input per slot (the first `min` required when its template is).
  */
 export function expandInputs(
+  inputs: readonly InputIR[],
+  values: Readonly<Record<string, unknown>>,
+): ExpandedInputs {
+  // Without V3 dynamic inputs the expansion does not depend on the values: computed once.
+  let fixed = fixedExpansions.get(inputs);
+  if (fixed === undefined) {
+    fixed = inputs.some((i) => i.kind === "dynamic_combo" || i.kind === "autogrow")
+      ? null
+      : Object.freeze(expandAll(inputs, {}));
+    fixedExpansions.set(inputs, fixed);
+  }
+  return fixed ?? expandAll(inputs, values);
+}
+
+const fixedExpansions = new WeakMap<readonly InputIR[], ExpandedInputs | null>();
+
+function expandAll(
   inputs: readonly InputIR[],
   values: Readonly<Record<string, unknown>>,
 ): ExpandedInputs {
