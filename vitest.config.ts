@@ -13,6 +13,7 @@ export default defineConfig({
   },
   test: {
     include: ["test/**/*.test.ts", "examples/**/*.test.ts"],
+    globalSetup: ["test/shared-data.setup.ts"],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     typecheck: {

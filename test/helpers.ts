@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -7,16 +7,34 @@ import { fileURLToPath } from "node:url";
 /** The repository root. */
 export const ROOT = resolve(fileURLToPath(new URL(".", import.meta.url)), "..");
 
-/** `../shared/data`, where CI keeps the real dumps and workflows. */
+/**
+ * `../shared/data`, the whole real corpus (object_info dumps and workflows). CI has it beside
+ * the repository; a bare clone does not, and the sweeps over it are then skipped (see
+ * `test/shared-data.setup.ts` for the one line that says so).
+ */
 export const SHARED_DATA = resolve(ROOT, "..", "shared", "data");
 
-/** Paths of every real object_info dump. */
-export function objectInfoDumps(): string[] {
-  const dir = join(SHARED_DATA, "object_info");
+/** Whether `../shared/data` is there. */
+export const HAS_SHARED_DATA = existsSync(join(SHARED_DATA, "object_info"));
+
+/** A file vendored in `test/fixtures/` (small, provenance in `test/fixtures/README.md`). */
+export function fixture(...path: string[]): string {
+  return join(ROOT, "test", "fixtures", ...path);
+}
+
+/** `.json` files of a folder of `../shared/data`, sorted; none when the corpus is absent. */
+export function sharedFiles(folder: string): string[] {
+  const dir = join(SHARED_DATA, folder);
+  if (!existsSync(dir)) return [];
   return readdirSync(dir)
     .filter((f) => f.endsWith(".json"))
     .sort()
     .map((f) => join(dir, f));
+}
+
+/** Paths of every real object_info dump in `../shared/data` (none when it is absent). */
+export function objectInfoDumps(): string[] {
+  return sharedFiles("object_info");
 }
 
 /** Parsed JSON of a file. */

@@ -1,14 +1,14 @@
 import fc from "fast-check";
-import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { generate } from "../../src/codegen/generate.js";
 import { normalizeObjectInfo } from "../../src/schema/normalize.js";
-import { readJson, SHARED_DATA } from "../helpers.js";
+import { fixture, readJson } from "../helpers.js";
 
 // A small real dump keeps each run fast: 73 classes of a 2026 server.
-const real = readJson(
-  join(SHARED_DATA, "object_info", "oi_2026-08_mmldx_subset_73.json"),
-) as Record<string, Record<string, unknown>>;
+const real = readJson(fixture("object_info", "oi_2026-08_mmldx_subset_73.json")) as Record<
+  string,
+  Record<string, unknown>
+>;
 const names = Object.keys(real);
 
 describe("codegen properties on untrusted schemas", () => {

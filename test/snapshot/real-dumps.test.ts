@@ -3,13 +3,13 @@ import { basename, join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { formatTypeScript } from "../format.js";
 import { generate } from "../../src/codegen/generate.js";
-import { objectInfoDumps, readJson, tempDir, typecheckDirs } from "../helpers.js";
+import { HAS_SHARED_DATA, objectInfoDumps, readJson, tempDir, typecheckDirs } from "../helpers.js";
 
 /**
  * Every real dump generates, the output is exactly what prettier would print (the fast printer
  * and prettier agree), and all of it passes `tsc --noEmit --strict`.
  */
-describe("codegen on every real object_info", () => {
+describe.runIf(HAS_SHARED_DATA)("codegen on every real object_info (../shared/data)", () => {
   const root = tempDir("comfyc-dumps-");
   const dirs: string[] = [];
 

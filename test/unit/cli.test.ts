@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { buildProgram } from "../../src/cli/main.js";
 import { cli } from "../helpers-cli.js";
-import { BUNDLED_SCHEMA, readJson, ROOT, SHARED_DATA, tempDir } from "../helpers.js";
+import { BUNDLED_SCHEMA, fixture, readJson, ROOT, tempDir } from "../helpers.js";
 
 const example = (name: string) => join(ROOT, "examples", name);
 
@@ -64,7 +64,7 @@ describe("comfyc compile", () => {
       "compile",
       example("lora-stack.ts"),
       "--schema",
-      join(SHARED_DATA, "object_info", "oi_2024-04_icefairy_169.json"),
+      fixture("object_info", "oi_2024-04_icefairy_169.json"),
       "--param",
       "checkpoint=sample_model.safetensors",
     );
@@ -178,7 +178,7 @@ describe("comfyc codegen", () => {
     const drift = await cli(
       "codegen",
       "--file",
-      join(SHARED_DATA, "object_info", "oi_2024-04_icefairy_169.json"),
+      fixture("object_info", "oi_2024-04_icefairy_169.json"),
       "--out",
       out,
       "--check",
@@ -217,7 +217,7 @@ describe("comfyc codegen", () => {
     const { code, stderr } = await cli(
       "codegen",
       "--file",
-      join(SHARED_DATA, "workflows", "api", "api_salad_sd15_txt2img.json"),
+      fixture("workflows", "api_salad_sd15_txt2img.json"),
       "--out",
       tempDir(),
     );

@@ -3,7 +3,7 @@ import { describe, expect, test } from "vitest";
 import { isComfycError, serializePrompt, type AnyWorkflow } from "comfyc";
 import { normalizeObjectInfo } from "../../src/schema/normalize.js";
 import { validatePrompt } from "../../src/schema/validate.js";
-import { readJson, ROOT, SHARED_DATA } from "../helpers.js";
+import { BUNDLED_SCHEMA, fixture, readJson, ROOT } from "../helpers.js";
 import hiresFix from "../../examples/hires-fix.js";
 import img2img from "../../examples/img2img.js";
 import inpaint from "../../examples/inpaint.js";
@@ -11,10 +11,10 @@ import loraStack from "../../examples/lora-stack.js";
 import sd15 from "../../examples/sd15-txt2img.js";
 import sdxlRefiner from "../../examples/sdxl-refiner.js";
 
-const dump = (name: string) =>
-  normalizeObjectInfo(readJson(join(SHARED_DATA, "object_info", name)));
-const orchestrator = dump("oi_2025-10_orchestrator_core_496.json");
-const icefairy = dump("oi_2024-04_icefairy_169.json");
+const dump = (path: string) => normalizeObjectInfo(readJson(path));
+// The bundled schema is the orchestrator dump of Oct 2025 (data/object_info.json).
+const orchestrator = dump(BUNDLED_SCHEMA);
+const icefairy = dump(fixture("object_info", "oi_2024-04_icefairy_169.json"));
 
 const compileDefault = (
   wf: AnyWorkflow,

@@ -1,11 +1,11 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import { readWorkflowSource } from "../../src/import/detect.js";
 import { importWorkflow } from "../../src/import/to-typescript.js";
 import { normalizeObjectInfo } from "../../src/schema/normalize.js";
 import type { NodeSchema } from "../../src/schema/ir.js";
-import { SHARED_DATA, typecheckDirs } from "../helpers.js";
+import { HAS_SHARED_DATA, SHARED_DATA, typecheckDirs } from "../helpers.js";
 import { sharedUnionObjectInfo } from "../import-helpers.js";
 import {
   compileAll,
@@ -22,11 +22,8 @@ import {
  * code generated from the same schema. Runs when `../shared` is beside the repository.
  */
 const WORKFLOWS = join(SHARED_DATA, "workflows");
-const present = existsSync(WORKFLOWS);
-if (!present)
-  console.log(
-    `import corpus round trips skipped: ${WORKFLOWS} not found (../shared is not beside the repository)`,
-  );
+// One line for all corpus sweeps says when they are skipped (test/shared-data.setup.ts).
+const present = HAS_SHARED_DATA;
 
 const files = present
   ? ["api", "ui"].flatMap((kind) =>

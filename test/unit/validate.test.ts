@@ -1,10 +1,14 @@
-import { readdirSync } from "node:fs";
-import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { parseJsonLossless } from "../../src/protocol/json.js";
 import { normalizeObjectInfo } from "../../src/schema/normalize.js";
 import { validatePrompt } from "../../src/schema/validate.js";
-import { BUNDLED_SCHEMA, objectInfoDumps, readJson, SHARED_DATA } from "../helpers.js";
+import {
+  BUNDLED_SCHEMA,
+  HAS_SHARED_DATA,
+  objectInfoDumps,
+  readJson,
+  sharedFiles,
+} from "../helpers.js";
 
 const schema = normalizeObjectInfo(readJson(BUNDLED_SCHEMA));
 const LEGACY = { comfyuiVersion: "0.3.64" };
@@ -431,22 +435,17 @@ describe("validatePrompt: one case per ComfyUI error type, in the server's exact
   });
 });
 
-describe("real API workflows", () => {
+describe.runIf(HAS_SHARED_DATA)("real API workflows (../shared/data)", () => {
   const dumps = objectInfoDumps().map((path) => ({
     path,
     schema: normalizeObjectInfo(readJson(path)),
   }));
-  const workflows = readdirSync(join(SHARED_DATA, "workflows", "api")).filter((f) =>
-    f.endsWith(".json"),
-  );
+  const workflows = sharedFiles("workflows/api");
 
   test.each(workflows)(
     "%s: only model-file and seed-mode problems against dumps with its classes",
     (file) => {
-      const prompt = readJson(join(SHARED_DATA, "workflows", "api", file)) as Record<
-        string,
-        { class_type: string }
-      >;
+      const prompt = readJson(file) as Record<string, { class_type: string }>;
       const classes = new Set(Object.values(prompt).map((n) => n.class_type));
       for (const { schema: s } of dumps.filter((d) =>
         [...classes].every((c) => d.schema.classes.has(c)),
