@@ -14,8 +14,10 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts", "examples/**/*.test.ts"],
     globalSetup: ["test/shared-data.setup.ts"],
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
+    // Generous: tests wait on events, and these only bound a hang. The machines are shared and
+    // loaded; a child process with tsx can take tens of seconds to start.
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
     typecheck: {
       enabled: true,
       include: ["test/types/**/*.test-d.ts"],
