@@ -430,13 +430,16 @@ function sampler(steps = 3) {
 
 describe("queue, interrupt, history", () => {
   test("queue items are 5-tuples, pending in heap order; delete and clear broadcast status", async () => {
-    server.script.node("slow", { durationMs: 400 });
+    // The running prompt samples for a minute (interruptible between steps) so the queue's
+    // shape cannot change while it is inspected, however slow the machine.
+    server.script.node("KSampler", { durationMs: 60_000 });
     const ws = await rawSocket(server.url, "watcher");
     await ws.waitFor((m) => m.type === "status");
-    const running = await post(`${server.url}/prompt`, {
-      prompt: { slow: image(2, 2), "2": previewNode("slow") },
-    });
-    await sleep(50);
+    const running = await post(`${server.url}/prompt`, { prompt: sampler(100) });
+    await ws.waitFor(
+      (m) => m.type === "progress" && m.data.prompt_id === running.body.prompt_id,
+      60_000,
+    );
     const ids: string[] = [];
     for (let i = 0; i < 3; i++)
       ids.push(
@@ -470,6 +473,11 @@ describe("queue, interrupt, history", () => {
     expect(after.queue_pending).toEqual([]);
     expect(after.queue_running).toHaveLength(1);
     server.script.clearNodes();
+    await fetch(`${server.url}/interrupt`, { method: "POST" });
+    await ws.waitFor(
+      (m) => m.type === "execution_interrupted" && m.data.prompt_id === running.body.prompt_id,
+      60_000,
+    );
     ws.close();
   });
 
