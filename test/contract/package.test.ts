@@ -194,5 +194,5 @@ describe("the built package", () => {
     ]);
     expect(check.stderr + check.stdout).toMatch(/up to date/);
     // Spawns the CLI several times; slow on a loaded machine.
-  }, 180_000);
+  }, 600_000);
 });

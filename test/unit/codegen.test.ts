@@ -169,7 +169,7 @@ describe("hostile schema", () => {
     const cls = Object.values(mod).find((v: any) => v?.classType === `Evil${payload}`) as any;
     expect(cls.spec.inputs.map((i: { name: string }) => i.name)).toContain("constructor");
     // tsc over the generated files takes longer than the default 30 s on a loaded machine.
-  }, 180_000);
+  }, 600_000);
 });
 
 describe("generated/ in the repository", () => {
