@@ -9,6 +9,8 @@ import type { CliIo } from "./io.js";
 import { parseComfyuiVersion, tryParseComfyuiVersion } from "../protocol/comfyui-version.js";
 import { promptFromWorkflowFile } from "./workflow-input.js";
 import { promptLinks } from "../protocol/describe-errors.js";
+import { collect, serverUrlOption } from "./options.js";
+import { assumeModelFiles } from "../schema/model-files.js";
 
 interface ValidateFlags {
   schema?: string;
@@ -16,9 +18,8 @@ interface ValidateFlags {
   header: string[];
   json?: boolean;
   comfyuiVersion?: string;
+  ignoreModels?: boolean;
 }
-
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 /** `comfyc validate <prompt.json>`: ComfyUI's checks, offline. */
 export function registerValidate(program: Command, io: CliIo): void {
@@ -30,7 +31,11 @@ export function registerValidate(program: Command, io: CliIo): void {
       "an API-format prompt (or a POST /prompt body), an editor workflow, or an image ComfyUI saved",
     )
     .option("--schema <object_info.json>", "validate against a saved /object_info")
-    .option("--url <server>", "validate against a server's /object_info and version")
+    .option(
+      "--url <server>",
+      "validate against a server's /object_info and version",
+      serverUrlOption("--url"),
+    )
     .option(
       "--header <header>",
       'extra HTTP header "Name: value" for --url (repeatable)',
@@ -41,6 +46,10 @@ export function registerValidate(program: Command, io: CliIo): void {
       "--comfyui-version <version>",
       "follow this ComfyUI release's rules (default: the server's, else the newest known)",
       (v: string) => parseComfyuiVersion(v, "--comfyui-version").text,
+    )
+    .option(
+      "--ignore-models",
+      "check everything except whether the model files it names are installed",
     )
     .option("--json", "print ComfyUI's rejection body ({error, node_errors}) instead of text")
     .action(async (file: string, flags: ValidateFlags) => {
@@ -55,12 +64,28 @@ export function registerValidate(program: Command, io: CliIo): void {
       const { raw, label } = await loadObjectInfo(
         flags.schema ? { file: flags.schema } : { url: flags.url!, headers },
       );
-      const schema = normalizeObjectInfo(raw, label);
+      const served = normalizeObjectInfo(raw, label);
       // Editor workflows and images are converted with the same schema they are checked against.
-      const prompt = await promptFromWorkflowFile(file, async () => ({ schema, label }), io);
+      const prompt = await promptFromWorkflowFile(
+        file,
+        async () => ({ schema: served, label }),
+        io,
+      );
       const version =
         flags.comfyuiVersion ?? (flags.url ? await serverVersion(flags.url, headers) : undefined);
+      let schema = served;
+      let ignored: string | undefined;
+      if (flags.ignoreModels) {
+        const relaxed = assumeModelFiles(served, prompt);
+        schema = relaxed.schema;
+        const files = [...new Set([...relaxed.assumed.values()].flat())];
+        ignored = files.length
+          ? `assumed installed: ${files.join(", ")}`
+          : "the schema lists every model file the prompt names";
+      }
       const result = validatePrompt(prompt, schema, version ? { comfyuiVersion: version } : {});
+      if (ignored)
+        io.info(`--ignore-models: which model files are installed is not checked (${ignored}).`);
       const clean = result.valid && Object.keys(result.nodeErrors).length === 0;
       if (flags.json) {
         io.out(
