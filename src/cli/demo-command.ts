@@ -28,23 +28,25 @@ export function registerDemo(program: Command, io: CliIo): void {
     .option("--json", "JSON lines instead of progress bars")
     .action(async (flags: { out: string; json?: boolean }) => {
       const started = Date.now();
-      const server = await startTestServer({
-        nodeDurationMs: 25,
-        models: { loras: ["sample_lora.safetensors"] },
-      });
-      io.info(
-        `1. Test server listening on ${server.url} (ComfyUI protocol, ${server.schema.classes.size} node classes, no GPU).`,
-      );
+      // lora-stack.ts names a LoRA file; the bundled schema lists none, so the server adds it.
+      const models = { loras: ["sample_lora.safetensors"] };
+      const server = await startTestServer({ nodeDurationMs: 25, models });
       const client = new ComfyClient({ url: server.url });
       try {
         const stats = await client.systemStats();
+        const version = stats.system.comfyui_version ?? "?";
+        io.info(
+          `1. Test server listening on ${server.url}: ComfyUI's protocol, behaving like ComfyUI ${version}, ` +
+            `with the ${server.schema.classes.size} node classes of data/object_info.json. ` +
+            "Nodes are simulated (no GPU, no model runs).",
+        );
         const { raw, label } = await loadObjectInfo({ url: server.url });
         const t = performance.now();
         const generated = await generate(raw, { source: label });
         const genDir = join(flags.out, "generated");
         await writeGenerated(genDir, generated.files);
         io.info(
-          `2. comfyc codegen --url ${server.url}: ${generated.classes.length} typed node classes in ${Math.round(performance.now() - t)} ms → ${genDir}/ (ComfyUI ${stats.system.comfyui_version ?? "?"}).`,
+          `2. comfyc codegen --url ${server.url}: ${generated.classes.length} typed node classes in ${Math.round(performance.now() - t)} ms → ${genDir}/.`,
         );
         const drift = await checkGenerated(
           join(ROOT, "generated"),
@@ -54,8 +56,18 @@ export function registerDemo(program: Command, io: CliIo): void {
         const changes = drift.entries
           .filter((e) => e.kind !== "file")
           .flatMap((e) => e.details.map((d) => `${e.subject}: ${d}`));
+        const extraFiles = Object.values(models).flat();
+        const onlyModelFiles = changes.every((c) =>
+          extraFiles.some((f) => c.includes(`combo values added: "${f}"`)),
+        );
         io.info(
-          `   --check against the repository's generated/: ${drift.upToDate ? "up to date" : `${changes.length} change(s), e.g. ${changes.slice(0, 2).join("; ") || "formatting"}`}.`,
+          `   comfyc codegen --check against the repository's generated/ (made from data/object_info.json): ` +
+            (drift.upToDate
+              ? "up to date."
+              : onlyModelFiles
+                ? `${changes.length} combo(s) differ, as expected: this server also lists ${extraFiles.join(", ")}. ` +
+                  "Against your own server, a difference means its nodes or model files changed: rerun comfyc codegen."
+                : `${changes.length} change(s), e.g. ${changes.slice(0, 2).join("; ") || "formatting"}: rerun comfyc codegen.`),
         );
 
         const schema = normalizeObjectInfo(raw, label);
@@ -74,7 +86,10 @@ export function registerDemo(program: Command, io: CliIo): void {
             `   ✓ ${f}: ${Object.keys(report.prompt).length} nodes, ${report.validation?.outputs.length ?? 0} output node(s), valid`,
           );
         }
-        io.info("4. Running them:");
+        io.info(
+          "4. Running them. The PNGs are real files at the requested sizes, but their pixels are " +
+            "synthetic test patterns: no model runs here, so they are not pictures of the prompts.",
+        );
         const rows: string[][] = [];
         for (const f of files) {
           const name = f.replace(/\.ts$/, "");
@@ -109,7 +124,8 @@ export function registerDemo(program: Command, io: CliIo): void {
         for (const row of [header, ...rows])
           io.info(`   ${row.map((c, i) => c.padEnd(widths[i]!)).join("  ")}`.trimEnd());
         io.info(
-          `All ${rows.length} examples ran in ${((Date.now() - started) / 1000).toFixed(1)} s; outputs are in ${flags.out}/.`,
+          `All ${rows.length} examples ran in ${((Date.now() - started) / 1000).toFixed(1)} s; outputs (test patterns) are in ${flags.out}/. ` +
+            "On a real ComfyUI: comfyc run examples/sd15-txt2img.ts --server http://127.0.0.1:8188.",
         );
       } finally {
         await client.close();

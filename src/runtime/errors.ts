@@ -96,7 +96,9 @@ export class JobTimeoutError extends ComfycError {
         : phase === "run"
           ? `Prompt ${promptId} ran for more than ${ms} ms`
           : `Prompt ${promptId} reported no progress for ${ms} ms`,
-      "Raise the timeout in the job options, or check the server's load.",
+      phase === "stall"
+        ? "Raise timeouts.stallMs in the job options, or check that the server is still working."
+        : `Raise the limit (\`comfyc run --timeout <ms>\`, or timeouts.${phase}Ms in the job options), or check the server's load.`,
     );
   }
 }
