@@ -12,8 +12,10 @@ import {
 } from "../codegen/source-hashes.js";
 import { recordedSchemaHash } from "../codegen/up-to-date.js";
 import { canonicalHash } from "../schema/canonical-json.js";
-import { ComfycError } from "../errors.js";
+import { ComfycError, isComfycError } from "../errors.js";
+import { ensureWritableDir, writeError } from "./files.js";
 import type { CliIo } from "./io.js";
+import { collect, serverUrlOption } from "./options.js";
 
 interface CodegenFlags {
   url?: string;
@@ -27,8 +29,6 @@ interface CodegenFlags {
   looseCombos?: boolean;
 }
 
-const collect = (value: string, previous: string[]) => [...previous, value];
-
 /** `comfyc codegen`: typed node modules from a server's or a file's object_info. */
 export function registerCodegen(program: Command, io: CliIo): void {
   program
@@ -37,6 +37,7 @@ export function registerCodegen(program: Command, io: CliIo): void {
     .option(
       "--url <server>",
       "ComfyUI server to read /object_info from, e.g. http://127.0.0.1:8188",
+      serverUrlOption("--url"),
     )
     .option("--header <header>", 'extra HTTP header "Name: value" (repeatable)', collect, [])
     .option("--file <object_info.json>", "read a saved /object_info instead of a server")
@@ -48,6 +49,8 @@ export function registerCodegen(program: Command, io: CliIo): void {
     .option("--force", "regenerate even when the output folder is up to date")
     .action(async (flags: CodegenFlags) => {
       const source = sourceOf(flags);
+      // Checked before the schema is fetched and generated, not after.
+      if (!flags.check) ensureWritableDir(flags.out, "--out");
       const { text, label } = await readObjectInfoText(source);
       const started = performance.now();
       const options = {
@@ -96,7 +99,9 @@ export function registerCodegen(program: Command, io: CliIo): void {
         io.info(formatDriftReport(report, flags.out, label));
         return;
       }
-      const written = await writeGenerated(flags.out, result.files);
+      const written = await writeGenerated(flags.out, result.files).catch((cause: unknown) => {
+        throw isComfycError(cause) ? cause : writeError("--out", flags.out, cause);
+      });
       await rememberSchemaHash(flags.out, sourceTextHash(text), result.schema.hash);
       const ms = Math.round(performance.now() - started);
       io.info(

@@ -1,4 +1,3 @@
-import { writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { isPlainWorkflow } from "../builder/define-workflow.js";
 import { serializePrompt } from "../builder/serialize.js";
@@ -9,8 +8,10 @@ import { loadObjectInfo } from "../codegen/source.js";
 import type { NodeSchema } from "../schema/ir.js";
 import { normalizeObjectInfo } from "../schema/normalize.js";
 import type { CliIo } from "./io.js";
+import { writeOutputFile } from "./files.js";
 import { loadWorkflowModule, parseParams } from "./load.js";
 import { parseComfyuiVersion } from "../protocol/comfyui-version.js";
+import { collect } from "./options.js";
 
 interface CompileFlags {
   param: string[];
@@ -19,8 +20,6 @@ interface CompileFlags {
   validate: boolean;
   comfyuiVersion?: string;
 }
-
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 /** Compiles a workflow module's default export with `--param` values; the report included. */
 export async function compileWorkflowFile(
@@ -44,8 +43,11 @@ export async function compileWorkflowFile(
     ...(schema ? { schema } : {}),
   };
   const report = isPlainWorkflow(workflow)
-    ? workflow.compileWithReport(options)
-    : workflow.compileWithReport(parseParams(flags.param, workflow.paramsJsonSchema()), options);
+    ? (parseParams(flags.param, undefined, file), workflow.compileWithReport(options))
+    : workflow.compileWithReport(
+        parseParams(flags.param, workflow.paramsJsonSchema(), file),
+        options,
+      );
   return { workflow, report };
 }
 
@@ -77,7 +79,7 @@ export function registerCompile(program: Command, io: CliIo): void {
       }
       const json = `${serializePrompt(report.prompt, 2)}\n`;
       if (flags.out) {
-        await writeFile(flags.out, json);
+        writeOutputFile(flags.out, json, "--out");
         io.info(`Wrote ${Object.keys(report.prompt).length} nodes to ${flags.out}`);
       } else io.out(json.trimEnd());
     });

@@ -1,3 +1,4 @@
+import { createRequire } from "node:module";
 import { Command, CommanderError, Help } from "commander";
 import { isComfycError } from "../errors.js";
 import { EXIT_CODES, EXIT_INTERNAL } from "./exit-codes.js";
@@ -96,7 +97,12 @@ export async function buildProgram(
 ): Promise<Command> {
   const program = new Command("comfyc")
     .description("Typed TypeScript toolkit for ComfyUI")
+    .version(packageVersion(), "-V, --version", "print comfyc's version")
     .option("--verbose", "print stack traces of errors")
+    .addHelpText(
+      "after",
+      "\nEnvironment:\n  COMFYUI_URL  the server `comfyc run` uses without --server (default http://127.0.0.1:8188)",
+    )
     .showHelpAfterError()
     .exitOverride();
   const stubs = new Map<Command, string>();
@@ -118,6 +124,11 @@ export async function buildProgram(
   return program;
 }
 
+/** This package's version, from its package.json (two levels up from src/cli and dist/cli). */
+function packageVersion(): string {
+  return (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
+}
+
 /** Runs the CLI and returns the exit code. */
 export async function runCli(argv: readonly string[], io: CliIo = processIo): Promise<number> {
   let program: Command | undefined;
@@ -133,7 +144,10 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
       if (verbose) printStack(e, io);
       return EXIT_CODES[e.code] ?? EXIT_INTERNAL;
     }
-    io.error(`internal error: ${(e as Error)?.stack ?? String(e)}`);
+    io.error(
+      `internal error: this is a bug in comfyc ${packageVersion()} (Node ${process.version}); ` +
+        `please report it with the command you ran and these lines:\n${(e as Error)?.stack ?? String(e)}`,
+    );
     return EXIT_INTERNAL;
   }
 }

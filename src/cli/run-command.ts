@@ -1,5 +1,5 @@
-import { join } from "node:path";
-import type { Command } from "commander";
+import { basename, extname, join } from "node:path";
+import { Option, type Command } from "commander";
 import { parseHeaders } from "../codegen/source.js";
 import { ComfyClient } from "../runtime/client.js";
 import type { JobResult } from "../runtime/job.js";
@@ -15,12 +15,14 @@ import { ComfycError, isComfycError } from "../errors.js";
 import type { CancelOutcome } from "../runtime/job.js";
 import { DEFAULT_UNREACHABLE_TIMEOUT_MS } from "../runtime/tracker.js";
 import { tryParseComfyuiVersion } from "../protocol/comfyui-version.js";
+import { ensureWritableDir } from "./files.js";
+import { collect, millisecondsOption, serverUrlOption } from "./options.js";
 
 /** How long `comfyc run` waits after Ctrl-C or SIGTERM before exiting anyway. */
 export const SIGNAL_GRACE_MS = 10_000;
 
 interface RunFlags {
-  unreachableTimeout?: string;
+  unreachableTimeout?: number;
   api?: string;
   token?: string;
   server: string;
@@ -29,13 +31,20 @@ interface RunFlags {
   out: string;
   json?: boolean;
   fresh?: boolean;
-  timeout?: string;
+  timeout?: number;
   validate: boolean;
 }
 
-const collect = (value: string, previous: string[]) => [...previous, value];
+/** How progress lines name a file: `sd15-txt2img` for `./examples/sd15-txt2img.ts`. */
+export function runLabel(file: string): string {
+  return basename(file, extname(file));
+}
 
-/** Runs one workflow file or prompt file on a server with progress, saving its outputs. */
+/**
+ * Runs one workflow file or prompt file on a server with progress, saving its outputs. Every
+ * local check comes first (the file, its parameters, the output folder), then the server's
+ * schema is read (unless `schema` is given or validation is off), then the job is submitted.
+ */
 export async function runFile(
   file: string,
   client: ComfyClient,
@@ -45,13 +54,19 @@ export async function runFile(
     signal?: AbortSignal;
   },
   io: CliIo,
-  label = file,
+  label = runLabel(file),
 ): Promise<{ result: JobResult; saved: string[] }> {
-  // Compiled here, before anything is sent: the runtime takes compiled prompts only. Anything
-  // that is not a module is data: an API prompt, an editor workflow or an image, converted
-  // with this server's own node definitions.
-  const source: Record<string, unknown> | CompileReport = !/\.[cm]?[jt]sx?$/.test(file)
-    ? await promptFromWorkflowFile(
+  // Anything that is not a module is data: an API prompt, an editor workflow or an image,
+  // converted with this server's own node definitions.
+  const workflow = /\.[cm]?[jt]sx?$/i.test(file) ? await loadWorkflowModule(file) : undefined;
+  const params = parseParams(
+    flags.param,
+    workflow && !isPlainWorkflow(workflow) ? workflow.paramsJsonSchema() : undefined,
+    file,
+  );
+  const prompt = workflow
+    ? undefined
+    : await promptFromWorkflowFile(
         file,
         async () => ({
           schema:
@@ -60,9 +75,17 @@ export async function runFile(
           label: `the server's /object_info (${client.http.baseUrl.origin})`,
         }),
         io,
-      )
-    : compileLoaded(file, await loadWorkflowModule(file), flags);
-  const timeout = flags.timeout ? Number(flags.timeout) : undefined;
+      );
+  // Before the job runs, not after: a finished job whose outputs cannot be saved is lost work.
+  ensureWritableDir(flags.out, "--out");
+  // Validate a workflow against what this server has (its model files, its version's rules),
+  // not only the schema the node classes were generated from.
+  const server =
+    flags.schema || flags.validate === false || !workflow ? {} : await serverSchema(client);
+  // Compiled here, before anything is sent: the runtime takes compiled prompts only.
+  const source: Record<string, unknown> | CompileReport =
+    prompt ?? compileLoaded(file, workflow!, params, { ...flags, ...server });
+  const timeout = flags.timeout;
   const job = client.submit(source, {
     ...(flags.fresh ? { fresh: true } : {}),
     ...(timeout ? { timeouts: { runMs: timeout, queueMs: timeout } } : {}),
@@ -99,8 +122,8 @@ export async function runFile(
 function compileLoaded(
   file: string,
   workflow: AnyWorkflow,
+  params: Record<string, unknown>,
   flags: {
-    param: readonly string[];
     validate: boolean;
     schema?: NodeSchema;
     comfyuiVersion?: string;
@@ -114,7 +137,7 @@ function compileLoaded(
   try {
     return isPlainWorkflow(workflow)
       ? workflow.compileWithReport(options)
-      : workflow.compileWithReport(parseParams(flags.param, workflow.paramsJsonSchema()), options);
+      : workflow.compileWithReport(params, options);
   } catch (e) {
     if (isComfycError(e)) throw e;
     throw new ComfycError(
@@ -156,10 +179,11 @@ export function registerRun(program: Command, io: CliIo): void {
       "<file>",
       "a workflow .ts/.js (default export), a prompt or editor workflow .json, or an image ComfyUI saved",
     )
-    .option(
-      "--server <url>",
-      "ComfyUI server",
-      process.env["COMFYUI_URL"] ?? "http://127.0.0.1:8188",
+    .addOption(
+      new Option("--server <url>", "ComfyUI server; without it, $COMFYUI_URL")
+        .env("COMFYUI_URL")
+        .default("http://127.0.0.1:8188")
+        .argParser(serverUrlOption("--server")),
     )
     .option("--header <header>", 'extra HTTP header "Name: value" (repeatable)', collect, [])
     .option(
@@ -172,11 +196,16 @@ export function registerRun(program: Command, io: CliIo): void {
     .option("--out <dir>", "where to save outputs", "out")
     .option("--json", "JSON lines on stdout instead of progress bars")
     .option("--fresh", "re-execute every node even if an identical prompt ran before")
-    .option("--timeout <ms>", "fail (and cancel) when queued or running longer than this")
+    .option(
+      "--timeout <ms>",
+      "fail (and cancel) when queued or running longer than this",
+      millisecondsOption("--timeout"),
+    )
     .option("--no-validate", "skip offline validation before submitting")
     .option(
       "--unreachable-timeout <ms>",
       `give up when the server has not answered for this long while the job runs (default ${DEFAULT_UNREACHABLE_TIMEOUT_MS})`,
+      millisecondsOption("--unreachable-timeout"),
     )
     .action(async (file: string, flags: RunFlags) => {
       flags.api ??= "classic";
@@ -192,9 +221,7 @@ export function registerRun(program: Command, io: CliIo): void {
         api: flags.api,
         headers: parseHeaders(flags.header),
         ...(token ? { auth: { bearer: token } } : {}),
-        ...(flags.unreachableTimeout
-          ? { unreachableTimeoutMs: Number(flags.unreachableTimeout) }
-          : {}),
+        ...(flags.unreachableTimeout ? { unreachableTimeoutMs: flags.unreachableTimeout } : {}),
       });
       // Ctrl-C or SIGTERM cancels the job on the server (dequeue or interrupt) and exits once
       // that is done or known to have failed: within the cancel budget, and at the latest after
