@@ -41,7 +41,7 @@ export async function cliProcess(
   let stderr = "";
   child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
   child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-  const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 100_000);
+  const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 500_000);
   const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
   clearTimeout(timer);
   return { code, stdout, stderr };

@@ -297,20 +297,24 @@ afterAll(async () => {
 });
 
 describe("comfyc's ordinary mistakes, as real processes", () => {
-  test.concurrent.each(cases.map((c) => [c.name, c] as const))("%s", async (_, c) => {
-    const env = { ...process.env };
-    delete env["COMFYUI_URL"];
-    Object.assign(env, c.env);
-    const result = await cliProcess(c.args(ctx), { env });
-    const output = `exit ${result.code}\n--- stderr\n${result.stderr}\n--- stdout\n${result.stdout}`;
-    expect(result.code, output).toBe(c.code);
-    expect(result.stderr, output).not.toMatch(/internal error|^\s+at .+:\d+:\d+\)?$/m);
-    if (c.code !== 0 && !/unknown option/.test(result.stderr))
-      expect(result.stderr, output).toMatch(/^error \[[A-Z_]+\]: .+[\s\S]*\n {2}→ \S/m);
-    if (c.stderr) expect(result.stderr, output).toMatch(c.stderr);
-    if (c.stdout) expect(result.stdout, output).toMatch(c.stdout);
-    c.check?.(ctx);
-  });
+  test.concurrent.each(cases.map((c) => [c.name, c] as const))(
+    "%s",
+    async (_, c) => {
+      const env = { ...process.env };
+      delete env["COMFYUI_URL"];
+      Object.assign(env, c.env);
+      const result = await cliProcess(c.args(ctx), { env });
+      const output = `exit ${result.code}\n--- stderr\n${result.stderr}\n--- stdout\n${result.stdout}`;
+      expect(result.code, output).toBe(c.code);
+      expect(result.stderr, output).not.toMatch(/internal error|^\s+at .+:\d+:\d+\)?$/m);
+      if (c.code !== 0 && !/unknown option/.test(result.stderr))
+        expect(result.stderr, output).toMatch(/^error \[[A-Z_]+\]: .+[\s\S]*\n {2}→ \S/m);
+      if (c.stderr) expect(result.stderr, output).toMatch(c.stderr);
+      if (c.stdout) expect(result.stdout, output).toMatch(c.stdout);
+      c.check?.(ctx);
+    },
+    600_000,
+  ); // each case starts Node with tsx: slow on a loaded machine
 
   test("nothing was submitted to the server that only saw failing commands", () => {
     expect(servers[1]!.requests.filter((r) => r.includes("/prompt"))).toEqual([]);
