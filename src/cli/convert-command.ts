@@ -1,9 +1,9 @@
-import { writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { serializePrompt } from "../builder/serialize.js";
-import { ioError } from "../errors.js";
 import { convertWorkflow } from "../import/convert.js";
+import { writeOutputFile } from "./files.js";
 import type { CliIo } from "./io.js";
+import { collect, serverUrlOption } from "./options.js";
 import { schemaFromFlags, type SchemaFlags } from "./schema-source.js";
 import {
   addQueueTimeFlags,
@@ -19,8 +19,6 @@ interface ConvertFlags extends SchemaFlags, QueueTimeFlags {
   keepSubgraphIds?: boolean;
 }
 
-const collect = (value: string, previous: string[]) => [...previous, value];
-
 /** `comfyc convert <workflow>`: an editor workflow (or image) → the API prompt the editor queues. */
 export function registerConvert(program: Command, io: CliIo): void {
   const command = program
@@ -33,7 +31,11 @@ export function registerConvert(program: Command, io: CliIo): void {
       "a UI or API workflow .json, or a PNG/WebP/FLAC/MP3/Opus/MP4/WebM ComfyUI saved",
     )
     .option("--schema <object_info.json>", "name widget values with a saved /object_info")
-    .option("--url <server>", "name widget values with a server's /object_info")
+    .option(
+      "--url <server>",
+      "name widget values with a server's /object_info",
+      serverUrlOption("--url"),
+    )
     .option(
       "--header <header>",
       'extra HTTP header "Name: value" for --url (repeatable)',
@@ -69,11 +71,7 @@ export function registerConvert(program: Command, io: CliIo): void {
     }
     const json = `${serializePrompt(prompt, 2)}\n`;
     if (!flags.out) return io.out(json.trimEnd());
-    try {
-      await writeFile(flags.out, json);
-    } catch (cause) {
-      throw ioError(flags.out, cause);
-    }
+    writeOutputFile(flags.out, json, "--out");
     io.info(`Wrote ${flags.out}`);
   });
 }

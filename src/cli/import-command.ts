@@ -1,10 +1,10 @@
 import { existsSync, readFileSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import type { Command } from "commander";
-import { ioError } from "../errors.js";
 import { importWorkflow } from "../import/to-typescript.js";
+import { writeOutputFile } from "./files.js";
 import type { CliIo } from "./io.js";
+import { collect, serverUrlOption } from "./options.js";
 import { schemaFromFlags, type SchemaFlags } from "./schema-source.js";
 import {
   addQueueTimeFlags,
@@ -23,8 +23,6 @@ interface ImportFlags extends SchemaFlags, QueueTimeFlags {
   keepSubgraphIds?: boolean;
 }
 
-const collect = (value: string, previous: string[]) => [...previous, value];
-
 /** `comfyc import <workflow>`: any workflow → typed TypeScript using the generated factories. */
 export function registerImport(program: Command, io: CliIo): void {
   const command = program
@@ -37,7 +35,7 @@ export function registerImport(program: Command, io: CliIo): void {
       "a UI or API workflow .json, or a PNG/WebP/FLAC/MP3/Opus/MP4/WebM ComfyUI saved",
     )
     .option("--schema <object_info.json>", "the /object_info the generated code was made from")
-    .option("--url <server>", "use a server's /object_info")
+    .option("--url <server>", "use a server's /object_info", serverUrlOption("--url"))
     .option(
       "--header <header>",
       'extra HTTP header "Name: value" for --url (repeatable)',
@@ -79,11 +77,7 @@ export function registerImport(program: Command, io: CliIo): void {
       `Imported ${file} (${source.format === "ui" ? "editor workflow" : "API prompt"}) with ${label}: ${Object.keys(result.prompt).length} nodes${flags.param.length ? `, ${flags.param.length} parameter(s)` : ""}.`,
     );
     if (!flags.out) return io.out(result.source.trimEnd());
-    try {
-      await writeFile(flags.out, result.source);
-    } catch (cause) {
-      throw ioError(flags.out, cause);
-    }
+    writeOutputFile(flags.out, result.source, "--out");
     io.info(`Wrote ${flags.out}`);
   });
 }

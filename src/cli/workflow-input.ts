@@ -9,10 +9,10 @@ import {
 } from "../import/detect.js";
 import { formatProblem, invalidWorkflow } from "../import/errors.js";
 import { seededRandom, type QueueTimeOptions } from "../import/queue-time.js";
-import { ComfycError } from "../errors.js";
 import type { Command } from "commander";
 import type { NodeSchema } from "../schema/ir.js";
 import type { CliIo } from "./io.js";
+import { integerOption } from "./options.js";
 
 /** Output files of ComfyUI (videos above all) may be large; metadata sits in the first part. */
 const MAX_MEDIA_BYTES = 1024 * 1024 * 1024;
@@ -117,20 +117,8 @@ export function addQueueTimeFlags(command: Command): Command {
     .option(
       "--random-seed <n>",
       "seed the random choices of --dynamic-prompts and --control-modes (a whole number)",
-      parseSeed,
+      integerOption("--random-seed", { example: 42 }),
     );
-}
-
-function parseSeed(text: string): number {
-  const n = /^\s*\d+\s*$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isSafeInteger(n)) {
-    throw new ComfycError(
-      "USAGE",
-      `--random-seed: ${JSON.stringify(text)} is not a whole number`,
-      "Write a whole number, for example --random-seed 42.",
-    );
-  }
-  return n;
 }
 
 /** The conversion options the queue-time flags ask for; one random source serves both. */

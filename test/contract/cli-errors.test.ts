@@ -238,6 +238,35 @@ const cases: Case[] = [
     code: 7,
     stderr: /TIMEOUT[\s\S]*→ .*comfyc run --timeout/,
   },
+  // import and convert (editor workflows) share the flags' rules.
+  {
+    name: "convert --out into a folder that does not exist yet creates it",
+    args: (c) => [
+      "convert",
+      join(ROOT, "test", "fixtures", "import", "ui", "ui_tpl_default.json"),
+      "--schema",
+      BUNDLED_SCHEMA,
+      "--out",
+      join(c.dir, "converted", "p.json"),
+    ],
+    code: 0,
+    check: (c) =>
+      expect(
+        Object.keys(JSON.parse(readFileSync(join(c.dir, "converted", "p.json"), "utf8")) as object)
+          .length,
+      ).toBeGreaterThan(0),
+  },
+  {
+    name: "import --url with a misspelled scheme",
+    args: () => [
+      "import",
+      join(ROOT, "test", "fixtures", "import", "ui", "ui_tpl_default.json"),
+      "--url",
+      "htp://127.0.0.1:8188",
+    ],
+    code: 2,
+    stderr: /USAGE.*--url[\s\S]*http:\/\/127\.0\.0\.1:8188/,
+  },
   // Help and version
   {
     name: "--version",
