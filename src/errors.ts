@@ -1,3 +1,6 @@
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 /**
  * Stable error codes. Tests and callers branch on `code`, never on message text; the CLI maps
  * each code to an exit code.
@@ -26,6 +29,7 @@ export type ErrorCode =
   | "CODEGEN_DRIFT"
   | "IO_ERROR"
   | "USAGE"
+  | "MISSING_PACKAGE"
   | "INTERNAL";
 
 /**
@@ -55,6 +59,89 @@ export class ComfycError extends Error {
   ) {
     super(hint ? `${message}\n  → ${hint}` : message, options);
     this.name = new.target.name;
+  }
+}
+
+/**
+ * Every optional peer dependency of comfyc (`peerDependenciesMeta` in package.json): the
+ * CLI's, the test server's, and the image and media metadata readers. A project that only
+ * builds and runs workflows installs none of them.
+ */
+export const OPTIONAL_PACKAGES: readonly string[] = [
+  "busboy",
+  "cli-progress",
+  "commander",
+  "exifreader",
+  "fastest-levenshtein",
+  "music-metadata",
+  "png-chunk-text",
+  "png-chunks-extract",
+  "pngjs",
+  "tsx",
+  "ws",
+];
+
+/**
+ * The `MISSING_PACKAGE` error (CLI exit 11): `feature` needs optional peer dependencies of
+ * comfyc that are not installed. The hint gives the line that installs what is missing, and
+ * the line that installs everything the CLI can use.
+ */
+export function missingPackageError(
+  packages: readonly string[],
+  feature: string,
+  cause?: unknown,
+): ComfycError {
+  const one = packages.length === 1;
+  return new ComfycError(
+    "MISSING_PACKAGE",
+    `${feature} needs ${one ? "the package" : "the packages"} ${packages.join(", ")}, which ${one ? "is" : "are"} not installed`,
+    `Install ${one ? "it" : "them"} in this project: npm install --save-dev ${packages.join(" ")}` +
+      ` (or everything the CLI uses: npm install --save-dev ${OPTIONAL_PACKAGES.join(" ")}).` +
+      " They are optional peer dependencies of comfyc, left out of projects that only build and run workflows.",
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+/**
+ * Whether the package `name` can be imported from comfyc's own files: a
+ * `node_modules/<name>/package.json` in this folder or any folder above it, where Node's
+ * resolution of a bare specifier looks (npm's layout and pnpm's alike: pnpm links peers next to
+ * the package).
+ */
+export function isInstalled(name: string, from = fileURLToPath(import.meta.url)): boolean {
+  for (let dir = dirname(from); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, "node_modules", name, "package.json"))) return true;
+    if (dirname(dir) === dir) return false;
+  }
+}
+
+/**
+ * Throws {@link missingPackageError} naming every package of `names` that is not installed.
+ *
+ * @param feature what needs them, for the message: `"comfyc serve"`.
+ */
+export function requirePackages(names: readonly string[], feature: string): void {
+  const missing = [...new Set(names)].filter((name) => !isInstalled(name));
+  if (missing.length) throw missingPackageError(missing, feature);
+}
+
+/**
+ * Imports an optional peer dependency, turning "not installed" into {@link missingPackageError}.
+ *
+ * @example const { default: ExifReader } = await importOptional(() => import("exifreader"), "exifreader", "Reading images");
+ */
+export async function importOptional<T>(
+  load: () => Promise<T>,
+  name: string,
+  feature: string,
+): Promise<T> {
+  try {
+    return await load();
+  } catch (cause) {
+    const code = (cause as { code?: unknown })?.code;
+    if (code === "ERR_MODULE_NOT_FOUND" && String((cause as Error).message).includes(`'${name}'`))
+      throw missingPackageError([name], feature, cause);
+    throw cause;
   }
 }
 

@@ -79,7 +79,13 @@ export class ParameterizedWorkflow<S extends z.ZodObject> {
   }
 }
 
-/** Defines a {@link ParameterizedWorkflow}. */
+/**
+ * Defines a {@link ParameterizedWorkflow}: `definition.params` is a zod object schema (zod is a
+ * peer dependency of comfyc, so the project's `import { z } from "zod"` and comfyc use one copy),
+ * `build(wf, params)` adds the nodes for validated parameters.
+ *
+ * @throws ComfycError `USAGE` when `params` is not a zod object or `build` is not a function.
+ */
 export function defineWorkflow<S extends z.ZodObject>(
   definition: WorkflowDefinition<S>,
   build: (wf: Workflow, params: z.output<S>) => void,
@@ -88,6 +94,13 @@ export function defineWorkflow<S extends z.ZodObject>(
     throw new ComfycError(
       "USAGE",
       "defineWorkflow needs `params`, a zod object schema",
+      "Write defineWorkflow({ params: z.object({ … }) }, (wf, params) => { … }).",
+    );
+  }
+  if (typeof build !== "function") {
+    throw new ComfycError(
+      "USAGE",
+      "defineWorkflow needs a build function as its second argument",
       "Write defineWorkflow({ params: z.object({ … }) }, (wf, params) => { … }).",
     );
   }

@@ -25,6 +25,7 @@ export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = {
   BAD_SERVER_REPLY: 8,
   AUTH_FAILED: 9,
   UNSAFE_PATH: 10,
+  MISSING_PACKAGE: 11,
   INTERNAL: 70,
 };
 

@@ -1,9 +1,8 @@
 import { statSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { register } from "tsx/esm/api";
 import { isWorkflow, type AnyWorkflow } from "../builder/define-workflow.js";
-import { ComfycError, isComfycError } from "../errors.js";
+import { ComfycError, importOptional, isComfycError } from "../errors.js";
 import { didYouMean } from "./options.js";
 
 /** Extensions of the workflow modules `compile` and `run` import. */
@@ -24,7 +23,7 @@ export async function loadWorkflowModule(file: string): Promise<AnyWorkflow> {
   try {
     // Registered once for the process, so the file's `import "comfyc"` resolves to the very
     // modules this CLI runs (one Workflow class, one error hierarchy).
-    if (/\.[cm]?tsx?$/i.test(path)) registerTypeScript();
+    if (/\.[cm]?tsx?$/i.test(path)) await registerTypeScript();
     mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
   } catch (cause) {
     if (isComfycError(cause)) throw cause;
@@ -104,8 +103,14 @@ function importHint(file: string, cause: unknown): string {
 }
 
 let registered = false;
-function registerTypeScript(): void {
+/** Lets Node import TypeScript files: tsx, an optional peer dependency needed only for `.ts`. */
+async function registerTypeScript(): Promise<void> {
   if (registered || process.execArgv.some((a) => a.includes("tsx"))) return;
+  const { register } = await importOptional(
+    () => import("tsx/esm/api"),
+    "tsx",
+    "Loading TypeScript workflow files",
+  );
   register();
   registered = true;
 }

@@ -1,8 +1,9 @@
 import { createRequire } from "node:module";
 import { Command, CommanderError, Help } from "commander";
-import { isComfycError } from "../errors.js";
+import { isComfycError, requirePackages } from "../errors.js";
 import { EXIT_CODES, EXIT_INTERNAL } from "./exit-codes.js";
 import { processIo, type CliIo } from "./io.js";
+import { COMMAND_PACKAGES } from "./packages.js";
 
 /** Adds one command, with its options and action, to the program. */
 type Register = (program: Command, io: CliIo) => void;
@@ -110,7 +111,11 @@ export async function buildProgram(
   // `comfyc --verbose codegen` need it too, and loading one module too many is harmless.
   const named = argv === "all" ? undefined : new Set(argv);
   const registers = await Promise.all(
-    Object.entries(COMMANDS).map(([name, c]) => (!named || named.has(name) ? c.load() : undefined)),
+    Object.entries(COMMANDS).map(([name, c]) => {
+      if (named && !named.has(name)) return undefined;
+      requirePackages(COMMAND_PACKAGES[name] ?? [], `comfyc ${name}`);
+      return c.load();
+    }),
   );
   Object.entries(COMMANDS).forEach(([name, c], i) => {
     const register = registers[i];

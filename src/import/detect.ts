@@ -1,6 +1,10 @@
 import { parseJsonLossless } from "../protocol/json.js";
+import { importOptional } from "../errors.js";
 import { invalidWorkflow, WorkflowImportError } from "./errors.js";
 import { isUiDocumentShape } from "./ui-graph.js";
+
+/** What the image metadata readers (optional peer dependencies) are needed for. */
+const READING_IMAGES = "Reading workflows from images";
 
 /**
  * Reads a workflow from any file the editor or ComfyUI writes, deciding the format from the
@@ -207,7 +211,11 @@ async function extractMetadata(
 async function pngMetadata(bytes: Uint8Array, name: string): Promise<FoundMetadata> {
   const texts = new Map<string, string>();
   checkPngChunkLengths(bytes);
-  const { default: extractChunks } = await import("png-chunks-extract");
+  const { default: extractChunks } = await importOptional(
+    () => import("png-chunks-extract"),
+    "png-chunks-extract",
+    READING_IMAGES,
+  );
   const chunks = extractChunks(bytes);
   // Refuse an oversized text chunk before anything decodes (or inflates) it.
   for (const chunk of chunks) {
@@ -219,7 +227,11 @@ async function pngMetadata(bytes: Uint8Array, name: string): Promise<FoundMetada
       );
     }
   }
-  const { default: ExifReader } = await import("exifreader");
+  const { default: ExifReader } = await importOptional(
+    () => import("exifreader"),
+    "exifreader",
+    READING_IMAGES,
+  );
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
   const tags = await ExifReader.load(buffer as ArrayBuffer, {
     async: true,
@@ -230,7 +242,11 @@ async function pngMetadata(bytes: Uint8Array, name: string): Promise<FoundMetada
     if (typeof tag?.value === "string") addText(texts, key, tag.value);
   }
   let container: WorkflowContainer = "png";
-  const { decode } = await import("png-chunk-text");
+  const { decode } = await importOptional(
+    () => import("png-chunk-text"),
+    "png-chunk-text",
+    READING_IMAGES,
+  );
   for (const chunk of chunks) {
     if (chunk.name === "acTL") container = "apng";
     // SaveAnimatedPNG writes its metadata into private `comf` chunks laid out like tEXt.
@@ -273,7 +289,11 @@ function utf8(latin1: string): string {
 /** WebP: EXIF IFD0 ASCII tags, each `"<key>:<json>"` split at the first colon (§7.1). */
 async function webpMetadata(bytes: Uint8Array): Promise<Map<string, string>> {
   const texts = new Map<string, string>();
-  const { default: ExifReader } = await import("exifreader");
+  const { default: ExifReader } = await importOptional(
+    () => import("exifreader"),
+    "exifreader",
+    READING_IMAGES,
+  );
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
   const tags = await ExifReader.load(buffer as ArrayBuffer, { async: true, expanded: true });
   for (const tag of Object.values(tags.exif ?? {})) {
@@ -293,7 +313,11 @@ async function webpMetadata(bytes: Uint8Array): Promise<Map<string, string>> {
 /** Audio and video containers: every native tag named `prompt` or `workflow`, any spelling. */
 async function mediaMetadata(bytes: Uint8Array): Promise<Map<string, string>> {
   const texts = new Map<string, string>();
-  const { parseBuffer } = await import("music-metadata");
+  const { parseBuffer } = await importOptional(
+    () => import("music-metadata"),
+    "music-metadata",
+    "Reading workflows from audio and video files",
+  );
   const metadata = await parseBuffer(bytes, undefined, { skipCovers: true, duration: false });
   for (const tags of Object.values(metadata.native)) {
     for (const tag of tags) {
