@@ -63,28 +63,8 @@ export class ComfycError extends Error {
 }
 
 /**
- * Every optional peer dependency of comfyc (`peerDependenciesMeta` in package.json): the
- * CLI's, the test server's, and the image and media metadata readers. A project that only
- * builds and runs workflows installs none of them.
- */
-export const OPTIONAL_PACKAGES: readonly string[] = [
-  "busboy",
-  "cli-progress",
-  "commander",
-  "exifreader",
-  "fastest-levenshtein",
-  "music-metadata",
-  "png-chunk-text",
-  "png-chunks-extract",
-  "pngjs",
-  "tsx",
-  "ws",
-];
-
-/**
  * The `MISSING_PACKAGE` error (CLI exit 11): `feature` needs optional peer dependencies of
- * comfyc that are not installed. The hint gives the line that installs what is missing, and
- * the line that installs everything the CLI can use.
+ * comfyc that are not installed. The hint gives the line that installs what is missing.
  */
 export function missingPackageError(
   packages: readonly string[],
@@ -96,8 +76,8 @@ export function missingPackageError(
     "MISSING_PACKAGE",
     `${feature} needs ${one ? "the package" : "the packages"} ${packages.join(", ")}, which ${one ? "is" : "are"} not installed`,
     `Install ${one ? "it" : "them"} in this project: npm install --save-dev ${packages.join(" ")}` +
-      ` (or everything the CLI uses: npm install --save-dev ${OPTIONAL_PACKAGES.join(" ")}).` +
-      " They are optional peer dependencies of comfyc, left out of projects that only build and run workflows.",
+      " (optional peer dependencies of comfyc, left out of projects that only build and run" +
+      ' workflows; README "Use comfyc in your project" has the line for the whole CLI).',
     cause === undefined ? undefined : { cause },
   );
 }

@@ -1,3 +1,4 @@
+import { SCALE_PACKAGES } from "../scale/packages.js";
 import { TEST_SERVER_PACKAGES } from "../testing/packages.js";
 
 /**
@@ -16,4 +17,7 @@ export const COMMAND_PACKAGES: Readonly<Record<string, readonly string[]>> = {
   serve: TEST_SERVER_PACKAGES,
   run: ["cli-progress"],
   demo: ["tsx", "cli-progress", ...TEST_SERVER_PACKAGES],
+  worker: SCALE_PACKAGES,
+  enqueue: SCALE_PACKAGES,
+  jobs: SCALE_PACKAGES,
 };

@@ -1,5 +1,6 @@
 import type { Readable } from "node:stream";
-import { ComfycError } from "../errors.js";
+import { ComfycError, requirePackages } from "../errors.js";
+import { S3_PACKAGES } from "./packages.js";
 
 /** An object in storage. */
 export interface StoredObject {
@@ -109,6 +110,7 @@ export async function openStorage(url: string, options: OpenStorageOptions = {})
         (!Number.isInteger(expiresInSeconds) || expiresInSeconds <= 0))
     )
       throw new ComfycError("USAGE", `Not a valid S3 storage URL: ${JSON.stringify(url)}`, S3_HINT);
+    requirePackages(S3_PACKAGES, `S3 storage (${url.split("?")[0]})`);
     const { S3Storage } = await import("./s3-storage.js");
     return new S3Storage({
       bucket: parsed.hostname,

@@ -11,8 +11,7 @@ import { TEST_SERVER_PACKAGES } from "./packages.js";
 requirePackages(TEST_SERVER_PACKAGES, "comfyc/testing (the test server)");
 const app = await import("./app.js");
 
-export const { BUNDLED_OBJECT_INFO, DEFAULT_COMFYUI_VERSION, MODEL_FOLDERS, startTestServer } =
-  app;
+export const { BUNDLED_OBJECT_INFO, DEFAULT_COMFYUI_VERSION, MODEL_FOLDERS, startTestServer } = app;
 export type { TestServer, TestServerOptions, TestServerScript } from "./app.js";
 export type { TestServerAuth } from "./auth.js";
 export type { NodeScript } from "./executor.js";

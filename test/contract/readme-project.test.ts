@@ -162,7 +162,17 @@ describe("README: Use comfyc in your project, then In five minutes", () => {
   test("a project that only builds and runs workflows installs no CLI packages and is told which to add", () => {
     install(runtimeOnly, [tarball, "zod"]);
     const modules = readdirSync(join(runtimeOnly, "node_modules"));
-    for (const cliOnly of ["commander", "tsx", "esbuild", "ws", "pngjs", "busboy", "exifreader"])
+    for (const cliOnly of [
+      "commander",
+      "tsx",
+      "esbuild",
+      "ws",
+      "pngjs",
+      "busboy",
+      "exifreader",
+      "bullmq",
+      "@aws-sdk",
+    ])
       expect(modules).not.toContain(cliOnly);
     const runtime = sh(
       runtimeOnly,
