@@ -26,7 +26,7 @@ const scale = [...SCALE_PACKAGES, ...S3_PACKAGES];
 const cliPeers = optional.filter((p) => !scale.includes(p));
 const spec = (names: readonly string[]) => names.map((p) => `${p}@${pkg.peerDependencies[p]}`);
 
-const tarball = packComfyc();
+const tarball = packComfyc({ build: true });
 const rows: [label: string, extra: readonly string[]][] = [
   ["runtime only (npm install comfyc)", []],
   [`the CLI (+ ${cliPeers.length} optional peers)`, cliPeers],

@@ -1,12 +1,12 @@
 import { spawnSync } from "node:child_process";
-import { lstatSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "./helpers.js";
 
 /**
- * comfyc as a user installs it: `npm pack` of this checkout (which builds dist/ through the
- * `prepack` script) installed into fresh `npm init -y` projects in the system's temp folder.
+ * comfyc as a user installs it: `npm pack` of this checkout installed into fresh `npm init -y`
+ * projects in the system's temp folder.
  * Used by the README contract test and `bench/package-weight.ts`. npm reads its cache first
  * (`--prefer-offline`); packages not cached come from the registry.
  */
@@ -26,11 +26,23 @@ export function npm(cwd: string, args: readonly string[]): { stdout: string; out
   return { stdout: r.stdout, output };
 }
 
-/** `npm pack` of this checkout into a new temp folder; the tarball's path. */
-export function packComfyc(): string {
+/**
+ * `npm pack` of this checkout into a new temp folder; the tarball's path. The package's
+ * `prepack` script (the build) runs only with `build: true`: `npm test` builds dist/ before the
+ * tests, and rebuilding it here would rewrite files other tests are reading.
+ */
+export function packComfyc({ build = false }: { build?: boolean } = {}): string {
+  if (!build && !existsSync(join(ROOT, "dist", "index.js")))
+    throw new Error("dist/ is not built: run `npm run build` first (npm test does)");
   const dir = mkdtempSync(join(tmpdir(), "comfyc-pack-"));
-  const out = npm(ROOT, ["pack", "--pack-destination", dir, "--json"]).stdout;
-  const [{ filename }] = JSON.parse(out) as [{ filename: string }];
+  const args = [
+    "pack",
+    "--pack-destination",
+    dir,
+    "--json",
+    ...(build ? [] : ["--ignore-scripts"]),
+  ];
+  const [{ filename }] = JSON.parse(npm(ROOT, args).stdout) as [{ filename: string }];
   return join(dir, filename);
 }
 
