@@ -1,5 +1,6 @@
 import pRetry, { AbortError } from "p-retry";
-import { Agent, request, type Dispatcher, type FormData } from "undici";
+import type { Socket } from "node:net";
+import { Agent, buildConnector, request, type Dispatcher, type FormData } from "undici";
 import type { z } from "zod";
 import { ComfycError, type ErrorCode } from "../errors.js";
 import { parseJsonLossless } from "../protocol/json.js";
@@ -186,6 +187,8 @@ export class Http {
   readonly #headers: Record<string, string>;
   readonly #retry: Required<RetryOptions>;
   readonly #timeout: number;
+  /** Every connection of our own pool still open, the WebSocket's upgraded one included. */
+  readonly #sockets = new Set<Socket>();
   /**
    * `Date.now()` of the last reply that came from the server itself (any status but a proxy's
    * 502/503/504), or 0: what tells a slow server from a gone one.
@@ -196,8 +199,7 @@ export class Http {
     this.baseUrl = parseBaseUrl(options.url);
     this.#ownsDispatcher = options.dispatcher === undefined;
     this.dispatcher =
-      options.dispatcher ??
-      new Agent({ connections: 16, connect: options.tls ? { ...options.tls } : {} });
+      options.dispatcher ?? new Agent({ connections: 16, connect: this.#connector(options.tls) });
     this.#headers = { ...options.headers, ...authHeaders(options.auth) };
     this.#retry = { retries: 4, minDelayMs: 100, maxDelayMs: 2000, ...options.retry };
     this.#timeout = options.timeoutMs ?? 60_000;
@@ -275,16 +277,45 @@ export class Http {
 
   /**
    * Closes the connection pool. In-flight requests get `graceMs` to finish, then are aborted:
-   * a frozen server must not hold the caller (a CLI exiting) for a whole request timeout.
+   * a frozen server must not hold the caller (a CLI exiting) for a whole request timeout. A
+   * connection the pool no longer owns (the WebSocket's, after its upgrade) is destroyed too
+   * once the grace is over: a frozen server never answers its close frame, and an open socket
+   * would keep the process alive.
    */
   async close(graceMs = 1000): Promise<void> {
     if (!this.#ownsDispatcher) return;
-    let timer: NodeJS.Timeout | undefined;
-    const graceful = this.dispatcher.close().then(() => true);
-    const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs)));
-    const closed = await Promise.race([graceful, late]);
-    clearTimeout(timer);
+    const deadline = Date.now() + graceMs;
+    const within = <T>(promise: Promise<T>, late: T): Promise<T> => {
+      let timer: NodeJS.Timeout | undefined;
+      const wait = new Promise<T>(
+        (r) => (timer = setTimeout(() => r(late), deadline - Date.now())),
+      );
+      return Promise.race([promise, wait]).finally(() => clearTimeout(timer));
+    };
+    const closed = await within(
+      this.dispatcher.close().then(() => true),
+      false,
+    );
     if (!closed) await this.dispatcher.destroy().catch(() => undefined);
+    const open = [...this.#sockets];
+    if (open.length === 0) return;
+    await within(Promise.all(open.map((s) => new Promise((r) => s.once("close", r)))), undefined);
+    for (const socket of this.#sockets) socket.destroy();
+    this.#sockets.clear();
+  }
+
+  /** undici's connector (with the TLS settings), remembering each socket until it closes. */
+  #connector(tls: HttpOptions["tls"]): buildConnector.connector {
+    const connect = buildConnector({ ...tls });
+    return (options, callback) =>
+      connect(options, (...args) => {
+        const socket = args[1];
+        if (socket) {
+          this.#sockets.add(socket);
+          socket.once("close", () => this.#sockets.delete(socket));
+        }
+        callback(...args);
+      });
   }
 
   /** One attempt: connect, send, check the status. */

@@ -204,6 +204,7 @@ export class Tracker {
   readonly #server: string;
   #poller: NodeJS.Timeout | undefined;
   #watchdog: NodeJS.Timeout | undefined;
+  #probing = false;
   #lastActive: JobState | undefined;
   #closed = false;
 
@@ -884,7 +885,10 @@ export class Tracker {
   /**
    * While jobs are in flight, checks on our own clock whether the server has gone silent: no
    * HTTP reply and no socket message for `unreachableTimeoutMs` ends them with `SERVER_GONE`.
-   * Requests that hang (a frozen server) cannot hold it up.
+   * Silence alone proves nothing (a long node sends no message), so after half the limit the
+   * watchdog asks the server itself (one `GET /queue`, a single attempt): a live server answers
+   * and resets the clock, a dead or frozen one does not. Requests that hang (a frozen server)
+   * cannot hold it up.
    */
   #startWatchdog(): void {
     if (this.#watchdog || this.#closed) return;
@@ -895,13 +899,26 @@ export class Tracker {
         if (active.length === 0) return this.#stopWatchdog();
         const contact = Math.max(this.#options.http.lastReplyAt, this.#socket.lastMessageAt);
         const now = Date.now();
+        let quiet = false;
         for (const job of active) {
           const silentMs = now - Math.max(contact, job.queuedAt ?? job.created);
           if (silentMs >= limit) this.#apply(job, { type: "gone", silentMs });
+          else if (silentMs >= limit / 2) quiet = true;
         }
+        if (quiet) this.#probe(limit);
       },
       Math.max(10, Math.min(1000, limit / 4)),
     );
+  }
+
+  /** One `GET /queue` at a time: any reply of the server counts as contact (`Http.lastReplyAt`). */
+  #probe(timeoutMs: number): void {
+    if (this.#probing) return;
+    this.#probing = true;
+    void this.#options.routes
+      .queue({ retry: false, timeoutMs })
+      .catch(() => undefined)
+      .finally(() => (this.#probing = false));
   }
 
   #stopWatchdog(): void {

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer as createHttpsServer } from "node:https";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -403,6 +403,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   };
 
   const wss = new WebSocketServer({ noServer: true });
+  // Every open TCP connection: a freeze stops reading them all, as a stopped process reads
+  // nothing (the kernel still accepts connections and buffers what clients send).
+  const connections = new Set<Socket>();
   const create = (): Server => {
     const server = options.tls
       ? (createHttpsServer(
@@ -410,6 +413,11 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
           (req, res) => void handle(req, res),
         ) as unknown as Server)
       : createServer((req, res) => void handle(req, res));
+    server.on("connection", (socket: Socket) => {
+      connections.add(socket);
+      socket.once("close", () => connections.delete(socket));
+      if (faults.frozen) socket.pause();
+    });
     server.on("upgrade", (req: IncomingMessage, socket, head) => {
       void faults.whileFrozen().then(() => upgrade(req, socket, head));
     });
@@ -460,6 +468,12 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const url = `${options.tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}`;
 
   let stopped = false;
+  /** Undoes a freeze: held requests are answered, held frames sent, connections read again. */
+  const thawAll = () => {
+    faults.thaw();
+    hub.resume();
+    for (const socket of connections) socket.resume();
+  };
   /** Cuts every connection and closes the port. */
   const stop = async () => {
     hub.closeAll();
@@ -485,8 +499,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     stop: async () => {
       if (stopped) return;
       stopped = true;
-      faults.thaw();
-      hub.resume();
+      thawAll();
       await stop();
       // The process is gone: its worker stops with it.
       executor.reset();
@@ -494,10 +507,11 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     freeze: () => {
       faults.freeze();
       hub.pause();
+      // Nothing is read either: not even a WebSocket close frame gets its answer.
+      for (const socket of connections) socket.pause();
     },
     thaw: () => {
-      faults.thaw();
-      hub.resume();
+      thawAll();
     },
     interrupt: () => executor.interrupt(),
   };
@@ -514,8 +528,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     wsLog: hub.log,
     requests: app.requests,
     close: async () => {
-      faults.thaw();
-      hub.resume();
+      thawAll();
       if (!stopped) await stop();
       stopped = true;
       executor.reset();

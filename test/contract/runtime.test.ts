@@ -30,7 +30,7 @@ import {
   SaveImage,
 } from "../../generated/core.js";
 import { tempDir } from "../helpers.js";
-import { sleep } from "./ws-helper.js";
+import { errorOf, queued, until } from "../waits.js";
 
 /** Fast retries and polls so fault tests take milliseconds, not seconds. */
 const FAST = {
@@ -51,12 +51,16 @@ function saveGraph(w: number, h: number, prefix = "rt/img", batch = 1) {
   return { wf, saved, report: wf.compileWithReport() };
 }
 
-/** The error a promise rejects with, or undefined when it resolves. */
-const errorOf = (promise: Promise<unknown>): Promise<unknown> =>
-  promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
+/** Resolves once the server's queue is empty: nothing more will run. */
+async function idle(c: ComfyClient): Promise<void> {
+  for (;;) {
+    const q = await c.queue();
+    if (q.queue_running.length === 0 && q.queue_pending.length === 0) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+let retryCase = 0;
 
 const runsOf = (server: TestServer, promptId: string) =>
   server.executed.filter((id) => id === promptId).length;
@@ -283,7 +287,7 @@ describe("typed routes", () => {
       const jobs: Job[] = [];
       for (const i of [1, 2, 3, 4]) {
         const job = c.submit(saveGraph(i, 1, "rt/routes").report);
-        while (job.status === "submitting") await sleep(5);
+        await queued(job);
         jobs.push(job);
       }
       let q = await c.queue();
@@ -374,15 +378,13 @@ describe("faults", () => {
       const jobs = Array.from({ length: 20 }, (_, i) =>
         c.submit(saveGraph(160 + i, 1, "rt/poll").report),
       );
-      for (const j of jobs) while (j.status === "submitting") await sleep(5);
-      await sleep(200); // every job is silent now
+      for (const j of jobs) await queued(j);
       const before = server.requests.length;
-      await sleep(500);
-      const window = server.requests.slice(before);
-      expect(window.filter((r) => r.includes("/history")).length).toBe(0);
-      const queueReads = window.filter((r) => r.endsWith("/queue")).length;
-      expect(queueReads).toBeGreaterThan(0);
-      expect(queueReads).toBeLessThanOrEqual(6);
+      const queueReads = () => server.requests.slice(before).filter((r) => r.endsWith("/queue"));
+      await until(() => queueReads().length >= 3);
+      // Three ticks: three reads in all. Unbatched, one tick alone would have made twenty.
+      expect(queueReads().length).toBeLessThanOrEqual(4);
+      expect(server.requests.slice(before).filter((r) => r.includes("/history"))).toEqual([]);
       await c.clearQueue();
       await c.interrupt();
       await Promise.allSettled(jobs.map((j) => j.result()));
@@ -414,11 +416,11 @@ describe("faults", () => {
     ],
   ])("POST /prompt fails with %s, then succeeds: exactly one execution", async (_name, fault) => {
     server.script.failHttp({ ...fault, path: /\/prompt$/ });
-    const w = 70 + Math.floor(Math.random() * 1000);
-    const job = client.submit(saveGraph(w, 7, "rt/retry").report);
+    // A size no other test uses: the server's cache must not serve it.
+    const job = client.submit(saveGraph(70 + ++retryCase, 7, "rt/retry").report);
     const result = await job.result();
     expect(result.files).toHaveLength(1);
-    await sleep(50);
+    await idle(client);
     expect(runsOf(server, job.promptId)).toBe(1);
   });
 
@@ -438,14 +440,13 @@ describe("faults", () => {
     server.script.node("ImageInvert", { durationMs: 2000 });
     try {
       const running = client.submit(saveGraph(91, 9, "rt/lost").report);
-      const queued = client.submit(saveGraph(92, 9, "rt/lost").report);
+      const waiting = client.submit(saveGraph(92, 9, "rt/lost").report);
       await new Promise((r) => running.on("started", r));
-      // A job still being posted during the restart is not lost: its POST is retried.
-      for (let i = 0; queued.status === "submitting" && i < 100; i++) await sleep(10);
-      expect(queued.status).toBe("queued");
+      await queued(waiting);
+      expect(waiting.status).toBe("queued");
       const t0 = Date.now();
       await server.script.restart({ downtimeMs: 300 });
-      const errors = await Promise.all([running, queued].map((j) => errorOf(j.result())));
+      const errors = await Promise.all([running, waiting].map((j) => errorOf(j.result())));
       expect(Date.now() - t0).toBeLessThan(5000);
       for (const e of errors) {
         expect(e).toBeInstanceOf(JobLostError);
@@ -500,15 +501,17 @@ describe("timeouts and cancel", () => {
       expect(queueError).toBeInstanceOf(JobTimeoutError);
       expect((queueError as JobTimeoutError).phase).toBe("queue");
       await blocker.result();
-      await sleep(50);
+      await idle(client);
       expect(runsOf(server, waiting.promptId)).toBe(0); // deleted from the queue
 
       const slow = client.submit(saveGraph(103, 1, "rt/t").report, { timeouts: { runMs: 150 } });
       const runError = await errorOf(slow.result());
       expect((runError as JobTimeoutError).phase).toBe("run");
-      await sleep(700);
+      expect(await slow.cancelOutcome).toEqual({ state: "interrupted" });
+      // The interrupt takes effect when the node ends: an error entry, not a success.
+      await idle(client);
       const entry = await client.history(slow.promptId);
-      expect(entry?.status?.status_str).toBe("error"); // interrupted on the server
+      expect(entry?.status?.status_str).toBe("error");
 
       const stalled = client.submit(saveGraph(104, 1, "rt/t").report, {
         timeouts: { stallMs: 200 },
@@ -518,7 +521,7 @@ describe("timeouts and cancel", () => {
       expect((stallError as JobTimeoutError).code).toBe("TIMEOUT");
     } finally {
       server.script.clearNodes();
-      await sleep(700);
+      await idle(client);
     }
   });
 
@@ -535,7 +538,7 @@ describe("timeouts and cancel", () => {
       const q = await client.queue();
       expect(q.queue_pending.some((item) => item[1] === pending.promptId)).toBe(false);
       await running.result();
-      await sleep(50);
+      await idle(client);
       expect(runsOf(server, pending.promptId)).toBe(0);
     } finally {
       server.script.clearNodes();
@@ -561,7 +564,10 @@ describe("timeouts and cancel", () => {
     server.script.node("ImageInvert", { durationMs: 300 });
     try {
       const job = client.submit(saveGraph(151, 1, "rt/inflight").report);
-      await sleep(30); // the POST is now waiting on the server
+      // The POST has reached the server, whose reply is 100 ms late.
+      await until(
+        () => server.requests.includes("POST /api/prompt") && job.status === "submitting",
+      );
       expect(job.status).toBe("submitting");
       await job.cancel();
       await expect(job.result()).rejects.toBeInstanceOf(CancelledError);
