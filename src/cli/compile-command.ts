@@ -12,6 +12,7 @@ import { writeOutputFile } from "./files.js";
 import { loadWorkflowModule, parseParams } from "./load.js";
 import { parseComfyuiVersion } from "../protocol/comfyui-version.js";
 import { collect } from "./options.js";
+import { ComfycError, isComfycError } from "../errors.js";
 
 interface CompileFlags {
   param: string[];
@@ -37,18 +38,49 @@ export async function compileWorkflowFile(
     const { raw, label } = await loadObjectInfo({ file: flags.schema });
     schema = normalizeObjectInfo(raw, label);
   } else schema = flags.schema;
-  const options = {
-    validate: flags.validate !== false,
+  const params = parseParams(
+    flags.param,
+    isPlainWorkflow(workflow) ? undefined : workflow.paramsJsonSchema(),
+    file,
+  );
+  const report = compileLoaded(file, workflow, params, {
+    ...(flags.validate === false ? { validate: false } : {}),
     ...(flags.comfyuiVersion ? { comfyuiVersion: flags.comfyuiVersion } : {}),
     ...(schema ? { schema } : {}),
-  };
-  const report = isPlainWorkflow(workflow)
-    ? (parseParams(flags.param, undefined, file), workflow.compileWithReport(options))
-    : workflow.compileWithReport(
-        parseParams(flags.param, workflow.paramsJsonSchema(), file),
-        options,
-      );
+  });
   return { workflow, report };
+}
+
+/**
+ * Compiles a loaded workflow with its parameters (`comfyc compile` and `comfyc run`). An
+ * exception thrown by the workflow's own code (a TypeError in its build function) is the user's
+ * bug, neither comfyc's nor the server's: it is reported as `WORKFLOW_INVALID` (exit 3) with the
+ * original error as the cause (its stack under `--verbose`).
+ */
+export function compileLoaded(
+  file: string,
+  workflow: AnyWorkflow,
+  params: Record<string, unknown>,
+  flags: { validate?: boolean; schema?: NodeSchema; comfyuiVersion?: string },
+): CompileReport {
+  const options = {
+    validate: flags.validate !== false,
+    ...(flags.schema ? { schema: flags.schema } : {}),
+    ...(flags.comfyuiVersion ? { comfyuiVersion: flags.comfyuiVersion } : {}),
+  };
+  try {
+    return isPlainWorkflow(workflow)
+      ? workflow.compileWithReport(options)
+      : workflow.compileWithReport(params, options);
+  } catch (e) {
+    if (isComfycError(e)) throw e;
+    throw new ComfycError(
+      "WORKFLOW_INVALID",
+      `${file}: the workflow's code threw ${(e as Error)?.name ?? "Error"}: ${(e as Error)?.message ?? String(e)}`,
+      "Fix the error in the workflow's build function; rerun with --verbose for its stack trace.",
+      { cause: e },
+    );
+  }
 }
 
 /** `comfyc compile <file.ts>`: prints or writes the API-format JSON. */

@@ -9,9 +9,9 @@ import type { CliIo } from "./io.js";
 import { loadWorkflowModule, parseParams } from "./load.js";
 import { promptFromWorkflowFile } from "./workflow-input.js";
 import { progressMode, showProgress } from "./progress.js";
-import { isPlainWorkflow, type AnyWorkflow } from "../builder/define-workflow.js";
+import { isPlainWorkflow } from "../builder/define-workflow.js";
 import type { CompileReport } from "../builder/types.js";
-import { ComfycError, isComfycError } from "../errors.js";
+import { compileLoaded } from "./compile-command.js";
 import type { CancelOutcome } from "../runtime/job.js";
 import { DEFAULT_UNREACHABLE_TIMEOUT_MS } from "../runtime/tracker.js";
 import { tryParseComfyuiVersion } from "../protocol/comfyui-version.js";
@@ -110,42 +110,6 @@ export async function runFile(
     throw e;
   } finally {
     stop();
-  }
-}
-
-/**
- * Compiles a loaded workflow with `--param` values. An exception thrown by the workflow's own
- * code (a TypeError in its build function) is the user's bug, not a server problem: it is
- * reported as `WORKFLOW_INVALID` with the original error as the cause (its stack under
- * `--verbose`).
- */
-function compileLoaded(
-  file: string,
-  workflow: AnyWorkflow,
-  params: Record<string, unknown>,
-  flags: {
-    validate: boolean;
-    schema?: NodeSchema;
-    comfyuiVersion?: string;
-  },
-): CompileReport {
-  const options = {
-    validate: flags.validate !== false,
-    ...(flags.schema ? { schema: flags.schema } : {}),
-    ...(flags.comfyuiVersion ? { comfyuiVersion: flags.comfyuiVersion } : {}),
-  };
-  try {
-    return isPlainWorkflow(workflow)
-      ? workflow.compileWithReport(options)
-      : workflow.compileWithReport(params, options);
-  } catch (e) {
-    if (isComfycError(e)) throw e;
-    throw new ComfycError(
-      "WORKFLOW_INVALID",
-      `${file}: the workflow's code threw ${(e as Error)?.name ?? "Error"}: ${(e as Error)?.message ?? String(e)}`,
-      "Fix the error in the workflow's build function; rerun with --verbose for its stack trace.",
-      { cause: e },
-    );
   }
 }
 

@@ -166,6 +166,10 @@ describe("a user's exception in a workflow", () => {
     const verbose = await cli("--verbose", "run", throws, "--server", server.url);
     expect(verbose.code).toBe(3);
     expect(verbose.stderr).toMatch(/caused by: TypeError[\s\S]*throws\.ts/);
+    // comfyc compile reports it the same way: not an internal error of comfyc (exit 70).
+    const compiled = await cli("compile", throws);
+    expect(compiled.code).toBe(3);
+    expect(compiled.stderr).toMatch(/WORKFLOW_INVALID[\s\S]*TypeError/);
   });
 });
 

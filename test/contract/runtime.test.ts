@@ -264,6 +264,25 @@ describe("jobs", () => {
   });
 });
 
+describe("completion", () => {
+  test("does not depend on whether validation ran: the same expected outputs, the same result", async () => {
+    const { wf } = saveGraph(171, 3, "rt/novalidate");
+    const checked = wf.compileWithReport();
+    const unchecked = wf.compileWithReport({ validate: false });
+    expect(unchecked.outputs).toEqual(checked.outputs);
+    const results = [];
+    for (const report of [unchecked, checked]) {
+      const job = client.submit(report);
+      expect([...job.expectedOutputs!]).toEqual([...checked.outputs]);
+      results.push(await job.result());
+    }
+    expect(results.map((r) => r.files.map((f) => f.node))).toEqual([
+      checked.outputs,
+      checked.outputs,
+    ]);
+  });
+});
+
 describe("typed routes", () => {
   test("object info, system stats, models, queue and history management, free", async () => {
     const routes = await startTestServer({
