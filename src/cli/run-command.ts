@@ -12,6 +12,7 @@ import { progressMode, showProgress } from "./progress.js";
 import { isPlainWorkflow } from "../builder/define-workflow.js";
 import type { CompileReport } from "../builder/types.js";
 import { compileLoaded } from "./compile-command.js";
+import { ComfycError } from "../errors.js";
 import type { CancelOutcome } from "../runtime/job.js";
 import { DEFAULT_UNREACHABLE_TIMEOUT_MS } from "../runtime/tracker.js";
 import { tryParseComfyuiVersion } from "../protocol/comfyui-version.js";
