@@ -84,6 +84,12 @@ const COMMANDS: Readonly<Record<string, LazyCommand>> = {
     summary: "List jobs of the Redis queue, show one, or cancel one",
     load: async () => (await import("./scale-commands.js")).registerJobs,
   },
+  gateway: {
+    usage: "[options] [command]",
+    summary:
+      "Serve typed workflow endpoints (HTTP API with keys, rate limits, webhooks) in front of the queue",
+    load: async () => (await import("./gateway-command.js")).registerGateway,
+  },
 };
 
 /**

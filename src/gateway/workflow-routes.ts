@@ -1,0 +1,167 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
+import { ApiError, ErrorEnvelopeSchema } from "./api-error.js";
+import { authorizeWorkflow, type Caller } from "./auth.js";
+import type { GatewayContext } from "./gateway.js";
+import { SubmittedSchema, WorkflowListSchema } from "./schemas.js";
+import { submitJob } from "./submit.js";
+import type { WorkflowEndpoint } from "./workflows.js";
+
+/** The highest `priority` a submission may ask for (BullMQ's limit, 2^21). */
+export const MAX_PRIORITY = 2_097_152;
+
+/** Host-relative follow-up links of a job. */
+export function jobLinks(id: string): { self: string; events: string; cancel: string } {
+  const self = `/v1/jobs/${encodeURIComponent(id)}`;
+  return { self, events: `${self}/events`, cancel: `${self}/cancel` };
+}
+
+const errors = {
+  401: ErrorEnvelopeSchema.describe("`unauthorized`: no key, or an unknown or revoked one"),
+  403: ErrorEnvelopeSchema.describe("`forbidden`: the key may not use this workflow"),
+  409: ErrorEnvelopeSchema.describe(
+    "`idempotency_conflict`: the Idempotency-Key was used with another body; `idempotency_in_progress`: the first request is still submitting",
+  ),
+  413: ErrorEnvelopeSchema.describe("`payload_too_large`"),
+  422: ErrorEnvelopeSchema.describe(
+    "`invalid_request`: every problem of the body in `details.issues` (path, message); `invalid_workflow`: the compiled graph fails ComfyUI's validation (`details.node_errors`)",
+  ),
+  429: ErrorEnvelopeSchema.describe(
+    "`rate_limited` (this key's rate) or `queue_full` (too many waiting jobs); see `Retry-After`",
+  ),
+  503: ErrorEnvelopeSchema.describe("`queue_unavailable`: Redis could not be reached"),
+};
+
+/** `GET /v1/workflows` and one `POST /v1/workflows/{name}/jobs` per workflow. */
+export function registerWorkflowRoutes(
+  app: FastifyInstance,
+  ctx: GatewayContext,
+  workflows: readonly WorkflowEndpoint[],
+): void {
+  const typed = app.withTypeProvider<ZodTypeProvider>();
+  typed.get(
+    "/v1/workflows",
+    {
+      schema: {
+        summary: "The workflows this key may submit to, with their parameters' JSON Schemas",
+        tags: ["workflows"],
+        response: { 200: WorkflowListSchema, 401: errors[401] },
+      },
+    },
+    async (request) => ({
+      workflows: workflows
+        .filter((w) => allowed(request.caller!, w.name))
+        .map((w) => ({
+          name: w.name,
+          description: w.description ?? null,
+          endpoint: `/v1/workflows/${w.name}/jobs`,
+          params_schema: w.paramsJsonSchema,
+        })),
+    }),
+  );
+
+  // The body before zod parsed it: compile() parses the parameters itself, and a parameter
+  // whose schema transforms its value must not be transformed twice.
+  const rawBodies = new WeakMap<FastifyRequest, { params?: unknown }>();
+  for (const wf of workflows) {
+    const url = `/v1/workflows/${wf.name}/jobs`;
+    const body = z
+      .object({
+        // Strict here (compile() parses with the workflow's own schema): a misspelt parameter
+        // is a 422, not silently the default.
+        params: wf.params
+          .strict()
+          .optional()
+          .describe("The workflow's parameters (omit for all defaults)"),
+        webhook: z
+          .string()
+          .optional()
+          .describe(
+            "Callback URL POSTed the job record when it ends (signed, Standard Webhooks); its host must be allow-listed",
+          )
+          .superRefine((value, check) => {
+            const problem = value === undefined ? undefined : ctx.webhookPolicy.problem(value);
+            if (problem) check.addIssue({ code: "custom", message: problem });
+          }),
+        priority: z
+          .number()
+          .int()
+          .min(1)
+          .max(MAX_PRIORITY)
+          .optional()
+          .describe("Queue priority: 1 runs first; without it, after every prioritized job"),
+      })
+      .strict();
+    typed.post(
+      url,
+      {
+        schema: {
+          summary: `Submit a ${wf.name} job`,
+          ...(wf.description ? { description: wf.description } : {}),
+          tags: ["workflows"],
+          operationId: `submit_${wf.name.replace(/[^A-Za-z0-9_]/g, "_")}`,
+          headers: z.object({
+            "idempotency-key": z
+              .string()
+              .max(255)
+              .optional()
+              .describe(
+                "The same key with the same body returns the same job; with another body, 409",
+              ),
+          }),
+          body,
+          response: { 202: SubmittedSchema, ...errors },
+        },
+        preValidation: async (request) => {
+          rawBodies.set(request, (request.body ?? {}) as { params?: unknown });
+          const caller = request.caller!;
+          authorizeWorkflow(caller, wf.name);
+          await admit(ctx, caller);
+        },
+      },
+      async (request, reply) => {
+        const raw = rawBodies.get(request) ?? {};
+        const submitted = await submitJob(ctx, request, request.caller!, {
+          source: wf.workflow,
+          params: (raw.params ?? {}) as Record<string, unknown>,
+          workflow: wf.name,
+          ...(request.body.priority !== undefined ? { priority: request.body.priority } : {}),
+          ...(request.body.webhook !== undefined ? { webhook: request.body.webhook } : {}),
+          idempotency: "replay",
+          route: url,
+          body: raw,
+        });
+        const links = jobLinks(submitted.id);
+        reply.code(202).header("location", links.self);
+        if (submitted.replayed) reply.header("idempotent-replayed", "true");
+        return { id: submitted.id, status: "queued" as const, links };
+      },
+    );
+  }
+}
+
+function allowed(caller: Caller, workflow: string): boolean {
+  return caller.workflows === null || caller.workflows.includes(workflow);
+}
+
+/**
+ * Admission before a submission is parsed: the key's rate (429 `rate_limited`) and the queue's
+ * depth (429 `queue_full`). Both answer with `Retry-After`.
+ */
+export async function admit(ctx: GatewayContext, caller: Caller): Promise<void> {
+  const rate = caller.rate ?? ctx.defaultRate;
+  if (rate) await ctx.rateLimits.consume(caller.keyId, rate);
+  if (ctx.maxWaiting !== undefined) {
+    const waiting = await ctx.queueDepth.waiting();
+    if (waiting >= ctx.maxWaiting) {
+      throw new ApiError(
+        429,
+        "queue_full",
+        `The queue is full (${waiting} jobs waiting); retry later.`,
+        { waiting, limit: ctx.maxWaiting },
+        { "retry-after": "5" },
+      );
+    }
+  }
+}
