@@ -1,0 +1,144 @@
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Webhook } from "standardwebhooks";
+import { request } from "undici";
+import { z } from "zod";
+import { defineWorkflow } from "../../src/builder/define-workflow.js";
+import { EmptyImage, ImageInvert, SaveImage } from "../../generated/core.js";
+
+/** A served workflow for end-to-end tests: EmptyImage → ImageInvert → SaveImage. */
+export const invert = defineWorkflow(
+  {
+    name: "invert",
+    description: "An inverted blank image",
+    params: z.object({
+      width: z.number().int().min(8).max(256).default(8),
+      prefix: z.string().default("gw/invert"),
+    }),
+  },
+  (wf, p) => {
+    const image = wf.add(EmptyImage, { width: p.width, height: 8, batch_size: 1 });
+    wf.add(SaveImage, { images: wf.add(ImageInvert, { image }), filename_prefix: p.prefix });
+  },
+);
+
+/** One Server-Sent Event as received. */
+export interface SseEvent {
+  readonly id?: string;
+  readonly event: string;
+  readonly data: any;
+}
+
+/**
+ * Reads a Server-Sent Events stream until it ends or `stop(event)` says so (then the
+ * connection is closed), returning the events in order.
+ */
+export async function readSse(
+  url: string,
+  headers: Record<string, string>,
+  stop: (e: SseEvent, all: readonly SseEvent[]) => boolean = () => false,
+): Promise<{ status: number; events: SseEvent[] }> {
+  const controller = new AbortController();
+  const res = await request(url, { headers, signal: controller.signal });
+  const events: SseEvent[] = [];
+  if (res.statusCode !== 200) {
+    await res.body.dump();
+    return { status: res.statusCode, events };
+  }
+  let buffer = "";
+  try {
+    for await (const chunk of res.body) {
+      buffer += (chunk as Buffer).toString("utf8");
+      let i: number;
+      while ((i = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, i);
+        buffer = buffer.slice(i + 2);
+        const fields: Record<string, string> = {};
+        for (const line of block.split("\n")) {
+          if (line.startsWith(":")) continue;
+          const c = line.indexOf(":");
+          fields[line.slice(0, c)] = line.slice(c + 1).trimStart();
+        }
+        if (!fields["event"]) continue;
+        const e: SseEvent = {
+          ...(fields["id"] ? { id: fields["id"] } : {}),
+          event: fields["event"],
+          data: JSON.parse(fields["data"] ?? "null"),
+        };
+        events.push(e);
+        if (stop(e, events)) {
+          controller.abort();
+          return { status: 200, events };
+        }
+      }
+    }
+  } catch (e) {
+    if (!controller.signal.aborted) throw e;
+  }
+  return { status: 200, events };
+}
+
+/** A webhook receiver on loopback that verifies every delivery's signature. */
+export class WebhookReceiver {
+  readonly deliveries: {
+    headers: IncomingHttpHeaders;
+    body: string;
+    verified: boolean;
+    payload: any;
+  }[] = [];
+  /** Status to answer with, per delivery index (default 204). */
+  statuses: number[] = [];
+  readonly #server: Server;
+  readonly #waiters: { test: () => boolean; resolve: () => void }[] = [];
+  readonly #signer: Webhook;
+
+  private constructor(secret: string) {
+    this.#signer = new Webhook(secret);
+    this.#server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => (body += c.toString("utf8")));
+      req.on("end", () => {
+        let verified = false;
+        let payload: unknown;
+        try {
+          payload = this.#signer.verify(body, req.headers as Record<string, string>);
+          verified = true;
+        } catch {
+          payload = JSON.parse(body);
+        }
+        const status = this.statuses[this.deliveries.length] ?? 204;
+        this.deliveries.push({ headers: req.headers, body, verified, payload });
+        res.writeHead(status).end();
+        for (const w of [...this.#waiters])
+          if (w.test()) {
+            this.#waiters.splice(this.#waiters.indexOf(w), 1);
+            w.resolve();
+          }
+      });
+    });
+  }
+
+  static async start(secret: string): Promise<WebhookReceiver> {
+    const r = new WebhookReceiver(secret);
+    await new Promise<void>((resolve) => r.#server.listen(0, "127.0.0.1", resolve));
+    return r;
+  }
+
+  get host(): string {
+    return `127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+  }
+
+  get url(): string {
+    return `http://${this.host}/hook`;
+  }
+
+  /** Resolves once `test()` holds (checked after each delivery). */
+  until(test: () => boolean): Promise<void> {
+    if (test()) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ test, resolve }));
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+}
