@@ -11,4 +11,5 @@ export { addKey, formatRate, hashKey, listKeys, parseRate, revokeKey } from "./k
 export type { ApiKeyRecord, NewKeyOptions, Rate } from "./keys.js";
 export { newWebhookSecret, postWebhook, WebhookPolicy } from "./webhooks.js";
 export type { WebhookAttempt, WebhookMessage } from "./webhooks.js";
+export type { WebhookRetry } from "./webhook-delivery.js";
 export type { WorkflowEndpoint, WorkflowSource } from "./workflows.js";

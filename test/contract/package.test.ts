@@ -140,6 +140,23 @@ describe("the built package", () => {
     ],
     ["comfyc/scale/s3", ["S3Storage"]],
     [
+      "comfyc/gateway",
+      [
+        "ApiError",
+        "ErrorEnvelopeSchema",
+        "WebhookPolicy",
+        "addKey",
+        "createGateway",
+        "formatRate",
+        "hashKey",
+        "listKeys",
+        "newWebhookSecret",
+        "parseRate",
+        "postWebhook",
+        "revokeKey",
+      ],
+    ],
+    [
       "comfyc/codegen",
       [
         "checkGenerated",
