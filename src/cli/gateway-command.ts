@@ -29,6 +29,7 @@ function intFlag(name: string, text: string, min: number, max: number): number {
     throw new ComfycError(
       "USAGE",
       `${name} must be a whole number from ${min} to ${max}, not ${JSON.stringify(text)}`,
+      `Pass digits only, e.g. ${name} ${min === 0 ? 0 : min}.`,
     );
   return n;
 }
@@ -95,7 +96,11 @@ async function importGateway(): Promise<typeof import("../gateway/index.js")> {
 function keysFlags<T>(command: Command): T & { keys: string } {
   const flags = command.optsWithGlobals<T & { keys?: string }>();
   if (!flags.keys)
-    throw new ComfycError("USAGE", `comfyc gateway keys ${command.name()} needs --keys <file>`);
+    throw new ComfycError(
+      "USAGE",
+      `comfyc gateway keys ${command.name()} needs --keys <file>`,
+      "Pass the keys file the gateway reads, e.g. --keys keys.json.",
+    );
   return flags as T & { keys: string };
 }
 

@@ -85,7 +85,7 @@ const COMMANDS: Readonly<Record<string, LazyCommand>> = {
     load: async () => (await import("./scale-commands.js")).registerJobs,
   },
   gateway: {
-    usage: "[options] [command]",
+    usage: "[options]",
     summary:
       "Serve typed workflow endpoints (HTTP API with keys, rate limits, webhooks) in front of the queue",
     load: async () => (await import("./gateway-command.js")).registerGateway,

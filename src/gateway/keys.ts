@@ -132,7 +132,7 @@ async function writeKeysFile(path: string, file: KeysFile): Promise<void> {
     throw new ComfycError(
       "IO_ERROR",
       `Cannot write ${path}: ${(cause as Error)?.message ?? String(cause)}`,
-      undefined,
+      "Check that its folder exists and is writable.",
       { cause },
     );
   }
@@ -155,7 +155,12 @@ export async function addKey(
   options: NewKeyOptions,
 ): Promise<{ key: string; record: ApiKeyRecord }> {
   const name = options.name.trim();
-  if (!name) throw new ComfycError("USAGE", "A key needs a name");
+  if (!name)
+    throw new ComfycError(
+      "USAGE",
+      "A key needs a name",
+      "Name it after who uses it: `keys add ci`.",
+    );
   const file = await readKeysFile(path);
   if (file.keys.some((k) => k.name === name && k.revoked_at === null)) {
     throw new ComfycError(
