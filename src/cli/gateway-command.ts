@@ -177,6 +177,8 @@ export function registerGateway(program: Command, io: CliIo): void {
       const gw = await createGateway({
         redis: flags.redis,
         workflows,
+        ...(flags.storage ? { storage: flags.storage } : {}),
+        ...(flags.queue ? { queue: flags.queue } : {}),
         ...(flags.auth && flags.keys ? { keysFile: flags.keys } : {}),
         ...(flags.rate ? { defaultRate: parseRate(flags.rate) } : {}),
         ...(flags.webhookHosts ? { webhookHosts: list(flags.webhookHosts) } : {}),
