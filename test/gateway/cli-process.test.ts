@@ -1,0 +1,76 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { request } from "undici";
+import { afterAll, expect, test } from "vitest";
+import { addKey } from "../../src/gateway/keys.js";
+import { Cluster } from "../scale/cluster.js";
+import { ROOT, tempDir } from "../helpers.js";
+import { readSse } from "./helpers.js";
+
+let cluster: Cluster | undefined;
+let gateway: ChildProcess | undefined;
+
+afterAll(async () => {
+  if (gateway && gateway.exitCode === null) {
+    const exited = new Promise((resolve) => gateway!.once("exit", resolve));
+    gateway.kill("SIGTERM");
+    await exited;
+  }
+  await cluster?.close();
+});
+
+test("comfyc gateway serves the examples folder: submit, follow, download from --storage, stop on SIGTERM", async () => {
+  cluster = await Cluster.start();
+  await cluster.addWorker(await cluster.addServer());
+  const keys = join(tempDir(), "keys.json");
+  const { key } = await addKey(keys, { name: "cli" });
+  gateway = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      "--conditions=comfyc-source",
+      join(ROOT, "src/cli/bin.ts"),
+      "gateway",
+      "--redis",
+      cluster.redis.url,
+      "--workflows",
+      join(ROOT, "examples"),
+      "--keys",
+      keys,
+      "--storage",
+      cluster.storageDir,
+      "--port",
+      "0",
+      "--log-level",
+      "warn",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"], cwd: ROOT },
+  );
+  const base = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    gateway!.stdout!.on("data", (c: Buffer) => {
+      out += c.toString();
+      const m = /^(http:\S+)$/m.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    gateway!.once("exit", (code) => reject(new Error(`comfyc gateway exited with ${code}`)));
+  });
+  const auth = { authorization: `Bearer ${key}` };
+  const res = await request(`${base}/v1/workflows/sd15-txt2img/jobs`, {
+    method: "POST",
+    headers: { ...auth, "content-type": "application/json" },
+    body: JSON.stringify({ params: { prompt: "a red fox", steps: 2, width: 64, height: 64 } }),
+  });
+  expect(res.statusCode).toBe(202);
+  const { id } = (await res.body.json()) as { id: string };
+  const { events } = await readSse(`${base}/v1/jobs/${id}/events`, auth, (e) => e.event === "done");
+  const done = events.at(-1)!.data;
+  expect(done.status).toBe("succeeded");
+  const file = await request(`${base}${done.outputs[0].url}`, { headers: auth });
+  expect(file.statusCode).toBe(200);
+  expect(Buffer.from(await file.body.arrayBuffer()).length).toBe(done.outputs[0].size_bytes);
+  const exited = new Promise<number | null>((resolve) => gateway!.once("exit", resolve));
+  gateway.kill("SIGTERM");
+  expect(await exited).toBe(0);
+}, 180_000);
