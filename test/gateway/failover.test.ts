@@ -90,4 +90,4 @@ test("a worker killed mid-job: the job is taken over, runs once, and its outputs
   const file = await request(`${base}${done.outputs[0].url}`, { headers: auth });
   expect(file.statusCode).toBe(200);
   expect(Buffer.from(await file.body.arrayBuffer()).length).toBe(done.outputs[0].size_bytes);
-});
+}, 120_000);
