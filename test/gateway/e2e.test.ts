@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createGateway, type Gateway, type GatewayOptions } from "../../src/gateway/index.js";
 import { addKey } from "../../src/gateway/keys.js";
 import { newWebhookSecret } from "../../src/gateway/webhooks.js";
-import type { TestServer } from "../../src/testing/server.js";
+import type { TestServer } from "../../src/testing/app.js";
 import { Cluster } from "../scale/cluster.js";
 import { tempDir } from "../helpers.js";
 import { invert, readSse, WebhookReceiver, type SseEvent } from "./helpers.js";

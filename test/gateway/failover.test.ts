@@ -1,19 +1,17 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { request } from "undici";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { createGateway, type Gateway } from "../../src/gateway/index.js";
 import { addKey } from "../../src/gateway/keys.js";
-import type { TestServer } from "../../src/testing/server.js";
+import type { TestServer } from "../../src/testing/app.js";
 import { Cluster } from "../scale/cluster.js";
-import { ROOT, tempDir } from "../helpers.js";
+import { tempDir } from "../helpers.js";
 import { invert, readSse } from "./helpers.js";
 
 let cluster: Cluster;
 let gateway: Gateway;
 let base: string;
 let key: string;
-let child: ChildProcess | undefined;
 let a: TestServer;
 let b: TestServer;
 
@@ -34,38 +32,13 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  child?.kill("SIGKILL");
   await gateway?.close();
   await cluster?.close();
 });
 
-/** Starts a worker for `server` in its own process; resolves once it serves. */
-async function workerProcess(server: TestServer): Promise<ChildProcess> {
-  const proc = spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      "--conditions=comfyc-source",
-      join(ROOT, "test/gateway/worker-process.ts"),
-      cluster.redis.url,
-      server.url,
-      cluster.storageDir,
-    ],
-    { stdio: ["ignore", "pipe", "inherit"], cwd: ROOT },
-  );
-  await new Promise<void>((resolve, reject) => {
-    proc.stdout!.on("data", (c: Buffer) => {
-      if (c.toString().includes("ready")) resolve();
-    });
-    proc.once("exit", (code) => reject(new Error(`worker process exited with ${code}`)));
-  });
-  return proc;
-}
-
 test("a worker killed mid-job: the job is taken over, runs once, and its outputs are served", async () => {
   a.script.node("ImageInvert", { durationMs: 1500 });
-  child = await workerProcess(a);
+  const child = await cluster.spawnWorker(a);
   const auth = { authorization: `Bearer ${key}` };
   const res = await request(`${base}/v1/workflows/invert/jobs`, {
     method: "POST",
@@ -79,7 +52,7 @@ test("a worker killed mid-job: the job is taken over, runs once, and its outputs
     (e) => e.event === "progress" || e.data?.status === "running",
   );
   child.kill("SIGKILL");
-  await new Promise((resolve) => child!.once("exit", resolve));
+  await new Promise((resolve) => child.once("exit", resolve));
   // Another worker, on the other instance, takes the job over once its lock expires.
   await cluster.addWorker(b);
   const { events } = await readSse(`${base}/v1/jobs/${id}/events`, auth, (e) => e.event === "done");

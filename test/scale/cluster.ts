@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { workflow } from "../../src/builder/workflow.js";
@@ -7,7 +8,7 @@ import { ComfyWorker, type ComfyWorkerOptions } from "../../src/scale/worker.js"
 import { startRedisServer, type RedisServer } from "../../src/testing/redis.js";
 import { startTestServer, type TestServer, type TestServerOptions } from "../../src/testing/app.js";
 import { EmptyImage, ImageInvert, SaveImage } from "../../generated/core.js";
-import { tempDir } from "../helpers.js";
+import { ROOT, tempDir } from "../helpers.js";
 
 /** Timings that keep failover fast in tests (locks of 2 s, probes every 200 ms). */
 export const FAST_WORKER = {
@@ -29,6 +30,7 @@ export function imageGraph(width = 8, prefix = "scale/img") {
 export class Cluster {
   readonly servers: TestServer[] = [];
   readonly workers: ComfyWorker[] = [];
+  readonly processes: ChildProcess[] = [];
   readonly storageDir = tempDir("comfyc-storage-");
   readonly storage = new LocalStorage(this.storageDir);
   queue!: ComfyQueue;
@@ -63,6 +65,51 @@ export class Cluster {
     return worker;
   }
 
+  /**
+   * `comfyc worker` for `server` in a process of its own (so a test can SIGKILL or SIGTERM it),
+   * with a 2 s lock; resolves once it logs that it serves its lane. Killed by `close()`.
+   */
+  async spawnWorker(server: TestServer | string, ...args: string[]): Promise<ChildProcess> {
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "--conditions=comfyc-source",
+        join(ROOT, "src", "cli", "bin.ts"),
+        "worker",
+        "--redis",
+        this.redis.url,
+        "--server",
+        typeof server === "string" ? server : server.url,
+        "--storage",
+        this.storageDir,
+        "--lock-duration",
+        "2000",
+        ...args,
+      ],
+      { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] },
+    );
+    this.processes.push(child);
+    await new Promise<void>((resolve, reject) => {
+      let err = "";
+      const onData = (d: Buffer) => {
+        err += d.toString();
+        if (err.includes("serving")) {
+          child.stderr!.off("data", onData);
+          child.off("exit", onExit);
+          resolve();
+        }
+      };
+      const onExit = (code: number | null) =>
+        reject(new Error(`comfyc worker exited with ${code}: ${err}`));
+      child.stderr!.on("data", onData);
+      child.once("exit", onExit);
+    });
+    child.stderr!.resume();
+    return child;
+  }
+
   /** How many times each prompt id ran, over every server. */
   executions(): Map<string, number> {
     const counts = new Map<string, number>();
@@ -76,6 +123,15 @@ export class Cluster {
   }
 
   async close(): Promise<void> {
+    await Promise.all(
+      this.processes
+        .filter((p) => p.exitCode === null && p.signalCode === null)
+        .map((p) => {
+          const exited = new Promise((resolve) => p.once("exit", resolve));
+          p.kill("SIGKILL");
+          return exited;
+        }),
+    );
     await Promise.all(this.workers.map((w) => w.close({ graceMs: 0 }).catch(() => undefined)));
     await this.queue?.close();
     await Promise.all(this.servers.map((s) => s.close().catch(() => undefined)));

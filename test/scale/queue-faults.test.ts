@@ -1,7 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
-import { ROOT } from "../helpers.js";
 import { Cluster, imageGraph, nextPhase } from "./cluster.js";
 import type { JobRecord } from "../../src/scale/record.js";
 
@@ -12,39 +9,6 @@ async function until(c: Cluster, id: string, ready: (r: JobRecord) => boolean): 
     if (r && ready(r)) return r;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-}
-
-/** `comfyc worker` as a separate process; resolves once it serves its lane. */
-async function workerProcess(c: Cluster, server: string): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      "--conditions=comfyc-source",
-      join(ROOT, "src", "cli", "bin.ts"),
-      "worker",
-      "--redis",
-      c.redis.url,
-      "--server",
-      server,
-      "--storage",
-      c.storageDir,
-      "--lock-duration",
-      "2000",
-    ],
-    { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] },
-  );
-  await new Promise<void>((resolve, reject) => {
-    let err = "";
-    child.stderr!.on("data", (d: Buffer) => {
-      err += d.toString();
-      if (err.includes("serving")) resolve();
-    });
-    child.once("exit", (code) => reject(new Error(`worker exited with ${code}: ${err}`)));
-  });
-  child.stderr!.resume();
-  return child;
 }
 
 /** Every job ran to success, each once, and no prompt ran twice on any server. */
@@ -67,7 +31,7 @@ describe("durable queue under faults (real Redis, test servers)", { timeout: 120
     const a = await c.addServer();
     const b = await c.addServer();
     a.script.node("ImageInvert", { durationMs: 1500 });
-    const child = await workerProcess(c, a.url);
+    const child = await c.spawnWorker(a);
     const { id } = await c.queue.enqueue(imageGraph(30));
     const running = await until(c, id, (r) => r.state === "running" && r.promptId !== undefined);
     // Killed once ComfyUI runs the prompt (the worker records the prompt id just before posting).
