@@ -1,3 +1,5 @@
+import { spawn, type ChildProcessByStdio } from "node:child_process";
+import type { Readable } from "node:stream";
 import { join } from "node:path";
 import { runCli } from "../src/cli/main.js";
 import type { CliIo } from "../src/cli/io.js";
@@ -20,6 +22,18 @@ export async function cli(
 }
 
 /**
+ * The CLI from source in a child process (`node --import tsx src/cli/bin.ts …`), for signals,
+ * long-running commands and exit codes as a shell sees them.
+ */
+export function spawnCli(...args: string[]): ChildProcessByStdio<null, Readable, Readable> {
+  return spawn(
+    process.execPath,
+    ["--import", "tsx", "--conditions=comfyc-source", join(ROOT, "src", "cli", "bin.ts"), ...args],
+    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+  );
+}
+
+/**
  * Runs the CLI from source in a child process, as a user's shell would, and waits for it to
  * exit: exit code and both streams. Kills it and fails after `timeoutMs` (a hang is a bug).
  */
@@ -27,7 +41,6 @@ export async function cliProcess(
   args: readonly string[],
   options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const { spawn } = await import("node:child_process");
   const child = spawn(
     process.execPath,
     ["--import", "tsx", "--conditions=comfyc-source", join(ROOT, "src", "cli", "bin.ts"), ...args],

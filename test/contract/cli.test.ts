@@ -3,20 +3,11 @@ import { join } from "node:path";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startTestServer, type TestServer } from "comfyc/testing";
-import { cli } from "../helpers-cli.js";
+import { cli, spawnCli } from "../helpers-cli.js";
 import { ROOT, tempDir } from "../helpers.js";
 
 const example = (name: string) => join(ROOT, "examples", name);
 
-/** The CLI from source in a child process, for signals and long-running commands. */
-async function spawnCli(...args: string[]) {
-  const { spawn } = await import("node:child_process");
-  return spawn(
-    process.execPath,
-    ["--import", "tsx", "--conditions=comfyc-source", join(ROOT, "src", "cli", "bin.ts"), ...args],
-    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
-  );
-}
 const writePrompt = (prompt: unknown) => {
   const file = join(tempDir(), "prompt.json");
   writeFileSync(file, JSON.stringify(prompt));
@@ -240,7 +231,7 @@ describe("Ctrl-C during comfyc run", () => {
   test("cancels the job on the server and exits with code 5", async () => {
     server.script.node("KSampler", { durationMs: 20_000 });
     try {
-      const child = await spawnCli(
+      const child = spawnCli(
         "run",
         example("sd15-txt2img.ts"),
         "--param",
@@ -283,7 +274,7 @@ describe("Ctrl-C during comfyc run", () => {
 describe("comfyc serve", () => {
   test("prints its URL, serves the protocol until SIGTERM, then exits 0", async () => {
     const dataDir = tempDir();
-    const child = await spawnCli("serve", "--port", "0", "--data-dir", dataDir);
+    const child = spawnCli("serve", "--port", "0", "--data-dir", dataDir);
     const url = await new Promise<string>((resolve, reject) => {
       let out = "";
       child.stdout.on("data", (c: Buffer) => {

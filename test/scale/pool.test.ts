@@ -21,6 +21,13 @@ describe("ComfyPool: many instances in one process, no Redis", { timeout: 120_00
     servers = [];
   });
 
+  /** Which server ran a prompt. */
+  const ranOn = (promptId: string) => servers.find((s) => s.executed.includes(promptId))?.url;
+  /** Waits for a pool state the health probes (every 100 ms here) bring about. */
+  const until = async (ready: () => boolean) => {
+    while (!ready()) await new Promise((resolve) => setTimeout(resolve, 20));
+  };
+
   /** Prompt ids that ran on any server, with how often. */
   const executions = () => {
     const counts = new Map<string, number>();
@@ -108,6 +115,37 @@ describe("ComfyPool: many instances in one process, no Redis", { timeout: 120_00
     expect(onA.server).toBe(b!.url);
     expectOnce([result]);
     expect(pool.servers.find((s) => s.url === a!.url)?.up).toBe(false);
+  });
+
+  test("an instance that comes back is used again, with its schema read again", async () => {
+    const [a, b] = await start({}, {});
+    pool = new ComfyPool({ servers: [a!.url, b!.url], maxJobsPerServer: 1, ...FAST_POOL });
+    await pool.ready();
+    const port = a!.port;
+    await a!.close();
+    await until(() => pool!.servers.find((s) => s.url === a!.url)?.up === false);
+    // Meanwhile everything runs on b.
+    const during = await pool.run(imageGraph(13));
+    expect(ranOn(during.promptId)).toBe(b!.url);
+    // Back on the same port, restarted with a checkpoint it did not have.
+    const back = await startTestServer({
+      port,
+      models: { checkpoints: ["arrived.safetensors"] },
+    });
+    servers.push(back);
+    await until(() => pool!.servers.find((s) => s.url === a!.url)?.up === true);
+    const needsNew = pool.submit({
+      "1": { class_type: "CheckpointLoaderSimple", inputs: { ckpt_name: "arrived.safetensors" } },
+      "2": { class_type: "EmptyImage", inputs: { width: 8, height: 8, batch_size: 1, color: 1 } },
+      "3": { class_type: "SaveImage", inputs: { images: ["2", 0], filename_prefix: "arrived" } },
+    });
+    const result = await needsNew.result();
+    expect(needsNew.server).toBe(a!.url);
+    expect(back.executed).toContain(result.promptId);
+    // And ordinary jobs are spread over both again.
+    const jobs = Array.from({ length: 6 }, (_, i) => pool!.submit(imageGraph(8, `back/${i}`)));
+    await Promise.all(jobs.map((j) => j.result()));
+    expect(new Set(jobs.map((j) => j.server))).toEqual(new Set([a!.url, b!.url]));
   });
 
   test("cancel ends a job once, as cancelled, wherever it is", async () => {

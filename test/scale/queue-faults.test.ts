@@ -87,6 +87,31 @@ describe("durable queue under faults (real Redis, test servers)", { timeout: 120
     expect(wa.instanceUp).toBe(false);
   });
 
+  test("an instance that comes back with another model: its worker reads the schema again and serves the new lane", async () => {
+    c = await Cluster.start();
+    const a = await c.addServer();
+    const worker = await c.addWorker(a);
+    const firstLane = worker.lane;
+    const port = a.port;
+    await a.close();
+    const poll = async (ready: () => boolean) => {
+      while (!ready()) await new Promise((resolve) => setTimeout(resolve, 20));
+    };
+    await poll(() => !worker.instanceUp);
+    const back = await c.addServer({ port, models: { checkpoints: ["arrived.safetensors"] } });
+    await poll(() => worker.instanceUp && worker.lane !== firstLane);
+    const { id } = await c.queue.enqueue({
+      "1": { class_type: "CheckpointLoaderSimple", inputs: { ckpt_name: "arrived.safetensors" } },
+      "2": { class_type: "EmptyImage", inputs: { width: 8, height: 8, batch_size: 1, color: 2 } },
+      "3": { class_type: "SaveImage", inputs: { images: ["2", 0], filename_prefix: "arrived" } },
+    });
+    const record = await c.queue.waitFor(id);
+    expect(record.state, JSON.stringify(record.error)).toBe("succeeded");
+    expect(record.lane).toBe(worker.lane);
+    expect(back.executed).toContain(record.promptId);
+    expectExactlyOnce(c, [record]);
+  });
+
   test("Redis killed and restarted with persistence: acknowledged jobs are still there and run", async () => {
     c = await Cluster.start({ persistence: true });
     const a = await c.addServer();

@@ -1,0 +1,157 @@
+/**
+ * `comfyc worker`, `comfyc enqueue` and `comfyc jobs` as the real processes a shell starts,
+ * against a real Redis and test servers: ids, records, exit codes, and SIGTERM's hand-back.
+ */
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { EXIT_CODES } from "../../src/cli/exit-codes.js";
+import type { JobRecord } from "../../src/scale/record.js";
+import type { TestServer } from "../../src/testing/app.js";
+import { cliProcess as runCliProcess } from "../helpers-cli.js";
+
+/** The CLI as a real process, its arguments spread. */
+const cliProcess = (...args: string[]) => runCliProcess(args);
+import { ROOT } from "../helpers.js";
+import { Cluster, imageGraph } from "./cluster.js";
+
+const example = (name: string) => join(ROOT, "examples", name);
+
+/** Polls a job's record until `ready` holds (a state change in Redis has no push event here). */
+async function until(c: Cluster, id: string, ready: (r: JobRecord) => boolean): Promise<JobRecord> {
+  for (;;) {
+    const r = await c.queue.getJob(id);
+    if (r && ready(r)) return r;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+// Each CLI process starts through tsx: slow on a loaded machine, so the limits are generous.
+describe("comfyc worker, enqueue and jobs as processes", { timeout: 240_000 }, () => {
+  let c: Cluster;
+  let a: TestServer;
+  beforeAll(async () => {
+    c = await Cluster.start();
+    a = await c.addServer();
+  });
+  afterAll(async () => c?.close());
+
+  test("enqueue prints the id at once; a worker process runs it; jobs lists and shows the record", async () => {
+    const worker = await c.spawnWorker(a);
+    const queued = await cliProcess(
+      "enqueue",
+      example("sd15-txt2img.ts"),
+      "--redis",
+      c.redis.url,
+      "--param",
+      "prompt=a red fox",
+      "--param",
+      "seed=7",
+    );
+    expect(queued.code, queued.stderr).toBe(0);
+    const id = queued.stdout.trim();
+    expect(id).toMatch(/^\S+$/);
+    const waited = await cliProcess(
+      "enqueue",
+      example("hires-fix.ts"),
+      "--redis",
+      c.redis.url,
+      "--wait",
+      "--json",
+    );
+    expect(waited.code, waited.stderr).toBe(0);
+    const record = JSON.parse(waited.stdout) as JobRecord;
+    expect(record.state).toBe("succeeded");
+    expect(record.instance).toBe(a.url);
+    expect(record.outputs!.length).toBeGreaterThan(0);
+    for (const o of record.outputs!) {
+      expect(o.key.startsWith(`${record.id}/`)).toBe(true);
+      expect((await c.stored(o.key)).length).toBe(o.size);
+    }
+    const first = await c.queue.waitFor(id);
+    expect(first.state).toBe("succeeded");
+
+    const listed = await cliProcess("jobs", "--redis", c.redis.url, "--json");
+    expect(listed.code, listed.stderr).toBe(0);
+    const ids = listed.stdout
+      .trim()
+      .split("\n")
+      .map((l) => (JSON.parse(l) as JobRecord).id);
+    expect(ids).toEqual(expect.arrayContaining([id, record.id]));
+    const shown = await cliProcess("jobs", id, "--redis", c.redis.url);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toContain(id);
+    expect(shown.stdout).toContain("succeeded");
+    expect(shown.stdout).toContain(`output ${first.outputs![0]!.key}`);
+    worker.kill("SIGTERM");
+    expect(await new Promise((r) => worker.once("exit", r))).toBe(0);
+  });
+
+  test("jobs cancel takes a queued job off the queue; bad flags and unknown ids exit with their codes", async () => {
+    // No worker serves this lane yet: the job waits.
+    const queued = await cliProcess(
+      "enqueue",
+      example("sd15-txt2img.ts"),
+      "--redis",
+      c.redis.url,
+      "--priority",
+      "3",
+    );
+    expect(queued.code, queued.stderr).toBe(0);
+    const id = queued.stdout.trim();
+    const cancelled = await cliProcess("jobs", "cancel", id, "--redis", c.redis.url);
+    expect(cancelled.code, cancelled.stderr).toBe(0);
+    expect(cancelled.stdout.trim()).toBe(`${id}: cancelled`);
+    expect((await c.queue.getJob(id))?.state).toBe("cancelled");
+
+    const badFlag = await cliProcess("enqueue", example("sd15-txt2img.ts"), "--priority", "soon");
+    expect(badFlag.code).toBe(EXIT_CODES.USAGE);
+    expect(badFlag.stderr).toContain("--priority");
+    const unknown = await cliProcess("jobs", "no-such-job", "--redis", c.redis.url);
+    expect(unknown.code).toBe(EXIT_CODES.NOT_FOUND);
+    expect(unknown.stderr).toContain("no-such-job");
+    const noLane = await cliProcess(
+      "enqueue",
+      example("sd15-txt2img.ts"),
+      "--redis",
+      c.redis.url,
+      "--param",
+      "checkpoint=v1-5-pruned-emaonly.safetensors",
+      "--queue",
+      "nobody",
+    );
+    expect(noLane.code).toBe(EXIT_CODES.NO_CAPABLE_SERVER);
+    expect(noLane.stderr).toContain("NO_CAPABLE_SERVER");
+  });
+
+  test("SIGTERM hands the running job back: the worker exits 0, the next worker follows the run, it runs once", async () => {
+    a.script.node("ImageInvert", { durationMs: 3000 });
+    try {
+      const worker = await c.spawnWorker(a, "--grace", "100");
+      const { id } = await c.queue.enqueue(imageGraph(44, "scale/handback"));
+      const running = await until(c, id, (r) => r.state === "running" && r.promptId !== undefined);
+      // Once ComfyUI runs the prompt (the worker records its id just before posting it).
+      for (;;) {
+        const q = (await fetch(`${a.url}/queue`).then((r) => r.json())) as {
+          queue_running: unknown[][];
+        };
+        if (q.queue_running.some((item) => item[1] === running.promptId)) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      worker.kill("SIGTERM");
+      expect(await new Promise((r) => worker.once("exit", r))).toBe(0);
+      // Handed back at once (not after a lock expiry): queued again, with its run recorded.
+      const back = await c.queue.getJob(id);
+      expect(back?.state).toBe("queued");
+      expect(back?.promptId).toBe(running.promptId);
+      await c.addWorker(a);
+      const record = await c.queue.waitFor(id);
+      expect(record.state).toBe("succeeded");
+      expect(record.promptId).toBe(running.promptId);
+      expect(record.recovered).toBe(true);
+      expect(c.executions().get(running.promptId!)).toBe(1);
+      expect((await c.stored(record.outputs![0]!.key)).length).toBe(record.outputs![0]!.size);
+    } finally {
+      a.script.clearNodes();
+    }
+  });
+});
