@@ -103,6 +103,9 @@ export interface LaneCounts {
   readonly prioritized: number;
 }
 
+/** How long `enqueue()` routes with the lanes and workers it read last, in ms. */
+const ROUTING_CACHE_MS = 1000;
+
 /** A worker whose heartbeat is older than this is not counted as live. */
 export const WORKER_STALE_MS = 15_000;
 
@@ -130,6 +133,8 @@ export class ComfyQueue {
   readonly #queues = new Map<string, Queue<QueuedJobData, JobOutcome>>();
   readonly #events = new Map<string, QueueEvents>();
   readonly #lanes = new Map<string, Capabilities>();
+  #laneView: { at: number; lanes: ReadonlyMap<string, Capabilities> } | undefined;
+  #workerView: { at: number; workers: WorkerInfo[] } | undefined;
   readonly #connection: RedisConnection;
   readonly #owned: Redis[] = [];
 
@@ -221,17 +226,23 @@ export class ComfyQueue {
   }
 
   /** Lanes whose capabilities can run the prompt, least loaded first. */
-  async #route(prompt: Record<string, unknown>): Promise<string> {
-    const lanes = await this.#loadLanes();
-    if (lanes.size === 0) throw new NoCapableServerError([]);
+  async #route(prompt: Record<string, unknown>, fresh = false): Promise<string> {
+    const lanes = await this.#loadLanes(fresh);
+    // A lane registered since the cached read may be the one that can run it: read again first.
+    if (lanes.size === 0)
+      return fresh ? Promise.reject(new NoCapableServerError([])) : this.#route(prompt, true);
     const requirements = requirementsOf(prompt);
-    const workers = await this.workers();
     const able: string[] = [];
+    for (const [lane, caps] of lanes)
+      if (missingFrom(requirements, caps).length === 0) able.push(lane);
+    // One lane fits (the common case): no need to weigh loads, so no more round trips.
+    if (able.length === 1) return able[0]!;
+    if (able.length === 0 && !fresh) return this.#route(prompt, true);
+    const workers = await this.#liveWorkers(fresh);
     const missing: { where: string; missing: ReturnType<typeof missingFrom> }[] = [];
     for (const [lane, caps] of lanes) {
       const lacks = missingFrom(requirements, caps);
-      if (lacks.length === 0) able.push(lane);
-      else {
+      if (lacks.length > 0) {
         const servers = [...new Set(workers.filter((w) => w.lane === lane).map((w) => w.server))];
         missing.push({
           where: `lane ${lane}${servers.length ? ` (${servers.join(", ")})` : " (no live worker)"}`,
@@ -240,7 +251,6 @@ export class ComfyQueue {
       }
     }
     if (able.length === 0) throw new NoCapableServerError(missing);
-    if (able.length === 1) return able[0]!;
     // Least loaded: jobs not yet finished per live worker; a lane without workers comes last.
     const live = (lane: string) =>
       workers.filter((w) => w.lane === lane && w.instance === "up").length;
@@ -262,7 +272,31 @@ export class ComfyQueue {
     return loads[0]!.lane;
   }
 
-  async #loadLanes(): Promise<ReadonlyMap<string, Capabilities>> {
+  /**
+   * The registered lanes. Routing reads them at most once per {@link ROUTING_CACHE_MS} (lanes
+   * change when a worker starts or its instance restarts, workers beat every 2 s), so a burst of
+   * submissions costs one Redis round trip for this, not one each; `fresh` reads now.
+   */
+  async #loadLanes(fresh = false): Promise<ReadonlyMap<string, Capabilities>> {
+    const now = Date.now();
+    if (!fresh && this.#laneView && now - this.#laneView.at < ROUTING_CACHE_MS)
+      return this.#laneView.lanes;
+    const lanes = await this.#readLanes();
+    this.#laneView = { at: now, lanes };
+    return lanes;
+  }
+
+  /** Live workers for routing, cached like {@link #loadLanes}. */
+  async #liveWorkers(fresh: boolean): Promise<WorkerInfo[]> {
+    const now = Date.now();
+    if (!fresh && this.#workerView && now - this.#workerView.at < ROUTING_CACHE_MS)
+      return this.#workerView.workers;
+    const workers = await this.workers();
+    this.#workerView = { at: now, workers };
+    return workers;
+  }
+
+  async #readLanes(): Promise<ReadonlyMap<string, Capabilities>> {
     const ids = await this.redis.hkeys(this.#keys.lanes);
     const unknown = ids.filter((id) => !this.#lanes.has(id));
     if (unknown.length > 0) {
