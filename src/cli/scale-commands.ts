@@ -196,6 +196,8 @@ export function registerEnqueue(program: Command, io: CliIo): void {
             `Job ${id} ${record.state}: ${record.error.message}`,
             record.error.hint ?? `See the full record with \`comfyc jobs ${id} --json\`.`,
           );
+      } catch (e) {
+        throw redisError(e, flags.redis);
       } finally {
         await queue.close();
       }
@@ -266,18 +268,20 @@ export function registerJobs(program: Command, io: CliIo): void {
           );
           for (const r of records) io.out(formatRow(r));
         }
+      } catch (e) {
+        throw redisError(e, flags.redis);
       } finally {
         await queue.close();
       }
     });
   jobs
     .command("cancel")
-    .description("Cancel a queued or running job")
+    .description("Cancel a queued or running job (--redis, --queue and --json as for `jobs`)")
     .argument("<id>", "the job id")
-    .option("--redis <url>", "Redis URL (default $COMFYC_REDIS_URL)", DEFAULT_REDIS)
-    .option("--queue <name>", "queue name", "comfyc")
-    .option("--json", "print the record as JSON")
-    .action(async (id: string, flags: { redis: string; queue: string; json?: boolean }) => {
+    .action(async (id: string) => {
+      // `jobs` owns --redis, --queue and --json: commander gives them to the parent command
+      // wherever they stand, so `jobs cancel <id> --redis <url>` reads them from there.
+      const flags = jobs.opts<{ redis: string; queue: string; json?: boolean }>();
       const { ComfyQueue } = await import("../scale/queue.js");
       const queue = new ComfyQueue({ redis: flags.redis, name: flags.queue });
       try {
@@ -287,10 +291,29 @@ export function registerJobs(program: Command, io: CliIo): void {
             ? JSON.stringify(record)
             : `${id}: ${record.state === "running" ? "cancelling (the worker interrupts it)" : record.state}`,
         );
+      } catch (e) {
+        throw redisError(e, flags.redis);
       } finally {
         await queue.close();
       }
     });
+}
+
+/**
+ * ioredis gives up on a command after its retries with `MaxRetriesPerRequestError` (Redis down
+ * or the URL wrong): a typed error naming the URL, not an internal one.
+ */
+function redisError(e: unknown, url: string): unknown {
+  const name = (e as Error | undefined)?.name;
+  const code = (e as { code?: string } | undefined)?.code;
+  if (name === "MaxRetriesPerRequestError" || code === "ECONNREFUSED" || code === "ENOTFOUND")
+    return new ComfycError(
+      "SERVER_UNREACHABLE",
+      `Redis at ${url} is not answering`,
+      "Start Redis (redis-server) or pass the right --redis URL ($COMFYC_REDIS_URL).",
+      { cause: e },
+    );
+  return e;
 }
 
 function formatRow(r: JobRecord): string {

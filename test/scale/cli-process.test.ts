@@ -87,7 +87,8 @@ describe("comfyc worker, enqueue and jobs as processes", { timeout: 240_000 }, (
   });
 
   test("jobs cancel takes a queued job off the queue; bad flags and unknown ids exit with their codes", async () => {
-    // No worker serves this lane yet: the job waits.
+    // A worker registers the instance's lane and stops: the job waits there.
+    await (await c.addWorker(a)).close({ graceMs: 0 });
     const queued = await cliProcess(
       "enqueue",
       example("sd15-txt2img.ts"),
@@ -109,6 +110,10 @@ describe("comfyc worker, enqueue and jobs as processes", { timeout: 240_000 }, (
     const unknown = await cliProcess("jobs", "no-such-job", "--redis", c.redis.url);
     expect(unknown.code).toBe(EXIT_CODES.NOT_FOUND);
     expect(unknown.stderr).toContain("no-such-job");
+    // Nothing listens on port 1: ioredis gives up after its retries, a typed error follows.
+    const down = await cliProcess("jobs", "--redis", "redis://127.0.0.1:1");
+    expect(down.code).toBe(EXIT_CODES.SERVER_UNREACHABLE);
+    expect(down.stderr).toContain("redis://127.0.0.1:1");
     const noLane = await cliProcess(
       "enqueue",
       example("sd15-txt2img.ts"),
