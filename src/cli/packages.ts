@@ -20,4 +20,13 @@ export const COMMAND_PACKAGES: Readonly<Record<string, readonly string[]>> = {
   worker: SCALE_PACKAGES,
   enqueue: SCALE_PACKAGES,
   jobs: SCALE_PACKAGES,
+  gateway: [
+    ...SCALE_PACKAGES,
+    "fastify",
+    "fastify-type-provider-zod",
+    "@fastify/swagger",
+    "@fastify/swagger-ui",
+    "rate-limiter-flexible",
+    "standardwebhooks",
+  ],
 };
