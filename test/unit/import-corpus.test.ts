@@ -5,7 +5,7 @@ import { convertWorkflow } from "../../src/import/convert.js";
 import { normalizeObjectInfo } from "../../src/schema/normalize.js";
 import type { NodeSchema } from "../../src/schema/ir.js";
 import { HAS_SHARED_DATA, SHARED_DATA } from "../helpers.js";
-import { objectInfo033 } from "../import-helpers.js";
+import { sharedUnionObjectInfo } from "../import-helpers.js";
 
 /**
  * Every UI workflow of `../shared/data` converted and compared with what ComfyUI's own editor
@@ -19,23 +19,7 @@ const present = HAS_SHARED_DATA;
 
 /** The editor's node definitions: ComfyUI 0.33.0's own, then the dumps in the order it used. */
 function editorSchema(): NodeSchema {
-  const union: Record<string, unknown> = { ...objectInfo033() };
-  for (const dump of [
-    "oi_2026-08_mmldx_subset_73.json",
-    "oi_2026-05_yuzuki_custom_1686.json",
-    "oi_2026-02_autoflow_904.json",
-    "oi_2025-10_orchestrator_core_496.json",
-    "oi_2024-11_cushystudio_1017.json",
-    "oi_2024-04_icefairy_169.json",
-    "oi_2024-04_alterate_core_165.json",
-  ]) {
-    const raw = JSON.parse(readFileSync(join(SHARED_DATA, "object_info", dump), "utf8")) as Record<
-      string,
-      unknown
-    >;
-    for (const [k, v] of Object.entries(raw)) if (!(k in union)) union[k] = v;
-  }
-  return normalizeObjectInfo(union, "editor union");
+  return normalizeObjectInfo(sharedUnionObjectInfo(SHARED_DATA), "editor union");
 }
 
 /**
