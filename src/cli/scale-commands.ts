@@ -120,6 +120,7 @@ interface EnqueueFlags {
   schema?: string;
   url?: string;
   header: string[];
+  storage?: string;
 }
 
 /** `comfyc enqueue`: put a workflow or prompt on the queue; prints the job id. */
@@ -136,6 +137,10 @@ export function registerEnqueue(program: Command, io: CliIo): void {
     .option("--param <name=value>", "a workflow parameter (repeatable)", collect, [])
     .option("--priority <n>", "1 is the highest; larger numbers run later")
     .option("--attempts <n>", "attempts in all, retries of transient failures included", "5")
+    .option(
+      "--storage <url>",
+      "where local input files (LoadImage uploads) wait for a worker: the workers' --storage",
+    )
     .option("--wait", "wait until the job ends and print its record")
     .option("--json", "print the job record as JSON")
     .option("--no-validate", "skip offline validation of a workflow file")
@@ -174,7 +179,14 @@ export function registerEnqueue(program: Command, io: CliIo): void {
               (source as { paramsJsonSchema(): Record<string, unknown> }).paramsJsonSchema(),
             )
           : {};
-      const queue = new ComfyQueue({ redis: flags.redis, name: flags.queue });
+      const storage = flags.storage
+        ? await (await import("../scale/storage.js")).openStorage(flags.storage)
+        : undefined;
+      const queue = new ComfyQueue({
+        redis: flags.redis,
+        name: flags.queue,
+        ...(storage ? { storage } : {}),
+      });
       try {
         const { id } = await queue.enqueue(source, {
           params,
@@ -200,6 +212,7 @@ export function registerEnqueue(program: Command, io: CliIo): void {
         throw redisError(e, flags.redis);
       } finally {
         await queue.close();
+        await storage?.close?.();
       }
     });
 }

@@ -165,14 +165,27 @@ export async function saveAll(
 }
 
 /** A local file or bytes the builder marked for an upload input (`localFile`, `fileBytes`). */
-interface UploadMarker {
+export interface UploadMarker {
   readonly path?: string;
   readonly bytes?: Uint8Array;
   readonly name: string;
 }
 
-const markerOf = (value: unknown): UploadMarker | undefined =>
+/** The upload marker a prompt input holds (`localFile()`/`fileBytes()`), or `undefined`. */
+export const uploadMarkerOf = (value: unknown): UploadMarker | undefined =>
   (value as { __comfycUpload?: UploadMarker } | null)?.__comfycUpload;
+
+const markerOf = uploadMarkerOf;
+
+/**
+ * The name an upload is stored under on a ComfyUI server: `comfyc-<first 24 hex digits of the
+ * bytes' SHA-256><extension of name>`, lower-case, `.png` when the extension is missing or not
+ * plain letters and digits. Same bytes, same name: a server that has the name has the bytes.
+ */
+export function uploadNameOf(sha256Hex: string, name: string): string {
+  const ext = extname(name).toLowerCase();
+  return `comfyc-${sha256Hex.slice(0, 24)}${/^\.[a-z0-9]{1,10}$/.test(ext) ? ext : ".png"}`;
+}
 
 /**
  * Uploads the local files a prompt refers to (builder `localFile()`/`fileBytes()` markers) under
@@ -208,7 +221,7 @@ export class InputUploads {
 
   async #once(marker: UploadMarker, signal?: AbortSignal): Promise<string> {
     const bytes = marker.bytes ?? (await readLocal(marker.path!));
-    const name = `comfyc-${createHash("sha256").update(bytes).digest("hex").slice(0, 24)}${extname(marker.name).toLowerCase() || ".png"}`;
+    const name = uploadNameOf(createHash("sha256").update(bytes).digest("hex"), marker.name);
     const known = this.#known.get(name);
     if (known) return known;
     const options = signal ? { signal } : {};

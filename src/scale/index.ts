@@ -12,6 +12,8 @@ export {
   requirementsOf,
 } from "./capabilities.js";
 export type { Capabilities, Missing, Requirements } from "./capabilities.js";
+export { storeInput } from "./inputs.js";
+export type { StagedInput } from "./inputs.js";
 export { LocalStorage } from "./local-storage.js";
 export { ScaleMetrics } from "./metrics.js";
 export { ComfyPool, PoolJob } from "./pool.js";

@@ -11,6 +11,7 @@ import {
   requirementsOf,
   type Capabilities,
 } from "./capabilities.js";
+import { INPUTS_PREFIX, stageUploads, type StagedInput } from "./inputs.js";
 import { compileSource } from "./prompt-source.js";
 import {
   recordOf,
@@ -27,6 +28,7 @@ import {
   queueKeys,
   type RedisConnection,
 } from "./redis.js";
+import type { Storage } from "./storage.js";
 
 /** Settings of a {@link ComfyQueue}. */
 export interface ComfyQueueOptions {
@@ -34,6 +36,12 @@ export interface ComfyQueueOptions {
   readonly redis: RedisConnection;
   /** Queue name shared by producers and workers (default `comfyc`). */
   readonly name?: string;
+  /**
+   * Where input files of queued jobs (`localFile()`/`fileBytes()` given to `LoadImage`) are kept
+   * until a worker uploads them to its instance: the same storage the workers use
+   * (`comfyc worker --storage`). Without it, enqueueing a prompt with such a file is `USAGE`.
+   */
+  readonly storage?: Storage;
 }
 
 /** Settings of one {@link ComfyQueue.enqueue}. */
@@ -62,6 +70,11 @@ export interface EnqueueOptions {
   readonly requestId?: string;
   /** Caller data kept with the job and returned in its record. */
   readonly meta?: Readonly<Record<string, unknown>>;
+  /**
+   * Input files already in storage ({@link storeInput}) that the prompt names by
+   * `StagedInput.name`: the worker uploads each to its instance before posting the prompt.
+   */
+  readonly inputs?: readonly StagedInput[];
 }
 
 /** Filter of {@link ComfyQueue.listJobs}. */
@@ -137,6 +150,7 @@ export class ComfyQueue {
   #workerView: { at: number; workers: WorkerInfo[] } | undefined;
   readonly #connection: RedisConnection;
   readonly #owned: Redis[] = [];
+  readonly #storage: Storage | undefined;
 
   constructor(options: ComfyQueueOptions) {
     this.name = checkQueueName(options.name ?? "comfyc");
@@ -145,6 +159,7 @@ export class ComfyQueue {
     // Errors surface on the commands that fail; an idle connection's errors are not fatal.
     this.redis.on("error", () => undefined);
     this.#keys = queueKeys(this.name);
+    this.#storage = options.storage;
   }
 
   /** The BullMQ queue of a lane (created on first use; all share one connection). */
@@ -166,21 +181,25 @@ export class ComfyQueue {
    * to a lane that can run it and adds it to the queue. Resolves once Redis acknowledged the
    * job, with its id and lane; the job runs when a worker of that lane takes it.
    *
+   * Local files for upload inputs (`localFile()`, `fileBytes()`) are copied into the queue's
+   * storage under content-addressed keys (`inputs/<sha256>.<ext>`) and named in the prompt by
+   * their content-hash name; the worker that takes the job uploads them to its own instance.
+   *
    * Throws `PARAMS_INVALID`/`PROMPT_INVALID` (the builder's errors), `NO_CAPABLE_SERVER` (no
-   * lane can run it, or no worker ever registered), `USAGE` (bad options).
+   * lane can run it, or no worker ever registered), `USAGE` (bad options, or upload inputs
+   * without `storage`), `IO_ERROR` (a local file that cannot be read, storage errors).
    */
   async enqueue(
     source: AnyWorkflow | Readonly<Record<string, unknown>>,
     options: EnqueueOptions = {},
   ): Promise<{ id: string; lane: string }> {
     const compiled = compileSource(source, options);
-    refuseUploads(compiled.prompt);
     const id = options.jobId ?? randomUUID();
-    if (!/^[A-Za-z0-9_-]{1,128}$/.test(id))
+    if (!/^[A-Za-z0-9_-]{1,128}$/.test(id) || id === INPUTS_PREFIX)
       throw new ComfycError(
         "USAGE",
         `Job id ${JSON.stringify(id)} is not allowed`,
-        "Use 1-128 letters, digits, '_' or '-'.",
+        `Use 1-128 letters, digits, '_' or '-' (not "${INPUTS_PREFIX}": input files live under it).`,
       );
     const attempts = options.attempts ?? 5;
     if (!Number.isInteger(attempts) || attempts < 1)
@@ -199,11 +218,15 @@ export class ComfyQueue {
         "1 is the highest priority; 0 or unset means none.",
       );
     const lane = await this.#route(compiled.prompt);
+    // After routing: a prompt no instance can run stores nothing.
+    const staged = await stageUploads(compiled.prompt, this.#storage);
+    const inputs = mergeInputs(staged.inputs, options.inputs);
     const workflow = options.workflow ?? compiled.name;
     const data: QueuedJobData = {
       v: 1,
-      prompt: stringifyJson(compiled.prompt),
+      prompt: stringifyJson(staged.prompt),
       lane,
+      ...(inputs.length ? { inputs } : {}),
       ...(workflow ? { workflow } : {}),
       ...(compiled.expectedOutputs ? { expectedOutputs: compiled.expectedOutputs } : {}),
       ...(options.fresh ? { fresh: true } : {}),
@@ -573,16 +596,12 @@ function notFoundJob(id: string): ComfycError {
   );
 }
 
-/** Upload markers (`localFile`, `fileBytes`) name local files that a remote worker cannot read. */
-function refuseUploads(prompt: Record<string, unknown>): void {
-  for (const [id, node] of Object.entries(prompt)) {
-    const inputs = (node as { inputs?: Record<string, unknown> }).inputs ?? {};
-    for (const [name, value] of Object.entries(inputs))
-      if ((value as { __comfycUpload?: unknown } | null)?.__comfycUpload !== undefined)
-        throw new ComfycError(
-          "USAGE",
-          `Node "${id}" input ${name} is a local file to upload; queued jobs cannot carry local files yet`,
-          "Upload the file to every instance's input folder first and pass its name, or run it with ComfyClient.",
-        );
-  }
+/** Inputs staged from the prompt's markers plus those the caller stored, one per key. */
+function mergeInputs(
+  staged: readonly StagedInput[],
+  given: readonly StagedInput[] | undefined,
+): StagedInput[] {
+  const byKey = new Map<string, StagedInput>();
+  for (const input of [...staged, ...(given ?? [])]) byKey.set(input.key, input);
+  return [...byKey.values()];
 }

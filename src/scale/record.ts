@@ -1,5 +1,6 @@
 import type { Job as BullJob } from "bullmq";
 import type { OutputKind } from "../runtime/files.js";
+import type { StagedInput } from "./inputs.js";
 
 /** A job's state as users see it (the gateway's `status`). */
 export type QueueJobState = "queued" | "running" | "succeeded" | "failed" | "cancelled";
@@ -87,6 +88,8 @@ export interface QueuedJobData {
   readonly lane: string;
   /** Output node ids, when the builder reported them. */
   readonly expectedOutputs?: readonly string[];
+  /** Input files in storage the worker uploads to its instance before posting the prompt. */
+  readonly inputs?: readonly StagedInput[];
   readonly fresh?: boolean;
   readonly extraData?: Readonly<Record<string, unknown>>;
   readonly timeouts?: { readonly queueMs?: number; readonly runMs?: number };

@@ -10,6 +10,7 @@ import { parseJsonLossless, stringifyJson } from "../protocol/json.js";
 import { ComfyClient, type ClientOptions } from "../runtime/client.js";
 import type { Job, JobResult } from "../runtime/job.js";
 import { capabilitiesOf, capabilityId, type Capabilities } from "./capabilities.js";
+import { ensureInputs, renameInputs } from "./inputs.js";
 import { LocalStorage } from "./local-storage.js";
 import { ScaleMetrics } from "./metrics.js";
 import { ComfyQueue, type WorkerInfo } from "./queue.js";
@@ -572,12 +573,28 @@ export class ComfyWorker {
     const client = this.#requireClient();
     const data = job.data;
     const promptId = randomUUID();
+    let prompt = parseJsonLossless(data.prompt) as Record<string, unknown>;
+    if (data.inputs?.length) {
+      // Before posting: the instance must have every input file the prompt names.
+      const { uploaded, renamed } = await ensureInputs(
+        client,
+        this.storage,
+        data.inputs,
+        active.controller.signal,
+      );
+      prompt = renameInputs(prompt, renamed);
+      this.events.emit("inputs", {
+        jobId: job.id,
+        phase: "inputs",
+        uploaded,
+        instance: this.server,
+      });
+    }
     // Recorded before posting: whoever takes this job over can find the run.
     await job.updateData({
       ...data,
       run: { promptId, server: this.server, worker: this.id, attempt, startedAt: Date.now() },
     });
-    const prompt = parseJsonLossless(data.prompt) as Record<string, unknown>;
     const comfyJob = client.submit(prompt, {
       promptId,
       ...(data.fresh ? { fresh: true } : {}),

@@ -136,6 +136,7 @@ describe("the built package", () => {
         "outputKey",
         "requirementsOf",
         "safeSegment",
+        "storeInput",
       ],
     ],
     ["comfyc/scale/s3", ["S3Storage"]],

@@ -2,16 +2,18 @@
  * `comfyc worker`, `comfyc enqueue` and `comfyc jobs` as the real processes a shell starts,
  * against a real Redis and test servers: ids, records, exit codes, and SIGTERM's hand-back.
  */
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { EXIT_CODES } from "../../src/cli/exit-codes.js";
 import type { JobRecord } from "../../src/scale/record.js";
 import type { TestServer } from "../../src/testing/app.js";
+import { encodePng } from "../../src/testing/images.js";
 import { cliProcess as runCliProcess } from "../helpers-cli.js";
 
 /** The CLI as a real process, its arguments spread. */
 const cliProcess = (...args: string[]) => runCliProcess(args);
-import { ROOT } from "../helpers.js";
+import { ROOT, tempDir } from "../helpers.js";
 import { Cluster, imageGraph } from "./cluster.js";
 
 const example = (name: string) => join(ROOT, "examples", name);
@@ -82,6 +84,41 @@ describe("comfyc worker, enqueue and jobs as processes", { timeout: 240_000 }, (
     expect(shown.stdout).toContain(id);
     expect(shown.stdout).toContain("succeeded");
     expect(shown.stdout).toContain(`output ${first.outputs![0]!.key}`);
+    worker.kill("SIGTERM");
+    expect(await new Promise((r) => worker.once("exit", r))).toBe(0);
+  });
+
+  test("enqueue --storage carries a local image to the worker's instance; without it, USAGE names --storage", async () => {
+    const image = join(tempDir(), "photo.png");
+    await writeFile(image, encodePng(2, 2, Buffer.alloc(16, 200)));
+    const worker = await c.spawnWorker(a);
+    const refused = await cliProcess(
+      "enqueue",
+      example("img2img.ts"),
+      "--redis",
+      c.redis.url,
+      "--param",
+      `image=${image}`,
+    );
+    expect(refused.code).toBe(EXIT_CODES.USAGE);
+    expect(refused.stderr).toContain("--storage");
+    const before = a.requests.filter((r) => r.endsWith("/upload/image")).length;
+    const waited = await cliProcess(
+      "enqueue",
+      example("img2img.ts"),
+      "--redis",
+      c.redis.url,
+      "--param",
+      `image=${image}`,
+      "--storage",
+      c.storageDir,
+      "--wait",
+      "--json",
+    );
+    expect(waited.code, waited.stderr).toBe(0);
+    const record = JSON.parse(waited.stdout) as JobRecord;
+    expect(record.state).toBe("succeeded");
+    expect(a.requests.filter((r) => r.endsWith("/upload/image")).length).toBe(before + 1);
     worker.kill("SIGTERM");
     expect(await new Promise((r) => worker.once("exit", r))).toBe(0);
   });

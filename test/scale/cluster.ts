@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { workflow } from "../../src/builder/workflow.js";
 import { LocalStorage } from "../../src/scale/local-storage.js";
 import { ComfyQueue } from "../../src/scale/queue.js";
+import type { Storage } from "../../src/scale/storage.js";
 import { ComfyWorker, type ComfyWorkerOptions } from "../../src/scale/worker.js";
 import { startRedisServer, type RedisServer } from "../../src/testing/redis.js";
 import { startTestServer, type TestServer, type TestServerOptions } from "../../src/testing/app.js";
@@ -32,14 +33,16 @@ export class Cluster {
   readonly workers: ComfyWorker[] = [];
   readonly processes: ChildProcess[] = [];
   readonly storageDir = tempDir("comfyc-storage-");
-  readonly storage = new LocalStorage(this.storageDir);
+  /** Where workers copy outputs and the producer keeps input files (a local folder by default). */
+  storage: Storage = new LocalStorage(this.storageDir);
   queue!: ComfyQueue;
   redis!: RedisServer;
 
-  static async start(options: { persistence?: boolean } = {}): Promise<Cluster> {
+  static async start(options: { persistence?: boolean; storage?: Storage } = {}): Promise<Cluster> {
     const c = new Cluster();
+    if (options.storage) c.storage = options.storage;
     c.redis = await startRedisServer({ persistence: options.persistence === true });
-    c.queue = new ComfyQueue({ redis: c.redis.url });
+    c.queue = new ComfyQueue({ redis: c.redis.url, storage: c.storage });
     return c;
   }
 

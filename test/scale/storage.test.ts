@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { LocalStorage } from "../../src/scale/local-storage.js";
 import { S3Storage } from "../../src/scale/s3-storage.js";
 import { openStorage, outputKey, safeSegment, type Storage } from "../../src/scale/storage.js";
-import { freePort } from "../../src/testing/redis.js";
+import { S3RVER_CREDENTIALS, startS3rver } from "./helpers.js";
 import { tempDir } from "../helpers.js";
 import { errorOf } from "./helpers.js";
 
@@ -94,18 +94,9 @@ contract("local storage", () => new LocalStorage(tempDir()));
 describe("S3 storage against a local S3-compatible server (s3rver)", () => {
   let server: S3rver;
   let endpoint: string;
-  const credentials = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
+  const credentials = S3RVER_CREDENTIALS;
   beforeAll(async () => {
-    const port = await freePort();
-    server = new S3rver({
-      address: "127.0.0.1",
-      port,
-      silent: true,
-      directory: tempDir("comfyc-s3-"),
-      configureBuckets: [{ name: "outputs" }],
-    });
-    await server.run();
-    endpoint = `http://127.0.0.1:${port}`;
+    ({ server, endpoint } = await startS3rver("outputs"));
   });
   afterAll(async () => server?.close());
 
