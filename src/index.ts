@@ -45,6 +45,7 @@ export type {
 } from "./builder/types.js";
 
 export { defineWorkflow, isWorkflow, ParameterizedWorkflow } from "./builder/define-workflow.js";
+export { imageParam } from "./builder/image-param.js";
 export type { AnyWorkflow, WorkflowDefinition } from "./builder/define-workflow.js";
 export { GraphError, ParamsInvalidError, PromptInvalidError } from "./builder/errors.js";
 export {

@@ -17,6 +17,8 @@ interface GatewayFlags {
   webhookSecret?: string;
   maxWaiting?: string;
   bodyLimit: string;
+  allowUrlPrefix: string[];
+  uploadLimit: string;
   queue?: string;
   validate: boolean;
   logLevel: string;
@@ -68,6 +70,7 @@ export const GATEWAY_PACKAGES = [
   "fastify-type-provider-zod@7",
   "@fastify/swagger@9",
   "@fastify/swagger-ui@6",
+  "@fastify/multipart@10",
   "rate-limiter-flexible@11",
   "standardwebhooks@1",
 ] as const;
@@ -139,6 +142,17 @@ export function registerGateway(program: Command, io: CliIo): void {
     )
     .option("--max-waiting <n>", "answer 429 queue_full while this many jobs wait")
     .option("--body-limit <bytes>", "largest JSON body", String(1024 * 1024))
+    .option(
+      "--allow-url-prefix <prefix>",
+      "image parameters may be URLs under this prefix, e.g. https://cdn.example.com/images/ (repeatable)",
+      (value: string, previous: string[]) => [...previous, value],
+      [],
+    )
+    .option(
+      "--upload-limit <bytes>",
+      "largest image for an image parameter, uploaded or fetched",
+      String(20 * 1024 * 1024),
+    )
     .option("--queue <name>", "queue name (as given to comfyc worker)")
     .option("--no-validate", "skip ComfyUI validation of compiled graphs before queueing")
     .option("--log-level <level>", "pino log level", "info")
@@ -158,6 +172,7 @@ export function registerGateway(program: Command, io: CliIo): void {
       }
       const port = intFlag("--port", flags.port, 0, 65535);
       const bodyLimit = intFlag("--body-limit", flags.bodyLimit, 1024, 1024 ** 3);
+      const uploadLimit = intFlag("--upload-limit", flags.uploadLimit, 1, 1024 ** 3);
       const maxWaiting =
         flags.maxWaiting !== undefined
           ? intFlag("--max-waiting", flags.maxWaiting, 1, 1e9)
@@ -185,6 +200,8 @@ export function registerGateway(program: Command, io: CliIo): void {
         ...(flags.webhookSecret ? { webhookSecret: flags.webhookSecret } : {}),
         ...(maxWaiting !== undefined ? { maxWaiting } : {}),
         bodyLimitBytes: bodyLimit,
+        uploadLimitBytes: uploadLimit,
+        ...(flags.allowUrlPrefix.length ? { allowUrlPrefixes: flags.allowUrlPrefix } : {}),
         validate: flags.validate !== false,
         logger: flags.logLevel,
       });

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import fastifyMultipart from "@fastify/multipart";
 import fastifySwagger from "@fastify/swagger";
 import fastifySwaggerUi from "@fastify/swagger-ui";
 import Fastify, {
@@ -21,6 +22,7 @@ import type { Redis } from "ioredis";
 import { pino, type Logger } from "pino";
 import type { Webhook } from "standardwebhooks";
 import { z } from "zod";
+import { imageParamNames } from "../builder/image-param.js";
 import { ComfycError, isComfycError } from "../errors.js";
 import { ApiError, ErrorEnvelopeSchema, invalidRequest, issuePath } from "./api-error.js";
 import { Authenticator, type Caller } from "./auth.js";
@@ -36,6 +38,7 @@ import type { Rate } from "./keys.js";
 import { GatewayMetrics } from "./metrics.js";
 import { RateLimits } from "./rate-limit.js";
 import { QueueDepth } from "./submit.js";
+import { UploadPolicy } from "./uploads.js";
 import { registerWorkflowRoutes } from "./workflow-routes.js";
 import { WebhookPolicy, webhookSigner } from "./webhooks.js";
 import { workflowEndpoints, type WorkflowEndpoint, type WorkflowSource } from "./workflows.js";
@@ -79,6 +82,15 @@ export interface GatewayOptions {
   readonly maxWaiting?: number;
   /** Trust `X-Forwarded-*` from a reverse proxy (Fastify's `trustProxy`; default false). */
   readonly trustProxy?: boolean | string | readonly string[];
+  /**
+   * URL prefixes an image parameter's URL may start with (`--allow-url-prefix`); none: image
+   * parameters take multipart files only. See {@link UploadPolicy}.
+   */
+  readonly allowUrlPrefixes?: readonly string[];
+  /** Largest image, uploaded or fetched, in bytes (default 20 MiB; `--upload-limit`). */
+  readonly uploadLimitBytes?: number;
+  /** Time limit of fetching one image URL, in ms (default 15000). */
+  readonly urlFetchTimeoutMs?: number;
 }
 
 /** A running (or ready to run) gateway. */
@@ -116,6 +128,10 @@ export interface GatewayContext {
   readonly queueDepth: QueueDepth;
   /** Waiting jobs above which submissions get 429 `queue_full`. */
   readonly maxWaiting: number | undefined;
+  /** Image parameters: allowed URLs and the size limit. */
+  readonly uploads: UploadPolicy;
+  /** Largest JSON body (and multipart text field) in bytes. */
+  readonly bodyLimitBytes: number;
 }
 
 declare module "fastify" {
@@ -153,6 +169,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     );
   }
   const signer = options.webhookSecret ? webhookSigner(options.webhookSecret) : undefined;
+  const uploads = new UploadPolicy({
+    ...(options.allowUrlPrefixes ? { allowUrlPrefixes: options.allowUrlPrefixes } : {}),
+    ...(options.uploadLimitBytes !== undefined ? { limitBytes: options.uploadLimitBytes } : {}),
+    ...(options.urlFetchTimeoutMs !== undefined
+      ? { fetchTimeoutMs: options.urlFetchTimeoutMs }
+      : {}),
+  });
+  const bodyLimitBytes = options.bodyLimitBytes ?? 1024 * 1024;
   const log = makeLogger(options.logger);
   const prefix = options.prefix ?? "comfyc-gateway";
   const auth = new Authenticator(options.keysFile);
@@ -190,6 +214,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     events,
     queueDepth: new QueueDepth({ queue }),
     maxWaiting: options.maxWaiting,
+    uploads,
+    bodyLimitBytes,
   };
   const webhooks = signer ? new WebhookDelivery(ctx, options.redis, signer) : undefined;
 
@@ -203,7 +229,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       const given = req.headers["x-request-id"];
       return typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
+    bodyLimit: bodyLimitBytes,
     trustProxy: (options.trustProxy as boolean | string | string[] | undefined) ?? false,
     return503OnClosing: true,
     forceCloseConnections: true,
@@ -266,8 +292,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       skipList: ["/docs", "/docs/*"],
       zodToJsonConfig: { unrepresentable: "any" },
     }),
-    transformObject: jsonSchemaTransformObject,
+    transformObject: (input) =>
+      describeMultipart(
+        jsonSchemaTransformObject(input) as OpenApiDocument,
+        workflows,
+        uploads.limitBytes,
+      ) as ReturnType<typeof jsonSchemaTransformObject>,
   });
+  // Image parameters take multipart file parts (read by the routes themselves, as streams).
+  await app.register(fastifyMultipart);
   await app.register(fastifySwaggerUi, {
     routePrefix: "/docs",
     uiConfig: { url: "/openapi.json" },
@@ -306,6 +339,59 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       if (ownsStorage) await storage.close?.();
     },
   };
+}
+
+type OpenApiDocument = {
+  paths?: Record<string, Record<string, { requestBody?: { content?: Record<string, unknown> } }>>;
+};
+
+/**
+ * Adds the `multipart/form-data` request body to the submission of each workflow with image
+ * parameters: a `params` field (the other parameters as JSON text), one file part per image
+ * parameter, and the `webhook` and `priority` fields.
+ */
+function describeMultipart(
+  doc: OpenApiDocument,
+  workflows: readonly WorkflowEndpoint[],
+  limitBytes: number,
+): OpenApiDocument {
+  for (const wf of workflows) {
+    const images = imageParamNames(wf.paramsJsonSchema);
+    const content = doc.paths?.[`/v1/workflows/${wf.name}/jobs`]?.["post"]?.requestBody?.content;
+    if (images.length === 0 || !content) continue;
+    const required = (wf.paramsJsonSchema["required"] as string[] | undefined) ?? [];
+    content["multipart/form-data"] = {
+      schema: {
+        type: "object",
+        properties: {
+          params: {
+            type: "string",
+            contentMediaType: "application/json",
+            description: `The other parameters as a JSON object (text); image parameters come as file parts, or as URLs here.`,
+          },
+          ...Object.fromEntries(
+            images.map((name) => [
+              name,
+              {
+                type: "string",
+                format: "binary",
+                contentMediaType: "image/*",
+                description: `The image for parameter "${name}" (at most ${limitBytes} bytes)`,
+              },
+            ]),
+          ),
+          webhook: { type: "string", description: "Callback URL, as in the JSON body" },
+          priority: { type: "integer", minimum: 1, description: "As in the JSON body" },
+        },
+        ...(required.length
+          ? {
+              description: `Required images: ${required.filter((r) => images.includes(r)).join(", ")} (as file parts or URLs in params)`,
+            }
+          : {}),
+      },
+    };
+  }
+  return doc;
 }
 
 function makeLogger(option: GatewayOptions["logger"]): Logger {

@@ -3,6 +3,7 @@ import type { FastifyRequest } from "fastify";
 import type { AnyWorkflow } from "../builder/define-workflow.js";
 import { isComfycError } from "../errors.js";
 import type { Missing } from "../scale/capabilities.js";
+import type { StagedInput } from "../scale/inputs.js";
 import { ApiError, invalidRequest } from "./api-error.js";
 import type { Caller } from "./auth.js";
 import type { GatewayContext } from "./gateway.js";
@@ -14,6 +15,8 @@ export interface SubmitInput {
   readonly source: AnyWorkflow | Readonly<Record<string, unknown>>;
   /** Raw parameters of a parameterized workflow. */
   readonly params?: Record<string, unknown>;
+  /** Images already in storage that the parameters name (image parameters). */
+  readonly inputs?: readonly StagedInput[];
   /** Workflow name for metrics and the job record (`api` for a raw graph). */
   readonly workflow: string;
   readonly priority?: number;
@@ -76,6 +79,7 @@ export async function submitJob(
       meta: meta as unknown as Record<string, unknown>,
       compile: { validate: ctx.validate },
       ...(input.params ? { params: input.params } : {}),
+      ...(input.inputs?.length ? { inputs: input.inputs } : {}),
       ...(input.priority !== undefined ? { priority: input.priority } : {}),
       ...(input.extraData ? { extraData: input.extraData } : {}),
     });

@@ -1,11 +1,13 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
+import { imageParamNames } from "../builder/image-param.js";
 import { ApiError, ErrorEnvelopeSchema } from "./api-error.js";
 import { authorizeWorkflow, type Caller } from "./auth.js";
 import type { GatewayContext } from "./gateway.js";
 import { SubmittedSchema, WorkflowListSchema } from "./schemas.js";
 import { submitJob } from "./submit.js";
+import { readMultipartSubmission, stageImageParams, type UploadedFile } from "./uploads.js";
 import type { WorkflowEndpoint } from "./workflows.js";
 
 /** The highest `priority` a submission may ask for (BullMQ's limit, 2^21). */
@@ -23,14 +25,18 @@ const errors = {
   409: ErrorEnvelopeSchema.describe(
     "`idempotency_conflict`: the Idempotency-Key was used with another body; `idempotency_in_progress`: the first request is still submitting",
   ),
-  413: ErrorEnvelopeSchema.describe("`payload_too_large`"),
+  413: ErrorEnvelopeSchema.describe(
+    "`payload_too_large`: the body, or an image over the upload limit (`details.limit_bytes`)",
+  ),
   422: ErrorEnvelopeSchema.describe(
     "`invalid_request`: every problem of the body in `details.issues` (path, message); `invalid_workflow`: the compiled graph fails ComfyUI's validation (`details.node_errors`)",
   ),
   429: ErrorEnvelopeSchema.describe(
     "`rate_limited` (this key's rate) or `queue_full` (too many waiting jobs); see `Retry-After`",
   ),
-  503: ErrorEnvelopeSchema.describe("`queue_unavailable`: Redis could not be reached"),
+  503: ErrorEnvelopeSchema.describe(
+    "`queue_unavailable`: Redis could not be reached; `storage_unavailable`: an image could not be stored; `no_workers`: no worker serves the queue yet",
+  ),
 };
 
 /** `GET /v1/workflows` and one `POST /v1/workflows/{name}/jobs` per workflow. */
@@ -64,13 +70,15 @@ export function registerWorkflowRoutes(
   // The body before zod parsed it: compile() parses the parameters itself, and a parameter
   // whose schema transforms its value must not be transformed twice.
   const rawBodies = new WeakMap<FastifyRequest, { params?: unknown }>();
+  const uploadedFiles = new WeakMap<FastifyRequest, Map<string, UploadedFile>>();
   for (const wf of workflows) {
     const url = `/v1/workflows/${wf.name}/jobs`;
+    const images = imageParamNames(wf.paramsJsonSchema);
     const body = z
       .object({
         // Strict here (compile() parses with the workflow's own schema): a misspelt parameter
         // is a 422, not silently the default.
-        params: wf.params
+        params: withImageParams(wf, images, ctx)
           .strict()
           .optional()
           .describe("The workflow's parameters (omit for all defaults)"),
@@ -114,17 +122,36 @@ export function registerWorkflowRoutes(
           response: { 202: SubmittedSchema, ...errors },
         },
         preValidation: async (request) => {
-          rawBodies.set(request, (request.body ?? {}) as { params?: unknown });
           const caller = request.caller!;
           authorizeWorkflow(caller, wf.name);
           await admit(ctx, caller);
+          // A multipart body is read only now: a refused caller uploads nothing.
+          if (images.length > 0 && request.isMultipart()) {
+            const read = await readMultipartSubmission(
+              request,
+              images,
+              ctx.uploads,
+              ctx.bodyLimitBytes,
+            );
+            request.body = read.body;
+            uploadedFiles.set(request, read.files);
+          }
+          rawBodies.set(request, (request.body ?? {}) as { params?: unknown });
         },
       },
       async (request, reply) => {
         const raw = rawBodies.get(request) ?? {};
+        const staged = await stageImageParams(
+          (raw.params ?? {}) as Record<string, unknown>,
+          images,
+          uploadedFiles.get(request),
+          ctx.uploads,
+          ctx.storage,
+        );
         const submitted = await submitJob(ctx, request, request.caller!, {
           source: wf.workflow,
-          params: (raw.params ?? {}) as Record<string, unknown>,
+          params: staged.params,
+          inputs: staged.inputs,
           workflow: wf.name,
           ...(request.body.priority !== undefined ? { priority: request.body.priority } : {}),
           ...(request.body.webhook !== undefined ? { webhook: request.body.webhook } : {}),
@@ -139,6 +166,39 @@ export function registerWorkflowRoutes(
       },
     );
   }
+}
+
+/**
+ * The body's `params` schema: the workflow's own, with each image parameter taking what a client
+ * sends for it: an allow-listed image URL in a JSON body (checked here, so its problem is listed
+ * with the others), or a file part of that name in a multipart body.
+ */
+function withImageParams(
+  wf: WorkflowEndpoint,
+  images: readonly string[],
+  ctx: GatewayContext,
+): z.ZodObject {
+  if (images.length === 0) return wf.params;
+  const required = new Set((wf.paramsJsonSchema["required"] as string[] | undefined) ?? []);
+  const shape: Record<string, z.ZodType> = {};
+  for (const name of images) {
+    const original = (
+      wf.paramsJsonSchema["properties"] as Record<string, { description?: string }>
+    )[name];
+    const image = z
+      .string()
+      .min(1)
+      .superRefine((value, check) => {
+        const problem = ctx.uploads.urlProblem(value);
+        if (problem) check.addIssue({ code: "custom", message: problem });
+      })
+      .meta({
+        format: "uri",
+        description: `${original?.description ? `${original.description}. ` : ""}An image: its URL under an allowed prefix (JSON body), or a multipart/form-data file part named "${name}" (at most ${ctx.uploads.limitBytes} bytes).`,
+      });
+    shape[name] = required.has(name) ? image : image.optional();
+  }
+  return wf.params.extend(shape);
 }
 
 function allowed(caller: Caller, workflow: string): boolean {

@@ -51,6 +51,7 @@ describe("the built package", () => {
         "formatLimit",
         "formatLocation",
         "formatRejection",
+        "imageParam",
         "isComfycError",
         "isOutput",
         "isWorkflow",

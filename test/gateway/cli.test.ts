@@ -5,6 +5,17 @@ import { hashKey } from "../../src/gateway/keys.js";
 import { cli } from "../helpers-cli.js";
 import { ROOT, tempDir } from "../helpers.js";
 
+/** `comfyc gateway` on the examples with an unreachable Redis and no auth, plus `extra` flags. */
+const served = (...extra: string[]) => [
+  "gateway",
+  "--redis",
+  "redis://127.0.0.1:1",
+  "--workflows",
+  "examples",
+  "--no-auth",
+  ...extra,
+];
+
 describe("comfyc gateway keys", () => {
   test("add prints the key once as its last line and stores only its hash, mode 0600", async () => {
     const file = join(tempDir(), "keys.json");
@@ -54,20 +65,13 @@ describe("comfyc gateway keys", () => {
       ["gateway", "--redis", "redis://127.0.0.1:1", "--workflows", "examples"],
       2,
     ],
+    ["a port that is not a number", served("--port", "abc"), 2],
     [
-      "a port that is not a number",
-      [
-        "gateway",
-        "--redis",
-        "redis://127.0.0.1:1",
-        "--workflows",
-        "examples",
-        "--no-auth",
-        "--port",
-        "abc",
-      ],
+      "an --allow-url-prefix that is not an http(s) URL",
+      served("--allow-url-prefix", "ftp://files.example.com/"),
       2,
     ],
+    ["an --upload-limit of 0", served("--upload-limit", "0"), 2],
     [
       "a folder without workflows",
       [
