@@ -2,9 +2,10 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Ajv, type ValidateFunction } from "ajv";
 import addFormats from "ajv-formats";
-import { OpenAPIBackend, SetMatchType } from "openapi-backend";
+import type { OpenAPIBackend } from "openapi-backend";
 import { parse } from "yaml";
 import { ROOT } from "./helpers.js";
+import { OpenApiContract, type ContractOperation } from "./openapi-contract.js";
 
 /**
  * The Comfy API v2 OpenAPI document for contract tests: the vendored copy
@@ -41,36 +42,17 @@ function nullableAllOf(node: unknown): unknown {
   return o;
 }
 
-let backend: Promise<OpenAPIBackend> | undefined;
+/** The document as a contract (the shared loader and validator, test/openapi-contract.ts). */
+export const v2Contract = new OpenApiContract(v2Document);
 
 /** The document's operations, ready to validate requests and responses. */
 export function v2Api(): Promise<OpenAPIBackend> {
-  backend ??= (async () => {
-    const api = new OpenAPIBackend({
-      definition: structuredClone(v2Document) as never,
-      strict: false,
-      validate: true,
-      customizeAjv: (ajv) => {
-        addFormats.default(ajv as unknown as Ajv);
-        return ajv;
-      },
-    });
-    await api.init();
-    return api;
-  })();
-  return backend;
+  return v2Contract.api();
 }
 
 /** The operation with this id: its method, path template and declared responses. */
-export function v2Operation(operationId: string): {
-  method: string;
-  path: string;
-  responses: Record<string, any>;
-} {
-  for (const [path, item] of Object.entries(v2Document["paths"] as Record<string, any>))
-    for (const [method, op] of Object.entries(item as Record<string, any>))
-      if (op?.operationId === operationId) return { method, path, responses: op.responses };
-  throw new Error(`no operation ${operationId} in the v2 document`);
+export function v2Operation(operationId: string): ContractOperation {
+  return v2Contract.operation(operationId);
 }
 
 /** Problems of one response against the document (undeclared status, body, headers); [] if none. */
@@ -80,47 +62,14 @@ export async function v2ResponseProblems(
   body: unknown,
   headers: Record<string, unknown> = {},
 ): Promise<string[]> {
-  const api = await v2Api();
-  const problems: string[] = [];
-  const declared = v2Operation(operationId).responses;
-  if (!(String(status) in declared))
-    problems.push(`${operationId} answered ${status}, which the document does not declare`);
-  else {
-    const content = declared[String(status)]?.content as Record<string, unknown> | undefined;
-    if (content?.["application/json"]) {
-      const valid = api.validateResponse(body, operationId, status);
-      for (const e of valid.errors ?? [])
-        problems.push(`${operationId} ${status} body ${e.instancePath || "/"} ${e.message}`);
-    }
-    const hdrs = api.validateResponseHeaders(headers, operationId, {
-      statusCode: status,
-      setMatchType: SetMatchType.Superset,
-    });
-    for (const e of hdrs.errors ?? [])
-      problems.push(`${operationId} ${status} header ${e.instancePath || "/"} ${e.message}`);
-  }
-  return problems;
+  return v2Contract.responseProblems(v2Operation(operationId), status, body, headers);
 }
 
 /** Problems of one request against the document ([] if none). */
-export async function v2RequestProblems(req: {
-  method: string;
-  path: string;
-  headers: Record<string, string | string[]>;
-  query?: string;
-  body?: unknown;
-}): Promise<string[]> {
-  const api = await v2Api();
-  const valid = api.validateRequest({
-    method: req.method,
-    path: req.path,
-    headers: req.headers,
-    ...(req.query ? { query: req.query } : {}),
-    ...(req.body !== undefined ? { body: req.body } : {}),
-  });
-  return (valid.errors ?? []).map(
-    (e) => `${req.method} ${req.path} ${e.instancePath || "/"} ${e.message}`,
-  );
+export function v2RequestProblems(
+  req: Parameters<OpenApiContract["requestProblems"]>[0],
+): Promise<string[]> {
+  return v2Contract.requestProblems(req);
 }
 
 const ajv = new Ajv({ strict: false, allErrors: true });

@@ -20,6 +20,9 @@ export function jobLinks(id: string): { self: string; events: string; cancel: st
 }
 
 const errors = {
+  400: ErrorEnvelopeSchema.describe(
+    "`invalid_json`: the JSON body is empty or malformed; `bad_request`: the body could not be read",
+  ),
   401: ErrorEnvelopeSchema.describe("`unauthorized`: no key, or an unknown or revoked one"),
   403: ErrorEnvelopeSchema.describe("`forbidden`: the key may not use this workflow"),
   409: ErrorEnvelopeSchema.describe(
@@ -27,6 +30,9 @@ const errors = {
   ),
   413: ErrorEnvelopeSchema.describe(
     "`payload_too_large`: the body, or an image over the upload limit (`details.limit_bytes`)",
+  ),
+  415: ErrorEnvelopeSchema.describe(
+    "`unsupported_media_type`: send application/json (or multipart/form-data for a workflow with image parameters)",
   ),
   422: ErrorEnvelopeSchema.describe(
     "`invalid_request`: every problem of the body in `details.issues` (path, message); `invalid_workflow`: the compiled graph fails ComfyUI's validation (`details.node_errors`)",

@@ -5,6 +5,7 @@ import { afterAll, expect, test } from "vitest";
 import { addKey } from "../../src/gateway/keys.js";
 import { Cluster } from "../scale/cluster.js";
 import { ROOT, tempDir } from "../helpers.js";
+import { OpenApiContract } from "../openapi-contract.js";
 import { readSse } from "./helpers.js";
 
 let cluster: Cluster | undefined;
@@ -63,10 +64,31 @@ test("comfyc gateway serves the examples folder: submit, follow, download from -
     body: JSON.stringify({ params: { prompt: "a red fox", steps: 2, width: 64, height: 64 } }),
   });
   expect(res.statusCode).toBe(202);
-  const { id } = (await res.body.json()) as { id: string };
+  const submitted = (await res.body.json()) as { id: string };
+  const { id } = submitted;
+  // What the process answers matches the document it serves.
+  const doc = (await (await request(`${base}/openapi.json`)).body.json()) as Record<string, any>;
+  const contract = new OpenApiContract(doc);
+  expect(
+    await contract.responseProblems(
+      contract.operationAt("post", "/v1/workflows/sd15-txt2img/jobs")!,
+      202,
+      submitted,
+      res.headers,
+    ),
+  ).toEqual([]);
   const { events } = await readSse(`${base}/v1/jobs/${id}/events`, auth, (e) => e.event === "done");
   const done = events.at(-1)!.data;
   expect(done.status).toBe("succeeded");
+  const polled = await request(`${base}/v1/jobs/${id}`, { headers: auth });
+  expect(
+    await contract.responseProblems(
+      contract.operationAt("get", "/v1/jobs/{id}")!,
+      polled.statusCode,
+      await polled.body.json(),
+      polled.headers,
+    ),
+  ).toEqual([]);
   const file = await request(`${base}${done.outputs[0].url}`, { headers: auth });
   expect(file.statusCode).toBe(200);
   expect(Buffer.from(await file.body.arrayBuffer()).length).toBe(done.outputs[0].size_bytes);

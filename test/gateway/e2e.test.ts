@@ -1,14 +1,14 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { request } from "undici";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { createGateway, type Gateway, type GatewayOptions } from "../../src/gateway/index.js";
 import { addKey } from "../../src/gateway/keys.js";
 import { newWebhookSecret } from "../../src/gateway/webhooks.js";
 import type { TestServer } from "../../src/testing/app.js";
 import { Cluster } from "../scale/cluster.js";
 import { tempDir } from "../helpers.js";
-import { invert, readSse, WebhookReceiver, type SseEvent } from "./helpers.js";
+import { GatewayContract, invert, readSse, WebhookReceiver, type SseEvent } from "./helpers.js";
 
 let cluster: Cluster;
 let gateway: Gateway;
@@ -17,6 +17,7 @@ let receiver: WebhookReceiver;
 let keysFile: string;
 const secret = newWebhookSecret();
 const keys: Record<string, string> = {};
+const contract = new GatewayContract();
 
 function gatewayOptions(): GatewayOptions {
   return {
@@ -41,8 +42,11 @@ beforeAll(async () => {
   keys["alice"] = (await addKey(keysFile, { name: "alice" })).key;
   keys["bob"] = (await addKey(keysFile, { name: "bob" })).key;
   gateway = await createGateway(gatewayOptions());
+  contract.watch(gateway);
   base = await gateway.listen({ port: 0 });
 }, 60_000);
+
+afterEach(async () => expect(await contract.problems()).toEqual([]));
 
 afterAll(async () => {
   await gateway?.close();
@@ -283,6 +287,7 @@ describe("restarts", () => {
         ids.push((await submit({ width: 8 + 8 * i }, { webhook: receiver.url })).id);
       await gateway.close();
       gateway = await createGateway(gatewayOptions());
+      contract.watch(gateway);
       base = await gateway.listen({ port: 0 });
       for (const id of ids) expect((await finished(id)).status).toBe("succeeded");
       await receiver.until(() =>

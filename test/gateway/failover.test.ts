@@ -1,15 +1,16 @@
 import { join } from "node:path";
 import { request } from "undici";
-import { afterAll, beforeAll, expect, test } from "vitest";
+import { afterAll, afterEach, beforeAll, expect, test } from "vitest";
 import { createGateway, type Gateway } from "../../src/gateway/index.js";
 import { addKey } from "../../src/gateway/keys.js";
 import type { TestServer } from "../../src/testing/app.js";
 import { Cluster } from "../scale/cluster.js";
 import { tempDir } from "../helpers.js";
-import { invert, readSse } from "./helpers.js";
+import { GatewayContract, invert, readSse } from "./helpers.js";
 
 let cluster: Cluster;
 let gateway: Gateway;
+const contract = new GatewayContract();
 let base: string;
 let key: string;
 let a: TestServer;
@@ -28,8 +29,11 @@ beforeAll(async () => {
     storage: cluster.storage,
     logger: false,
   });
+  contract.watch(gateway);
   base = await gateway.listen({ port: 0 });
 }, 60_000);
+
+afterEach(async () => expect(await contract.problems()).toEqual([]));
 
 afterAll(async () => {
   await gateway?.close();

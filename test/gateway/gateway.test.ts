@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { z } from "zod";
 import { defineWorkflow } from "../../src/builder/define-workflow.js";
 import { createGateway, type Gateway } from "../../src/gateway/index.js";
@@ -7,6 +7,8 @@ import { addKey, revokeKey } from "../../src/gateway/keys.js";
 import { startRedisServer, type RedisServer } from "../../src/testing/redis.js";
 import txt2img from "../../examples/sd15-txt2img.js";
 import { tempDir } from "../helpers.js";
+import { OpenApiContract } from "../openapi-contract.js";
+import { GatewayContract } from "./helpers.js";
 
 /** A workflow whose parameter transforms its value: compile() must see the raw input. */
 const echo = defineWorkflow(
@@ -24,6 +26,7 @@ const echo = defineWorkflow(
 let redis: RedisServer;
 let gateway: Gateway;
 let keysFile: string;
+const contract = new GatewayContract();
 const keys: Record<string, string> = {};
 
 beforeAll(async () => {
@@ -46,7 +49,10 @@ beforeAll(async () => {
     webhookSecret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
     logger: false,
   });
+  contract.watch(gateway);
 });
+
+afterEach(async () => expect(await contract.problems()).toEqual([]));
 
 afterAll(async () => {
   await gateway?.close();
@@ -214,10 +220,12 @@ describe("service routes", () => {
     expect(schema.additionalProperties).toBe(false);
     expect(Object.keys(op.responses).sort()).toEqual([
       "202",
+      "400",
       "401",
       "403",
       "409",
       "413",
+      "415",
       "422",
       "429",
       "503",
@@ -248,5 +256,27 @@ describe("service routes", () => {
     expect(metrics.body).toMatch(
       /comfyc_gateway_request_duration_seconds_count\{route="\/v1\/workflows",method="GET"\} [1-9]/,
     );
+  });
+});
+
+describe("the OpenAPI contract check", () => {
+  test("finds an undeclared status and a body that does not match the gateway's document", async () => {
+    const doc = body(await gateway.app.inject({ method: "GET", url: "/openapi.json" }));
+    const check = new OpenApiContract(doc);
+    const list = check.operationAt("get", "/v1/workflows")!;
+    const submitOp = check.operationAt("post", "/v1/workflows/echo/jobs")!;
+    expect(await check.responseProblems(list, 418, {})).toEqual([
+      "GET /v1/workflows answered 418, which the document does not declare",
+    ]);
+    const wrong = await check.responseProblems(submitOp, 202, { id: 7, status: "sleeping" });
+    expect(wrong.length).toBeGreaterThan(0);
+    expect(wrong.join("\n")).toMatch(/submit_echo 202 body/);
+    expect(
+      await check.responseProblems(submitOp, 202, {
+        id: "a",
+        status: "queued",
+        links: { self: "/v1/jobs/a", events: "/v1/jobs/a/events", cancel: "/v1/jobs/a/cancel" },
+      }),
+    ).toEqual([]);
   });
 });

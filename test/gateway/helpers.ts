@@ -5,6 +5,8 @@ import { request } from "undici";
 import { z } from "zod";
 import { defineWorkflow } from "../../src/builder/define-workflow.js";
 import { EmptyImage, ImageInvert, SaveImage } from "../../generated/core.js";
+import type { Gateway } from "../../src/gateway/index.js";
+import { OpenApiContract } from "../openapi-contract.js";
 
 /** A served workflow for end-to-end tests: EmptyImage → ImageInvert → SaveImage. */
 export const invert = defineWorkflow(
@@ -140,5 +142,72 @@ export class WebhookReceiver {
 
   close(): Promise<void> {
     return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+/** One response a watched gateway sent on a `/v1` route. */
+interface SentResponse {
+  readonly method: string;
+  /** The route as an OpenAPI path template (`/v1/jobs/{id}`). */
+  readonly path: string;
+  readonly status: number;
+  readonly payload: unknown;
+  readonly headers: Record<string, unknown>;
+}
+
+/**
+ * Checks every `/v1` response of the watched gateways against the gateway's own `/openapi.json`
+ * (with the shared contract validator), whichever client a test used (inject, undici, fetch):
+ * the document cannot drift from what the routes answer. Call {@link watch} right after
+ * `createGateway` (before `listen` or `inject`), and {@link problems} after each test.
+ */
+export class GatewayContract {
+  readonly #sent: SentResponse[] = [];
+  #contract: OpenApiContract | undefined;
+  #gateway: Gateway | undefined;
+
+  watch(gateway: Gateway): void {
+    this.#gateway ??= gateway;
+    gateway.app.addHook("onSend", async (request, reply, payload) => {
+      const route = request.routeOptions.url;
+      if (route?.startsWith("/v1/"))
+        this.#sent.push({
+          method: request.method,
+          path: route.replace(/:([A-Za-z0-9_]+)/g, "{$1}"),
+          status: reply.statusCode,
+          payload,
+          headers: reply.getHeaders(),
+        });
+      return payload;
+    });
+  }
+
+  /** Problems of the responses sent since the last call ([] if none); forgets them. */
+  async problems(): Promise<string[]> {
+    const sent = this.#sent.splice(0);
+    if (sent.length === 0) return [];
+    this.#contract ??= new OpenApiContract(
+      structuredClone(this.#gateway!.app.swagger()) as unknown as Record<string, any>,
+    );
+    const problems: string[] = [];
+    for (const r of sent) {
+      const op = this.#contract.operationAt(r.method, r.path);
+      if (!op) {
+        problems.push(`${r.method} ${r.path} is not in /openapi.json`);
+        continue;
+      }
+      const json =
+        typeof r.payload === "string" &&
+        String(r.headers["content-type"] ?? "").startsWith("application/json");
+      problems.push(
+        ...(await this.#contract.responseProblems(
+          op,
+          r.status,
+          json ? JSON.parse(r.payload as string) : undefined,
+          r.headers,
+        )),
+      );
+    }
+    return problems;
   }
 }

@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { z } from "zod";
 import { defineWorkflow } from "../../src/builder/define-workflow.js";
 import { imageParam } from "../../src/builder/image-param.js";
@@ -12,6 +12,7 @@ import { decodePng, encodePng } from "../../src/testing/images.js";
 import type { TestServer } from "../../src/testing/app.js";
 import { Cluster } from "../scale/cluster.js";
 import { tempDir } from "../helpers.js";
+import { GatewayContract } from "./helpers.js";
 
 /** LoadImage(image parameter) → ImageInvert → SaveImage. */
 const invertImage = defineWorkflow(
@@ -52,6 +53,7 @@ let base: string;
 let images: Server;
 let imagesBase: string;
 let key: string;
+const contract = new GatewayContract();
 
 beforeAll(async () => {
   cluster = await Cluster.start();
@@ -86,6 +88,7 @@ beforeAll(async () => {
     uploadLimitBytes: LIMIT,
     logger: false,
   });
+  contract.watch(gateway);
   base = await gateway.listen({ port: 0 });
 }, 60_000);
 
@@ -94,6 +97,8 @@ afterAll(async () => {
   await new Promise((resolve) => images?.close(resolve));
   await cluster?.close();
 });
+
+afterEach(async () => expect(await contract.problems()).toEqual([]));
 
 const auth = () => ({ authorization: `Bearer ${key}` });
 const uploads = () =>

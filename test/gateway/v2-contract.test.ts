@@ -5,16 +5,17 @@
  */
 import { join } from "node:path";
 import { request } from "undici";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { createGateway, type Gateway } from "../../src/gateway/index.js";
 import { addKey } from "../../src/gateway/keys.js";
 import { Cluster, imageGraph } from "../scale/cluster.js";
 import { v2ComponentValidator, v2ResponseProblems } from "../comfy-api-v2-openapi.js";
 import { tempDir } from "../helpers.js";
-import { invert, readSse } from "./helpers.js";
+import { GatewayContract, invert, readSse } from "./helpers.js";
 
 let cluster: Cluster;
 let gateway: Gateway;
+const contract = new GatewayContract();
 let base: string;
 let key: string;
 let limited: string;
@@ -32,8 +33,11 @@ beforeAll(async () => {
     storage: cluster.storage,
     logger: false,
   });
+  contract.watch(gateway);
   base = await gateway.listen({ port: 0 });
 }, 60_000);
+
+afterEach(async () => expect(await contract.problems()).toEqual([]));
 
 afterAll(async () => {
   await gateway?.close();
