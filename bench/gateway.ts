@@ -7,50 +7,21 @@
  * The gateway runs as `comfyc gateway` in its own process and the test server as
  * `comfyc serve` in another, as they would be deployed; load comes from autocannon here.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import autocannon from "autocannon";
 import { request } from "undici";
-import { workflow } from "../src/builder/workflow.js";
 import { addKey } from "../src/gateway/keys.js";
 import { ComfyClient } from "../src/runtime/client.js";
 import { LocalStorage } from "../src/scale/local-storage.js";
 import { ComfyQueue } from "../src/scale/queue.js";
 import { ComfyWorker } from "../src/scale/worker.js";
 import { startRedisServer } from "../src/testing/redis.js";
-import { PreviewAny, PrimitiveInt } from "../generated/core.js";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { ROOT } from "./util.js";
+import { comfycService, pct, ROOT, zeroWork } from "./util.js";
 
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 10);
 const LATENCY_JOBS = Number(process.env["BENCH_JOBS"] ?? 200);
-
-/** Starts a `comfyc` subcommand and resolves with the URL it prints on stdout. */
-async function child(args: string[]): Promise<{ url: string; proc: ChildProcess }> {
-  const proc = spawn(
-    process.execPath,
-    ["--import", "tsx", "--conditions=comfyc-source", join(ROOT, "src/cli/bin.ts"), ...args],
-    { stdio: ["ignore", "pipe", "inherit"], cwd: ROOT },
-  );
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    proc.stdout!.on("data", (c: Buffer) => {
-      out += c.toString();
-      const line = /^(http:\S+)\n/m.exec(out);
-      if (line) resolve(line[1]!);
-    });
-    proc.once("exit", (code) => reject(new Error(`comfyc ${args[0]} exited with ${code}`)));
-  });
-  return { url, proc };
-}
-
-const stop = (p: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    if (p.exitCode !== null) return resolve();
-    p.once("exit", () => resolve());
-    p.kill("SIGTERM");
-  });
 
 /** CPU seconds (user + system) a process has used so far, from /proc. */
 function cpuSeconds(pid: number | undefined): number {
@@ -76,39 +47,31 @@ async function load(options: autocannon.Options) {
 
 const loadAverage = () => readFileSync("/proc/loadavg", "utf8").split(" ")[0];
 
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
-};
-
-function zeroWork(value: number) {
-  const wf = workflow({ name: "zero" });
-  wf.add(PreviewAny, { source: wf.add(PrimitiveInt, { value }) });
-  return wf.compile();
-}
-
 const redis = await startRedisServer();
 const dir = mkdtempSync(join(tmpdir(), "comfyc-bench-gw-"));
 const storage = new LocalStorage(join(dir, "outputs"));
 const keysFile = join(dir, "keys.json");
 const { key } = await addKey(keysFile, { name: "bench" });
 const headers = { authorization: `Bearer ${key}`, "content-type": "application/json" };
-const comfy = await child(["serve", "--port", "0"]);
-const gateway = await child([
-  "gateway",
-  "--redis",
-  redis.url,
-  "--workflows",
-  join(ROOT, "bench", "gateway-workflows"),
-  "--keys",
-  keysFile,
-  "--storage",
-  storage.root,
-  "--port",
-  "0",
-  "--log-level",
-  "warn",
-]);
+const comfy = await comfycService(["serve", "--port", "0"], true);
+const gateway = await comfycService(
+  [
+    "gateway",
+    "--redis",
+    redis.url,
+    "--workflows",
+    join(ROOT, "bench", "gateway-workflows"),
+    "--keys",
+    keysFile,
+    "--storage",
+    storage.root,
+    "--port",
+    "0",
+    "--log-level",
+    "warn",
+  ],
+  true,
+);
 
 // A worker registers the server's capability lane, then stops: submissions queue up unrun.
 let worker = new ComfyWorker({ redis: redis.url, server: comfy.url, storage, logger: false });
@@ -218,6 +181,6 @@ console.log(
 await worker.close({ graceMs: 0 });
 await client.close();
 await queue.close();
-await stop(gateway.proc);
-await stop(comfy.proc);
+await gateway.stop();
+await comfy.stop();
 await redis.stop();

@@ -6,7 +6,6 @@
  * 2. completion latency, from the server sending the job's final event to `result()` resolving;
  * 3. peak memory while saving a 200 MB output (streamed to disk) next to reading it into memory.
  */
-import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { createWriteStream, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -16,7 +15,7 @@ import { workflow } from "../src/index.js";
 import { ComfyClient } from "../src/runtime/index.js";
 import { startTestServer } from "../src/testing/index.js";
 import { PreviewAny, PrimitiveInt } from "../generated/core.js";
-import { ms, ROOT } from "./util.js";
+import { comfycService, ms, pct } from "./util.js";
 
 const JOBS = 300;
 const server = await startTestServer();
@@ -30,8 +29,8 @@ const builderGraph = () => {
   wf.add(PreviewAny, { source: wf.add(PrimitiveInt, { value: value++ }) });
   return wf;
 };
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.99)]!;
+const median = (xs: number[]) => pct(xs, 0.5);
+const p99 = (xs: number[]) => pct(xs, 0.99);
 
 // 1a. The raw loop: what a careful hand-written client does.
 async function rawLoop(url: string): Promise<number[]> {
@@ -105,34 +104,7 @@ async function clientLoop(
   return { times, latencies };
 }
 
-/** `comfyc serve` in a child process; resolves to its URL. */
-async function childServer(): Promise<{ url: string; stop: () => void }> {
-  const child = spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      "--conditions=comfyc-source",
-      join(ROOT, "src/cli/bin.ts"),
-      "serve",
-      "--port",
-      "0",
-    ],
-    { stdio: ["ignore", "pipe", "ignore"] },
-  );
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    child.stdout.on("data", (c: Buffer) => {
-      out += c.toString();
-      const line = /^(http:\S+)\n/.exec(out);
-      if (line) resolve(line[1]!);
-    });
-    child.once("exit", (code) => reject(new Error(`comfyc serve exited with ${code}`)));
-  });
-  return { url, stop: () => child.kill("SIGTERM") };
-}
-
-const remote = await childServer();
+const remote = await comfycService(["serve", "--port", "0"]);
 for (let warm = 0; warm < 2; warm++) {
   await rawLoop(remote.url);
   await clientLoop(remote.url, builderGraph);
@@ -150,7 +122,7 @@ for (let round = 0; round < 3; round++) {
   );
   api.push(...(await clientLoop(remote.url, apiPrompt)).times);
 }
-remote.stop();
+await remote.stop();
 // Latency needs the server's send times: measured against the in-process server.
 const builderLatency = (await clientLoop(server.url, builderGraph)).latencies;
 const apiLatency = (await clientLoop(server.url, apiPrompt)).latencies;

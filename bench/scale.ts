@@ -5,7 +5,6 @@
  *
  * `npm run bench -- scale` (needs Debian's `redis-server`).
  */
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { workflow } from "../src/builder/workflow.js";
@@ -16,8 +15,8 @@ import { ComfyWorker } from "../src/scale/worker.js";
 import { LocalStorage } from "../src/scale/local-storage.js";
 import { startRedisServer } from "../src/testing/redis.js";
 import { startTestServer, type TestServer } from "../src/testing/app.js";
-import { EmptyImage, ImageInvert, PreviewAny, PrimitiveInt, SaveImage } from "../generated/core.js";
-import { ROOT } from "./util.js";
+import { EmptyImage, ImageInvert, SaveImage } from "../generated/core.js";
+import { comfycService, pct, spawnComfyc, zeroWork } from "./util.js";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 
@@ -31,12 +30,6 @@ function imageJob(i: number) {
   return wf.compile();
 }
 
-function zeroWork(i: number) {
-  const wf = workflow({ name: "zero" });
-  wf.add(PreviewAny, { source: wf.add(PrimitiveInt, { value: i }) });
-  return wf.compile();
-}
-
 async function servers(n: number): Promise<TestServer[]> {
   const out: TestServer[] = [];
   for (let i = 0; i < n; i++) {
@@ -46,9 +39,6 @@ async function servers(n: number): Promise<TestServer[]> {
   }
   return out;
 }
-
-const pct = (xs: number[], p: number) =>
-  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
 
 const redis = await startRedisServer();
 const storage = new LocalStorage(mkdtempSync(join(tmpdir(), "comfyc-bench-")));
@@ -104,36 +94,8 @@ for (const r of rows)
   );
 
 // ---- Added latency -----------------------------------------------------------------------
-async function childServer(): Promise<{ url: string; stop: () => void }> {
-  const child = spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      "--conditions=comfyc-source",
-      join(ROOT, "src/cli/bin.ts"),
-      "serve",
-      "--port",
-      "0",
-    ],
-    {
-      stdio: ["ignore", "pipe", "ignore"],
-    },
-  );
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    child.stdout.on("data", (c: Buffer) => {
-      out += c.toString();
-      const line = /^(http:\S+)\n/.exec(out);
-      if (line) resolve(line[1]!);
-    });
-    child.once("exit", (code) => reject(new Error(`comfyc serve exited with ${code}`)));
-  });
-  return { url, stop: () => child.kill("SIGTERM") };
-}
-
 const LATENCY_JOBS = 200;
-const remote = await childServer();
+const remote = await comfycService(["serve", "--port", "0"]);
 const client = new ComfyClient({ url: remote.url });
 const queue = new ComfyQueue({ redis: redis.url, name: "latency" });
 const worker = new ComfyWorker({
@@ -177,13 +139,8 @@ await queue.close();
 
 // ---- Worker memory -----------------------------------------------------------------------
 const MEMORY_JOBS = 10_000;
-const child = spawn(
-  process.execPath,
+const child = spawnComfyc(
   [
-    "--import",
-    "tsx",
-    "--conditions=comfyc-source",
-    join(ROOT, "src/cli/bin.ts"),
     "worker",
     "--redis",
     redis.url,
@@ -198,7 +155,7 @@ const child = spawn(
 );
 await new Promise<void>((resolve) => {
   let err = "";
-  child.stderr.on("data", (d: Buffer) => {
+  child.stderr!.on("data", (d: Buffer) => {
     err += d.toString();
     if (err.includes("serving")) resolve();
   });
@@ -223,5 +180,5 @@ console.log(`  after 1,000 → after 10,000: ${(samples.at(-1)![1] - samples[0]!
 child.kill("SIGTERM");
 await new Promise((resolve) => child.once("exit", resolve));
 await mq.close();
-remote.stop();
+await remote.stop();
 await redis.stop();

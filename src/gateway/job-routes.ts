@@ -5,14 +5,7 @@ import { isComfycError } from "../errors.js";
 import type { JobRecord } from "../scale/record.js";
 import { ApiError, ErrorEnvelopeSchema } from "./api-error.js";
 import type { GatewayContext } from "./gateway.js";
-import {
-  jobView,
-  JobViewSchema,
-  metaOf,
-  ownedJob,
-  progressValue,
-  type JobView,
-} from "./job-view.js";
+import { jobView, JobViewSchema, metaOf, ownedJob, v1Progress, type JobView } from "./job-view.js";
 import { streamJob, type SseRenderer } from "./sse.js";
 import { readAttempts } from "./webhook-delivery.js";
 import { jobLinks } from "./workflow-routes.js";
@@ -35,17 +28,7 @@ function v1Renderer(ctx: GatewayContext): SseRenderer {
     snapshot: async (r) => [{ event: "snapshot", data: await viewOf(ctx, r) }],
     final: async (r) => [{ event: "done", data: await viewOf(ctx, r) }],
     status: (status) => ({ event: "status", data: { status } }),
-    progress: (p) => ({
-      event: "progress",
-      data: {
-        value: progressValue(p),
-        nodes_done: p.nodesDone,
-        nodes_total: p.nodesTotal,
-        node: p.node ?? null,
-        step: p.value ?? null,
-        steps: p.max ?? null,
-      },
-    }),
+    progress: (p) => ({ event: "progress", data: v1Progress(p) }),
   };
 }
 

@@ -110,6 +110,32 @@ export function progressValue(p: JobProgressRecord): number {
   return Math.max(0, Math.min(1, (p.nodesDone + partial) / p.nodesTotal));
 }
 
+/** The `/v1` progress of a running job (its `progress` field and the `progress` SSE event). */
+export function v1Progress(p: JobProgressRecord): z.infer<typeof ProgressSchema> {
+  return {
+    value: progressValue(p),
+    nodes_done: p.nodesDone,
+    nodes_total: p.nodesTotal,
+    node: p.node ?? null,
+    step: p.value ?? null,
+    steps: p.max ?? null,
+  };
+}
+
+/** The Comfy API v2 `Progress` of a running job's progress (its `Job.progress` and SSE event). */
+export function v2Progress(p: JobProgressRecord): V2Progress {
+  return {
+    value: progressValue(p),
+    nodes_done: p.nodesDone,
+    nodes_total: p.nodesTotal,
+    current_node: p.node ?? null,
+    current_node_class: null,
+    step: p.value ?? null,
+    steps: p.max ?? null,
+    message: p.max ? `${p.value ?? 0}/${p.max}` : null,
+  };
+}
+
 /** Where an output can be downloaded: a presigned URL for S3, the gateway's route otherwise. */
 export async function outputUrl(
   storage: Storage,
@@ -133,17 +159,7 @@ export async function jobView(
     id: record.id,
     workflow: record.workflow ?? null,
     status: record.state,
-    progress:
-      p && record.state === "running"
-        ? {
-            value: progressValue(p),
-            nodes_done: p.nodesDone,
-            nodes_total: p.nodesTotal,
-            node: p.node ?? null,
-            step: p.value ?? null,
-            steps: p.max ?? null,
-          }
-        : null,
+    progress: p && record.state === "running" ? v1Progress(p) : null,
     priority: record.priority,
     attempts: record.attempts,
     max_attempts: record.maxAttempts,
@@ -223,19 +239,7 @@ export async function v2Job(
         ? "canceling"
         : record.state;
   const details = record.error?.details as Record<string, unknown> | undefined;
-  const progress: V2Progress | null =
-    p && record.state === "running"
-      ? {
-          value: progressValue(p),
-          nodes_done: p.nodesDone,
-          nodes_total: p.nodesTotal,
-          current_node: p.node ?? null,
-          current_node_class: null,
-          step: p.value ?? null,
-          steps: p.max ?? null,
-          message: p.max ? `${p.value ?? 0}/${p.max}` : null,
-        }
-      : null;
+  const progress: V2Progress | null = p && record.state === "running" ? v2Progress(p) : null;
   const outputs: V2Output[] = await Promise.all(
     (record.outputs ?? []).map(async (o) => {
       const url = await outputUrl(storage, record.id, o);

@@ -6,7 +6,7 @@ import { V2ErrorEnvelopeSchema, V2JobSchema, V2SubmitJobSchema } from "../protoc
 import type { JobProgressRecord, JobRecord } from "../scale/record.js";
 import { ApiError } from "./api-error.js";
 import type { GatewayContext } from "./gateway.js";
-import { ownedJob, progressValue, v2Job } from "./job-view.js";
+import { ownedJob, v2Job, v2Progress } from "./job-view.js";
 import { streamJob, type SseRenderer } from "./sse.js";
 import { submitJob } from "./submit.js";
 import { admit } from "./workflow-routes.js";
@@ -68,19 +68,7 @@ function v2Renderer(ctx: GatewayContext, origin: string): SseRenderer {
     event: "status",
     data: { status: s, queue_position: null, ...(r ? {} : {}) },
   });
-  const progress = (p: JobProgressRecord) => ({
-    event: "progress",
-    data: {
-      value: progressValue(p),
-      nodes_done: p.nodesDone,
-      nodes_total: p.nodesTotal,
-      current_node: p.node ?? null,
-      current_node_class: null,
-      step: p.value ?? null,
-      steps: p.max ?? null,
-      message: p.max ? `${p.value ?? 0}/${p.max}` : null,
-    },
-  });
+  const progress = (p: JobProgressRecord) => ({ event: "progress", data: v2Progress(p) });
   return {
     withIds: false,
     snapshot: async (r) => {
