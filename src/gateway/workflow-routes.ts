@@ -204,7 +204,9 @@ function withImageParams(
       });
     shape[name] = required.has(name) ? image : image.optional();
   }
-  return wf.params.extend(shape);
+  // A fresh object (not .extend(), which zod refuses on a refined object): the workflow's own
+  // schema, refinements included, still parses the parameters in compile().
+  return z.object({ ...wf.params.shape, ...shape });
 }
 
 function allowed(caller: Caller, workflow: string): boolean {

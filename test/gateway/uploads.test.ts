@@ -33,6 +33,21 @@ const invertImage = defineWorkflow(
   },
 );
 
+/** Image parameters beside an object-level refinement (zod cannot `.extend()` such an object). */
+const refined = defineWorkflow(
+  {
+    name: "refined",
+    params: z
+      .object({ image: imageParam(), copies: z.number().int().default(1) })
+      .refine((p) => p.copies <= 2, { message: "at most 2 copies", path: ["copies"] }),
+  },
+  (wf, p) => {
+    const photo = wf.add(LoadImage, { image: p.image });
+    for (let i = 0; i < p.copies; i++)
+      wf.add(SaveImage, { images: photo.IMAGE, filename_prefix: `gw/refined${i}` });
+  },
+);
+
 /** A 4×4 PNG whose pixels depend on `seed`. */
 function png(seed: number): Buffer {
   const rgba = Buffer.alloc(64);
@@ -81,7 +96,7 @@ beforeAll(async () => {
   key = (await addKey(keysFile, { name: "uploader" })).key;
   gateway = await createGateway({
     redis: cluster.redis.url,
-    workflows: [{ workflow: invertImage }],
+    workflows: [{ workflow: invertImage }, { workflow: refined }],
     keysFile,
     storage: cluster.storage,
     allowUrlPrefixes: [`${imagesBase}/images`],
@@ -200,6 +215,23 @@ describe("image parameters on the gateway", { timeout: 60_000 }, () => {
     ]);
   });
 
+  test("a workflow whose parameters carry a refinement takes images too, and its refinement holds", async () => {
+    const url = `${base}/v1/workflows/refined/jobs`;
+    const send = (copies: number) =>
+      fetch(url, {
+        method: "POST",
+        headers: { ...auth(), "content-type": "application/json" },
+        body: JSON.stringify({ params: { image: `${imagesBase}/images/cat.png`, copies } }),
+      });
+    const bad = await send(3);
+    expect(bad.status).toBe(422);
+    const good = await send(2);
+    expect(good.status).toBe(202);
+    const record = await cluster.queue.waitFor(((await good.json()) as { id: string }).id);
+    expect(record.state, JSON.stringify(record.error)).toBe("succeeded");
+    expect(record.outputs).toHaveLength(2);
+  });
+
   test("the OpenAPI document describes the multipart body and the image URL", async () => {
     const doc = (await (await fetch(`${base}/openapi.json`)).json()) as any;
     const body = doc.paths["/v1/workflows/invert-image/jobs"].post.requestBody.content;
@@ -210,6 +242,7 @@ describe("image parameters on the gateway", { timeout: 60_000 }, () => {
       contentMediaType: "image/*",
     });
     const list = (await (await fetch(`${base}/v1/workflows`, { headers: auth() })).json()) as any;
-    expect(list.workflows[0].params_schema.properties.image.contentMediaType).toBe("image/*");
+    const listed = list.workflows.find((w: { name: string }) => w.name === "invert-image");
+    expect(listed.params_schema.properties.image.contentMediaType).toBe("image/*");
   });
 });
