@@ -122,6 +122,26 @@ describe("queued jobs with upload inputs", { timeout: 60_000 }, () => {
     expect(uploads(a)).toBe(1);
   });
 
+  test("a job handed back at shutdown is followed by the next worker on the instance: nothing is uploaded again", async () => {
+    c = await Cluster.start();
+    const a = await c.addServer();
+    // Long enough that the hand-back surely comes while it runs; the next worker follows it.
+    a.script.node("ImageInvert", { durationMs: 3000 });
+    const first = await c.addWorker(a);
+    const running = nextPhase(first, "running");
+    const bytes = png(8);
+    const { id } = await c.queue.enqueue(invertUpload(fileBytes(bytes, "cat.png")));
+    await running;
+    const handed = nextPhase(first, "handed_back", id);
+    await Promise.all([first.close({ graceMs: 0 }), handed]);
+    await c.addWorker(a);
+    const record = await c.queue.waitFor(id);
+    await expectInverted(c, record, bytes);
+    expect(record.recovered).toBe(true);
+    expect(c.executions().get(record.promptId!)).toBe(1);
+    expect(uploads(a)).toBe(1);
+  });
+
   test("an instance stopped for good: the job's file reaches the instance that takes it over", async () => {
     c = await Cluster.start();
     const a = await c.addServer();
