@@ -360,6 +360,7 @@ function describeMultipart(
     const content = doc.paths?.[`/v1/workflows/${wf.name}/jobs`]?.["post"]?.requestBody?.content;
     if (images.length === 0 || !content) continue;
     const required = (wf.paramsJsonSchema["required"] as string[] | undefined) ?? [];
+    const requiredImages = images.filter((name) => required.includes(name));
     content["multipart/form-data"] = {
       schema: {
         type: "object",
@@ -383,9 +384,9 @@ function describeMultipart(
           webhook: { type: "string", description: "Callback URL, as in the JSON body" },
           priority: { type: "integer", minimum: 1, description: "As in the JSON body" },
         },
-        ...(required.length
+        ...(requiredImages.length
           ? {
-              description: `Required images: ${required.filter((r) => images.includes(r)).join(", ")} (as file parts or URLs in params)`,
+              description: `Required images: ${requiredImages.join(", ")} (each as a file part, or as a URL in params)`,
             }
           : {}),
       },
