@@ -15,8 +15,15 @@ export interface SubmitInput {
   readonly source: AnyWorkflow | Readonly<Record<string, unknown>>;
   /** Raw parameters of a parameterized workflow. */
   readonly params?: Record<string, unknown>;
-  /** Images already in storage that the parameters name (image parameters). */
-  readonly inputs?: readonly StagedInput[];
+  /**
+   * Stores the request's images (image parameters) and returns the parameters naming them with
+   * the inputs the job carries. Runs after the `Idempotency-Key` check, so a replay fetches and
+   * stores nothing; an `ApiError` it throws releases the key.
+   */
+  readonly stageInputs?: () => Promise<{
+    params: Record<string, unknown>;
+    inputs: readonly StagedInput[];
+  }>;
   /** Workflow name for metrics and the job record (`api` for a raw graph). */
   readonly workflow: string;
   readonly priority?: number;
@@ -66,6 +73,16 @@ export async function submitJob(
     if (claim.kind === "existing") return { id: claim.jobId, replayed: true };
     id = claim.jobId;
   }
+  let params = input.params;
+  let inputs: readonly StagedInput[] = [];
+  if (input.stageInputs) {
+    try {
+      ({ params, inputs } = await input.stageInputs());
+    } catch (e) {
+      if (key) await ctx.idempotency.release(caller.keyId, key);
+      throw e;
+    }
+  }
   const meta: GatewayJobMeta = {
     owner: caller.keyId,
     key: caller.name,
@@ -78,8 +95,8 @@ export async function submitJob(
       requestId: request.id,
       meta: meta as unknown as Record<string, unknown>,
       compile: { validate: ctx.validate },
-      ...(input.params ? { params: input.params } : {}),
-      ...(input.inputs?.length ? { inputs: input.inputs } : {}),
+      ...(params ? { params } : {}),
+      ...(inputs.length ? { inputs } : {}),
       ...(input.priority !== undefined ? { priority: input.priority } : {}),
       ...(input.extraData ? { extraData: input.extraData } : {}),
     });

@@ -147,17 +147,22 @@ export function registerWorkflowRoutes(
       },
       async (request, reply) => {
         const raw = rawBodies.get(request) ?? {};
-        const staged = await stageImageParams(
-          (raw.params ?? {}) as Record<string, unknown>,
-          images,
-          uploadedFiles.get(request),
-          ctx.uploads,
-          ctx.storage,
-        );
+        const params = (raw.params ?? {}) as Record<string, unknown>;
         const submitted = await submitJob(ctx, request, request.caller!, {
           source: wf.workflow,
-          params: staged.params,
-          inputs: staged.inputs,
+          params,
+          ...(images.length > 0
+            ? {
+                stageInputs: () =>
+                  stageImageParams(
+                    params,
+                    images,
+                    uploadedFiles.get(request),
+                    ctx.uploads,
+                    ctx.storage,
+                  ),
+              }
+            : {}),
           workflow: wf.name,
           ...(request.body.priority !== undefined ? { priority: request.body.priority } : {}),
           ...(request.body.webhook !== undefined ? { webhook: request.body.webhook } : {}),

@@ -68,6 +68,8 @@ let base: string;
 let images: Server;
 let imagesBase: string;
 let key: string;
+/** Paths the image host served, in order. */
+const fetched: string[] = [];
 const contract = new GatewayContract();
 
 beforeAll(async () => {
@@ -77,6 +79,7 @@ beforeAll(async () => {
   // An image host: /images/ is allow-listed, /private/ is not.
   images = createServer((req, res) => {
     const url = req.url ?? "";
+    fetched.push(url);
     if (url === "/images/cat.png") return res.writeHead(200).end(png(2));
     if (url === "/images/hop.png") return res.writeHead(302, { location: "/images/cat.png" }).end();
     if (url === "/images/escape.png")
@@ -164,6 +167,28 @@ describe("image parameters on the gateway", { timeout: 60_000 }, () => {
       expect(res.status, JSON.stringify(res.json)).toBe(202);
       await expectInverted(res.json.id, png(2));
     }
+  });
+
+  test("an Idempotency-Key replay returns the same job without fetching the image again", async () => {
+    const send = (image: string) =>
+      fetch(`${base}/v1/workflows/invert-image/jobs`, {
+        method: "POST",
+        headers: { ...auth(), "content-type": "application/json", "idempotency-key": "img-1" },
+        body: JSON.stringify({ params: { image } }),
+      });
+    const url = `${imagesBase}/images/cat.png`;
+    const before = fetched.length;
+    const first = await send(url);
+    expect(first.status).toBe(202);
+    const again = await send(url);
+    expect(again.status).toBe(202);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    const [a, b] = [(await first.json()) as { id: string }, (await again.json()) as { id: string }];
+    expect(b.id).toBe(a.id);
+    expect(fetched.length).toBe(before + 1);
+    const other = await send(`${imagesBase}/images/hop.png`);
+    expect(other.status).toBe(409);
+    await expectInverted(a.id, png(2));
   });
 
   test("a URL off the allow-list, or a redirect off it, is a 422 naming the rule", async () => {
