@@ -71,13 +71,15 @@ type Command = readonly [indent: number, mode: Mode, doc: Doc];
 
 /** Prints `doc` starting at column `start` (with `indent` as the base indentation). */
 export function printDoc(doc: Doc, width: number, indentation = 0, start = indentation): string {
-  let out = "";
+  // Pieces, joined once: trimming trailing spaces at each line break only touches the last
+  // pieces instead of flattening everything printed so far.
+  const out: string[] = [];
   let column = start;
   const commands: Command[] = [[indentation, "break", doc]];
   while (commands.length > 0) {
     const [ind, mode, d] = commands.pop()!;
     if (typeof d === "string") {
-      out += d;
+      out.push(d);
       column += d.length;
       continue;
     }
@@ -102,17 +104,31 @@ export function printDoc(doc: Doc, width: number, indentation = 0, start = inden
       case "line":
         if (mode === "flat" && !x.hard) {
           if (!x.soft) {
-            out += " ";
+            out.push(" ");
             column += 1;
           }
         } else {
-          out = out.trimEnd() + "\n" + " ".repeat(ind);
+          trimEnd(out);
+          out.push("\n" + " ".repeat(ind));
           column = ind;
         }
         break;
     }
   }
-  return out;
+  return out.join("");
+}
+
+/** Removes trailing white space from pieces as `pieces.join("").trimEnd()` would. */
+function trimEnd(pieces: string[]): void {
+  while (pieces.length > 0) {
+    const last = pieces[pieces.length - 1]!;
+    const trimmed = last.trimEnd();
+    if (trimmed !== "") {
+      pieces[pieces.length - 1] = trimmed;
+      return;
+    }
+    pieces.pop();
+  }
 }
 
 /**

@@ -467,9 +467,12 @@ function autogrow(
 
 /** Drops keys whose value is `undefined`, so IR objects compare and serialize cleanly. */
 function compact<T extends object>(obj: T): T {
-  const out: Partial<Mutable<T>> = {};
-  for (const [k, v] of Object.entries(obj)) {
-    if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  // for…in over a fresh literal: no entry arrays (this runs for every input of every class).
+  const out: Record<string, unknown> = {};
+  const from = obj as Record<string, unknown>;
+  for (const k in from) {
+    const v = from[k];
+    if (v !== undefined) out[k] = v;
   }
   return out as T;
 }

@@ -24,10 +24,17 @@ describe("stringLiteral", () => {
     "`${process.exit()}`",
     "\u2028\u2029",
     "'\"\"'",
+    '{"a":"it\'s \\"x\\"","b":["\\\\",1]}',
+    '""\\"\'\\\'',
   ];
   test.each(cases)("%j evaluates back to itself", (text) => {
     const literal = stringLiteral(text);
     expect(new Function(`return ${literal};`)()).toBe(text);
+  });
+
+  test("uses single quotes, as prettier does, when the text holds more double quotes", () => {
+    expect(stringLiteral('{"a":"it\'s"}')).toBe(`'{"a":"it\\'s"}'`);
+    expect(stringLiteral('say "\\"')).toBe(`'say "\\\\"'`);
   });
 });
 

@@ -31,15 +31,24 @@ export function prettierString(text: string): string {
     else if (c === 39) singles++;
   }
   if (doubles <= singles) return json;
-  return `'${raw.replace(
-    /\\(.)|(["'])/gs,
-    (match, escaped: string | undefined, q: string | undefined) => {
-      if (escaped === '"') return '"';
-      if (q === "'") return "\\'";
-      if (q) return q;
-      return match;
-    },
-  )}'`;
+  // Single quotes: `\"` loses its backslash and a bare `'` gains one; other escapes stay. A
+  // scan with slices, not a regex callback per quote: embedded node-info JSON is full of them.
+  let out = "'";
+  let from = 0;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    if (c === 92) {
+      if (raw.charCodeAt(i + 1) === 34) {
+        out += raw.slice(from, i);
+        from = i + 1;
+      }
+      i++;
+    } else if (c === 39) {
+      out += raw.slice(from, i) + "\\";
+      from = i;
+    }
+  }
+  return `${out}${raw.slice(from)}'`;
 }
 
 /** A literal type or expression for a combo value. */
