@@ -177,7 +177,7 @@ export class Workflow {
     const keep = reachableFromOutputs(this.#nodes, compiled);
     const prompt: ApiPrompt = {};
     const unreachable: DroppedNode[] = [];
-    const sites = new Map<string, CallSite>();
+    const kept: NodeRecord[] = [];
     for (const node of this.#nodes) {
       const reachable = keep.has(node.id);
       if (!reachable) {
@@ -195,7 +195,7 @@ export class Workflow {
         inputs: compiled.get(node.id)!.inputs,
         _meta: { title: node.title },
       };
-      sites.set(node.id, node.site);
+      kept.push(node);
     }
     let validation: ValidationResult | undefined;
     if (options.validate !== false) {
@@ -219,7 +219,7 @@ export class Workflow {
     return {
       prompt,
       unreachable,
-      sources: new LazySources(sites),
+      sources: new LazySources(kept),
       outputs,
       ...(validation ? { validation } : {}),
     };
@@ -279,25 +279,29 @@ export class Workflow {
  * only the one asked for.
  */
 class LazySources extends Map<string, SourceLocation> {
-  #sites: ReadonlyMap<string, CallSite> | undefined;
+  /** The compiled nodes, until the map is filled; indexed by id on the first `get`. */
+  #nodes: readonly NodeRecord[] | undefined;
+  #sites: Map<string, CallSite> | undefined;
 
-  constructor(sites: ReadonlyMap<string, CallSite>) {
+  constructor(nodes: readonly NodeRecord[]) {
     super();
-    this.#sites = sites;
+    this.#nodes = nodes;
   }
 
   #fill(): void {
-    const sites = this.#sites;
-    if (!sites) return;
+    const nodes = this.#nodes;
+    if (!nodes) return;
+    this.#nodes = undefined;
     this.#sites = undefined;
-    for (const [id, site] of sites) {
-      const location = resolveCallSite(site);
-      if (location) super.set(id, location);
+    for (const node of nodes) {
+      const location = resolveCallSite(node.site);
+      if (location) super.set(node.id, location);
     }
   }
 
   override get(nodeId: string): SourceLocation | undefined {
-    if (!this.#sites) return super.get(nodeId);
+    if (!this.#nodes) return super.get(nodeId);
+    this.#sites ??= new Map(this.#nodes.map((n) => [n.id, n.site]));
     const site = this.#sites.get(nodeId);
     return site && resolveCallSite(site);
   }
@@ -322,6 +326,7 @@ class LazySources extends Map<string, SourceLocation> {
   }
 
   override clear(): void {
+    this.#nodes = undefined;
     this.#sites = undefined;
     super.clear();
   }

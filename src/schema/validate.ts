@@ -221,16 +221,21 @@ function copyForCoercion(prompt: Record<string, unknown>): Record<string, unknow
     const node = prompt[id];
     let copy = node;
     if (isPlainObject(node)) {
+      const copied: Record<string, unknown> = { ...node };
       const inputs = node["inputs"];
-      copy = { ...node, ...(isPlainObject(inputs) ? { inputs: { ...inputs } } : {}) };
+      if (isPlainObject(inputs)) copied["inputs"] = { ...inputs };
+      copy = copied;
     }
-    // A node id `__proto__` must stay an own key.
-    Object.defineProperty(out, id, {
-      value: copy,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
+    // A node id `__proto__` must stay an own key; other ids are plain stores (defining each
+    // property would turn a 1,000-node copy into a slow dictionary).
+    if (id === "__proto__") {
+      Object.defineProperty(out, id, {
+        value: copy,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    } else out[id] = copy;
   }
   return out;
 }
@@ -476,8 +481,13 @@ class Context {
           Array.isArray(val) &&
           options["multiselect"] === true &&
           this.rules.has("multiselectPerElement");
-        const values: readonly unknown[] = perElement ? (val as unknown[]) : [val];
-        const missing = values.filter((v) => !list.some((o) => o === v));
+        // One value (the common case) is looked up without allocating; indexOf compares with
+        // ===, as Python's `in` does for these scalars (NaN is never in the list).
+        const missing = perElement
+          ? (val as unknown[]).filter((v) => list.indexOf(v) === -1)
+          : list.indexOf(val) === -1
+            ? [val]
+            : [];
         if (missing.length > 0) {
           const long = list.length > 20;
           const listInfo = long ? `(list of length ${list.length})` : pyRepr(list);

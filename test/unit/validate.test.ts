@@ -392,6 +392,18 @@ describe("validatePrompt: one case per ComfyUI error type, in the server's exact
     });
   });
 
+  test("a node id __proto__ stays an ordinary node of the coerced prompt", () => {
+    const prompt = JSON.parse(
+      '{"__proto__": {"class_type": "EmptyImage", "inputs": {"width": "64", "height": 64, "batch_size": 1, "color": 0}}, "2": {"class_type": "PreviewImage", "inputs": {"images": ["__proto__", 0]}}}',
+    );
+    const r = validatePrompt(prompt, schema);
+    expect(r.valid).toBe(true);
+    expect(Object.keys(r.prompt)).toEqual(["2", "__proto__"]);
+    expect(Object.getPrototypeOf(r.prompt)).toBe(Object.prototype);
+    expect((r.prompt["__proto__"] as { inputs: { width: unknown } }).inputs.width).toBe(64);
+    expect(prompt["__proto__"].inputs.width).toBe("64");
+  });
+
   test("coerces values like Python and writes them back", () => {
     const r = validatePrompt(
       {
