@@ -30,7 +30,6 @@ class SpecIssue extends Error {
   }
 }
 
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 type NodeWithoutIdentifier = Omit<NodeClassIR, "identifier">;
 
 /**
