@@ -32,23 +32,25 @@ export function prettierString(text: string): string {
   }
   if (doubles <= singles) return json;
   // Single quotes: `\"` loses its backslash and a bare `'` gains one; other escapes stay. A
-  // scan with slices, not a regex callback per quote: embedded node-info JSON is full of them.
-  let out = "'";
+  // scan collecting slices, not a regex callback per quote (embedded node-info JSON is full of
+  // them), joined once into a flat string rather than a rope of thousands of pieces.
+  const parts: string[] = ["'"];
   let from = 0;
   for (let i = 0; i < raw.length; i++) {
     const c = raw.charCodeAt(i);
     if (c === 92) {
       if (raw.charCodeAt(i + 1) === 34) {
-        out += raw.slice(from, i);
+        parts.push(raw.slice(from, i));
         from = i + 1;
       }
       i++;
     } else if (c === 39) {
-      out += raw.slice(from, i) + "\\";
+      parts.push(raw.slice(from, i), "\\");
       from = i;
     }
   }
-  return `${out}${raw.slice(from)}'`;
+  parts.push(raw.slice(from), "'");
+  return parts.join("");
 }
 
 /** A literal type or expression for a combo value. */
