@@ -96,7 +96,7 @@ export async function generate(
   canonical = undefined;
   const emitOptions = { looseCombos: options.looseCombos === true };
   const files: GeneratedFile[] = [];
-  const print = (path: string, header: string, statements: readonly Statement[]) =>
+  const print = (path: string, header: string, statements: Iterable<Statement>) =>
     files.push({ path, content: printSourceFile(header, statements) });
   for (const pack of packs) {
     const nodes = byPack.get(pack)!;

@@ -32,8 +32,16 @@ const WIDTH = 100;
 const INDENT = "  ";
 
 /** Prints a whole file: `header` + statements separated by blank lines. */
-export function printSourceFile(header: string, statements: readonly Statement[]): string {
-  return `${header}${statements.map(printStatement).join("\n\n")}\n`;
+export function printSourceFile(header: string, statements: Iterable<Statement>): string {
+  const parts = [header];
+  let first = true;
+  for (const s of statements) {
+    if (!first) parts.push("\n\n");
+    parts.push(printStatement(s));
+    first = false;
+  }
+  parts.push("\n");
+  return parts.join("");
 }
 
 function printStatement(s: Statement): string {

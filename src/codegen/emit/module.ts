@@ -25,21 +25,16 @@ export function headerComment(hash: string, record?: string): string {
   return `/**\n * ${GENERATED_MARKER} (sha256 ${hash}). Do not edit.\n * Regenerate with \`comfyc codegen\`.\n${extra} */\n`;
 }
 
-/** Declarations of one node pack (`core.d.ts`): per class, options, inputs, handle, class. */
-export function emitPackDeclarations(
+/**
+ * Declarations of one node pack (`core.d.ts`): per class, options, inputs, handle, class.
+ * Statements are produced one class at a time as the printer asks for them, so each dies young
+ * instead of a whole pack's statements living until the file is printed.
+ */
+export function* emitPackDeclarations(
   nodes: readonly NodeClassIR[],
   names: ReadonlyMap<string, ClassNames>,
   options: EmitOptions,
-): Statement[] {
-  const statements: Statement[] = [];
-  for (const node of nodes) {
-    const n = names.get(node.classType)!;
-    const optionsDeclaration = emitOptionsDeclaration(node, n);
-    if (optionsDeclaration) statements.push(optionsDeclaration);
-    statements.push(emitInputsInterface(node, n, options));
-    statements.push(emitHandleInterface(node, n));
-    statements.push(emitFactoryDeclaration(node, n));
-  }
+): Generator<Statement> {
   const usesLink = nodes.some((n) => n.inputs.length > 0);
   const usesOutput = nodes.some((n) => n.outputs.length > 0);
   const usesUpload = nodes.some((n) => JSON.stringify(n.inputs).includes('"upload":'));
@@ -59,28 +54,35 @@ export function emitPackDeclarations(
     ...uiTypes,
     ...(usesUpload ? ["UploadSource"] : []),
   ];
-  return [{ kind: "import", typeOnly: true, from: "comfyc", names: named }, ...statements];
+  yield { kind: "import", typeOnly: true, from: "comfyc", names: named };
+  for (const node of nodes) {
+    const n = names.get(node.classType)!;
+    const optionsDeclaration = emitOptionsDeclaration(node, n);
+    if (optionsDeclaration) yield optionsDeclaration;
+    yield emitInputsInterface(node, n, options);
+    yield emitHandleInterface(node, n);
+    yield emitFactoryDeclaration(node, n);
+  }
 }
 
-/** Runtime side of one node pack (`core.js`): `defineNode` calls and options tables. */
-export function emitPackImplementation(
+/**
+ * Runtime side of one node pack (`core.js`): `defineNode` calls and options tables, produced
+ * one class at a time like {@link emitPackDeclarations}.
+ */
+export function* emitPackImplementation(
   nodes: readonly NodeClassIR[],
   names: ReadonlyMap<string, ClassNames>,
   nodeInfoJson: (classType: string) => string,
-): Statement[] {
-  const statements: Statement[] = [];
-  let usesOptions = false;
+): Generator<Statement> {
+  const usesOptions = nodes.some((node) => emitOptionsValue(node, names.get(node.classType)!));
+  const named = [...(usesOptions ? ["comboOptions"] : []), "defineNode"];
+  yield { kind: "import", typeOnly: false, from: "comfyc", names: named };
   for (const node of nodes) {
     const n = names.get(node.classType)!;
-    statements.push(emitFactoryValue(node, n, nodeInfoJson(node.classType)));
+    yield emitFactoryValue(node, n, nodeInfoJson(node.classType));
     const optionsValue = emitOptionsValue(node, n);
-    if (optionsValue) {
-      usesOptions = true;
-      statements.push(optionsValue);
-    }
+    if (optionsValue) yield optionsValue;
   }
-  const named = [...(usesOptions ? ["comboOptions"] : []), "defineNode"];
-  return [{ kind: "import", typeOnly: false, from: "comfyc", names: named }, ...statements];
 }
 
 /** A pack's module file names: `core.d.ts` and `core.js`. */
