@@ -250,8 +250,7 @@ export function normalizeInput(
   switch (type) {
     case "INT": {
       const d = num(options["default"]);
-      return compact({
-        ...base,
+      return withBase(base, {
         kind: "int",
         min: exactInt(options["min"]),
         max: exactInt(options["max"]),
@@ -260,8 +259,7 @@ export function normalizeInput(
       });
     }
     case "FLOAT":
-      return compact({
-        ...base,
+      return withBase(base, {
         kind: "float",
         min: num(options["min"]),
         max: num(options["max"]),
@@ -270,16 +268,14 @@ export function normalizeInput(
         default: num(options["default"]),
       });
     case "STRING":
-      return compact({
-        ...base,
+      return withBase(base, {
         kind: "string",
         multiline: options["multiline"] === true,
         default: typeof options["default"] === "string" ? options["default"] : undefined,
         placeholder: str(options["placeholder"]),
       });
     case "BOOLEAN":
-      return compact({
-        ...base,
+      return withBase(base, {
         kind: "boolean",
         default: typeof options["default"] === "boolean" ? options["default"] : undefined,
         labelOn: str(options["label_on"]),
@@ -297,14 +293,13 @@ export function normalizeInput(
       return combo(base, [], options, false);
     }
     case "COMFY_DYNAMICCOMBO_V3":
-      return compact({ ...base, kind: "dynamic_combo", options: dynamicOptions(options, path) });
+      return withBase(base, { kind: "dynamic_combo", options: dynamicOptions(options, path) });
     case "COMFY_AUTOGROW_V3":
       return autogrow(base, options, path);
     case "COMFY_MATCHTYPE_V3": {
       const template = options["template"] as Record<string, unknown> | undefined;
       const allowed = str(template?.["allowed_types"]) ?? "*";
-      return compact({
-        ...base,
+      return withBase(base, {
         kind: "matchtype",
         templateId: str(template?.["template_id"]) ?? name,
         allowedTypes: splitTypes(allowed),
@@ -312,14 +307,13 @@ export function normalizeInput(
     }
     case "COMFY_DYNAMICSLOT_V3": {
       const slot = str(options["slotType"]) ?? "*";
-      return compact({ ...base, kind: "link", type: slot, accepts: splitTypes(slot) });
+      return withBase(base, { kind: "link", type: slot, accepts: splitTypes(slot) });
     }
     default: {
       // V3 value types (COLOR 0.12.0, BOUNDING_BOX 0.15.0, CURVE 0.16.0, RANGE 0.20.0, …) are
       // widgets whose constant goes in the prompt; `socketless` marks any such widget.
       const value = V3_VALUE_TYPES.has(type) || options["socketless"] === true;
-      return compact({
-        ...base,
+      return withBase(base, {
         kind: "link",
         type,
         accepts: splitTypes(type),
@@ -357,8 +351,7 @@ function combo(
   const upload = (["image", "audio", "video", "file"] as const).find(
     (k) => raw[`${k}_upload`] === true,
   );
-  return compact({
-    ...base,
+  return withBase(base, {
     kind: "combo",
     options,
     default: validDefault ? d : undefined,
@@ -461,7 +454,26 @@ function autogrow(
   } else {
     throw new SpecIssue(at, "Autogrow template needs `prefix` or `names`");
   }
-  return compact({ ...base, kind: "autogrow", template: first, names, prefix, min });
+  return withBase(base, { kind: "autogrow", template: first, names, prefix, min });
+}
+
+/**
+ * `compact({ ...base, ...fields })` without the intermediate spread object: this runs for every
+ * input of every class, so the copy it saves is a good part of normalizing's garbage.
+ */
+function withBase<F extends object>(base: InputBaseFields, fields: F): InputBaseFields & F {
+  const out: Record<string, unknown> = {};
+  const from = base as unknown as Record<string, unknown>;
+  for (const k in from) {
+    const v = from[k];
+    if (v !== undefined) out[k] = v;
+  }
+  const more = fields as Record<string, unknown>;
+  for (const k in more) {
+    const v = more[k];
+    if (v !== undefined) out[k] = v;
+  }
+  return out as InputBaseFields & F;
 }
 
 /** Drops keys whose value is `undefined`, so IR objects compare and serialize cleanly. */
