@@ -67,7 +67,22 @@ function containsHardline(doc: Doc): boolean {
 }
 
 type Mode = "flat" | "break";
-type Command = readonly [indent: number, mode: Mode, doc: Doc];
+
+/**
+ * The layout engine's work list: a stack of (indent, mode, doc) kept in three parallel arrays
+ * rather than one tuple per entry, since printing a long combo union pushes tens of thousands.
+ */
+class Commands {
+  readonly indents: number[] = [];
+  readonly modes: Mode[] = [];
+  readonly docs: Doc[] = [];
+
+  push(indent: number, mode: Mode, doc: Doc): void {
+    this.indents.push(indent);
+    this.modes.push(mode);
+    this.docs.push(doc);
+  }
+}
 
 /** Prints `doc` starting at column `start` (with `indent` as the base indentation). */
 export function printDoc(doc: Doc, width: number, indentation = 0, start = indentation): string {
@@ -75,31 +90,35 @@ export function printDoc(doc: Doc, width: number, indentation = 0, start = inden
   // pieces instead of flattening everything printed so far.
   const out: string[] = [];
   let column = start;
-  const commands: Command[] = [[indentation, "break", doc]];
-  while (commands.length > 0) {
-    const [ind, mode, d] = commands.pop()!;
+  const commands = new Commands();
+  const { indents, modes, docs } = commands;
+  commands.push(indentation, "break", doc);
+  while (docs.length > 0) {
+    const ind = indents.pop()!;
+    const mode = modes.pop()!;
+    const d = docs.pop()!;
     if (typeof d === "string") {
       out.push(d);
       column += d.length;
       continue;
     }
     if (Array.isArray(d)) {
-      const docs = d as readonly Doc[];
-      for (let i = docs.length - 1; i >= 0; i--) commands.push([ind, mode, docs[i]!]);
+      const list = d as readonly Doc[];
+      for (let i = list.length - 1; i >= 0; i--) commands.push(ind, mode, list[i]!);
       continue;
     }
     const x = d as Exclude<Doc, string | readonly Doc[]>;
     switch (x.kind) {
       case "group": {
-        const flat = !x.break && fits([ind, "flat", x.contents], commands, width - column);
-        commands.push([ind, flat ? "flat" : "break", x.contents]);
+        const flat = !x.break && fits(x.contents, commands, width - column);
+        commands.push(ind, flat ? "flat" : "break", x.contents);
         break;
       }
       case "indent":
-        commands.push([ind + x.by, mode, x.contents]);
+        commands.push(ind + x.by, mode, x.contents);
         break;
       case "if-break":
-        commands.push([ind, mode, mode === "break" ? x.broken : x.flat]);
+        commands.push(ind, mode, mode === "break" ? x.broken : x.flat);
         break;
       case "line":
         if (mode === "flat" && !x.hard) {
@@ -118,6 +137,77 @@ export function printDoc(doc: Doc, width: number, indentation = 0, start = inden
   return out.join("");
 }
 
+/**
+ * Whether `next` printed flat fits in `width` columns, followed by the pending commands up to
+ * their first line break (prettier's `fits` with `mustBeFlat` false). Arrays are walked with an
+ * index instead of being pushed whole: a long union gives up after a line's worth of members.
+ */
+function fits(next: Doc, rest: Commands, width: number): boolean {
+  const modes: Mode[] = ["flat"];
+  const docs: Doc[] = [next];
+  /** For an array on the stack, the index of its next element. */
+  const positions: number[] = [0];
+  let restIndex = rest.docs.length;
+  while (width >= 0) {
+    const top = docs.length - 1;
+    if (top < 0) {
+      if (restIndex === 0) return true;
+      restIndex--;
+      modes.push(rest.modes[restIndex]!);
+      docs.push(rest.docs[restIndex]!);
+      positions.push(0);
+      continue;
+    }
+    const d = docs[top]!;
+    const mode = modes[top]!;
+    if (Array.isArray(d)) {
+      const list = d as readonly Doc[];
+      const i = positions[top]!;
+      if (i >= list.length) {
+        docs.pop();
+        modes.pop();
+        positions.pop();
+      } else {
+        positions[top] = i + 1;
+        modes.push(mode);
+        docs.push(list[i]!);
+        positions.push(0);
+      }
+      continue;
+    }
+    docs.pop();
+    modes.pop();
+    positions.pop();
+    if (typeof d === "string") {
+      width -= d.length;
+      continue;
+    }
+    const x = d as Exclude<Doc, string | readonly Doc[]>;
+    switch (x.kind) {
+      case "group":
+        modes.push(x.break ? "break" : mode);
+        docs.push(x.contents);
+        positions.push(0);
+        break;
+      case "indent":
+        modes.push(mode);
+        docs.push(x.contents);
+        positions.push(0);
+        break;
+      case "if-break":
+        modes.push(mode);
+        docs.push(mode === "break" ? x.broken : x.flat);
+        positions.push(0);
+        break;
+      case "line":
+        if (mode === "break" || x.hard) return true;
+        if (!x.soft) width -= 1;
+        break;
+    }
+  }
+  return false;
+}
+
 /** Removes trailing white space from pieces as `pieces.join("").trimEnd()` would. */
 function trimEnd(pieces: string[]): void {
   while (pieces.length > 0) {
@@ -129,48 +219,4 @@ function trimEnd(pieces: string[]): void {
     }
     pieces.pop();
   }
-}
-
-/**
- * Whether `next` fits in `width` columns, followed by the pending commands up to their first
- * line break (prettier's `fits` with `mustBeFlat` false).
- */
-function fits(next: Command, rest: readonly Command[], width: number): boolean {
-  const stack: [Mode, Doc][] = [[next[1], next[2]]];
-  let restIndex = rest.length;
-  while (width >= 0) {
-    if (stack.length === 0) {
-      if (restIndex === 0) return true;
-      const [, mode, doc] = rest[--restIndex]!;
-      stack.push([mode, doc]);
-      continue;
-    }
-    const [mode, d] = stack.pop()!;
-    if (typeof d === "string") {
-      width -= d.length;
-      continue;
-    }
-    if (Array.isArray(d)) {
-      const docs = d as readonly Doc[];
-      for (let i = docs.length - 1; i >= 0; i--) stack.push([mode, docs[i]!]);
-      continue;
-    }
-    const x = d as Exclude<Doc, string | readonly Doc[]>;
-    switch (x.kind) {
-      case "group":
-        stack.push([x.break ? "break" : mode, x.contents]);
-        break;
-      case "indent":
-        stack.push([mode, x.contents]);
-        break;
-      case "if-break":
-        stack.push([mode, mode === "break" ? x.broken : x.flat]);
-        break;
-      case "line":
-        if (mode === "break" || x.hard) return true;
-        if (!x.soft) width -= 1;
-        break;
-    }
-  }
-  return false;
 }
