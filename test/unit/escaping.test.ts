@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { docCode, docText, propertyName, stringLiteral } from "../../src/codegen/emit/text.js";
 
@@ -30,6 +31,17 @@ describe("stringLiteral", () => {
   test.each(cases)("%j evaluates back to itself", (text) => {
     const literal = stringLiteral(text);
     expect(new Function(`return ${literal};`)()).toBe(text);
+  });
+
+  test("any string of quotes, backslashes and text evaluates back to itself", () => {
+    const piece = fc.constantFrom('"', "'", "\\", '\\"', "a", "\n", "\u2028", "é");
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 16 }), (pieces) => {
+        const text = pieces.join("");
+        expect(new Function(`return ${stringLiteral(text)};`)()).toBe(text);
+      }),
+      { seed: 12, numRuns: 2000 },
+    );
   });
 
   test("uses single quotes, as prettier does, when the text holds more double quotes", () => {
