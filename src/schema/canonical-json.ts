@@ -47,26 +47,29 @@ function sortedPlainCopy(value: unknown): unknown {
   const obj = value as Record<string, unknown>;
   const keys = Object.keys(obj);
   let inOrder = true;
-  let changed = false;
-  const values: unknown[] = new Array(keys.length);
+  for (let i = 1; i < keys.length && inOrder; i++) inOrder = keys[i - 1]! < keys[i]!;
+  // The default sort compares UTF-16 code units, as compareCodeUnits does, without a callback.
+  if (!inOrder) keys.sort();
+  // Children are copied in sorted order; an object already in order is copied only once a child
+  // changes, and otherwise shared.
+  let out: Record<string, unknown> | undefined = inOrder ? undefined : {};
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
     // An object lists integer-like keys first whatever the insertion order, so a copy could
     // not hold "10" before "9"; such keys (and an own `__proto__`) take the general path.
     const first = key.charCodeAt(0);
     if ((first >= 48 && first <= 57) || key === "__proto__") return NOT_PLAIN;
-    if (i > 0 && keys[i - 1]! > key) inOrder = false;
-    const sorted = sortedPlainCopy(obj[key]);
+    const item = obj[key];
+    const sorted = sortedPlainCopy(item);
     if (sorted === NOT_PLAIN) return NOT_PLAIN;
-    if (sorted !== obj[key]) changed = true;
-    values[i] = sorted;
+    if (out) out[key] = sorted;
+    else if (sorted !== item) {
+      out = {};
+      for (let j = 0; j < i; j++) out[keys[j]!] = obj[keys[j]!];
+      out[key] = sorted;
+    }
   }
-  if (inOrder && !changed) return value;
-  const order = keys.map((_, i) => i);
-  if (!inOrder) order.sort((a, b) => compareCodeUnits(keys[a]!, keys[b]!));
-  const out: Record<string, unknown> = {};
-  for (const i of order) out[keys[i]!] = values[i];
-  return out;
+  return out ?? value;
 }
 
 /** {@link canonicalJson} for any value. */
