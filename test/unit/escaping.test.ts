@@ -1,6 +1,12 @@
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { docCode, docText, propertyName, stringLiteral } from "../../src/codegen/emit/text.js";
+import {
+  docCode,
+  docText,
+  jsonTextLiteral,
+  propertyName,
+  stringLiteral,
+} from "../../src/codegen/emit/text.js";
 
 describe("propertyName", () => {
   const cases: [string, string][] = [
@@ -41,6 +47,19 @@ describe("stringLiteral", () => {
         expect(new Function(`return ${stringLiteral(text)};`)()).toBe(text);
       }),
       { seed: 12, numRuns: 2000 },
+    );
+  });
+
+  test("jsonTextLiteral writes what stringLiteral writes for any JSON.stringify output", () => {
+    const piece = fc.constantFrom('"', "'", "\\", "a", "\n", "\u0001", "\u2028", "\ud800", "é");
+    const text = fc.array(piece, { maxLength: 8 }).map((p) => p.join(""));
+    const value = fc.oneof(text, fc.dictionary(text, fc.oneof(text, fc.array(text), fc.integer())));
+    fc.assert(
+      fc.property(value, (v) => {
+        const json = JSON.stringify(v);
+        expect(jsonTextLiteral(json)).toBe(stringLiteral(json));
+      }),
+      { seed: 13, numRuns: 2000 },
     );
   });
 

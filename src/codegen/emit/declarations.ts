@@ -9,7 +9,7 @@ import type {
 } from "../statements.js";
 import { classDoc, inputDoc, outputDoc } from "./docs.js";
 import type { ClassNames } from "./names.js";
-import { literal, propertyName, stringLiteral } from "./text.js";
+import { jsonTextLiteral, literal, propertyName, stringLiteral } from "./text.js";
 import { inputValueType, isOptionalInput, type TypeContext } from "./value-type.js";
 import { uiOutputType } from "./ui-outputs.js";
 
@@ -133,7 +133,7 @@ export function emitFactoryDeclaration(
 
 /**
  * `export const KSampler = defineNode("KSampler", "…");`. The class's `/object_info` entry
- * travels as JSON text, parsed on first use.
+ * travels as JSON text, parsed on first use; `nodeInfoJson` must come from `JSON.stringify`.
  */
 export function emitFactoryValue(
   node: NodeClassIR,
@@ -144,6 +144,6 @@ export function emitFactoryValue(
     kind: "const-call",
     name: names.factory,
     callee: "defineNode",
-    args: [stringLiteral(node.classType), stringLiteral(nodeInfoJson)],
+    args: [stringLiteral(node.classType), jsonTextLiteral(nodeInfoJson)],
   };
 }

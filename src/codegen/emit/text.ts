@@ -49,6 +49,17 @@ export function prettierString(text: string): string {
   return parts.join("");
 }
 
+/**
+ * {@link stringLiteral} of text that `JSON.stringify` produced, which holds no raw control
+ * characters or lone surrogates: quoting it only escapes `"` and `\\`, so the single-quoted
+ * form prettier prefers is the text with `\\` doubled and `'` escaped, made without quoting it
+ * twice. Used for the node-info JSON embedded in generated modules.
+ */
+export function jsonTextLiteral(json: string): string {
+  if (count(json, '"') <= count(json, "'")) return JSON.stringify(json);
+  return `'${json.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'`;
+}
+
 function count(text: string, char: string): number {
   let n = 0;
   for (let i = text.indexOf(char); i !== -1; i = text.indexOf(char, i + 1)) n++;
