@@ -156,6 +156,15 @@ const UNUSED_KEYS = new Set([
 
 /** The JSON text embedded in a factory: the node info minus what only documentation uses. */
 function specJson(info: unknown): string {
-  const kept = Object.entries(info as Record<string, unknown>).filter(([k]) => !UNUSED_KEYS.has(k));
-  return JSON.stringify(Object.fromEntries(kept));
+  // A shallow copy without entry arrays; an own `__proto__` key is defined, not assigned (which
+  // would set the copy's prototype and drop the key from the JSON).
+  const from = info as Record<string, unknown>;
+  const kept: Record<string, unknown> = {};
+  for (const k in from) {
+    if (!Object.hasOwn(from, k) || UNUSED_KEYS.has(k)) continue;
+    if (k === "__proto__") {
+      Object.defineProperty(kept, k, { value: from[k], enumerable: true, writable: true });
+    } else kept[k] = from[k];
+  }
+  return JSON.stringify(kept);
 }
