@@ -64,31 +64,12 @@ export async function workflowFiles(dir: string): Promise<string[]> {
   return files;
 }
 
-/** The gateway's HTTP stack: optional peer dependencies, installed by those who serve. */
-export const GATEWAY_PACKAGES = [
-  "fastify@5",
-  "fastify-type-provider-zod@7",
-  "@fastify/swagger@9",
-  "@fastify/swagger-ui@6",
-  "@fastify/multipart@10",
-  "rate-limiter-flexible@11",
-  "standardwebhooks@1",
-] as const;
-
-/** Imports the gateway; a `USAGE` error naming the install command when its packages are missing. */
+/**
+ * Imports the gateway. `comfyc/gateway` checks its own packages (`MISSING_PACKAGE`, exit 11, with
+ * the install line); `main.ts` has checked them before this command loaded, too.
+ */
 async function importGateway(): Promise<typeof import("../gateway/index.js")> {
-  try {
-    return await import("../gateway/index.js");
-  } catch (cause) {
-    const code = (cause as NodeJS.ErrnoException)?.code;
-    if (code !== "ERR_MODULE_NOT_FOUND" && code !== "MODULE_NOT_FOUND") throw cause;
-    throw new ComfycError(
-      "USAGE",
-      `comfyc gateway needs packages that are not installed: ${(cause as Error).message.split("\n")[0]}`,
-      `Install them beside comfyc: npm install ${GATEWAY_PACKAGES.join(" ")}`,
-      { cause },
-    );
-  }
+  return await import("../gateway/index.js");
 }
 
 /**

@@ -1,3 +1,4 @@
+import { GATEWAY_PACKAGES } from "../gateway/packages.js";
 import { SCALE_PACKAGES } from "../scale/packages.js";
 import { TEST_SERVER_PACKAGES } from "../testing/packages.js";
 
@@ -20,13 +21,5 @@ export const COMMAND_PACKAGES: Readonly<Record<string, readonly string[]>> = {
   worker: SCALE_PACKAGES,
   enqueue: SCALE_PACKAGES,
   jobs: SCALE_PACKAGES,
-  gateway: [
-    ...SCALE_PACKAGES,
-    "fastify",
-    "fastify-type-provider-zod",
-    "@fastify/swagger",
-    "@fastify/swagger-ui",
-    "rate-limiter-flexible",
-    "standardwebhooks",
-  ],
+  gateway: [...SCALE_PACKAGES, ...GATEWAY_PACKAGES],
 };

@@ -2,46 +2,48 @@
  * `comfyc/scale`: many ComfyUI instances behind one entry point. A durable queue on BullMQ and
  * Redis (`ComfyQueue` to enqueue and read jobs, `ComfyWorker` per instance), job-scoped output
  * storage (local folder or S3), capability routing and Prometheus metrics.
+ *
+ * Its packages (bullmq, ioredis, pino, prom-client) are optional peer dependencies of comfyc;
+ * importing this module without them throws `MISSING_PACKAGE` (CLI exit 11) with the install
+ * line, not Node's `ERR_MODULE_NOT_FOUND` from inside comfyc. The values are loaded after that
+ * check (a static import would fail while Node links the module graph, before any check runs),
+ * so every value exported by `api.ts` is listed here; `test/unit/entry-points.test.ts` checks
+ * that none is missing.
  */
-export {
+import { requirePackages } from "../errors.js";
+import type * as Api from "./api.js";
+import { SCALE_PACKAGES } from "./packages.js";
+
+requirePackages(SCALE_PACKAGES, "comfyc/scale (ComfyQueue, ComfyWorker, ComfyPool, storage)");
+const api = await import("./api.js");
+
+export type * from "./api.js";
+export const {
   capabilitiesOf,
   capabilityId,
+  checkKey,
+  ComfyPool,
+  ComfyQueue,
+  ComfyWorker,
+  connectRedis,
   describeMissing,
+  LocalStorage,
   missingFrom,
   NoCapableServerError,
+  openStorage,
+  outputKey,
+  PoolJob,
+  QUEUE_JOB_STATES,
   requirementsOf,
-} from "./capabilities.js";
-export type { Capabilities, Missing, Requirements } from "./capabilities.js";
-export { storeInput } from "./inputs.js";
-export type { StagedInput } from "./inputs.js";
-export { LocalStorage } from "./local-storage.js";
-export { ScaleMetrics } from "./metrics.js";
-export { ComfyPool, PoolJob } from "./pool.js";
-export type { PoolOptions, PoolServerState } from "./pool.js";
-export { ComfyQueue, WORKER_STALE_MS } from "./queue.js";
-export type {
-  ComfyQueueOptions,
-  EnqueueOptions,
-  LaneCounts,
-  LaneInfo,
-  ListJobsOptions,
-  WorkerInfo,
-} from "./queue.js";
-export { QUEUE_JOB_STATES } from "./record.js";
-export type {
-  JobErrorRecord,
-  JobOutcome,
-  JobOutput,
-  JobProgressRecord,
-  JobRecord,
-  JobRunRecord,
-  QueuedJobData,
-  QueueJobState,
-} from "./record.js";
-export { connectRedis } from "./redis.js";
-export type { RedisConnection } from "./redis.js";
-export { checkKey, openStorage, outputKey, safeSegment } from "./storage.js";
-export type { OpenStorageOptions, Storage, StoredObject } from "./storage.js";
-export type { S3StorageOptions } from "./s3-storage.js";
-export { ComfyWorker } from "./worker.js";
-export type { ComfyWorkerOptions } from "./worker.js";
+  safeSegment,
+  ScaleMetrics,
+  storeInput,
+  WORKER_STALE_MS,
+} = api;
+export type ComfyPool = Api.ComfyPool;
+export type ComfyQueue = Api.ComfyQueue;
+export type ComfyWorker = Api.ComfyWorker;
+export type LocalStorage = Api.LocalStorage;
+export type NoCapableServerError = Api.NoCapableServerError;
+export type PoolJob = Api.PoolJob;
+export type ScaleMetrics = Api.ScaleMetrics;

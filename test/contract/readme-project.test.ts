@@ -189,5 +189,21 @@ describe("README: Use comfyc in your project, then In five minutes", () => {
       `node --input-type=module -e 'try { await import("comfyc/testing") } catch (e) { console.log(e.code, e.message) }'`,
     );
     expect(testing.output).toMatch(/^MISSING_PACKAGE comfyc\/testing .*busboy, pngjs, ws/);
+    // The other entry points with optional packages say the same, each naming its own.
+    for (const [entry, packages] of [
+      ["comfyc/scale", /bullmq, ioredis, pino, prom-client/],
+      [
+        "comfyc/scale/s3",
+        /@aws-sdk\/client-s3, @aws-sdk\/lib-storage, @aws-sdk\/s3-request-presigner/,
+      ],
+      ["comfyc/gateway", /bullmq, ioredis, pino, prom-client, fastify, .*standardwebhooks/],
+    ] as const) {
+      const loaded = sh(
+        runtimeOnly,
+        `node --input-type=module -e 'try { await import("${entry}") } catch (e) { console.log(e.code, e.message) }'`,
+      );
+      expect(loaded.output, entry).toMatch(new RegExp(`^MISSING_PACKAGE ${entry}`));
+      expect(loaded.output, entry).toMatch(packages);
+    }
   }, 600_000);
 });
