@@ -13,7 +13,7 @@ export default defineConfig({
   },
   test: {
     include: ["test/**/*.test.ts", "examples/**/*.test.ts"],
-    globalSetup: ["test/shared-data.setup.ts", "test/real-comfyui.setup.ts"],
+    globalSetup: ["test/shared.setup.ts"],
     // Generous: tests wait on events, and these only bound a hang. The machines are shared and
     // loaded; a child process with tsx can take tens of seconds to start.
     testTimeout: 120_000,

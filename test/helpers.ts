@@ -10,7 +10,7 @@ export const ROOT = resolve(fileURLToPath(new URL(".", import.meta.url)), "..");
 /**
  * `../shared/data`, the whole real corpus (object_info dumps and workflows). CI has it beside
  * the repository; a bare clone does not, and the sweeps over it are then skipped (see
- * `test/shared-data.setup.ts` for the one line that says so).
+ * `test/shared.setup.ts` for the one line that says so).
  */
 export const SHARED_DATA = resolve(ROOT, "..", "shared", "data");
 

@@ -10,7 +10,7 @@ import { freePort } from "./waits.js";
  * A real ComfyUI for contract tests, from `../shared/comfyui-real` (unmodified releases that
  * run on CPU with Debian's packages; see its README). CI has the folder beside the repository;
  * a bare clone does not, and the tests that need it are skipped with one line saying so
- * (`test/real-comfyui.setup.ts`).
+ * (`test/shared.setup.ts`).
  *
  * @example
  * describe.runIf(HAS_REAL_COMFYUI)("against ComfyUI 0.3.64", () => {

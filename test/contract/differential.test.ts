@@ -1,14 +1,14 @@
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { parseJsonLossless, stringifyJson } from "../../src/protocol/json.js";
 import { normalizeObjectInfo } from "../../src/schema/normalize.js";
 import { validatePrompt } from "../../src/schema/validate.js";
 import { startTestServer, type TestServer } from "../../src/testing/index.js";
-import { ROOT } from "../helpers.js";
+import { COMFYUI_REAL, HAS_REAL_COMFYUI } from "../real-comfyui.js";
 
 /**
  * The differential suite: one table of `POST /prompt` exchanges, sent to real ComfyUI releases
@@ -20,7 +20,7 @@ import { ROOT } from "../helpers.js";
  * starts them with `comfyui-real/start.sh` (its first run installs Debian packages, ~1 min).
  */
 
-const REAL = resolve(ROOT, "..", "shared", "comfyui-real");
+const REAL = COMFYUI_REAL;
 const RELEASES = [
   { version: "0.3.64", env: "COMFYUI_0364_URL" },
   { version: "0.33.0", env: "COMFYUI_033_URL" },
@@ -361,16 +361,13 @@ interface Side {
   server?: TestServer;
 }
 
-const present = existsSync(join(REAL, "start.sh"));
-if (!present)
-  console.log("skip: differential suite against real ComfyUI (no ../shared/comfyui-real)");
-
-describe.runIf(present)("differential: real ComfyUI vs comfyc", () => {
+// Without ../shared/comfyui-real, one line for every skipped suite says so (test/shared.setup.ts).
+describe.runIf(HAS_REAL_COMFYUI)("differential: real ComfyUI vs comfyc", () => {
   const sides: Side[] = RELEASES.map((r) => ({
     version: r.version,
     url: process.env[r.env] ?? "",
   }));
-  const workdir = present ? mkdtempSync(join(tmpdir(), "comfyc-real-")) : "";
+  const workdir = HAS_REAL_COMFYUI ? mkdtempSync(join(tmpdir(), "comfyc-real-")) : "";
 
   beforeAll(async () => {
     for (const side of sides) {

@@ -22,7 +22,7 @@ import {
  * code generated from the same schema. Runs when `../shared` is beside the repository.
  */
 const WORKFLOWS = join(SHARED_DATA, "workflows");
-// One line for all corpus sweeps says when they are skipped (test/shared-data.setup.ts).
+// One line for all corpus sweeps says when they are skipped (test/shared.setup.ts).
 const present = HAS_SHARED_DATA;
 
 const files = present

@@ -14,7 +14,7 @@ import { sharedUnionObjectInfo } from "../import-helpers.js";
  */
 const UI = join(SHARED_DATA, "workflows", "ui");
 const CONVERTED = join(SHARED_DATA, "workflows", "ui-converted");
-// One line for all corpus sweeps says when they are skipped (test/shared-data.setup.ts).
+// One line for all corpus sweeps says when they are skipped (test/shared.setup.ts).
 const present = HAS_SHARED_DATA;
 
 /** The editor's node definitions: ComfyUI 0.33.0's own, then the dumps in the order it used. */
