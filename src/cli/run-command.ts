@@ -27,6 +27,8 @@ interface RunFlags {
   api?: string;
   token?: string;
   server: string;
+  /** `--url`, a hidden synonym of `--server` (codegen, validate, import and convert say `--url`). */
+  url?: string;
   header: string[];
   param: string[];
   out: string;
@@ -150,6 +152,7 @@ export function registerRun(program: Command, io: CliIo): void {
         .default("http://127.0.0.1:8188")
         .argParser(serverUrlOption("--server")),
     )
+    .addOption(new Option("--url <url>").hideHelp().argParser(serverUrlOption("--url")))
     .option("--header <header>", 'extra HTTP header "Name: value" (repeatable)', collect, [])
     .option(
       "--api <api>",
@@ -172,7 +175,16 @@ export function registerRun(program: Command, io: CliIo): void {
       `give up when the server has not answered for this long while the job runs (default ${DEFAULT_UNREACHABLE_TIMEOUT_MS})`,
       millisecondsOption("--unreachable-timeout"),
     )
-    .action(async (file: string, flags: RunFlags) => {
+    .action(async (file: string, flags: RunFlags, command: Command) => {
+      if (flags.url !== undefined) {
+        if (command.getOptionValueSource("server") === "cli" && flags.server !== flags.url)
+          throw new ComfycError(
+            "USAGE",
+            `--url ${flags.url} and --server ${flags.server} name different servers`,
+            "Give one of them: --server <url> (--url is the same flag, as in codegen and validate).",
+          );
+        flags.server = flags.url;
+      }
       flags.api ??= "classic";
       if (flags.api !== "classic" && flags.api !== "v2")
         throw new ComfycError(

@@ -191,6 +191,38 @@ const cases: Case[] = [
     stderr: /^\[prompt\] queued as /m,
     stdout: /x_00001_\.png/,
   },
+  {
+    name: "run takes --url like the other commands, checked like --server",
+    args: (c) => ["run", join(c.dir, "prompt.json"), "--url", "htp://127.0.0.1:8188"],
+    code: 2,
+    stderr: /--url: "htp:\/\/127\.0\.0\.1:8188"[\s\S]*Did you mean http:\/\/127\.0\.0\.1:8188\?/,
+  },
+  {
+    name: "run --url and --server naming different servers",
+    args: (c) => [
+      "run",
+      join(c.dir, "prompt.json"),
+      "--url",
+      c.url,
+      "--server",
+      "http://127.0.0.1:9",
+    ],
+    code: 2,
+    stderr: /--url .* and --server http:\/\/127\.0\.0\.1:9 name different servers/,
+  },
+  {
+    name: "run --url reaches the server",
+    args: (c) => [
+      "run",
+      join(c.dir, "prompt.json"),
+      "--url",
+      c.url,
+      "--out",
+      join(c.dir, "url-out"),
+    ],
+    code: 0,
+    stdout: /x_00001_\.png/,
+  },
   // Workflow files
   {
     name: "a workflow file that does not exist",
