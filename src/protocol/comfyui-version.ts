@@ -211,6 +211,11 @@ export const COMFYUI_BEHAVIOURS = {
     summary: 'SaveText writes <prefix>_00001.txt and shows {"text": [...], "files": [...]}',
     source: "94fa0822 (changes #25, #26)",
   },
+  jobsPreviewableCount: {
+    since: "0.32.0",
+    summary: "jobs carry previewable_outputs_count",
+    source: "a683fa6e (changes #4)",
+  },
   // Seen only in later single files whose release is unknown (changes §J): off unless asked.
   duplicatePromptId: {
     since: null,

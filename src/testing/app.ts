@@ -35,6 +35,7 @@ import { encodePng, pattern } from "./images.js";
 import { PromptHeap } from "./queue.js";
 import { fileRoutes } from "./routes/files.js";
 import { historyRoutes } from "./routes/history.js";
+import { jobsRoutes } from "./routes/jobs.js";
 import { promptRoutes } from "./routes/prompt.js";
 import { queueRoutes } from "./routes/queue.js";
 import { MODEL_FOLDERS, systemRoutes } from "./routes/system.js";
@@ -365,6 +366,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...systemRoutes(app),
     ...fileRoutes(app),
     ...v2Routes(app),
+    ...jobsRoutes(app),
   ];
 
   const respond = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
@@ -380,7 +382,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       }
     }
     const path = url.pathname.startsWith("/api/") ? url.pathname.slice(4) : url.pathname;
-    const found = findRoute(routes, req.method ?? "GET", path);
+    const found = findRoute(routes, req.method ?? "GET", path, url.pathname);
     if (!found) return sendText(res, 404, "404: Not Found");
     try {
       await found.route.handle({

@@ -27,24 +27,41 @@ export interface RouteRequest {
 export interface Route {
   readonly method: "GET" | "POST";
   readonly path: string | RegExp;
+  /**
+   * The path is literal, `/api` included, as ComfyUI registers `/api/jobs…` (protocol §2.18):
+   * the request's own path must match it, or match it after one more `/api` is removed
+   * (`/api/api/jobs`); `/jobs` does not.
+   */
+  readonly literal?: true;
   readonly handle: (r: RouteRequest) => Promise<void> | void;
 }
 
-/** Finds the route for a method and path; HEAD is answered by the GET route, as aiohttp does. */
+/**
+ * Finds the route for a method and path; HEAD is answered by the GET route, as aiohttp does.
+ *
+ * @param path the request path without its `/api` prefix (every route answers with and without it).
+ * @param rawPath the request path as sent, for {@link Route.literal} routes.
+ */
 export function findRoute(
   routes: readonly Route[],
   method: string,
   path: string,
+  rawPath = path,
 ): { route: Route; params: string[] } | undefined {
   const m = method === "HEAD" ? "GET" : method;
   for (const route of routes) {
     if (route.method !== m) continue;
-    if (typeof route.path === "string") {
-      if (route.path === path) return { route, params: [] };
-      continue;
+    const candidates = route.literal
+      ? [rawPath, ...(rawPath.startsWith("/api/api/") ? [rawPath.slice(4)] : [])]
+      : [path];
+    for (const candidate of candidates) {
+      if (typeof route.path === "string") {
+        if (route.path === candidate) return { route, params: [] };
+        continue;
+      }
+      const match = route.path.exec(candidate);
+      if (match) return { route, params: match.slice(1).map((p) => decodeURIComponent(p)) };
     }
-    const match = route.path.exec(path);
-    if (match) return { route, params: match.slice(1).map((p) => decodeURIComponent(p)) };
   }
   return undefined;
 }

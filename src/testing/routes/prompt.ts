@@ -1,9 +1,8 @@
 import { randomUUID } from "node:crypto";
+import { CANONICAL_UUID } from "../../protocol/jobs.js";
 import { validatePrompt } from "../../schema/validate.js";
 import type { App } from "../app.js";
 import { asObject, HttpStatus, parseBody, sendJson, type Route } from "../http.js";
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** `GET /prompt` (queue size) and `POST /prompt` (validate and queue; protocol §4, §5). */
 export function promptRoutes(app: App): Route[] {
@@ -44,7 +43,7 @@ export function promptRoutes(app: App): Route[] {
                 ? "None"
                 : String(requested);
         else if (requested === undefined || requested === null) promptId = randomUUID();
-        else if (typeof requested !== "string" || !UUID.test(requested)) {
+        else if (typeof requested !== "string" || !CANONICAL_UUID.test(requested)) {
           return sendJson(res, 400, {
             error: {
               type: "invalid_prompt_id",
