@@ -7,23 +7,30 @@ import { z } from "zod";
  * so `/api/api/jobs` answers too and `/jobs` does not. The first server-side status by id:
  * `GET /api/jobs/{id}` answers pending and running jobs that `/history/{id}` shows as `{}`.
  *
- * Schemas are for reading a server's replies (untrusted: unknown fields kept, an unknown status
+ * Named "server job" (`ServerJob`) apart from the runtime's own `Job` handle. Schemas are for
+ * reading a server's replies (untrusted: unknown fields kept, an unknown status
  * kept as its string); the `…Wire` types are what a server writes.
  */
 
 /**
- * `JobStatus.ALL` of `comfy_execution/jobs.py`. `cancelled` exists from 0.9.0 (`04c49a29`);
+ * `ServerJobStatus.ALL` of `comfy_execution/jobs.py`. `cancelled` exists from 0.9.0 (`04c49a29`);
  * before, an interrupted prompt's job is `failed`.
  */
-export const JOB_STATUSES = ["pending", "in_progress", "completed", "failed", "cancelled"] as const;
-export type JobStatus = (typeof JOB_STATUSES)[number];
+export const SERVER_JOB_STATUSES = [
+  "pending",
+  "in_progress",
+  "completed",
+  "failed",
+  "cancelled",
+] as const;
+export type ServerJobStatus = (typeof SERVER_JOB_STATUSES)[number];
 
 /**
  * One job of `GET /api/jobs` (`normalize_queue_item` / `normalize_history_item`). Fields whose
  * value would be `None` are left out (`prune_dict`). Times are Unix milliseconds; `priority` is
  * the queue number; `previewable_outputs_count` exists from 0.32.0 (`a683fa6e`).
  */
-export const JobSchema = z
+export const ServerJobSchema = z
   .object({
     id: z.string(),
     status: z.string(),
@@ -40,14 +47,14 @@ export const JobSchema = z
     workflow_id: z.string().optional(),
   })
   .loose();
-export type Job = z.infer<typeof JobSchema>;
+export type ServerJob = z.infer<typeof ServerJobSchema>;
 
 /**
  * `GET /api/jobs/{id}`: a finished job adds its normalised `outputs` (3D file names as file
  * items, `None` items dropped), the history entry's `execution_status` and `workflow`
  * (`{prompt, extra_data}`); a pending or running one is the list item alone.
  */
-export const JobDetailSchema = JobSchema.extend({
+export const ServerJobDetailSchema = ServerJobSchema.extend({
   outputs: z.record(z.string(), z.unknown()).optional(),
   execution_status: z.record(z.string(), z.unknown()).optional(),
   workflow: z
@@ -55,12 +62,12 @@ export const JobDetailSchema = JobSchema.extend({
     .loose()
     .optional(),
 }).loose();
-export type JobDetail = z.infer<typeof JobDetailSchema>;
+export type ServerJobDetail = z.infer<typeof ServerJobDetailSchema>;
 
 /** `GET /api/jobs`: one page. `limit` is `null` when the request gave none. */
-export const JobsPageSchema = z
+export const ServerJobsPageSchema = z
   .object({
-    jobs: z.array(JobSchema),
+    jobs: z.array(ServerJobSchema),
     pagination: z
       .object({
         offset: z.number(),
@@ -71,16 +78,16 @@ export const JobsPageSchema = z
       .loose(),
   })
   .loose();
-export type JobsPage = z.infer<typeof JobsPageSchema>;
+export type ServerJobsPage = z.infer<typeof ServerJobsPageSchema>;
 
 /** Both cancel routes: whether a running job was interrupted or a pending one dequeued. */
 export const JobsCancelReplySchema = z.object({ cancelled: z.boolean() }).loose();
 export type JobsCancelReply = z.infer<typeof JobsCancelReplySchema>;
 
-/** A job as a server writes it ({@link JobSchema} reads it). */
-export interface JobWire {
+/** A job as a server writes it ({@link ServerJobSchema} reads it). */
+export interface ServerJobWire {
   id: string;
-  status: JobStatus;
+  status: ServerJobStatus;
   priority: number;
   create_time?: number;
   execution_start_time?: number;
@@ -92,8 +99,8 @@ export interface JobWire {
   workflow_id?: string;
 }
 
-/** A job's details as a server writes them ({@link JobDetailSchema} reads them). */
-export interface JobDetailWire extends JobWire {
+/** A job's details as a server writes them ({@link ServerJobDetailSchema} reads them). */
+export interface ServerJobDetailWire extends ServerJobWire {
   outputs?: Record<string, unknown>;
   execution_status?: Record<string, unknown>;
   workflow?: { prompt: unknown; extra_data: Record<string, unknown> };

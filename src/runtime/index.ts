@@ -29,3 +29,15 @@ export type { PromptReply, RouteOptions } from "./routes.js";
 export { DEFAULT_CANCEL_TIMEOUT_MS, DEFAULT_UNREACHABLE_TIMEOUT_MS } from "./tracker.js";
 export type { AttachOptions, SubmitOptions } from "./tracker.js";
 export type { FileRef, HistoryEntry, NodeOutput, SystemStats } from "../protocol/messages.js";
+export {
+  JobsCancelReplySchema,
+  ServerJobDetailSchema,
+  ServerJobSchema,
+  ServerJobsPageSchema,
+} from "../protocol/jobs.js";
+export type {
+  ServerJob,
+  ServerJobDetail,
+  ServerJobsPage,
+  ServerJobStatus,
+} from "../protocol/jobs.js";

@@ -23,6 +23,7 @@ import { Executor, type ExecutorState, type NodeScript } from "./executor.js";
 import { Faults, type HttpFault } from "./faults.js";
 import { Folders } from "./files.js";
 import {
+  allowedMethods,
   findRoute,
   HttpStatus,
   readBody,
@@ -383,7 +384,12 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     }
     const path = url.pathname.startsWith("/api/") ? url.pathname.slice(4) : url.pathname;
     const found = findRoute(routes, req.method ?? "GET", path, url.pathname);
-    if (!found) return sendText(res, 404, "404: Not Found");
+    if (!found) {
+      const method = req.method ?? "GET";
+      if (method === "GET" || method === "HEAD") return sendText(res, 404, "404: Not Found");
+      res.setHeader("Allow", allowedMethods(routes, path, url.pathname));
+      return sendText(res, 405, "405: Method Not Allowed");
+    }
     try {
       await found.route.handle({
         req,

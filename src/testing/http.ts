@@ -66,6 +66,19 @@ export function findRoute(
   return undefined;
 }
 
+/**
+ * The `Allow` header of aiohttp's 405, for a request no route takes with its method: ComfyUI's
+ * static front-end route takes GET and HEAD on every path, so those are always listed, with the
+ * methods of the routes whose path matches (observed on 0.3.64 and 0.33.0: `PUT /api/jobs` is
+ * 405 `Allow: GET,HEAD`, `PUT /prompt` is `GET,HEAD,POST`).
+ */
+export function allowedMethods(routes: readonly Route[], path: string, rawPath = path): string {
+  const methods = new Set(["GET", "HEAD"]);
+  for (const method of new Set(routes.map((r) => r.method)))
+    if (findRoute(routes, method, path, rawPath)) methods.add(method);
+  return [...methods].sort().join(",");
+}
+
 /** A JSON reply; bigints (64-bit seeds) are written as exact JSON integers. */
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   sendJsonBody(res, status, stringifyJson(body));

@@ -269,6 +269,99 @@ interface Answer {
   readonly body: unknown;
 }
 
+/**
+ * The jobs API (protocol §2.18) on one server: a saved image's job, query errors, unknown ids,
+ * the literal `/api/jobs` paths, wrong methods and both cancel routes. Ids, times and queue
+ * numbers are masked (they differ between any two runs); the rest must be equal.
+ */
+async function jobsScenario(
+  url: string,
+  prefix: string,
+  color: number,
+): Promise<Record<string, unknown>> {
+  const call = async (path: string, init?: RequestInit) => {
+    const res = await fetch(`${url}${path}`, init);
+    const text = await res.text();
+    let body: unknown = text;
+    try {
+      body = parseJsonLossless(text);
+    } catch {
+      // plain text (aiohttp's own 404 and 405)
+    }
+    return { status: res.status, allow: res.headers.get("allow"), body };
+  };
+  const post = (path: string, body: string) => call(path, { method: "POST", body });
+  const workflow = { id: "3f9a2c1e-0000-4000-8000-00000000d1ff" };
+  // Both sides start from an empty history; earlier tests left jobs behind.
+  await post("/history", '{"clear": true}');
+  const queued = await post(
+    "/prompt",
+    JSON.stringify({
+      prompt: {
+        "1": {
+          class_type: "EmptyImage",
+          inputs: { width: 8, height: 8, batch_size: 1, color },
+        },
+        "2": { class_type: "SaveImage", inputs: { images: ["1", 0], filename_prefix: prefix } },
+      },
+      extra_data: { extra_pnginfo: { workflow } },
+    }),
+  );
+  const id = (queued.body as { prompt_id: string }).prompt_id;
+  // No WebSocket here: the history entry appears when the prompt has finished.
+  while (!((await call(`/history/${id}`)).body as Record<string, unknown>)[id])
+    await new Promise((r) => setTimeout(r, 20));
+  const out: Record<string, unknown> = { saved: await call(`/api/jobs/${id}`) };
+  for (const query of [
+    "status=done,failed,,",
+    "status=cancelled",
+    "sort_by=x",
+    "sort_order=x",
+    "limit=0",
+    "limit=-2",
+    "limit=x",
+    "limit= 3 ",
+    "limit=1_0",
+    "offset=x",
+    "workflow_id=none",
+  ])
+    out[`GET /api/jobs?${query}`] = await call(`/api/jobs?${query}`);
+  for (const path of [
+    "/api/jobs/nope",
+    "/jobs",
+    "/api/api/jobs?workflow_id=none",
+    "/api/jobs/cancel",
+  ])
+    out[`GET ${path}`] = await call(path);
+  for (const method of ["PUT", "POST", "DELETE"])
+    out[`${method} /api/jobs`] = await call("/api/jobs", { method });
+  out["cancel a finished job"] = await post(`/api/jobs/${id}/cancel`, "");
+  out["cancel an unknown id"] = await post("/api/jobs/nope/cancel", "");
+  for (const body of [
+    "",
+    "[1]",
+    '{"job_ids": "x"}',
+    '{"job_ids": []}',
+    '{"job_ids": NaN}',
+    `{"job_ids": ["ABC", 5, null, {"a": 1}, [1, 2], true, "${workflow.id}"]}`,
+  ])
+    out[`POST /api/jobs/cancel ${body}`] = await post("/api/jobs/cancel", body);
+  const mask = (v: unknown, key?: string): unknown => {
+    if (Array.isArray(v)) return v.map((x) => mask(x));
+    if (v && typeof v === "object")
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, mask(x, k)]));
+    if (
+      key !== undefined &&
+      ["id", "prompt_id", "timestamp", "create_time", "priority"].includes(key)
+    )
+      return `<${key}>`;
+    if (key?.startsWith("execution_") && key.endsWith("_time")) return `<${key}>`;
+    if (key === "color") return "<color>";
+    return v;
+  };
+  return mask(out) as Record<string, unknown>;
+}
+
 /** What a `POST /prompt` answer says, without what legitimately varies between runs. */
 function comparable(answer: Answer, setOrder = false): Answer {
   if (answer.status === 500) return { status: 500, body: "500" };
@@ -424,5 +517,16 @@ describe.runIf(HAS_REAL_COMFYUI)("differential: real ComfyUI vs comfyc", () => {
     );
     if (why?.offline) expect(offline, `expected to differ: ${why.offline}`).not.toEqual(real);
     else expect(offline, "offline validator").toEqual(real);
+  });
+
+  test.each(RELEASES.map((r) => r.version))("the jobs API (%s)", async (version) => {
+    const side = sides.find((s) => s.version === version)!;
+    // A prefix and a colour no earlier run used: both sides save <prefix>_00001_.png, and
+    // neither has the image in its cache.
+    const now = Date.now();
+    const prefix = `jobs/d${now.toString(36)}`;
+    const color = now % 0xffffff;
+    const real = await jobsScenario(side.url, prefix, color);
+    expect(await jobsScenario(side.server!.url, prefix, color)).toEqual(real);
   });
 });

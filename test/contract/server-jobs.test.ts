@@ -1,6 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { JobDetailSchema, JobsCancelReplySchema, JobsPageSchema } from "../../src/protocol/jobs.js";
+import {
+  ServerJobDetailSchema,
+  JobsCancelReplySchema,
+  ServerJobsPageSchema,
+} from "../../src/protocol/jobs.js";
 import { startTestServer, type TestServer } from "../../src/testing/index.js";
 import { get, post, rawSocket, type RawSocket } from "./ws-helper.js";
 
@@ -71,7 +75,7 @@ describe("jobs API as ComfyUI 0.33.0", () => {
     await finished(s, id);
     const detail = await get(`${s.server.url}/api/jobs/${id}`);
     expect(detail.status).toBe(200);
-    const job = JobDetailSchema.parse(detail.body);
+    const job = ServerJobDetailSchema.parse(detail.body);
     expect(Object.keys(detail.body)).toEqual([
       "id",
       "status",
@@ -109,7 +113,7 @@ describe("jobs API as ComfyUI 0.33.0", () => {
     expect(job.execution_status).toEqual(history.status);
     expect(job.workflow).toEqual({ prompt: history.prompt[2], extra_data: history.prompt[3] });
     // The list item is the same job without the details.
-    const list = JobsPageSchema.parse(
+    const list = ServerJobsPageSchema.parse(
       (await get(`${s.server.url}/api/jobs?workflow_id=${workflowId}`)).body,
     );
     expect(list.jobs).toHaveLength(1);
@@ -128,7 +132,7 @@ describe("jobs API as ComfyUI 0.33.0", () => {
     const failed = await queue(s, inverted());
     await finished(s, failed);
     s.server.script.clearNodes();
-    const bad = JobDetailSchema.parse((await get(`${s.server.url}/api/jobs/${failed}`)).body);
+    const bad = ServerJobDetailSchema.parse((await get(`${s.server.url}/api/jobs/${failed}`)).body);
     expect(bad.status).toBe("failed");
     expect(bad.execution_error).toMatchObject({
       prompt_id: failed,
@@ -160,7 +164,7 @@ describe("jobs API as ComfyUI 0.33.0", () => {
     ]);
     expect(runningJob).toMatchObject({ id: running, status: "in_progress", outputs_count: 0 });
     expect((await get(`${s.server.url}/api/jobs/${pending}`)).body.status).toBe("pending");
-    const page = JobsPageSchema.parse(
+    const page = ServerJobsPageSchema.parse(
       (await get(`${s.server.url}/api/jobs?status=pending,in_progress&sort_order=asc`)).body,
     );
     expect(page.jobs.map((j) => [j.id, j.status])).toEqual([
@@ -219,12 +223,12 @@ describe("jobs API as ComfyUI 0.33.0", () => {
     expect(await bad("limit=x")).toEqual({ error: "limit must be an integer" });
     expect(await bad("offset=1.5")).toEqual({ error: "offset must be an integer" });
 
-    const all = JobsPageSchema.parse((await get(`${s.server.url}/api/jobs`)).body);
+    const all = ServerJobsPageSchema.parse((await get(`${s.server.url}/api/jobs`)).body);
     expect(all.pagination.total).toBeGreaterThanOrEqual(4);
     // Newest first by default.
     const times = all.jobs.map((j) => j.create_time!);
     expect(times).toEqual([...times].sort((a, b) => b - a));
-    const page = JobsPageSchema.parse(
+    const page = ServerJobsPageSchema.parse(
       (await get(`${s.server.url}/api/jobs?limit=2&offset=-3`)).body,
     );
     expect(page.pagination).toEqual({
@@ -234,7 +238,7 @@ describe("jobs API as ComfyUI 0.33.0", () => {
       has_more: true,
     });
     expect(page.jobs).toEqual(all.jobs.slice(0, 2));
-    const last = JobsPageSchema.parse(
+    const last = ServerJobsPageSchema.parse(
       (await get(`${s.server.url}/api/jobs?limit=2&offset=${all.pagination.total - 1}`)).body,
     );
     expect(last.jobs).toEqual(all.jobs.slice(-1));
@@ -244,6 +248,8 @@ describe("jobs API as ComfyUI 0.33.0", () => {
   test("literal /api paths: /api/api/jobs answers, /jobs does not; an unknown id is 404", async () => {
     expect((await get(`${s.server.url}/api/api/jobs`)).status).toBe(200);
     expect((await get(`${s.server.url}/jobs`)).status).toBe(404);
+    const put = await fetch(`${s.server.url}/prompt`, { method: "PUT" });
+    expect([put.status, put.headers.get("allow")]).toEqual([405, "GET,HEAD,POST"]);
     expect(await get(`${s.server.url}/api/jobs/${randomUUID()}`)).toMatchObject({
       status: 404,
       body: { error: "Job not found" },
@@ -265,7 +271,13 @@ describe("jobs API release by release", () => {
   test("0.6.0: listing without cancel routes; an interrupt is failed, and cancelled is no status", async () => {
     s = await start("0.6.0");
     expect((await get(`${s.server.url}/api/jobs`)).status).toBe(200);
-    expect((await post(`${s.server.url}/api/jobs/cancel`, { job_ids: [] })).status).toBe(404);
+    // No POST route there: aiohttp's 405 (the GET route of /api/jobs/{id} takes the path).
+    const cancel = await fetch(`${s.server.url}/api/jobs/cancel`, { method: "POST", body: "{}" });
+    expect([cancel.status, cancel.headers.get("allow"), await cancel.text()]).toEqual([
+      405,
+      "GET,HEAD",
+      "405: Method Not Allowed",
+    ]);
     s.server.script.node("3", { interrupt: true });
     const id = await queue(s, inverted());
     await finished(s, id);

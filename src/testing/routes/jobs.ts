@@ -1,9 +1,9 @@
 import {
   CANONICAL_UUID,
-  JOB_STATUSES,
-  type JobDetailWire,
-  type JobStatus,
-  type JobWire,
+  SERVER_JOB_STATUSES,
+  type ServerJobDetailWire,
+  type ServerJobStatus,
+  type ServerJobWire,
 } from "../../protocol/jobs.js";
 import { parseJsonLossless } from "../../protocol/json.js";
 import { pyRepr, pyStr } from "../../schema/python-format.js";
@@ -24,9 +24,9 @@ import type { QueueItem } from "../queue.js";
 export function jobsRoutes(app: App): Route[] {
   const { rules, state, executor } = app;
   if (!rules.has("jobsApi")) return [];
-  const statuses: readonly JobStatus[] = rules.has("jobsCancelledStatus")
-    ? JOB_STATUSES
-    : JOB_STATUSES.filter((s) => s !== "cancelled");
+  const statuses: readonly ServerJobStatus[] = rules.has("jobsCancelledStatus")
+    ? SERVER_JOB_STATUSES
+    : SERVER_JOB_STATUSES.filter((s) => s !== "cancelled");
   const shape: JobShape = {
     cancelled: rules.has("jobsCancelledStatus"),
     previewableCount: rules.has("jobsPreviewableCount"),
@@ -89,7 +89,7 @@ export function jobsRoutes(app: App): Route[] {
           offset = Math.max(0, parsed);
         }
         const wanted = new Set(filter ?? statuses);
-        let jobs: JobWire[] = [];
+        let jobs: ServerJobWire[] = [];
         if (wanted.has("in_progress") && state.running)
           jobs.push(queueJob(state.running, "in_progress", shape));
         if (wanted.has("pending"))
@@ -102,7 +102,7 @@ export function jobsRoutes(app: App): Route[] {
         if (workflowId) jobs = jobs.filter((j) => j.workflow_id === workflowId);
         // Python's sorted(): stable, and reverse=True keeps equal keys in their order.
         const key =
-          sortBy === "execution_duration" ? durationOf : (j: JobWire) => j.create_time ?? 0;
+          sortBy === "execution_duration" ? durationOf : (j: ServerJobWire) => j.create_time ?? 0;
         jobs.sort(sortOrder === "desc" ? (a, b) => key(b) - key(a) : (a, b) => key(a) - key(b));
         const total = jobs.length;
         const page = jobs.slice(offset, limit === null ? undefined : offset + limit);
@@ -119,7 +119,7 @@ export function jobsRoutes(app: App): Route[] {
       handle: ({ res, params }) => {
         const id = params[0]!;
         const entry = state.history.get(id);
-        const job: JobDetailWire | undefined = entry
+        const job: ServerJobDetailWire | undefined = entry
           ? historyJob(id, entry, shape, true)
           : state.running?.promptId === id
             ? queueJob(state.running, "in_progress", shape)
@@ -187,7 +187,7 @@ function pyInt(text: string): number | undefined {
 }
 
 /** `apply_sorting`'s execution_duration key: end − start when both are set (and non-zero). */
-function durationOf(job: JobWire): number {
+function durationOf(job: ServerJobWire): number {
   const start = job.execution_start_time ?? 0;
   const end = job.execution_end_time ?? 0;
   return end && start ? end - start : 0;
@@ -208,7 +208,7 @@ function metadataOf(extra: Record<string, unknown>): {
 }
 
 /** `normalize_queue_item`: a pending or running prompt. */
-function queueJob(item: QueueItem, status: JobStatus, shape: JobShape): JobWire {
+function queueJob(item: QueueItem, status: ServerJobStatus, shape: JobShape): ServerJobWire {
   const { create_time, workflow_id } = metadataOf(item.extraData);
   return {
     id: item.promptId,
@@ -227,7 +227,7 @@ function historyJob(
   entry: HistoryEntry,
   shape: JobShape,
   details = false,
-): JobDetailWire {
+): ServerJobDetailWire {
   const [priority, , prompt, extra] = entry.prompt as [
     number,
     string,
@@ -252,14 +252,14 @@ function historyJob(
       else if (name === "execution_interrupted") interrupted = true;
     }
   }
-  const status: JobStatus =
+  const status: ServerJobStatus =
     entry.status.status_str === "error"
       ? interrupted && shape.cancelled
         ? "cancelled"
         : "failed"
       : "completed";
   const { count, preview } = outputsSummary(entry.outputs);
-  const job: JobDetailWire = {
+  const job: ServerJobDetailWire = {
     id,
     status,
     priority,
