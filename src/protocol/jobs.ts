@@ -13,7 +13,7 @@ import { z } from "zod";
  */
 
 /**
- * `ServerJobStatus.ALL` of `comfy_execution/jobs.py`. `cancelled` exists from 0.9.0 (`04c49a29`);
+ * `JobStatus.ALL` of `comfy_execution/jobs.py`. `cancelled` exists from 0.9.0 (`04c49a29`);
  * before, an interrupted prompt's job is `failed`.
  */
 export const SERVER_JOB_STATUSES = [
