@@ -68,3 +68,38 @@ export function pyRepr(value: unknown): string {
 export function pyStr(value: unknown): string {
   return typeof value === "string" ? value : pyRepr(value);
 }
+
+/**
+ * `json.dumps(value)` with Python's defaults, as ComfyUI writes the `prompt` and `workflow` text
+ * into saved PNGs (`nodes.py` `SaveImage.save_images`): `", "` and `": "` separators,
+ * `ensure_ascii` (DEL and every character above it as `\uXXXX`, astral ones as surrogate pairs),
+ * bigints as exact integers, `NaN`/`Infinity`/`-Infinity` tokens, non-integral numbers as
+ * `repr(float)`.
+ *
+ * A JSON number keeps no trace of a `.0`: an integral value is written as an int, where Python
+ * writes a float it parsed from `8.0` as `8.0`.
+ *
+ * @example pyJsonDumps({ a: [1, "é"] }) // '{"a": [1, "\\u00e9"]}'
+ */
+export function pyJsonDumps(value: unknown): string {
+  if (value === null || value === undefined) return "null";
+  if (value === true) return "true";
+  if (value === false) return "false";
+  if (typeof value === "bigint") return value.toString();
+  if (typeof value === "number") {
+    if (Number.isNaN(value)) return "NaN";
+    if (!Number.isFinite(value)) return value > 0 ? "Infinity" : "-Infinity";
+    return Number.isSafeInteger(value) ? pyInt(value) : pyFloat(value);
+  }
+  if (typeof value === "string")
+    return JSON.stringify(value).replace(
+      /[\u007f-\uffff]/g,
+      (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`,
+    );
+  if (Array.isArray(value)) return `[${value.map(pyJsonDumps).join(", ")}]`;
+  if (typeof value === "object")
+    return `{${Object.entries(value)
+      .map(([k, v]) => `${pyJsonDumps(k)}: ${pyJsonDumps(v)}`)
+      .join(", ")}}`;
+  return "null";
+}

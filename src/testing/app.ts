@@ -32,7 +32,7 @@ import {
   TEXT_500,
   type Route,
 } from "./http.js";
-import { encodePng, pattern } from "./images.js";
+import { encodePng, pattern, toRgba } from "./images.js";
 import { PromptHeap } from "./queue.js";
 import { fileRoutes } from "./routes/files.js";
 import { historyRoutes } from "./routes/history.js";
@@ -551,7 +551,7 @@ function writeExampleImage(folders: Folders): void {
   const path = join(folders.dir("input"), "example.png");
   if (existsSync(path)) return;
   const image = pattern(512, 512, 1, 7);
-  const frame = image.frames[0]!;
+  const frame = toRgba(image.frames[0]!);
   for (let y = 192; y < 320; y++) for (let x = 192; x < 320; x++) frame[(y * 512 + x) * 4 + 3] = 0;
   writeFileSync(path, encodePng(512, 512, frame));
 }

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import type { HistoryEntryWire, WsMessageData, WsMessageType } from "../protocol/messages.js";
 import type { ClassLookup } from "../schema/validate.js";
 import type { Folders } from "./files.js";
-import { encodePng, pattern } from "./images.js";
+import { encodePng, pattern, toRgba } from "./images.js";
 import { NodeFailure, runNode, type Value } from "./nodes.js";
 import { queueTuple, type PromptHeap, type QueueItem } from "./queue.js";
 import { BINARY, type SocketHub } from "./sockets.js";
@@ -440,7 +440,7 @@ export class Executor {
 
   #sendPreview(clientId: string | undefined, promptId: string, nodeId: string): void {
     const image = pattern(64, 64, 1, Date.now() & 0xffff);
-    const png = encodePng(64, 64, image.frames[0]!);
+    const png = encodePng(64, 64, toRgba(image.frames[0]!));
     if (this.hub.supportsPreviewMetadata(clientId)) {
       const meta = Buffer.from(
         JSON.stringify({

@@ -2,50 +2,49 @@ import { crc32 } from "node:zlib";
 import { PNG } from "pngjs";
 
 /**
- * Images as the test server sees them: a batch of RGBA frames of one size. Pixels are real
- * where a model-free node can compute them (EmptyImage's color, LoadImage's file, inversion);
- * model nodes produce a deterministic pattern derived from their inputs.
+ * Images as the test server sees them, as ComfyUI's IMAGE tensors are: a batch of RGB frames of
+ * one size, each pixel three float32 values in [0, 1] (`[B, H, W, 3]`, row-major). Pixels are
+ * real where a model-free node can compute them (EmptyImage's color, LoadImage's file,
+ * inversion), with float32 arithmetic as torch and numpy do it, so saved files match a real
+ * server byte for byte; model nodes produce a deterministic pattern derived from their inputs.
  */
 export interface ImageBatch {
   readonly width: number;
   readonly height: number;
-  /** One RGBA buffer per image of the batch. */
-  readonly frames: readonly Buffer[];
+  /** One RGB float32 array (`width × height × 3`) per image of the batch. */
+  readonly frames: readonly Float32Array[];
 }
 
 /** Largest image the server fills with pixels; bigger ones are rejected like an OOM. */
 export const MAX_PIXELS = 64 * 1024 * 1024;
 
-/** A batch filled with one 0xRRGGBB color. */
+const f32 = Math.fround;
+
+/**
+ * A batch filled with one 0xRRGGBB color: `torch.full(…, ((color >> 16) & 0xFF) / 0xFF)` per
+ * channel (`nodes.py` `EmptyImage.generate`), a double rounded to float32.
+ */
 export function solid(width: number, height: number, batch: number, color: number): ImageBatch {
   assertSize(width, height, batch);
-  const frame = Buffer.alloc(width * height * 4);
-  const r = (color >> 16) & 255;
-  const g = (color >> 8) & 255;
-  const b = color & 255;
-  for (let i = 0; i < frame.length; i += 4) {
-    frame[i] = r;
-    frame[i + 1] = g;
-    frame[i + 2] = b;
-    frame[i + 3] = 255;
-  }
-  return { width, height, frames: Array.from({ length: batch }, () => Buffer.from(frame)) };
+  const rgb = [(color >> 16) & 255, (color >> 8) & 255, color & 255].map((c) => f32(c / 255));
+  const frame = new Float32Array(width * height * 3);
+  for (let i = 0; i < frame.length; i += 3) frame.set(rgb, i);
+  return { width, height, frames: Array.from({ length: batch }, () => frame.slice()) };
 }
 
 /** A deterministic gradient seeded by `seed`: what a sampler "renders". */
 export function pattern(width: number, height: number, batch: number, seed: number): ImageBatch {
   assertSize(width, height, batch);
-  const frames: Buffer[] = [];
+  const frames: Float32Array[] = [];
   for (let n = 0; n < batch; n++) {
     const s = (seed + n * 7919) >>> 0;
-    const frame = Buffer.alloc(width * height * 4);
+    const frame = new Float32Array(width * height * 3);
     for (let y = 0; y < height; y++) {
       for (let x = 0; x < width; x++) {
-        const i = (y * width + x) * 4;
-        frame[i] = (x * 255) / Math.max(1, width - 1) + (s & 63);
-        frame[i + 1] = (y * 255) / Math.max(1, height - 1) + ((s >> 6) & 63);
-        frame[i + 2] = ((x + y + s) * 3) & 255;
-        frame[i + 3] = 255;
+        const i = (y * width + x) * 3;
+        frame[i] = f32((((x * 255) / Math.max(1, width - 1) + (s & 63)) & 255) / 255);
+        frame[i + 1] = f32((((y * 255) / Math.max(1, height - 1) + ((s >> 6) & 63)) & 255) / 255);
+        frame[i + 2] = f32((((x + y + s) * 3) & 255) / 255);
       }
     }
     frames.push(frame);
@@ -66,20 +65,9 @@ function assertSize(width: number, height: number, batch: number): void {
   }
 }
 
-/** Each frame with RGB inverted (ImageInvert). */
+/** `1.0 - image` in float32 (`nodes.py` `ImageInvert.invert`). */
 export function invert(image: ImageBatch): ImageBatch {
-  return {
-    ...image,
-    frames: image.frames.map((f) => {
-      const out = Buffer.from(f);
-      for (let i = 0; i < out.length; i += 4) {
-        out[i] = 255 - out[i]!;
-        out[i + 1] = 255 - out[i + 1]!;
-        out[i + 2] = 255 - out[i + 2]!;
-      }
-      return out;
-    }),
-  };
+  return { ...image, frames: image.frames.map((f) => f.map((v) => f32(1 - v))) };
 }
 
 /** Nearest-neighbour resize (ImageScale and friends). */
@@ -89,17 +77,13 @@ export function resize(image: ImageBatch, width: number, height: number): ImageB
     width,
     height,
     frames: image.frames.map((f) => {
-      const out = Buffer.alloc(width * height * 4);
+      const out = new Float32Array(width * height * 3);
       for (let y = 0; y < height; y++) {
         const sy = Math.min(image.height - 1, Math.floor((y * image.height) / height));
         for (let x = 0; x < width; x++) {
           const sx = Math.min(image.width - 1, Math.floor((x * image.width) / width));
-          f.copy(
-            out,
-            (y * width + x) * 4,
-            (sy * image.width + sx) * 4,
-            (sy * image.width + sx) * 4 + 4,
-          );
+          const from = (sy * image.width + sx) * 3;
+          out.set(f.subarray(from, from + 3), (y * width + x) * 3);
         }
       }
       return out;
@@ -107,40 +91,82 @@ export function resize(image: ImageBatch, width: number, height: number): ImageB
   };
 }
 
-/** PNG bytes of one RGBA frame, with optional tEXt chunks (ComfyUI's prompt metadata). */
+/**
+ * The 8-bit RGBA pixels of a frame as ComfyUI saves it:
+ * `np.clip(255. * image, 0, 255).astype(np.uint8)` (float32 product, truncated; `nodes.py`
+ * `SaveImage.save_images`), opaque.
+ */
+export function toRgba(frame: Float32Array): Buffer {
+  const out = Buffer.alloc((frame.length / 3) * 4);
+  for (let i = 0, o = 0; i < frame.length; i += 3, o += 4) {
+    for (let c = 0; c < 3; c++) {
+      const v = f32(255 * frame[i + c]!);
+      // NaN casts to 0 here, as numpy's uint8 cast of NaN does on x86.
+      out[o + c] = v >= 255 ? 255 : v > 0 ? Math.trunc(v) : 0;
+    }
+    out[o + 3] = 255;
+  }
+  return out;
+}
+
+/**
+ * A saved image: an RGB PNG (PIL's `Image.fromarray` of a `[H, W, 3]` uint8 array), with the
+ * `tEXt` chunks ComfyUI adds (`prompt`, `workflow`, …).
+ */
+export function encodeImage(
+  image: ImageBatch,
+  index: number,
+  text: Record<string, string> = {},
+): Buffer {
+  return encodePng(image.width, image.height, toRgba(image.frames[index]!), text, false);
+}
+
+/**
+ * PNG bytes of one RGBA frame (RGB when `alpha` is false), with optional tEXt chunks (ComfyUI's
+ * prompt metadata).
+ */
 export function encodePng(
   width: number,
   height: number,
   rgba: Buffer,
   text: Record<string, string> = {},
+  alpha = true,
 ): Buffer {
   const png = new PNG({ width, height });
   rgba.copy(png.data);
-  const bytes = PNG.sync.write(png);
+  const bytes = PNG.sync.write(png, alpha ? {} : { colorType: 2 });
   const entries = Object.entries(text);
   if (entries.length === 0) return bytes;
   const chunks = entries.map(([k, v]) =>
     chunk(
       "tEXt",
-      Buffer.concat([Buffer.from(k, "latin1"), Buffer.from([0]), Buffer.from(v, "utf8")]),
+      Buffer.concat([Buffer.from(k, "latin1"), Buffer.from([0]), Buffer.from(v, "latin1")]),
     ),
   );
   // tEXt chunks go right after IHDR (8-byte signature + 25-byte IHDR chunk).
   return Buffer.concat([bytes.subarray(0, 33), ...chunks, bytes.subarray(33)]);
 }
 
-/** Decodes a PNG; throws on anything that is not one (the server's PIL error). */
-export function decodePng(bytes: Buffer): ImageBatch {
+/**
+ * Decodes a PNG as LoadImage does: RGB as `np.array(i.convert("RGB")).astype(np.float32) / 255.0`,
+ * and the alpha channel (`alpha`, 8-bit, one per pixel; absent when the file has none).
+ * Throws on anything that is not a PNG (the server's PIL error).
+ */
+export function decodePng(bytes: Buffer): { image: ImageBatch; alpha?: Uint8Array } {
   const png = PNG.sync.read(bytes);
-  return { width: png.width, height: png.height, frames: [png.data] };
-}
-
-/** The alpha channel of each frame as a mask batch (LoadImage's MASK is 1 - alpha). */
-export function hasAlpha(image: ImageBatch): boolean {
-  return image.frames.some((f) => {
-    for (let i = 3; i < f.length; i += 4) if (f[i] !== 255) return true;
-    return false;
-  });
+  const pixels = png.width * png.height;
+  const frame = new Float32Array(pixels * 3);
+  const alpha = new Uint8Array(pixels);
+  let opaque = true;
+  for (let p = 0; p < pixels; p++) {
+    for (let c = 0; c < 3; c++) frame[p * 3 + c] = f32(png.data[p * 4 + c]! / 255);
+    alpha[p] = png.data[p * 4 + 3]!;
+    if (alpha[p] !== 255) opaque = false;
+  }
+  return {
+    image: { width: png.width, height: png.height, frames: [frame] },
+    ...(opaque && !png.alpha ? {} : { alpha }),
+  };
 }
 
 function chunk(type: string, data: Buffer): Buffer {
@@ -167,7 +193,7 @@ function chunksOf(png: Buffer): { type: string; data: Buffer }[] {
 
 /** An animated PNG (APNG) of the frames: a real file browsers play. */
 export function encodeApng(image: ImageBatch, fps: number): Buffer {
-  const pngs = image.frames.map((f) => encodePng(image.width, image.height, f));
+  const pngs = image.frames.map((_, i) => encodeImage(image, i));
   const first = chunksOf(pngs[0]!);
   const ihdr = first.find((c) => c.type === "IHDR")!;
   let seq = 0;

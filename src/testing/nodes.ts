@@ -2,11 +2,12 @@ import { createHash, randomInt } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { NodeClassIR } from "../schema/ir.js";
+import { pyJsonDumps, pyStr } from "../schema/python-format.js";
 import { counterName, savePath, type Folders } from "./files.js";
 import {
   decodePng,
   encodeApng,
-  encodePng,
+  encodeImage,
   invert,
   pattern,
   resize,
@@ -171,6 +172,15 @@ export async function runNode(ctx: RunContext): Promise<RunResult> {
     case "SaveAnimatedPNG":
     case "SaveAnimatedWEBP":
       return saveAnimated(ctx);
+    case "StringConcatenate":
+      // `delimiter.join((string_a, string_b))` (comfy_extras/nodes_string.py).
+      return {
+        outputs: [
+          [inputs["string_a"], inputs["string_b"]]
+            .map((v) => pyStr(v ?? ""))
+            .join(pyStr(inputs["delimiter"] ?? "")),
+        ],
+      };
     case "PreviewAny":
       return { outputs: [], ui: { text: [previewText(inputs["source"])] } };
     case "SaveLatent":
@@ -277,7 +287,7 @@ function loadImage(ctx: RunContext): RunResult {
     throw new NodeFailure("FileNotFoundError", `[Errno 2] No such file or directory: '${value}'`);
   let image: ImageBatch;
   try {
-    image = decodePng(readFileSync(path));
+    ({ image } = decodePng(readFileSync(path)));
   } catch {
     throw new NodeFailure("PIL.UnidentifiedImageError", `cannot identify image file '${path}'`);
   }
@@ -286,10 +296,10 @@ function loadImage(ctx: RunContext): RunResult {
   return { outputs: [{ kind: "IMAGE", image }, mask] };
 }
 
+/** The `tEXt` chunks of a saved PNG: `json.dumps` of the prompt and of each extra_pnginfo key. */
 function pngText(ctx: RunContext): Record<string, string> {
-  const text: Record<string, string> = { prompt: JSON.stringify(ctx.prompt, bigintSafe) };
-  for (const [k, v] of Object.entries(ctx.extraPngInfo ?? {}))
-    text[k] = JSON.stringify(v, bigintSafe);
+  const text: Record<string, string> = { prompt: pyJsonDumps(ctx.prompt) };
+  for (const [k, v] of Object.entries(ctx.extraPngInfo ?? {})) text[k] = pyJsonDumps(v);
   return text;
 }
 
@@ -298,11 +308,11 @@ const bigintSafe = (_k: string, v: unknown) => (typeof v === "bigint" ? Number(v
 function saveImages(ctx: RunContext, type: "output" | "temp", prefix: string): RunResult {
   const image = requireImage(ctx.inputs["images"]);
   const at = target(ctx, type, prefix, image.width, image.height);
-  const images = image.frames.map((frame, i) => {
+  const images = image.frames.map((_, i) => {
     const filename = counterName(at.filename, at.counter + i, ".png");
     writeFileSync(
       join(at.folder, filename),
-      encodePng(image.width, image.height, frame, type === "output" ? pngText(ctx) : {}),
+      encodeImage(image, i, type === "output" ? pngText(ctx) : {}),
     );
     return { filename, subfolder: at.subfolder, type };
   });

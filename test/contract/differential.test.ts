@@ -3,6 +3,9 @@ import { mkdtempSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import extractChunks from "png-chunks-extract";
+import { decode as decodeText } from "png-chunk-text";
+import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { parseJsonLossless, stringifyJson } from "../../src/protocol/json.js";
 import { normalizeObjectInfo } from "../../src/schema/normalize.js";
@@ -362,6 +365,57 @@ async function jobsScenario(
   return mask(out) as Record<string, unknown>;
 }
 
+/**
+ * Files and texts a run produces on one server: EmptyImage → ImageInvert → SaveImage (pixels,
+ * PNG colour type, the `prompt` and `workflow` text chunks) and StringConcatenate → PreviewAny.
+ * `color` is unique per run so no node comes from a cache; `prefix` so both sides save
+ * `<prefix>_00001_.png`.
+ */
+async function outputsScenario(url: string, prefix: string, color: number) {
+  const prompt = {
+    "1": { class_type: "EmptyImage", inputs: { width: 4, height: 2, batch_size: 1, color } },
+    "2": { class_type: "ImageInvert", inputs: { image: ["1", 0] } },
+    "3": { class_type: "SaveImage", inputs: { images: ["2", 0], filename_prefix: prefix } },
+    "4": {
+      class_type: "StringConcatenate",
+      inputs: { string_a: `a${color}`, string_b: "b – ✓", delimiter: ", " },
+    },
+    "5": { class_type: "PreviewAny", inputs: { source: ["4", 0] } },
+  };
+  const workflow = { id: "wf", nodes: [], extra: { note: "é ✓ 😀", scale: 0.5, n: 1e-7 } };
+  const res = await fetch(`${url}/prompt`, {
+    method: "POST",
+    body: JSON.stringify({ prompt, extra_data: { extra_pnginfo: { workflow } } }),
+  });
+  const id = ((await res.json()) as { prompt_id: string }).prompt_id;
+  type Entry = { outputs: Record<string, Record<string, unknown[]>> };
+  let entry: Entry | undefined;
+  for (;;) {
+    const history = (await (await fetch(`${url}/history/${id}`)).json()) as Record<string, Entry>;
+    if ((entry = history[id])) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const image = entry.outputs["3"]!["images"]![0] as Record<string, string>;
+  const query = new URLSearchParams(image);
+  const png = Buffer.from(await (await fetch(`${url}/view?${query}`)).arrayBuffer());
+  const decoded = PNG.sync.read(png);
+  return {
+    image,
+    colorType: png[25],
+    size: [decoded.width, decoded.height],
+    pixels: [...decoded.data],
+    text: Object.fromEntries(
+      extractChunks(png)
+        .filter((c) => c.name === "tEXt")
+        .map((c) => {
+          const t = decodeText(c.data);
+          return [t.keyword, t.text];
+        }),
+    ),
+    preview: entry.outputs["5"],
+  };
+}
+
 /** What a `POST /prompt` answer says, without what legitimately varies between runs. */
 function comparable(answer: Answer, setOrder = false): Answer {
   if (answer.status === 500) return { status: 500, body: "500" };
@@ -518,6 +572,19 @@ describe.runIf(HAS_REAL_COMFYUI)("differential: real ComfyUI vs comfyc", () => {
     if (why?.offline) expect(offline, `expected to differ: ${why.offline}`).not.toEqual(real);
     else expect(offline, "offline validator").toEqual(real);
   });
+
+  test.each(RELEASES.map((r) => r.version))(
+    "saved pixels, PNG text and strings (%s)",
+    async (version) => {
+      const side = sides.find((s) => s.version === version)!;
+      const now = Date.now();
+      const prefix = `px/d${now.toString(36)}`;
+      const color = 0xc86432 + (now % 1000); // 200, 100, 50-ish: inversion truncates
+      const real = await outputsScenario(side.url, prefix, color);
+      expect(real.colorType).toBe(2);
+      expect(await outputsScenario(side.server!.url, prefix, color)).toEqual(real);
+    },
+  );
 
   test.each(RELEASES.map((r) => r.version))("the jobs API (%s)", async (version) => {
     const side = sides.find((s) => s.version === version)!;
