@@ -188,6 +188,41 @@ export function uploadNameOf(sha256Hex: string, name: string): string {
 }
 
 /**
+ * The prompt with every upload marker (builder `localFile()`/`fileBytes()`) replaced by what
+ * `upload` returns for it, in a copy; the prompt itself when it has none.
+ */
+export async function replaceUploads(
+  prompt: Record<string, unknown>,
+  upload: (marker: UploadMarker) => Promise<unknown>,
+): Promise<Record<string, unknown>> {
+  const hasUpload = Object.values(prompt).some((node) =>
+    Object.values((node as { inputs?: Record<string, unknown> }).inputs ?? {}).some(
+      (v) => markerOf(v) !== undefined,
+    ),
+  );
+  if (!hasUpload) return prompt;
+  const copy = structuredClone(prompt);
+  for (const node of Object.values(copy) as { inputs?: Record<string, unknown> }[]) {
+    for (const [key, value] of Object.entries(node.inputs ?? {})) {
+      const marker = markerOf(value);
+      if (marker) node.inputs![key] = await upload(marker);
+    }
+  }
+  return copy;
+}
+
+/** A marker's bytes and the name they are stored under ({@link uploadNameOf}). */
+export async function contentOf(
+  marker: UploadMarker,
+): Promise<{ bytes: Uint8Array; name: string }> {
+  const bytes = marker.bytes ?? (await readLocal(marker.path!));
+  return {
+    bytes,
+    name: uploadNameOf(createHash("sha256").update(bytes).digest("hex"), marker.name),
+  };
+}
+
+/**
  * Uploads the local files a prompt refers to (builder `localFile()`/`fileBytes()` markers) under
  * content-hash names, once per client: a file the server already has (`HEAD /view`) is not sent
  * again. Returns the prompt with the stored names in place, or the prompt itself when it has
@@ -199,29 +234,12 @@ export class InputUploads {
 
   constructor(readonly routes: Routes) {}
 
-  async resolve(
-    prompt: Record<string, unknown>,
-    signal?: AbortSignal,
-  ): Promise<Record<string, unknown>> {
-    const hasUpload = Object.values(prompt).some((node) =>
-      Object.values((node as { inputs?: Record<string, unknown> }).inputs ?? {}).some(
-        (v) => markerOf(v) !== undefined,
-      ),
-    );
-    if (!hasUpload) return prompt;
-    const copy = structuredClone(prompt);
-    for (const node of Object.values(copy) as { inputs?: Record<string, unknown> }[]) {
-      for (const [key, value] of Object.entries(node.inputs ?? {})) {
-        const marker = markerOf(value);
-        if (marker) node.inputs![key] = await this.#once(marker, signal);
-      }
-    }
-    return copy;
+  resolve(prompt: Record<string, unknown>, signal?: AbortSignal): Promise<Record<string, unknown>> {
+    return replaceUploads(prompt, (marker) => this.#once(marker, signal));
   }
 
   async #once(marker: UploadMarker, signal?: AbortSignal): Promise<string> {
-    const bytes = marker.bytes ?? (await readLocal(marker.path!));
-    const name = uploadNameOf(createHash("sha256").update(bytes).digest("hex"), marker.name);
+    const { bytes, name } = await contentOf(marker);
     const known = this.#known.get(name);
     if (known) return known;
     const options = signal ? { signal } : {};

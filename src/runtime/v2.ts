@@ -24,6 +24,7 @@ import {
   ServerGoneError,
 } from "./errors.js";
 import { parseReply, type Http } from "./http.js";
+import { V2Assets } from "./v2-assets.js";
 import {
   jobResult,
   type CancelOutcome,
@@ -93,7 +94,9 @@ interface V2State extends JobView {
  * `succeeded` → succeeded; `failed` → failed (`ExecutionFailedError` from `job.error`);
  * `canceled` → cancelled when this client asked, else interrupted; `expired` → lost. Outputs
  * are v2 assets: each becomes a file reference carrying its asset `url`, so `client.save()` and
- * `saveOutputs()` download it from there; text outputs are read into `result.texts`.
+ * `saveOutputs()` download it from there; text outputs are read into `result.texts`. Input
+ * files (`localFile()`, `fileBytes()`) are uploaded as assets and referenced as `core/ASSET`
+ * ({@link V2Assets}).
  *
  * Errors: 422 `invalid_workflow` → `PromptRejectedError` with ComfyUI's `node_errors`;
  * `workflow_format_ui`, `missing_asset` → `PromptRejectedError` naming the code; a 429 is
@@ -102,6 +105,7 @@ interface V2State extends JobView {
 export class V2Jobs {
   readonly #options: V2JobsOptions;
   readonly #jobs = new Set<V2State>();
+  readonly #assets: V2Assets;
   readonly #handles = new WeakMap<V2State, TrackedJob>();
   readonly #cancels = new Set<Promise<CancelOutcome>>();
   readonly #server: string;
@@ -109,6 +113,7 @@ export class V2Jobs {
 
   constructor(options: V2JobsOptions) {
     this.#options = options;
+    this.#assets = new V2Assets(options.http);
     this.#server = options.http.baseUrl.origin;
   }
 
@@ -221,8 +226,9 @@ export class V2Jobs {
         return this.#finish(job, "cancelled", new CancelledError(job.promptId));
       const key = job.promptId;
       const apiKey = options.extraData?.["api_key_comfy_org"];
+      const workflow = await this.#assets.resolve(prepared.prompt, options.signal);
       const body = stringifyJson({
-        workflow: prepared.prompt,
+        workflow,
         ...(typeof apiKey === "string" ? { extra_data: { api_key_comfy_org: apiKey } } : {}),
       });
       let attempts = 0;

@@ -1,9 +1,11 @@
+import busboy from "busboy";
 import { readFileSync } from "node:fs";
 import { createServer, request, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { workflow } from "comfyc";
+import { localFile, workflow } from "comfyc";
+import { PNG } from "pngjs";
 import {
   CancelledError,
   ComfyClient,
@@ -12,7 +14,14 @@ import {
   type JobEvent,
 } from "comfyc/runtime";
 import { startTestServer, type TestServer } from "comfyc/testing";
-import { EmptyImage, ImageInvert, PreviewAny, SaveImage } from "../../generated/core.js";
+import {
+  EmptyImage,
+  ImageInvert,
+  ImageScale,
+  LoadImage,
+  PreviewAny,
+  SaveImage,
+} from "../../generated/core.js";
 import {
   v2ComponentValidator,
   v2RequestProblems,
@@ -134,6 +143,28 @@ const OPERATIONS: readonly [string, RegExp][] = [
   ["postAssets", /^POST \/api\/v2\/assets$/],
 ];
 
+/**
+ * A multipart body as the document's schema sees it: each field's text (a repeated field as a
+ * list when the schema says array: `tags`), each file part as a string placeholder (binary).
+ */
+function formFields(type: string, bytes: Buffer): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const fields: Record<string, unknown> = {};
+    const form = busboy({ headers: { "content-type": type } });
+    form.on("file", (name, stream) => {
+      stream.resume();
+      fields[name] = "<binary>";
+    });
+    form.on("field", (name, value) => {
+      if (name !== "tags") fields[name] = value;
+      else fields[name] = [...((fields[name] as string[] | undefined) ?? []), value];
+    });
+    form.on("close", () => resolve(fields));
+    form.on("error", reject);
+    form.end(bytes);
+  });
+}
+
 /** Every problem of the recorded exchanges against the document; [] when all conform. */
 async function contractProblems(exchanges: readonly Exchange[]): Promise<string[]> {
   const problems: string[] = [];
@@ -144,14 +175,19 @@ async function contractProblems(exchanges: readonly Exchange[]): Promise<string[
       problems.push(`${line}: not a v2 operation (the v2 transport must use only v2 routes)`);
       continue;
     }
-    const json = (x.requestHeaders["content-type"] ?? "").includes("application/json");
+    const requestType = x.requestHeaders["content-type"] ?? "";
+    const requestBody = requestType.includes("application/json")
+      ? JSON.parse(x.requestBody.toString("utf8"))
+      : requestType.startsWith("multipart/form-data")
+        ? await formFields(requestType, x.requestBody)
+        : undefined;
     problems.push(
       ...(await v2RequestProblems({
         method: x.method,
         path: x.path,
         headers: x.requestHeaders as Record<string, string>,
         query: x.query,
-        ...(json ? { body: JSON.parse(x.requestBody.toString("utf8")) } : {}),
+        ...(requestBody !== undefined ? { body: requestBody } : {}),
       })),
     );
     // A request the client aborted (a poll in flight when its job ended) has no answer.
@@ -249,6 +285,57 @@ describe("Comfy API v2 transport against the test server", () => {
         proxy.exchanges.every((x) => x.requestHeaders["authorization"] === "Bearer t0ken"),
       ).toBe(true);
       expect(proxy.exchanges.some((x) => x.path.endsWith("/events"))).toBe(true);
+      expect(await contractProblems(proxy.exchanges)).toEqual([]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("local files go up once as v2 assets and reach the node as core/ASSET references", async () => {
+    proxy.exchanges.length = 0;
+    const dir = tempDir();
+    const png = new PNG({ width: 5, height: 3 });
+    for (let i = 0; i < png.data.length; i += 4) png.data.set([30, 60, 90, 255], i);
+    const path = join(dir, "photo.png");
+    writeFileSync(path, PNG.sync.write(png));
+    const graph = (w: number) => {
+      const wf = workflow();
+      const loaded = wf.add(LoadImage, { image: localFile(path) });
+      const scaled = wf.add(ImageScale, {
+        image: loaded.IMAGE,
+        upscale_method: "nearest-exact",
+        width: w,
+        height: 3,
+        crop: "disabled",
+      });
+      wf.add(SaveImage, { images: scaled, filename_prefix: "v2/up" });
+      return wf;
+    };
+    const client = new ComfyClient({ url: proxy.url, api: "v2", ...FAST });
+    try {
+      const first = await client.run(graph(5));
+      const saved = PNG.sync.read(await client.read(first.files[0]!));
+      expect([saved.width, saved.height, ...saved.data.subarray(0, 3)]).toEqual([5, 3, 30, 60, 90]);
+      await client.run(graph(10));
+      const uploads = proxy.exchanges.filter(
+        (x) => x.method === "POST" && x.path === "/api/v2/assets",
+      );
+      expect(uploads).toHaveLength(1);
+      const asset = JSON.parse(uploads[0]!.responseBody.toString("utf8")) as { id: string };
+      expect(uploads[0]!.requestHeaders["idempotency-key"]).toMatch(/^comfyc-asset-/);
+      for (const submit of proxy.exchanges.filter((x) => x.path === "/api/v2/jobs")) {
+        const sent = JSON.parse(submit.requestBody.toString("utf8")) as {
+          workflow: Record<string, { class_type: string; inputs: Record<string, unknown> }>;
+        };
+        const load = Object.values(sent.workflow).find((n) => n.class_type === "LoadImage")!;
+        expect(load.inputs["image"]).toEqual({
+          __type: "core/ASSET",
+          info: expect.objectContaining({
+            id: asset.id,
+            file_path: expect.stringMatching(/^comfyc-[0-9a-f]{24}\.png$/),
+          }),
+        });
+      }
       expect(await contractProblems(proxy.exchanges)).toEqual([]);
     } finally {
       await client.close();
