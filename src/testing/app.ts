@@ -232,6 +232,7 @@ export class App {
       },
     );
     this.executor.nodeDurationMs = options.nodeDurationMs ?? 0;
+    this.executor.rules = this.rules;
     this.executor.previews = options.previews === true;
   }
 

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { comfyuiRules, type ComfyuiRules } from "../protocol/comfyui-version.js";
 import type { HistoryEntryWire, WsMessageData, WsMessageType } from "../protocol/messages.js";
 import type { ClassLookup } from "../schema/validate.js";
 import type { Folders } from "./files.js";
@@ -72,6 +73,8 @@ export class Executor {
   readonly scripts = new Map<string, NodeScript>();
   nodeDurationMs = 0;
   previews = false;
+  /** The release whose node behaviours apply (file names, SaveText); the app sets it. */
+  rules: ComfyuiRules = comfyuiRules();
 
   constructor(
     readonly state: ExecutorState,
@@ -282,6 +285,7 @@ export class Executor {
           cls,
           inputs,
           folders: this.folders,
+          rules: this.rules,
           prompt: item.prompt,
           extraPngInfo: item.extraData["extra_pnginfo"] as Record<string, unknown> | undefined,
           progress: async (value, max) => {

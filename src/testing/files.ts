@@ -108,9 +108,18 @@ export function savePath(base: string, prefix: string, width: number, height: nu
   return { folder, filename, counter: max + 1, subfolder: relative(root, folder) };
 }
 
-/** `<name>_<counter:05d>_<ext>`. */
-export function counterName(filename: string, counter: number, ext: string): string {
-  return `${filename}_${String(counter).padStart(5, "0")}_${ext}`;
+/**
+ * `<name>_<counter:05d>_<ext>`, as the image, video and (before 0.25.0) audio savers name files;
+ * `<name>_<counter:05d><ext>` without the trailing underscore (`underscore: false`), as audio
+ * from 0.25.0 and SaveText do.
+ */
+export function counterName(
+  filename: string,
+  counter: number,
+  ext: string,
+  underscore = true,
+): string {
+  return `${filename}_${String(counter).padStart(5, "0")}${underscore ? "_" : ""}${ext}`;
 }
 
 const CONTENT_TYPES: Record<string, string> = {

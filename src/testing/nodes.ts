@@ -2,7 +2,9 @@ import { createHash, randomInt } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { NodeClassIR } from "../schema/ir.js";
-import { pyJsonDumps, pyStr } from "../schema/python-format.js";
+import { parseJsonLossless, stringifyJson } from "../protocol/json.js";
+import type { ComfyuiRules } from "../protocol/comfyui-version.js";
+import { pyJsonDumps, pyRepr, pyStr } from "../schema/python-format.js";
 import { counterName, savePath, type Folders } from "./files.js";
 import {
   decodePng,
@@ -55,6 +57,8 @@ export interface RunContext {
   readonly cls: Omit<NodeClassIR, "identifier">;
   readonly inputs: Readonly<Record<string, unknown>>;
   readonly folders: Folders;
+  /** The release the server imitates (file names, SaveText). */
+  readonly rules: ComfyuiRules;
   readonly prompt: Record<string, unknown>;
   readonly extraPngInfo: Record<string, unknown> | undefined;
   /** Reports sampler progress; throws when the prompt was interrupted. */
@@ -199,8 +203,10 @@ export async function runNode(ctx: RunContext): Promise<RunResult> {
       String(inputs["filename_prefix"] ?? "audio/ComfyUI"),
       AUDIO_EXT[cls.classType]!,
       placeholder("audio"),
+      !ctx.rules.has("audioNamesNoTrailingUnderscore"),
     );
   }
+  if (cls.classType === "SaveText") return saveText(ctx);
   if (cls.classType === "SaveVideo" || cls.classType === "SaveWEBM") {
     const ext = cls.classType === "SaveWEBM" ? ".webm" : ".mp4";
     const result = await saveFile(
@@ -344,12 +350,40 @@ async function saveFile(
   prefix: string,
   ext: string,
   bytes: Buffer,
+  underscore = true,
 ): Promise<RunResult> {
   const g = geometry(ctx);
   const at = target(ctx, "output", prefix, g.width, g.height);
-  const filename = counterName(at.filename, at.counter, ext);
+  const filename = counterName(at.filename, at.counter, ext, underscore);
   writeFileSync(join(at.folder, filename), bytes);
   return { outputs: [], ui: { [key]: [{ filename, subfolder: at.subfolder, type: "output" }] } };
+}
+
+/**
+ * SaveText (0.28.0, `comfy_extras/nodes_text.py`): writes `<prefix>_00001.<format>` (JSON that
+ * parses is re-indented by two spaces), outputs the text and shows
+ * `{"text": [text], "files": [{filename, subfolder, type}]}`.
+ */
+function saveText(ctx: RunContext): RunResult {
+  const text = pyStr(ctx.inputs["text"] ?? "");
+  const format = String(ctx.inputs["format"] ?? "txt");
+  if (!["txt", "csv", "md", "json"].includes(format))
+    throw new NodeFailure("ValueError", `Unsupported text format: ${pyRepr(format)}`);
+  const at = target(ctx, "output", String(ctx.inputs["filename_prefix"] ?? "ComfyUI"), 1, 1);
+  const filename = counterName(at.filename, at.counter, `.${format}`, false);
+  let body = text;
+  if (format === "json") {
+    try {
+      body = stringifyJson(parseJsonLossless(text), 2);
+    } catch {
+      // Not JSON: saved as it is, as the node does.
+    }
+  }
+  writeFileSync(join(at.folder, filename), body, "utf8");
+  return {
+    outputs: [text],
+    ui: { text: [text], files: [{ filename, subfolder: at.subfolder, type: "output" }] },
+  };
 }
 
 function target(

@@ -416,6 +416,53 @@ async function outputsScenario(url: string, prefix: string, color: number) {
   };
 }
 
+/**
+ * What the text and audio savers show and name on one server (those of its classes that exist):
+ * SaveText (0.28.0: `<prefix>_00001.txt`, JSON re-indented) and EmptyAudio → SaveAudio (no
+ * trailing underscore from 0.25.0). The audio bytes are not compared (the test server writes a
+ * placeholder).
+ */
+async function saversScenario(url: string, prefix: string, has: (c: string) => boolean) {
+  const prompt: Record<string, unknown> = {};
+  if (has("SaveText")) {
+    prompt["1"] = {
+      class_type: "StringConcatenate",
+      inputs: { string_a: '{"b": [1, 2.5, "é"],', string_b: '"a": null}', delimiter: " " },
+    };
+    prompt["2"] = {
+      class_type: "SaveText",
+      inputs: { text: ["1", 0], filename_prefix: `${prefix}/t`, format: "json" },
+    };
+  }
+  if (has("EmptyAudio") && has("SaveAudio")) {
+    prompt["3"] = {
+      class_type: "EmptyAudio",
+      inputs: { duration: 0.01, sample_rate: 8000, channels: 1 },
+    };
+    prompt["4"] = {
+      class_type: "SaveAudio",
+      inputs: { audio: ["3", 0], filename_prefix: `${prefix}/a` },
+    };
+  }
+  if (Object.keys(prompt).length === 0) return { outputs: {} };
+  const res = await fetch(`${url}/prompt`, { method: "POST", body: JSON.stringify({ prompt }) });
+  const id = ((await res.json()) as { prompt_id: string }).prompt_id;
+  type Entry = { outputs: Record<string, Record<string, unknown[]>>; status: unknown };
+  let entry: Entry | undefined;
+  for (;;) {
+    const history = (await (await fetch(`${url}/history/${id}`)).json()) as Record<string, Entry>;
+    if ((entry = history[id])) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const text = entry.outputs["2"]?.["files"]?.[0] as Record<string, string> | undefined;
+  return {
+    outputs: entry.outputs,
+    ...(text
+      ? { saved: await (await fetch(`${url}/view?${new URLSearchParams(text)}`)).text() }
+      : {}),
+  };
+}
+
 /** What a `POST /prompt` answer says, without what legitimately varies between runs. */
 function comparable(answer: Answer, setOrder = false): Answer {
   if (answer.status === 500) return { status: 500, body: "500" };
@@ -583,6 +630,19 @@ describe.runIf(HAS_REAL_COMFYUI)("differential: real ComfyUI vs comfyc", () => {
       const real = await outputsScenario(side.url, prefix, color);
       expect(real.colorType).toBe(2);
       expect(await outputsScenario(side.server!.url, prefix, color)).toEqual(real);
+    },
+  );
+
+  test.each(RELEASES.map((r) => r.version))(
+    "SaveText and audio file names (%s)",
+    async (version) => {
+      const side = sides.find((s) => s.version === version)!;
+      const prefix = `sv/d${Date.now().toString(36)}`;
+      const has = (c: string) => side.schema!.classes.has(c);
+      const real = await saversScenario(side.url, prefix, has);
+      // Both releases have the audio nodes; SaveText came with 0.28.0.
+      expect(Object.keys(real.outputs).sort()).toEqual(version === "0.3.64" ? ["4"] : ["2", "4"]);
+      expect(await saversScenario(side.server!.url, prefix, has)).toEqual(real);
     },
   );
 
