@@ -8,7 +8,7 @@ import { imageParam } from "../../src/builder/image-param.js";
 import { ImageInvert, LoadImage, SaveImage } from "../../generated/core.js";
 import { createGateway, type Gateway } from "../../src/gateway/index.js";
 import { addKey } from "../../src/gateway/keys.js";
-import { decodePng, encodePng } from "../../src/testing/images.js";
+import { decodePng, encodePng, invert, toRgba } from "../../src/testing/images.js";
 import type { TestServer } from "../../src/testing/app.js";
 import { Cluster } from "../scale/cluster.js";
 import { tempDir } from "../helpers.js";
@@ -144,9 +144,9 @@ async function submitForm(form: FormData): Promise<{ status: number; json: any }
 async function expectInverted(id: string, input: Buffer): Promise<void> {
   const record = await cluster.queue.waitFor(id, { timeoutMs: 30_000 });
   expect(record.state, JSON.stringify(record.error)).toBe("succeeded");
-  const out = decodePng(await cluster.stored(record.outputs![0]!.key)).frames[0]!;
-  const src = decodePng(input).frames[0]!;
-  for (let i = 0; i < src.length; i += 4) expect(out[i]).toBe(255 - src[i]!);
+  // Saved as ComfyUI saves 1.0 - x: the float32 product truncated (see src/testing/images.ts).
+  const out = toRgba(decodePng(await cluster.stored(record.outputs![0]!.key)).image.frames[0]!);
+  expect(out).toEqual(toRgba(invert(decodePng(input).image).frames[0]!));
 }
 
 describe("image parameters on the gateway", { timeout: 60_000 }, () => {

@@ -8,7 +8,7 @@ import { LocalStorage } from "../../src/scale/local-storage.js";
 import { ComfyQueue } from "../../src/scale/queue.js";
 import { S3Storage } from "../../src/scale/s3-storage.js";
 import type { JobRecord } from "../../src/scale/record.js";
-import { decodePng, encodePng } from "../../src/testing/images.js";
+import { decodePng, encodePng, invert, toRgba } from "../../src/testing/images.js";
 import type { TestServer } from "../../src/testing/app.js";
 import { tempDir } from "../helpers.js";
 import { Cluster, nextPhase } from "./cluster.js";
@@ -45,9 +45,9 @@ async function expectInverted(c: Cluster, record: JobRecord, input: Buffer): Pro
   expect(record.state, JSON.stringify(record.error)).toBe("succeeded");
   const chunks: Buffer[] = [];
   for await (const chunk of await c.storage.get(record.outputs![0]!.key)) chunks.push(chunk);
-  const out = decodePng(Buffer.concat(chunks)).frames[0]!;
-  const src = decodePng(input).frames[0]!;
-  for (let i = 0; i < src.length; i += 4) expect(out[i]).toBe(255 - src[i]!);
+  // Saved as ComfyUI saves 1.0 - x: the float32 product truncated (see src/testing/images.ts).
+  const out = toRgba(decodePng(Buffer.concat(chunks)).image.frames[0]!);
+  expect(out).toEqual(toRgba(invert(decodePng(input).image).frames[0]!));
 }
 
 describe("queued jobs with upload inputs", { timeout: 60_000 }, () => {
