@@ -49,7 +49,7 @@ export function registerConvert(program: Command, io: CliIo): void {
       "keep inner node ids as in the file (the editor renumbers clashing ones)",
     );
   addQueueTimeFlags(command).action(async (file: string, flags: ConvertFlags) => {
-    const source = await readWorkflowFile(file);
+    const source = await readWorkflowFile(file, io);
     let prompt: Record<string, unknown>;
     if (source.format === "api") {
       prompt = source.prompt;

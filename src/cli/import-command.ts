@@ -57,7 +57,7 @@ export function registerImport(program: Command, io: CliIo): void {
       "keep inner node ids as in the file (the editor renumbers clashing ones)",
     );
   addQueueTimeFlags(command).action(async (file: string, flags: ImportFlags) => {
-    const source = await readWorkflowFile(file);
+    const source = await readWorkflowFile(file, io);
     const { schema, label } = await schemaFromFlags("import", flags);
     const from = flags.out ? dirname(resolve(flags.out)) : process.cwd();
     let generated = relative(from, resolve(flags.generated)).split("\\").join("/");

@@ -1,29 +1,32 @@
-import { open, stat } from "node:fs/promises";
+import { openAsBlob } from "node:fs";
+import { stat } from "node:fs/promises";
 import { ioError, isComfycError } from "../errors.js";
-import { convertWorkflow, type ConvertWarning } from "../import/convert.js";
+import { convertWorkflow } from "../import/convert.js";
 import {
   MAX_WORKFLOW_JSON_BYTES,
   readWorkflowSource,
   sniffContainer,
   type WorkflowSource,
 } from "../import/detect.js";
-import { formatProblem, invalidWorkflow } from "../import/errors.js";
+import { formatProblem, invalidWorkflow, type ImportProblem } from "../import/errors.js";
 import { seededRandom, type QueueTimeOptions } from "../import/queue-time.js";
 import type { Command } from "commander";
 import type { NodeSchema } from "../schema/ir.js";
 import type { CliIo } from "./io.js";
 import { integerOption } from "./options.js";
 
-/** Output files of ComfyUI (videos above all) may be large; metadata sits in the first part. */
+/** Output files of ComfyUI (videos above all) may be large; metadata sits in a small part. */
 const MAX_MEDIA_BYTES = 1024 * 1024 * 1024;
 
 /**
  * Reads a workflow file of any kind the importer understands (UI or API JSON, an image, audio
- * or video ComfyUI saved), deciding the format from its content. Typed errors: `IO_ERROR` for
- * an unreadable file, `WORKFLOW_INVALID` for everything about its content.
+ * or video ComfyUI saved), deciding the format from its content, and prints the file's warnings
+ * (a PNG or WebP cut short) to stderr. Media files are read through `fs.openAsBlob`: only their
+ * chunk headers and metadata, never the whole file. Typed errors: `IO_ERROR` for an unreadable
+ * file, `WORKFLOW_INVALID` for everything about its content.
  */
-export async function readWorkflowFile(file: string): Promise<WorkflowSource> {
-  let size: number;
+export async function readWorkflowFile(file: string, io: CliIo): Promise<WorkflowSource> {
+  let blob: Blob;
   try {
     const info = await stat(file);
     if (info.isDirectory()) {
@@ -33,40 +36,34 @@ export async function readWorkflowFile(file: string): Promise<WorkflowSource> {
         "Pass one workflow file: a .json, or an image or video ComfyUI saved.",
       );
     }
-    size = info.size;
-  } catch (cause) {
-    if (isComfycError(cause)) throw cause;
-    throw ioError(file, cause);
-  }
-  let bytes: Uint8Array;
-  try {
-    const handle = await open(file, "r");
-    try {
-      const head = new Uint8Array(16);
-      await handle.read(head, 0, 16, 0);
-      const container = sniffContainer(head);
-      const limit = container === "json" ? MAX_WORKFLOW_JSON_BYTES : MAX_MEDIA_BYTES;
-      if (size > limit) {
-        throw invalidWorkflow(
-          "too_large",
-          `${file} is ${(size / 1024 / 1024).toFixed(1)} MiB, more than the ${limit / 1024 / 1024} MiB a ${container === "json" ? "workflow document" : "media file"} may have`,
-          "Pass the workflow JSON itself (editor workflows are well under 1 MiB), or an output file ComfyUI saved.",
-        );
-      }
-      bytes = new Uint8Array(size);
-      await handle.read(bytes, 0, size, 0);
-    } finally {
-      await handle.close();
+    blob = await openAsBlob(file);
+    const container = sniffContainer(new Uint8Array(await blob.slice(0, 16).arrayBuffer()));
+    const limit = container === "json" ? MAX_WORKFLOW_JSON_BYTES : MAX_MEDIA_BYTES;
+    if (blob.size > limit) {
+      throw invalidWorkflow(
+        "too_large",
+        `${file} is ${(blob.size / 1024 / 1024).toFixed(1)} MiB, more than the ${limit / 1024 / 1024} MiB a ${container === "json" ? "workflow document" : "media file"} may have`,
+        "Pass the workflow JSON itself (editor workflows are well under 1 MiB), or an output file ComfyUI saved.",
+      );
     }
   } catch (cause) {
     if (isComfycError(cause)) throw cause;
     throw ioError(file, cause);
   }
-  return readWorkflowSource(bytes, file);
+  let source: WorkflowSource;
+  try {
+    source = await readWorkflowSource(blob, file);
+  } catch (cause) {
+    // A Blob read fails (NotReadableError) when the file changes or goes away meanwhile.
+    if (isComfycError(cause)) throw cause;
+    throw ioError(file, cause);
+  }
+  printWarnings(io, source.warnings ?? []);
+  return source;
 }
 
 /** Prints conversion warnings, one line each, to stderr. */
-export function printWarnings(io: CliIo, warnings: readonly ConvertWarning[]): void {
+export function printWarnings(io: CliIo, warnings: readonly ImportProblem[]): void {
   for (const w of warnings) io.warn(`warning: ${formatProblem(w)}`);
 }
 
@@ -80,7 +77,7 @@ export async function promptFromWorkflowFile(
   schema: () => Promise<{ schema: NodeSchema; label: string }>,
   io: CliIo,
 ): Promise<Record<string, unknown>> {
-  const source = await readWorkflowFile(file);
+  const source = await readWorkflowFile(file, io);
   if (source.format === "api") return source.prompt;
   const { schema: nodeSchema, label } = await schema();
   const { prompt, warnings } = convertWorkflow(source.workflow, nodeSchema);

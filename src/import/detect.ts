@@ -1,6 +1,8 @@
 import { parseJsonLossless } from "../protocol/json.js";
 import { importOptional } from "../errors.js";
-import { invalidWorkflow, WorkflowImportError } from "./errors.js";
+import { byteSource, type ByteSource } from "./byte-source.js";
+import { gatherPngChunks, gatherWebpChunks, MAX_WORKFLOW_JSON_BYTES } from "./container-chunks.js";
+import { invalidWorkflow, WorkflowImportError, type ImportProblem } from "./errors.js";
 import { isUiDocumentShape } from "./ui-graph.js";
 
 /** What the image metadata readers (optional peer dependencies) are needed for. */
@@ -12,7 +14,9 @@ const READING_IMAGES = "Reading workflows from images";
  * documents (schema 0.4 and 1), and the metadata ComfyUI's savers embed in PNG (`tEXt`, `iTXt`
  * incl. compressed, APNG `comf`), WebP (EXIF IFD0), FLAC, MP3, Ogg/Opus, MP4 and WebM.
  * Containers are parsed with ExifReader, png-chunks-extract and music-metadata, each loaded
- * only when a file of its kind arrives. Pure: bytes in, data out.
+ * only when a file of its kind arrives. Pure: bytes (or a Blob) in, data out. A file is never
+ * read whole: PNG and WebP are walked chunk header by chunk header, keeping only the metadata
+ * chunks; audio and video are read by music-metadata, which skips the media data.
  */
 
 /** Containers a workflow can arrive in. */
@@ -29,33 +33,65 @@ export type WorkflowSource =
       readonly container: WorkflowContainer;
       /** The API prompt stored beside the workflow, when the file has one. */
       readonly prompt?: Record<string, unknown>;
+      /**
+       * Problems of the file that did not stop the reading (`truncated_file`); always set by
+       * {@link readWorkflowSource}.
+       */
+      readonly warnings?: readonly ImportProblem[];
     }
   | {
       readonly format: "api";
       readonly prompt: Record<string, unknown>;
       readonly container: WorkflowContainer;
+      /**
+       * Problems of the file that did not stop the reading (`truncated_file`); always set by
+       * {@link readWorkflowSource}.
+       */
+      readonly warnings?: readonly ImportProblem[];
     };
 
-/** The largest JSON document read as a workflow (32 MiB); real ones are well under 1 MiB. */
-export const MAX_WORKFLOW_JSON_BYTES = 32 * 1024 * 1024;
+export { MAX_WORKFLOW_JSON_BYTES };
 
 /**
- * Detects the format of `bytes` and returns the workflow in it. Priority as in the editor: a
+ * Detects the format of a file and returns the workflow in it. Priority as in the editor: a
  * media file's `workflow` is used when it parses as a UI document, else its `prompt`.
  *
- * @param name Used in error messages only (the format is never taken from it).
+ * A PNG or WebP cut short is read as far as it goes, as the editor does (`pnginfo.ts` reads
+ * the chunks it can): the metadata chunks that are complete are used and the result carries a
+ * `truncated_file` warning; only when no complete chunk holds a workflow or prompt is it refused.
+ *
+ * Memory: a PNG or WebP costs its metadata chunks plus a 64 KiB window, whatever its size (a
+ * still PNG whose text chunks precede the image data is read no further than its first `IDAT`);
+ * audio and video are read by music-metadata from a Blob in the slices it asks for.
+ *
+ * @param input The file's bytes, or a `Blob` over it (`fs.openAsBlob(path)`) to read only the
+ *   parts needed.
+ * @param name Used in messages only (the format is never taken from it).
  * @throws {WorkflowImportError} `WORKFLOW_INVALID`: truncated or malformed JSON, JSON of
- *   neither format, a media file without ComfyUI metadata, a document larger than
- *   {@link MAX_WORKFLOW_JSON_BYTES}.
+ *   neither format, a media file without ComfyUI metadata (`no_metadata`) or cut short before
+ *   any (`unreadable_media`), a document larger than {@link MAX_WORKFLOW_JSON_BYTES}.
  */
 export async function readWorkflowSource(
-  bytes: Uint8Array,
+  input: Uint8Array | Blob,
   name = "input",
 ): Promise<WorkflowSource> {
-  const container = sniffContainer(bytes);
-  if (container === "json") return classifyJson(parseJsonText(bytes, name), name, "json");
-  const found = await extractMetadata(bytes, container, name);
-  return fromMetadata(found.texts, found.container, name);
+  const source = byteSource(input);
+  const container = sniffContainer(await source.read(0, 16));
+  if (container === "json") {
+    checkJsonSize(source.size, name);
+    const bytes = input instanceof Uint8Array ? input : await source.read(0, source.size);
+    return { ...classifyJson(parseJsonText(bytes, name), name, "json"), warnings: [] };
+  }
+  const found = await extractMetadata(input, source, container, name);
+  const warnings: ImportProblem[] = found.truncation
+    ? [
+        {
+          kind: "truncated_file",
+          message: `${name} (${found.container.toUpperCase()}) is cut short: ${found.truncation}; the metadata before the cut was read`,
+        },
+      ]
+    : [];
+  return { ...fromMetadata(found.texts, found.container, name), warnings };
 }
 
 /** The container kind from the first bytes: magic numbers, else JSON text. */
@@ -73,14 +109,17 @@ export function sniffContainer(bytes: Uint8Array): Exclude<WorkflowContainer, "a
   return "json";
 }
 
-function parseJsonText(bytes: Uint8Array, name: string): unknown {
-  if (bytes.length > MAX_WORKFLOW_JSON_BYTES) {
+function checkJsonSize(size: number, name: string): void {
+  if (size > MAX_WORKFLOW_JSON_BYTES) {
     throw invalidWorkflow(
       "too_large",
-      `${name} is ${(bytes.length / 1024 / 1024).toFixed(1)} MiB, more than the ${MAX_WORKFLOW_JSON_BYTES / 1024 / 1024} MiB a workflow document may have`,
+      `${name} is ${(size / 1024 / 1024).toFixed(1)} MiB, more than the ${MAX_WORKFLOW_JSON_BYTES / 1024 / 1024} MiB a workflow document may have`,
       "Pass the workflow JSON itself (editor workflows are well under 1 MiB), or an image or video ComfyUI saved.",
     );
   }
+}
+
+function parseJsonText(bytes: Uint8Array, name: string): unknown {
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes).replace(/^\uFEFF/, "");
@@ -180,21 +219,36 @@ function describeShape(raw: unknown): string {
 interface FoundMetadata {
   readonly texts: Map<string, string>;
   readonly container: WorkflowContainer;
+  /** Where the file is cut short, when it is (PNG and WebP). */
+  readonly truncation?: string;
 }
 
 async function extractMetadata(
-  bytes: Uint8Array,
+  input: Uint8Array | Blob,
+  source: ByteSource,
   container: Exclude<WorkflowContainer, "json" | "apng">,
   name: string,
 ): Promise<FoundMetadata> {
   try {
     switch (container) {
-      case "png":
-        return await pngMetadata(bytes, name);
-      case "webp":
-        return { texts: await webpMetadata(bytes), container };
+      case "png": {
+        const gathered = await gatherPngChunks(source, name, async (png) =>
+          (await pngMetadata(png, false)).texts.has("workflow"),
+        );
+        return withTruncation(
+          await pngMetadata(gathered.bytes, gathered.animated),
+          gathered.truncation,
+        );
+      }
+      case "webp": {
+        const gathered = await gatherWebpChunks(source, name);
+        return withTruncation(
+          { texts: await webpMetadata(gathered.bytes), container },
+          gathered.truncation,
+        );
+      }
       default:
-        return { texts: await mediaMetadata(bytes), container };
+        return { texts: await mediaMetadata(input), container };
     }
   } catch (cause) {
     if (cause instanceof WorkflowImportError) throw cause;
@@ -207,26 +261,29 @@ async function extractMetadata(
   }
 }
 
-/** PNG: `tEXt`, `iTXt` (compressed too) and `zTXt` via ExifReader; APNG `comf` chunks. */
-async function pngMetadata(bytes: Uint8Array, name: string): Promise<FoundMetadata> {
+/**
+ * A file cut short is an error only when nothing usable came before the cut (the message then
+ * says where it is cut); otherwise its metadata is used and the cut becomes a warning.
+ */
+function withTruncation(found: FoundMetadata, truncation: string | undefined): FoundMetadata {
+  if (truncation === undefined) return found;
+  if (!found.texts.has("workflow") && !found.texts.has("prompt")) throw new Error(truncation);
+  return { ...found, truncation };
+}
+
+/**
+ * PNG: `tEXt`, `iTXt` (compressed too) and `zTXt` via ExifReader; APNG `comf` chunks. `bytes`
+ * is the small PNG of metadata chunks that {@link gatherPngChunks} re-framed (text chunks over
+ * 32 MiB were refused there, before anything decodes or inflates them).
+ */
+async function pngMetadata(bytes: Uint8Array, animated: boolean): Promise<FoundMetadata> {
   const texts = new Map<string, string>();
-  checkPngChunkLengths(bytes);
   const { default: extractChunks } = await importOptional(
     () => import("png-chunks-extract"),
     "png-chunks-extract",
     READING_IMAGES,
   );
   const chunks = extractChunks(bytes);
-  // Refuse an oversized text chunk before anything decodes (or inflates) it.
-  for (const chunk of chunks) {
-    if (TEXT_CHUNKS.has(chunk.name) && chunk.data.length > MAX_WORKFLOW_JSON_BYTES) {
-      throw invalidWorkflow(
-        "too_large",
-        `${name} (PNG) has a ${chunk.name} chunk of ${(chunk.data.length / 1024 / 1024).toFixed(1)} MiB, more than the ${MAX_WORKFLOW_JSON_BYTES / 1024 / 1024} MiB a workflow document may have`,
-        "ComfyUI's own workflows are well under 1 MiB; check where the file came from, or use the workflow JSON.",
-      );
-    }
-  }
   const { default: ExifReader } = await importOptional(
     () => import("exifreader"),
     "exifreader",
@@ -241,14 +298,13 @@ async function pngMetadata(bytes: Uint8Array, name: string): Promise<FoundMetada
   for (const [key, tag] of Object.entries(tags.pngText ?? {})) {
     if (typeof tag?.value === "string") addText(texts, key, tag.value);
   }
-  let container: WorkflowContainer = "png";
+  const container: WorkflowContainer = animated ? "apng" : "png";
   const { decode } = await importOptional(
     () => import("png-chunk-text"),
     "png-chunk-text",
     READING_IMAGES,
   );
   for (const chunk of chunks) {
-    if (chunk.name === "acTL") container = "apng";
     // SaveAnimatedPNG writes its metadata into private `comf` chunks laid out like tEXt.
     if (chunk.name === "comf") {
       const { keyword, text } = decode(chunk.data);
@@ -257,29 +313,6 @@ async function pngMetadata(bytes: Uint8Array, name: string): Promise<FoundMetada
   }
   return { texts, container };
 }
-
-/**
- * png-chunks-extract trusts each chunk's declared length (it allocates it and copies byte by
- * byte), so a damaged or hostile length of up to 4 GiB would stall it: every length is checked
- * against the bytes that are actually there first.
- */
-function checkPngChunkLengths(bytes: Uint8Array): void {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let at = 8; at + 8 <= bytes.length;) {
-    const length = view.getUint32(at);
-    const end = at + 12 + length;
-    if (end > bytes.length) {
-      const type = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
-      throw new Error(
-        `its ${JSON.stringify(type)} chunk at byte ${at} declares ${length} bytes, but the file ends ${bytes.length - at - 12} bytes later`,
-      );
-    }
-    at = end;
-  }
-}
-
-/** PNG chunks that carry text: the standard three and SaveAnimatedPNG's `comf`. */
-const TEXT_CHUNKS = new Set(["tEXt", "iTXt", "zTXt", "comf"]);
 
 /** png-chunk-text decodes Latin-1; the editor reads the bytes as UTF-8. */
 function utf8(latin1: string): string {
@@ -310,15 +343,22 @@ async function webpMetadata(bytes: Uint8Array): Promise<Map<string, string>> {
   return texts;
 }
 
-/** Audio and video containers: every native tag named `prompt` or `workflow`, any spelling. */
-async function mediaMetadata(bytes: Uint8Array): Promise<Map<string, string>> {
+/**
+ * Audio and video containers: every native tag named `prompt` or `workflow`, any spelling.
+ * From a Blob, music-metadata reads the slices it needs and skips the media data.
+ */
+async function mediaMetadata(input: Uint8Array | Blob): Promise<Map<string, string>> {
   const texts = new Map<string, string>();
-  const { parseBuffer } = await importOptional(
+  const { parseBlob, parseBuffer } = await importOptional(
     () => import("music-metadata"),
     "music-metadata",
     "Reading workflows from audio and video files",
   );
-  const metadata = await parseBuffer(bytes, undefined, { skipCovers: true, duration: false });
+  const options = { skipCovers: true, duration: false };
+  const metadata =
+    input instanceof Uint8Array
+      ? await parseBuffer(input, undefined, options)
+      : await parseBlob(input, options);
   for (const tags of Object.values(metadata.native)) {
     for (const tag of tags) {
       const key = tag.id.replace(/^.*:/, "");

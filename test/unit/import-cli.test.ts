@@ -95,6 +95,23 @@ describe("comfyc convert", () => {
     expect(bad.stderr).toMatch(/--random-seed: "seven" is not a whole number/);
   });
 
+  test("a PNG cut short after its metadata converts, warning that it is cut (exit 0)", async () => {
+    const png = readFileSync(fixture("media", "comfyui-0.33.0-saveimage.png"));
+    const cut = write("cut.png", png.subarray(0, png.length - 30));
+    for (const command of ["convert", "import"]) {
+      const { code, stdout, stderr } = await cli(command, cut, "--schema", schema);
+      expect(code).toBe(0);
+      expect(stdout.length).toBeGreaterThan(0);
+      expect(stderr).toMatch(
+        /^warning: .*cut\.png \(PNG\) is cut short: its "IDAT" chunk at byte 6088 declares 28 bytes, but the file ends \d+ bytes later; the metadata before the cut was read$/m,
+      );
+    }
+    const early = write("cut-early.png", png.subarray(0, 1000));
+    const refused = await cli("convert", early, "--schema", schema);
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toMatch(/"tEXt" chunk at byte 33 declares 1860 bytes/);
+  });
+
   test("a UI workflow without --schema or --url is a usage error (exit 2)", async () => {
     expect((await cli("convert", fixture("ui", "rules-links.json"))).code).toBe(2);
   });
