@@ -29,6 +29,6 @@ export async function schemaFromFlags(
   );
   return {
     schema: normalizeObjectInfo(raw, label),
-    label: flags.url ? `${label}'s /object_info` : label,
+    label,
   };
 }

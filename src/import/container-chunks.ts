@@ -28,6 +28,11 @@ const MAX_KEPT_BYTES = 2 * MAX_TEXT_CHUNK_BYTES + 1024 * 1024;
 /** PNG chunks kept: the header png-chunks-extract requires first, APNG's marker, and text. */
 const PNG_KEPT = new Set(["IHDR", "acTL", "tEXt", "iTXt", "zTXt", "comf"]);
 const PNG_TEXT = new Set(["tEXt", "iTXt", "zTXt", "comf"]);
+/**
+ * The most chunks walked (about 8 s of header reads). A real 1 GiB PNG has some 130,000 (libpng
+ * writes 8 KiB IDAT chunks); a file of millions of empty chunks is refused, not walked for minutes.
+ */
+const MAX_CHUNKS = 4 * 1024 * 1024;
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 /** The whole `IEND` chunk: zero length, type, CRC-32 of "IEND". */
 const PNG_IEND = [0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82];
@@ -53,7 +58,14 @@ export async function gatherPngChunks(
   let askedEnough = false;
   let truncation: string | undefined;
   let at = 8;
-  for (;;) {
+  for (let count = 0; ; count++) {
+    if (count === MAX_CHUNKS) {
+      throw invalidWorkflow(
+        "too_large",
+        `${name} (PNG) has more than ${MAX_CHUNKS.toLocaleString("en-US")} chunks before its end; no image ComfyUI writes has that many`,
+        "Check where the file came from, or use the workflow JSON.",
+      );
+    }
     if (at + 8 > source.size) {
       truncation = `it ends at byte ${source.size} without an IEND chunk`;
       break;
@@ -122,8 +134,15 @@ export async function gatherWebpChunks(source: ByteSource, name: string): Promis
   const header = await source.read(0, 12);
   const riffEnd = 8 + new DataView(header.buffer, header.byteOffset, 12).getUint32(4, true);
   let at = 12;
-  for (;;) {
+  for (let count = 0; ; count++) {
     if (at + 8 > source.size || at >= riffEnd) break;
+    if (count === MAX_CHUNKS) {
+      throw invalidWorkflow(
+        "too_large",
+        `${name} (WebP) has more than ${MAX_CHUNKS.toLocaleString("en-US")} chunks before its metadata; no image ComfyUI writes has that many`,
+        "Check where the file came from, or use the workflow JSON.",
+      );
+    }
     const head = await source.read(at, 8);
     const type = String.fromCharCode(...head.subarray(0, 4));
     const length = new DataView(head.buffer, head.byteOffset, 8).getUint32(4, true);

@@ -319,6 +319,18 @@ describe("hostile files: typed errors, nothing else", () => {
     );
   });
 
+  test("millions of empty chunks are refused, not walked for minutes", async () => {
+    // 4,194,305 empty bKGD chunks (50 MiB) before the text: one past the limit.
+    const empty = Buffer.from([0, 0, 0, 0, 0x62, 0x4b, 0x47, 0x44, 0, 0, 0, 0]);
+    const many = Buffer.alloc((4 * 1024 * 1024 + 1) * 12, empty);
+    const error = await readWorkflowSource(
+      png(many, text("workflow", Buffer.from("{}"))),
+      "many.png",
+    ).catch((e: unknown) => e);
+    expect((error as WorkflowImportError).problems[0]!.kind).toBe("too_large");
+    expect((error as Error).message).toMatch(/many\.png \(PNG\) has more than 4,194,304 chunks/);
+  });
+
   test("a workflow text that is JSON of the wrong kind: typed, naming the metadata", async () => {
     const error = await readWorkflowSource(
       png(text("workflow", Buffer.from('"hello"'))),
