@@ -14,7 +14,8 @@ import { gunzipSync } from "node:zlib";
 import { IMPORT_FIXTURES, writeLargeOutputFiles } from "../test/import-helpers.js";
 import { ROOT } from "./util.js";
 
-const GiB = 1024 * 1024 * 1024;
+/** The size the media data is grown to: 1 GiB (`BENCH_MEDIA_MIB` to change it). */
+const grownBytes = Number(process.env["BENCH_MEDIA_MIB"] ?? 1024) * 1024 * 1024;
 const tmp = mkdtempSync(join(tmpdir(), "comfyc-bench-media-"));
 try {
   const schema = join(tmp, "object_info.json");
@@ -53,7 +54,7 @@ try {
       "--out",
       join(tmp, "prompt.json"),
     ]);
-  const large = await writeLargeOutputFiles(tmp, GiB);
+  const large = await writeLargeOutputFiles(tmp, grownBytes);
   const media = (name: string) => join(IMPORT_FIXTURES, "media", name);
   const rows: [string, string, string][] = [
     ["PNG (text chunks, then IDAT)", media("comfyui-0.33.0-saveimage.png"), large.png],
@@ -66,7 +67,7 @@ try {
   const whole = run(["-e", `require("fs").readFileSync(${JSON.stringify(large.png)})`]);
   const bare = run(["-e", ""]);
   console.log(
-    `peak RSS of \`comfyc convert <file> --schema … --out …\` (tsx), small file vs the same grown to 1 GiB`,
+    `peak RSS of \`comfyc convert <file> --schema … --out …\` (tsx), small file vs the same grown to ${grownBytes / 1024 / 1024} MiB`,
   );
   for (const [label, small, big] of rows) {
     const a = convert(small);
@@ -76,7 +77,7 @@ try {
     );
   }
   console.log(
-    `  baseline: reading the 1 GiB PNG whole (readFileSync, the old way): ${mib(whole.rss)} (a bare node: ${mib(bare.rss)})`,
+    `  baseline: reading the grown PNG whole (readFileSync, the old way): ${mib(whole.rss)} (a bare node: ${mib(bare.rss)})`,
   );
 } finally {
   rmSync(tmp, { recursive: true, force: true });
