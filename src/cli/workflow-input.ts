@@ -2,21 +2,13 @@ import { openAsBlob } from "node:fs";
 import { stat } from "node:fs/promises";
 import { ioError, isComfycError } from "../errors.js";
 import { convertWorkflow } from "../import/convert.js";
-import {
-  MAX_WORKFLOW_JSON_BYTES,
-  readWorkflowSource,
-  sniffContainer,
-  type WorkflowSource,
-} from "../import/detect.js";
+import { readWorkflowSource, type WorkflowSource } from "../import/detect.js";
 import { formatProblem, invalidWorkflow, type ImportProblem } from "../import/errors.js";
 import { seededRandom, type QueueTimeOptions } from "../import/queue-time.js";
 import type { Command } from "commander";
 import type { NodeSchema } from "../schema/ir.js";
 import type { CliIo } from "./io.js";
 import { integerOption } from "./options.js";
-
-/** Output files of ComfyUI (videos above all) may be large; metadata sits in a small part. */
-const MAX_MEDIA_BYTES = 1024 * 1024 * 1024;
 
 /**
  * Reads a workflow file of any kind the importer understands (UI or API JSON, an image, audio
@@ -36,16 +28,9 @@ export async function readWorkflowFile(file: string, io: CliIo): Promise<Workflo
         "Pass one workflow file: a .json, or an image or video ComfyUI saved.",
       );
     }
+    // No size limit for media: only their metadata is read. JSON over 32 MiB is refused by
+    // readWorkflowSource before it is read.
     blob = await openAsBlob(file);
-    const container = sniffContainer(new Uint8Array(await blob.slice(0, 16).arrayBuffer()));
-    const limit = container === "json" ? MAX_WORKFLOW_JSON_BYTES : MAX_MEDIA_BYTES;
-    if (blob.size > limit) {
-      throw invalidWorkflow(
-        "too_large",
-        `${file} is ${(blob.size / 1024 / 1024).toFixed(1)} MiB, more than the ${limit / 1024 / 1024} MiB a ${container === "json" ? "workflow document" : "media file"} may have`,
-        "Pass the workflow JSON itself (editor workflows are well under 1 MiB), or an output file ComfyUI saved.",
-      );
-    }
   } catch (cause) {
     if (isComfycError(cause)) throw cause;
     throw ioError(file, cause);

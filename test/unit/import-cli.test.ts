@@ -5,7 +5,12 @@ import { beforeAll, describe, expect, test } from "vitest";
 import { convertWorkflow } from "../../src/import/convert.js";
 import { tempDir } from "../helpers.js";
 import { cli } from "../helpers-cli.js";
-import { IMPORT_FIXTURES, importFixture, schema033 } from "../import-helpers.js";
+import {
+  IMPORT_FIXTURES,
+  importFixture,
+  schema033,
+  writeLargeOutputFiles,
+} from "../import-helpers.js";
 
 let dir: string;
 let schema: string;
@@ -110,6 +115,15 @@ describe("comfyc convert", () => {
     const refused = await cli("convert", early, "--schema", schema);
     expect(refused.code).toBe(3);
     expect(refused.stderr).toMatch(/"tEXt" chunk at byte 33 declares 1860 bytes/);
+  });
+
+  test("a 2 GiB PNG converts: only its metadata is read, there is no size limit for media", async () => {
+    const { png } = await writeLargeOutputFiles(dir, 2 * 1024 * 1024 * 1024);
+    const { code, stdout } = await cli("convert", png, "--schema", schema);
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toEqual(
+      convertWorkflow(importFixture("ui", "media-savers.json"), schema033()).prompt,
+    );
   });
 
   test("a UI workflow without --schema or --url is a usage error (exit 2)", async () => {
