@@ -1,3 +1,4 @@
+import { parseJsonLossless } from "../protocol/json.js";
 import { ComfycError } from "../errors.js";
 import { NodeInfoSchema, type ComboValue } from "../protocol/object-info.js";
 import { collectCombos } from "../schema/combos.js";
@@ -52,7 +53,8 @@ export function nodeClassFromSpec<I, H extends NodeHandle>(
 function parseSpec(classType: string, json: string): ClassSpec {
   let raw: unknown;
   try {
-    raw = JSON.parse(json);
+    // Lossless: the embedded spec keeps 64-bit limits exact, and so does validation.
+    raw = parseJsonLossless(json);
   } catch (cause) {
     throw new ComfycError(
       "OBJECT_INFO_INVALID",

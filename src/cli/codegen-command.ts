@@ -51,7 +51,8 @@ export function registerCodegen(program: Command, io: CliIo): void {
       const source = sourceOf(flags);
       // Checked before the schema is fetched and generated, not after.
       if (!flags.check) ensureWritableDir(flags.out, "--out");
-      const { text, label } = await readObjectInfoText(source);
+      // The text as read, unparsed: an unchanged re-run only hashes it.
+      const { text, label, parse } = await readSource(source);
       const started = performance.now();
       const options = {
         include: flags.include,
@@ -67,7 +68,7 @@ export function registerCodegen(program: Command, io: CliIo): void {
           const textHash = sourceTextHash(text);
           let same = (await rememberedSchemaHash(flags.out, textHash)) === recorded;
           if (!same) {
-            raw = parseObjectInfo(text, label);
+            raw = parse();
             same = canonicalHash(raw) === recorded;
             if (same) await rememberSchemaHash(flags.out, textHash, recorded);
           }
@@ -80,7 +81,7 @@ export function registerCodegen(program: Command, io: CliIo): void {
           }
         }
       }
-      raw ??= parseObjectInfo(text, label);
+      raw ??= parse();
       // The generator (normalizer, zod schemas, printer) loads only when there is work to do.
       const [{ generate }, { checkGenerated, formatDriftReport, writeGenerated }] =
         await Promise.all([import("../codegen/generate.js"), import("../codegen/write.js")]);
@@ -111,7 +112,12 @@ export function registerCodegen(program: Command, io: CliIo): void {
     });
 }
 
-function sourceOf(flags: CodegenFlags): ObjectInfoSource {
+/** Where `comfyc codegen` reads the schema: a saved file, or a server with `--header`s. */
+type CodegenSource =
+  ObjectInfoSource | { readonly url: string; readonly headers: Readonly<Record<string, string>> };
+
+/** `--url` or `--file`: exactly one. */
+function sourceOf(flags: CodegenFlags): CodegenSource {
   if (flags.url && flags.file)
     throw new ComfycError(
       "USAGE",
@@ -125,4 +131,21 @@ function sourceOf(flags: CodegenFlags): ObjectInfoSource {
     "comfyc codegen needs --url <server> or --file <object_info.json>",
     "For example: comfyc codegen --url http://127.0.0.1:8188, or comfyc codegen --file data/object_info.json.",
   );
+}
+
+/**
+ * The schema's text, where it came from, and how to parse it (losslessly either way). A server
+ * is read through the runtime client (headers, TLS, retries, typed errors); codegen itself stays
+ * pure (schema in, files out).
+ */
+async function readSource(
+  source: CodegenSource,
+): Promise<{ text: string; label: string; parse: () => unknown }> {
+  if ("file" in source) {
+    const { text, label } = await readObjectInfoText(source);
+    return { text, label, parse: () => parseObjectInfo(text, label) };
+  }
+  // Loaded only for servers: a re-run from a file does not pay for the HTTP client.
+  const { readServerObjectInfoText } = await import("./schema-source.js");
+  return readServerObjectInfoText(source.url, source.headers);
 }

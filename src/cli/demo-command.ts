@@ -4,13 +4,13 @@ import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { isPlainWorkflow } from "../builder/define-workflow.js";
 import { generate } from "../codegen/generate.js";
-import { loadObjectInfo } from "../codegen/source.js";
 import { checkGenerated, writeGenerated } from "../codegen/write.js";
 import { normalizeObjectInfo } from "../schema/normalize.js";
 import { ComfyClient } from "../runtime/client.js";
 import { startTestServer } from "../testing/app.js";
 import type { CliIo } from "./io.js";
 import { loadWorkflowModule } from "./load.js";
+import { readServerSchema } from "./schema-source.js";
 import { runFile } from "./run-command.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -33,14 +33,12 @@ export function registerDemo(program: Command, io: CliIo): void {
       const server = await startTestServer({ nodeDurationMs: 25, models });
       const client = new ComfyClient({ url: server.url });
       try {
-        const stats = await client.systemStats();
-        const version = stats.system.comfyui_version ?? "?";
+        const { raw, label, comfyuiVersion } = await readServerSchema(client);
         io.info(
-          `1. Test server listening on ${server.url}: ComfyUI's protocol, behaving like ComfyUI ${version}, ` +
+          `1. Test server listening on ${server.url}: ComfyUI's protocol, behaving like ComfyUI ${comfyuiVersion ?? "?"}, ` +
             `with the ${server.schema.classes.size} node classes of data/object_info.json. ` +
             "Nodes are simulated (no GPU, no model runs).",
         );
-        const { raw, label } = await loadObjectInfo({ url: server.url });
         const t = performance.now();
         const generated = await generate(raw, { source: label });
         const genDir = join(flags.out, "generated");

@@ -1,7 +1,7 @@
 import { basename, extname, join } from "node:path";
 import { Option, type Command } from "commander";
 import { parseHeaders } from "../codegen/source.js";
-import { ComfyClient } from "../runtime/client.js";
+import type { ComfyClient } from "../runtime/client.js";
 import type { JobResult } from "../runtime/job.js";
 import type { NodeSchema } from "../schema/ir.js";
 import { normalizeObjectInfo } from "../schema/normalize.js";
@@ -15,9 +15,9 @@ import { compileLoaded } from "./compile-command.js";
 import { ComfycError } from "../errors.js";
 import type { CancelOutcome } from "../runtime/job.js";
 import { DEFAULT_UNREACHABLE_TIMEOUT_MS } from "../runtime/tracker.js";
-import { tryParseComfyuiVersion } from "../protocol/comfyui-version.js";
 import { ensureWritableDir } from "./files.js";
 import { collect, millisecondsOption, serverUrlOption } from "./options.js";
+import { readServerSchema, serverClient } from "./schema-source.js";
 
 /** How long `comfyc run` waits after Ctrl-C or SIGTERM before exiting anyway. */
 export const SIGNAL_GRACE_MS = 10_000;
@@ -193,10 +193,8 @@ export function registerRun(program: Command, io: CliIo): void {
           "Use --api classic (ComfyUI's own routes, the default) or --api v2 (Comfy API v2).",
         );
       const token = flags.token ?? process.env["COMFY_API_KEY"];
-      const client = new ComfyClient({
-        url: flags.server,
+      const client = serverClient(flags.server, parseHeaders(flags.header), {
         api: flags.api,
-        headers: parseHeaders(flags.header),
         ...(token ? { auth: { bearer: token } } : {}),
         ...(flags.unreachableTimeout ? { unreachableTimeoutMs: flags.unreachableTimeout } : {}),
       });
@@ -261,11 +259,9 @@ export function registerRun(program: Command, io: CliIo): void {
 async function serverSchema(
   client: ComfyClient,
 ): Promise<{ schema: NodeSchema; comfyuiVersion?: string }> {
-  const [raw, stats] = await Promise.all([client.objectInfo(), client.systemStats()]);
-  // A server reporting something that is not a version gets the newest rules.
-  const version = tryParseComfyuiVersion(stats.system.comfyui_version)?.text;
+  const { raw, comfyuiVersion } = await readServerSchema(client);
   return {
     schema: normalizeObjectInfo(raw, client.http.baseUrl.origin),
-    ...(version ? { comfyuiVersion: version } : {}),
+    ...(comfyuiVersion ? { comfyuiVersion } : {}),
   };
 }

@@ -1,12 +1,10 @@
 import type { Command } from "commander";
-import { request } from "undici";
-import { loadObjectInfo, parseHeaders } from "../codegen/source.js";
-import { ComfycError } from "../errors.js";
 import { PromptInvalidError } from "../builder/errors.js";
-import { normalizeObjectInfo } from "../schema/normalize.js";
 import { validatePrompt } from "../schema/validate.js";
 import type { CliIo } from "./io.js";
-import { parseComfyuiVersion, tryParseComfyuiVersion } from "../protocol/comfyui-version.js";
+import { parseComfyuiVersion } from "../protocol/comfyui-version.js";
+import { stringifyJson } from "../protocol/json.js";
+import { schemaFromFlags } from "./schema-source.js";
 import { promptFromWorkflowFile } from "./workflow-input.js";
 import { promptLinks } from "../protocol/describe-errors.js";
 import { collect, serverUrlOption } from "./options.js";
@@ -53,26 +51,15 @@ export function registerValidate(program: Command, io: CliIo): void {
     )
     .option("--json", "print ComfyUI's rejection body ({error, node_errors}) instead of text")
     .action(async (file: string, flags: ValidateFlags) => {
-      if (!!flags.schema === !!flags.url) {
-        throw new ComfycError(
-          "USAGE",
-          "comfyc validate needs exactly one of --schema <object_info.json> or --url <server>",
-          "For example: comfyc validate prompt.json --url http://127.0.0.1:8188.",
-        );
-      }
-      const headers = parseHeaders(flags.header);
-      const { raw, label } = await loadObjectInfo(
-        flags.schema ? { file: flags.schema } : { url: flags.url!, headers },
-      );
-      const served = normalizeObjectInfo(raw, label);
+      // The same client as `run` for --url: headers, TLS, retries, lossless JSON, the version.
+      const { schema: served, label, comfyuiVersion } = await schemaFromFlags("validate", flags);
       // Editor workflows and images are converted with the same schema they are checked against.
       const prompt = await promptFromWorkflowFile(
         file,
         async () => ({ schema: served, label }),
         io,
       );
-      const version =
-        flags.comfyuiVersion ?? (flags.url ? await serverVersion(flags.url, headers) : undefined);
+      const version = flags.comfyuiVersion ?? comfyuiVersion;
       let schema = served;
       let ignored: string | undefined;
       if (flags.ignoreModels) {
@@ -89,11 +76,10 @@ export function registerValidate(program: Command, io: CliIo): void {
       const clean = result.valid && Object.keys(result.nodeErrors).length === 0;
       if (flags.json) {
         io.out(
-          JSON.stringify(
+          stringifyJson(
             clean
               ? { valid: true, outputs: result.outputs }
               : { error: result.error ?? null, node_errors: result.nodeErrors },
-            null,
             2,
           ),
         );
@@ -122,25 +108,4 @@ export function registerValidate(program: Command, io: CliIo): void {
         dropped,
       );
     });
-}
-
-/** `system.comfyui_version` from `/system_stats`, or undefined when the server does not say. */
-async function serverVersion(
-  url: string,
-  headers: Record<string, string>,
-): Promise<string | undefined> {
-  try {
-    const res = await request(new URL("api/system_stats", url.endsWith("/") ? url : `${url}/`), {
-      headers,
-    });
-    if (res.statusCode !== 200) {
-      await res.body.dump();
-      return undefined;
-    }
-    const body = (await res.body.json()) as { system?: { comfyui_version?: unknown } };
-    // A server reporting something that is not a version gets the newest rules.
-    return tryParseComfyuiVersion(body?.system?.comfyui_version)?.text;
-  } catch {
-    return undefined;
-  }
 }

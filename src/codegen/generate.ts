@@ -1,3 +1,4 @@
+import { stringifyJson } from "../protocol/json.js";
 import picomatch from "picomatch";
 import { ComfycError } from "../errors.js";
 import {
@@ -166,5 +167,6 @@ function specJson(info: unknown): string {
       Object.defineProperty(kept, k, { value: from[k], enumerable: true, writable: true });
     } else kept[k] = from[k];
   }
-  return JSON.stringify(kept);
+  // Exact: a lossless schema's 64-bit limits are embedded digit for digit.
+  return stringifyJson(kept);
 }

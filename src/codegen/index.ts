@@ -2,7 +2,8 @@
  * `comfyc/codegen`: generate typed node modules from an object_info, programmatically.
  *
  * @example
- * const { raw, label } = await loadObjectInfo({ url: "http://127.0.0.1:8188" });
+ * const { raw, label } = await loadObjectInfo({ file: "object_info.json" });
+ * // or, from a server: const raw = await new ComfyClient({ url }).objectInfo();
  * const result = await generate(raw, { source: label });
  * await writeGenerated("generated", result.files);
  */

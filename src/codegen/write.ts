@@ -1,3 +1,4 @@
+import { parseJsonLossless, stringifyJson } from "../protocol/json.js";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { NodeInfoSchema } from "../protocol/object-info.js";
@@ -153,7 +154,7 @@ export async function checkGenerated(
 
 function safeJson(text: string): unknown {
   try {
-    return JSON.parse(text);
+    return parseJsonLossless(text);
   } catch {
     return undefined;
   }
@@ -278,9 +279,9 @@ function diffInputs(
     for (const key of ["min", "max", "default"] as const) {
       const x = (prev as unknown as Record<string, unknown>)[key];
       const y = (input as unknown as Record<string, unknown>)[key];
-      if (JSON.stringify(x) !== JSON.stringify(y)) {
+      if (stringifyJson(x) !== stringifyJson(y)) {
         out.push(
-          `input ${label}: ${key} ${JSON.stringify(x) ?? "none"} → ${JSON.stringify(y) ?? "none"}`,
+          `input ${label}: ${key} ${stringifyJson(x) ?? "none"} → ${stringifyJson(y) ?? "none"}`,
         );
       }
     }

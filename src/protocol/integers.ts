@@ -13,13 +13,17 @@ const ROUNDED_UINT64_MAX = 2 ** 64;
 /**
  * The exact value of a numeric limit read from an object_info. The one lossy case ComfyUI's
  * schemas produce is the unsigned 64-bit max (`0xffffffffffffffff`, KSampler's and many seed
- * inputs' `max`), which a plain `JSON.parse` turns into the float 2^64: that float means
- * 2^64 − 1. Every other value is returned as it is (a lossless parse keeps big ones as bigint).
+ * inputs' `max`; its negative as a `min`, for example by `TrimAudioDuration`), which a plain
+ * `JSON.parse` turns into the float ±2^64: that float means ±(2^64 − 1). Every other value is
+ * returned as it is (a lossless parse keeps big ones as bigint).
  *
  * @example exactLimit(2 ** 64) // 18446744073709551615n
+ * @example exactLimit(-(2 ** 64)) // -18446744073709551615n
  */
 export function exactLimit(limit: number | bigint): number | bigint {
-  return limit === ROUNDED_UINT64_MAX ? UINT64_MAX : limit;
+  if (limit === ROUNDED_UINT64_MAX) return UINT64_MAX;
+  if (limit === -ROUNDED_UINT64_MAX) return -UINT64_MAX;
+  return limit;
 }
 
 /**

@@ -270,6 +270,14 @@ export class Http {
     );
   }
 
+  /**
+   * A reply's body as text, unparsed, within one attempt (a reset while reading is retried):
+   * for callers that need the exact bytes, such as `comfyc codegen` hashing `/object_info`.
+   */
+  async text(req: HttpRequest): Promise<string> {
+    return this.request(req, async (res) => res.body.text());
+  }
+
   /** A request whose reply body is ignored (ComfyUI answers many with an empty 200). */
   async empty(req: HttpRequest): Promise<void> {
     return this.request(req, async (res) => void (await res.body.dump()));

@@ -24,7 +24,7 @@ export type {
   JobTimeouts,
   UiOutputOf,
 } from "./job.js";
-export { Routes } from "./routes.js";
+export { parseObjectInfoReply, Routes } from "./routes.js";
 export type { PromptReply, RouteOptions } from "./routes.js";
 export { DEFAULT_CANCEL_TIMEOUT_MS, DEFAULT_UNREACHABLE_TIMEOUT_MS } from "./tracker.js";
 export type { AttachOptions, SubmitOptions } from "./tracker.js";

@@ -55,9 +55,23 @@ export type PromptReply =
 export class Routes {
   constructor(readonly http: Http) {}
 
-  /** `GET /object_info`: the raw schema (normalize it with `normalizeObjectInfo`). */
+  /**
+   * `GET /object_info`: the raw schema, parsed losslessly (a 64-bit `max` such as KSampler's
+   * seed, 18446744073709551615, is an exact bigint) and checked to be an object of node classes.
+   * Normalize it with `normalizeObjectInfo`. Throws `BAD_SERVER_REPLY` for a reply that is not
+   * such JSON, and the transport's typed errors (`SERVER_UNREACHABLE`, `AUTH_FAILED`, …).
+   */
   async objectInfo(options: RouteOptions = {}): Promise<Record<string, unknown>> {
     return this.http.json(get("api/object_info", options), ObjectInfoSchema);
+  }
+
+  /**
+   * `GET /object_info` as the server sent it, unparsed: the same request as {@link objectInfo}
+   * (headers, TLS, retries, typed errors), for callers that hash the exact text (`comfyc
+   * codegen`'s unchanged re-run). Parse it with {@link parseObjectInfoReply}.
+   */
+  async objectInfoText(options: RouteOptions = {}): Promise<string> {
+    return this.http.text(get("api/object_info", options));
   }
 
   /** `GET /system_stats`. */
@@ -283,6 +297,15 @@ async function fetchForeign(url: URL) {
     throw new ServerStatusError(res.statusCode, "GET", url.href, text);
   }
   return res;
+}
+
+/**
+ * Parses the text of a `GET /object_info` reply ({@link Routes.objectInfoText}) exactly as
+ * {@link Routes.objectInfo} does: losslessly, checked to be an object; `url` names the request
+ * in the `BAD_SERVER_REPLY` error.
+ */
+export function parseObjectInfoReply(text: string, url: string): Record<string, unknown> {
+  return parseReply(text, ObjectInfoSchema, `GET ${url}`);
 }
 
 function get(path: string, options: RouteOptions): HttpRequest {

@@ -449,11 +449,11 @@ class Context {
       const isNumber = typeof val === "number" || typeof val === "bigint";
       const min = options["min"];
       const max = options["max"];
-      if (isNumber && isLimit(min) && (val as number) < min) {
+      if (isNumber && isLimit(min) && (val as number) < exactLimit(min)) {
         errors.push(
           pyError(
             "value_smaller_than_min",
-            `Value ${formatNumber(val, type)} smaller than min of ${formatNumber(min, type)}`,
+            `Value ${formatNumber(val, type)} smaller than min of ${formatNumber(exactLimit(min), type)}`,
             key,
             { input_name: key, input_config: [config[0], config[1]], received_value: val },
           ),

@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startTestServer, type TestServer } from "comfyc/testing";
-import { cli } from "../helpers-cli.js";
+import { cli, cliProcess } from "../helpers-cli.js";
 import { ROOT, tempDir } from "../helpers.js";
 import { freePort, spawnCli, until } from "../waits.js";
 
@@ -122,6 +122,11 @@ describe("exact integers from prompt files", () => {
       `{"1": {"class_type": "RandomNoise", "inputs": {"noise_seed": ${seed}}},` +
         ` "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}}}`,
     );
+  const primitive = (value: string) =>
+    promptFile(
+      `{"1": {"class_type": "PrimitiveInt", "inputs": {"value": ${value}}},` +
+        ` "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}}}`,
+    );
   const schema = join(ROOT, "data", "object_info.json");
 
   test("a seed of 2^64−1 validates and reaches the server digit for digit", async () => {
@@ -136,6 +141,23 @@ describe("exact integers from prompt files", () => {
     expect(await cli("validate", noise("18446744073709551616"), "--schema", schema)).toMatchObject({
       code: 1,
     });
+  });
+
+  test("2^63 against a --schema maximum of 2^63−1 is rejected, 2^63−1 accepted (as processes)", async () => {
+    // The schema file is read losslessly: PrimitiveInt's max stays 9223372036854775807 (a
+    // JSON.parse would round it up to 2^63 and accept 2^63).
+    const over = await cliProcess([
+      "validate",
+      primitive("9223372036854775808"),
+      "--schema",
+      schema,
+    ]);
+    expect(over.code).toBe(1);
+    expect(over.stderr).toContain(
+      "9223372036854775808 is above the maximum (allowed -9223372036854775807 … 9223372036854775807)",
+    );
+    const at = await cliProcess(["validate", primitive("9223372036854775807"), "--schema", schema]);
+    expect(at.code).toBe(0);
   });
 });
 

@@ -92,6 +92,7 @@ describe("the built package", () => {
         "ServerStatusError",
         "filesOf",
         "isTransient",
+        "parseObjectInfoReply",
         "safeOutputPath",
       ],
     ],

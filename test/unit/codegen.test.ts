@@ -14,14 +14,16 @@ import {
   BUNDLED_SCHEMA,
   fixture,
   HAS_SHARED_DATA,
-  readJson,
   ROOT,
   SHARED_DATA,
   tempDir,
   typecheckDirs,
 } from "../helpers.js";
+import { parseJsonLossless } from "../../src/protocol/json.js";
 
-const bundled = readJson(BUNDLED_SCHEMA) as Record<string, Record<string, unknown>>;
+/** A schema as comfyc reads one (file or server): lossless, so 64-bit limits stay exact. */
+const readSchema = (path: string) => parseJsonLossless(readFileSync(path, "utf8"));
+const bundled = readSchema(BUNDLED_SCHEMA) as Record<string, Record<string, unknown>>;
 
 describe("generate", () => {
   test("is deterministic and independent of the order of classes", async () => {
@@ -37,7 +39,9 @@ describe("generate", () => {
     expect(index.content).toContain(`(sha256 ${schema.hash})`);
     const core = files.find((f) => f.path === "core.js")!;
     const specs = embeddedSpecs(core.content);
-    expect(JSON.parse(specs.get("KSampler")!).input).toEqual(bundled["KSampler"]!["input"]);
+    expect((parseJsonLossless(specs.get("KSampler")!) as { input: unknown }).input).toEqual(
+      bundled["KSampler"]!["input"],
+    );
   });
 
   test("include and exclude select packs and classes by glob", () => {
@@ -197,7 +201,7 @@ describe("generated/ in the repository", () => {
       "Flux2ImageNode",
       "ImageStitch",
     ];
-    const { files } = await generate(readJson(v3Subset), { include });
+    const { files } = await generate(readSchema(v3Subset), { include });
     for (const f of files) {
       expect(readFileSync(join(ROOT, "test", "fixtures", "generated-v3", f.path), "utf8")).toBe(
         f.content,
@@ -208,10 +212,12 @@ describe("generated/ in the repository", () => {
   test.runIf(HAS_SHARED_DATA)(
     "the vendored V3 schema is a verbatim extract of the yuzuki dump",
     () => {
-      const full = readJson(
+      // Compared losslessly: an extract written through JSON.stringify rounds the seeds' max
+      // (18446744073709551615) to 18446744073709552000, which a lossless reader keeps.
+      const full = readSchema(
         join(SHARED_DATA, "object_info", "oi_2026-05_yuzuki_custom_1686.json"),
       ) as Record<string, unknown>;
-      for (const [name, spec] of Object.entries(readJson(v3Subset) as Record<string, unknown>))
+      for (const [name, spec] of Object.entries(readSchema(v3Subset) as Record<string, unknown>))
         expect(spec, name).toEqual(full[name]);
     },
   );

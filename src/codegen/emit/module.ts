@@ -1,3 +1,4 @@
+import { stringifyJson } from "../../protocol/json.js";
 import { assignIdentifiers } from "../../schema/identifiers.js";
 import type { NodeClassIR } from "../../schema/ir.js";
 import {
@@ -37,7 +38,7 @@ export function* emitPackDeclarations(
 ): Generator<Statement> {
   const usesLink = nodes.some((n) => n.inputs.length > 0);
   const usesOutput = nodes.some((n) => n.outputs.length > 0);
-  const usesUpload = nodes.some((n) => JSON.stringify(n.inputs).includes('"upload":'));
+  const usesUpload = nodes.some((n) => stringifyJson(n.inputs).includes('"upload":'));
   const uiTypes = [
     ...new Set(
       nodes.flatMap((n) => {
