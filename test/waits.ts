@@ -16,9 +16,18 @@ export const errorOf = (promise: Promise<unknown>): Promise<unknown> =>
     (e: unknown) => e,
   );
 
-/** Resolves once `condition()` holds, checked every few ms (a wait on a state). */
-export async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await new Promise((r) => setTimeout(r, 5));
+/**
+ * Resolves once `condition()` holds, checked every few ms: a wait on a state, for the few
+ * states that have no event to wait on (a request reaching the server). Rejects after
+ * `deadlineMs` (default 60 s): a bound on a hang, not a timing.
+ */
+export async function until(condition: () => boolean, deadlineMs = 60_000): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  while (!condition()) {
+    if (Date.now() > deadline)
+      throw new Error(`until: not met within ${deadlineMs} ms: ${String(condition)}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 /** Resolves once the server has accepted the job (or it moved further). */

@@ -121,8 +121,12 @@ export interface TestServerScript {
   latency(ms: number): void;
   /** Drop every WebSocket now, or after each has received `afterMessages` more messages. */
   dropWebSockets(options?: { afterMessages?: number }): void;
-  /** A crash and restart: queue, history and caches are lost; down for `downtimeMs`. */
-  restart(options?: { downtimeMs?: number }): Promise<void>;
+  /**
+   * A crash and restart: queue, history and caches are lost; the port refuses connections for
+   * `downtimeMs` (default 200) and, when given, until `whileDown()` has settled (a test's checks
+   * of the down server, run while it is down for sure).
+   */
+  restart(options?: { downtimeMs?: number; whileDown?: () => Promise<void> }): Promise<void>;
   /**
    * The server dies for good (`kill -9` without a restart): every connection is cut and the
    * port refuses connections from now on. `close()` still cleans up.
@@ -154,6 +158,12 @@ export interface TestServer {
   readonly script: TestServerScript;
   /** Prompt ids in the order they finished executing (successfully or not); the latest 50,000. */
   readonly executed: readonly string[];
+  /**
+   * Resolves once the prompt has finished executing (successfully, with an error or
+   * interrupted) and its history entry is written; at once for one among {@link executed}. The
+   * executor's `onFinished` hook: tests wait on it instead of polling `/history`.
+   */
+  finished(promptId: string): Promise<void>;
   /** WebSocket messages sent: `[client id or "*", type, performance.now()]`; the latest 50,000. */
   readonly wsLog: readonly (readonly [string, string, number])[];
   /** HTTP requests received, as `"METHOD /path"` (query string left out); the latest 50,000. */
@@ -188,6 +198,8 @@ export class App {
   readonly executed: string[] = [];
   readonly requests: string[] = [];
   #counter = 0;
+  /** Who waits for which prompt to finish ({@link TestServer.finished}). */
+  readonly #finishWaiters = new Map<string, (() => void)[]>();
 
   constructor(
     readonly options: TestServerOptions,
@@ -227,7 +239,12 @@ export class App {
       (c) => this.schema.classes.get(c),
       () => this.queueRemaining(),
       {
-        onFinished: (promptId) => pushCapped(this.executed, promptId),
+        onFinished: (promptId) => {
+          pushCapped(this.executed, promptId);
+          const waiters = this.#finishWaiters.get(promptId);
+          this.#finishWaiters.delete(promptId);
+          for (const resolve of waiters ?? []) resolve();
+        },
         gate: () => this.faults.whileFrozen(),
       },
     );
@@ -254,6 +271,16 @@ export class App {
   }
 
   /** Forgets queue, history, caches and numbering, as a process restart does. */
+  /** Resolves once `promptId` has finished (at once if it has). */
+  finished(promptId: string): Promise<void> {
+    if (this.executed.includes(promptId)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiters = this.#finishWaiters.get(promptId) ?? [];
+      waiters.push(resolve);
+      this.#finishWaiters.set(promptId, waiters);
+    });
+  }
+
   reset(): void {
     this.state.queue.clear();
     this.state.history.clear();
@@ -498,12 +525,18 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       faults.latencyMs = ms;
     },
     dropWebSockets: (o = {}) => hub.drop(o.afterMessages),
-    restart: async ({ downtimeMs = 200 } = {}) => {
+    restart: async ({ downtimeMs = 200, whileDown } = {}) => {
       await stop();
       app.reset();
-      await new Promise((r) => setTimeout(r, downtimeMs));
+      let failure: { error: unknown } | undefined;
+      await Promise.all([
+        new Promise((r) => setTimeout(r, downtimeMs)),
+        whileDown?.().catch((error: unknown) => void (failure = { error })),
+      ]);
       server = create();
       await listen(server, port, host);
+      // Up again either way; then the caller's own check fails, if it did.
+      if (failure) throw failure.error;
     },
     stop: async () => {
       if (stopped) return;
@@ -534,6 +567,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     comfyuiVersion: app.version,
     script,
     executed: app.executed,
+    finished: (promptId) => app.finished(promptId),
     wsLog: hub.log,
     requests: app.requests,
     close: async () => {

@@ -257,12 +257,11 @@ describe("Ctrl-C during comfyc run", () => {
       expect(stderr).toMatch(/Cancelling the job/);
       expect(stderr).toMatch(/CANCELLED/);
       // The sampler was stopped between steps, long before its 20 s: an interrupted entry.
-      let entry: { status?: { status_str?: string } } | undefined;
-      for (let i = 0; i < 100 && !entry; i++) {
-        const res = await fetch(`${server.url}/history/${promptId}`);
-        entry = ((await res.json()) as Record<string, typeof entry>)[promptId];
-        if (!entry) await new Promise((r) => setTimeout(r, 50));
-      }
+      await server.finished(promptId);
+      const res = await fetch(`${server.url}/history/${promptId}`);
+      const entry = ((await res.json()) as Record<string, { status?: { status_str?: string } }>)[
+        promptId
+      ];
       expect(entry?.status?.status_str).toBe("error");
     } finally {
       server.script.clearNodes();

@@ -8,7 +8,7 @@ import {
   ServerGoneError,
 } from "comfyc/runtime";
 import { startTestServer, type TestServer } from "comfyc/testing";
-import { errorOf, freePort, started } from "../waits.js";
+import { errorOf, freePort, started, until } from "../waits.js";
 
 /** A prompt whose ImageInvert node takes as long as the test server is told. */
 const slowPrompt = (w: number) => ({
@@ -152,7 +152,7 @@ describe("a server that goes away", () => {
     await started(job);
     s.script.freeze();
     // A poll is now waiting on the frozen server.
-    while (!s.requests.includes("GET /api/queue")) await new Promise((r) => setTimeout(r, 10));
+    await until(() => s.requests.includes("GET /api/queue"));
     await c.close();
     s.script.thaw();
   });

@@ -51,13 +51,14 @@ function saveGraph(w: number, h: number, prefix = "rt/img", batch = 1) {
   return { wf, saved, report: wf.compileWithReport() };
 }
 
-/** Resolves once the server's queue is empty: nothing more will run. */
-async function idle(c: ComfyClient): Promise<void> {
-  for (;;) {
-    const q = await c.queue();
-    if (q.queue_running.length === 0 && q.queue_pending.length === 0) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/**
+ * Waits for these prompts to finish on the test server (its executor's hook), then checks that
+ * nothing else is running or queued: no duplicate or withdrawn prompt can run later.
+ */
+async function settled(server: TestServer, c: ComfyClient, ...promptIds: string[]) {
+  await Promise.all(promptIds.map((id) => server.finished(id)));
+  const q = await c.queue();
+  expect([...q.queue_running, ...q.queue_pending].map((item) => item[1])).toEqual([]);
 }
 
 let retryCase = 0;
@@ -439,7 +440,7 @@ describe("faults", () => {
     const job = client.submit(saveGraph(70 + ++retryCase, 7, "rt/retry").report);
     const result = await job.result();
     expect(result.files).toHaveLength(1);
-    await idle(client);
+    await settled(server, client, job.promptId);
     expect(runsOf(server, job.promptId)).toBe(1);
   });
 
@@ -520,7 +521,7 @@ describe("timeouts and cancel", () => {
       expect(queueError).toBeInstanceOf(JobTimeoutError);
       expect((queueError as JobTimeoutError).phase).toBe("queue");
       await blocker.result();
-      await idle(client);
+      await settled(server, client, blocker.promptId);
       expect(runsOf(server, waiting.promptId)).toBe(0); // deleted from the queue
 
       const slow = client.submit(saveGraph(103, 1, "rt/t").report, { timeouts: { runMs: 150 } });
@@ -528,7 +529,7 @@ describe("timeouts and cancel", () => {
       expect((runError as JobTimeoutError).phase).toBe("run");
       expect(await slow.cancelOutcome).toEqual({ state: "interrupted" });
       // The interrupt takes effect when the node ends: an error entry, not a success.
-      await idle(client);
+      await server.finished(slow.promptId);
       const entry = await client.history(slow.promptId);
       expect(entry?.status?.status_str).toBe("error");
 
@@ -538,9 +539,10 @@ describe("timeouts and cancel", () => {
       const stallError = await errorOf(stalled.result());
       expect((stallError as JobTimeoutError).phase).toBe("stall");
       expect((stallError as JobTimeoutError).code).toBe("TIMEOUT");
+      // Cancelled on the server too: it ends there, and nothing is left queued.
+      await settled(server, client, stalled.promptId);
     } finally {
       server.script.clearNodes();
-      await idle(client);
     }
   });
 
@@ -557,7 +559,7 @@ describe("timeouts and cancel", () => {
       const q = await client.queue();
       expect(q.queue_pending.some((item) => item[1] === pending.promptId)).toBe(false);
       await running.result();
-      await idle(client);
+      await settled(server, client, running.promptId);
       expect(runsOf(server, pending.promptId)).toBe(0);
     } finally {
       server.script.clearNodes();

@@ -6,7 +6,7 @@ import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { parseJsonLossless } from "../../src/protocol/json.js";
 import { startTestServer, type TestServer } from "../../src/testing/index.js";
-import { get, post, rawSocket, sleep } from "./ws-helper.js";
+import { get, post, rawSocket } from "./ws-helper.js";
 
 const image = (w = 16, h = 8, batch = 1, color = 0) => ({
   class_type: "EmptyImage",
@@ -229,8 +229,9 @@ describe("POST /prompt", () => {
       client_id: "silent",
     });
     expect(r.status).toBe(400);
-    await sleep(100);
-    expect(ws.messages.length).toBe(before);
+    // Everything the server sent before it read our next message has arrived by its answer.
+    await ws.sync();
+    expect(ws.messages.slice(before).map((m) => m.type)).toEqual(["feature_flags"]);
     ws.close();
   });
 });
@@ -310,10 +311,11 @@ describe("WebSocket protocol", () => {
       },
     });
     const id = r.body.prompt_id;
-    for (let i = 0; i < 50 && !(await get(`${server.url}/history/${id}`)).body[id]; i++)
-      await sleep(20);
-    await sleep(50);
-    expect(new Set(ws.messages.map((m) => m.type))).toEqual(new Set(["status", "progress_state"]));
+    await server.finished(id);
+    // The prompt's last frames were sent before the server reads this socket's next message.
+    await ws.sync();
+    const seen = ws.messages.filter((m) => m.type !== "feature_flags");
+    expect(new Set(seen.map((m) => m.type))).toEqual(new Set(["status", "progress_state"]));
     const text = ws.binary.find((b) => b.readUInt32BE(0) === 3)!;
     expect(text.readUInt32BE(4)).toBe(1);
     expect(text.subarray(8).toString()).toBe("2width: 4, height: 4\n batch size: 1");
@@ -465,10 +467,8 @@ describe("queue, interrupt, history", () => {
     expect(del.headers.get("content-type")).toBe("application/octet-stream");
     expect(await del.text()).toBe("");
     await fetch(`${server.url}/queue`, { method: "POST", body: JSON.stringify({ clear: true }) });
-    await sleep(20);
-    expect(
-      ws.messages.filter((m) => m.type === "status").length - statusBefore,
-    ).toBeGreaterThanOrEqual(2);
+    // A status for the delete and one for the clear.
+    await ws.waitForNth((m) => m.type === "status", statusBefore + 2);
     const after = (await get(`${server.url}/queue`)).body;
     expect(after.queue_pending).toEqual([]);
     expect(after.queue_running).toHaveLength(1);
@@ -482,18 +482,23 @@ describe("queue, interrupt, history", () => {
   });
 
   test("a targeted interrupt of another prompt does nothing; a global one stops the run", async () => {
-    server.script.node("KSampler", { durationMs: 600 });
+    // 200 steps of 300 ms: still running whenever the checks below happen; the global
+    // interrupt ends it at the next step.
+    server.script.node("KSampler", { durationMs: 60_000 });
     try {
       const clientId = randomUUID();
       const ws = await rawSocket(server.url, clientId);
-      const r = await post(`${server.url}/prompt`, { prompt: sampler(20), client_id: clientId });
+      const r = await post(`${server.url}/prompt`, { prompt: sampler(200), client_id: clientId });
       await ws.waitFor((m) => m.type === "progress");
       const noop = await fetch(`${server.url}/interrupt`, {
         method: "POST",
         body: JSON.stringify({ prompt_id: randomUUID() }),
       });
       expect(noop.status).toBe(200);
-      await sleep(60);
+      // The sampler checks for an interrupt before each step's progress message: one the
+      // server sent after it handled the targeted interrupt proves the run went on.
+      const sent = server.wsLog.filter(([to, type]) => to === clientId && type === "progress");
+      await ws.waitForNth((m) => m.type === "progress", sent.length + 1);
       expect(ws.messages.some((m) => m.type === "execution_interrupted")).toBe(false);
       await fetch(`${server.url}/interrupt`, { method: "POST" });
       const interrupted = await ws.waitFor((m) => m.type === "execution_interrupted");
@@ -765,13 +770,8 @@ describe("scripted faults", () => {
       prompt_id: "0b7f3c2e-1111-4222-8333-444455556666",
     });
     expect(lost.status).toBe(502);
-    // The server did queue it: the reply was lost, not the prompt.
-    for (
-      let i = 0;
-      i < 50 && !server.executed.includes("0b7f3c2e-1111-4222-8333-444455556666");
-      i++
-    )
-      await sleep(10);
+    // The server did queue it: the reply was lost, not the prompt (it runs to its end).
+    await server.finished("0b7f3c2e-1111-4222-8333-444455556666");
     expect(server.executed).toContain("0b7f3c2e-1111-4222-8333-444455556666");
   });
 
@@ -788,10 +788,17 @@ describe("scripted faults", () => {
 
   test("restart loses queue, history and the counter; the port refuses connections meanwhile", async () => {
     const { id } = await runToEnd({ "1": image(2, 2), "2": previewNode("1") });
-    const restarting = server.script.restart({ downtimeMs: 150 });
-    await sleep(50);
-    await expect(fetch(`${server.url}/history`)).rejects.toThrow();
-    await restarting;
+    let refused: unknown;
+    await server.script.restart({
+      downtimeMs: 0,
+      whileDown: async () => {
+        refused = await fetch(`${server.url}/history`).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      },
+    });
+    expect(refused).toBeInstanceOf(Error);
     expect((await get(`${server.url}/history/${id}`)).body).toEqual({});
     expect(
       (await post(`${server.url}/prompt`, { prompt: { "1": image(2, 2), "2": previewNode("1") } }))
@@ -850,7 +857,8 @@ describe("scripted faults", () => {
       prompt: { "1": image(2, 2), "2": previewNode("1") },
       client_id: "dropme",
     });
-    await sleep(200);
+    // Dropped after the connect status and two more messages.
+    await ws.closed;
     expect(ws.messages.length).toBe(3);
   });
 

@@ -6,10 +6,29 @@ export interface RawSocket {
   readonly messages: { type: string; data: any }[];
   readonly binary: Buffer[];
   send(value: unknown): void;
+  /**
+   * Resolves with the first message (since connecting) that matches; rejects after
+   * `timeoutMs` (default 60 s, a bound on a hang, not a timing) listing what arrived.
+   */
   waitFor(
     predicate: (m: { type: string; data: any }) => boolean,
     timeoutMs?: number,
   ): Promise<{ type: string; data: any }>;
+  /** Resolves once `n` messages (since connecting) match, with the n-th. */
+  waitForNth(
+    predicate: (m: { type: string; data: any }) => boolean,
+    n: number,
+    timeoutMs?: number,
+  ): Promise<{ type: string; data: any }>;
+  /**
+   * Resolves once every frame the server sent before this call has arrived: sends the client's
+   * `feature_flags` and waits for the server's answer, which it writes after them on the same
+   * connection. Once per socket (the server reads only a socket's first message); the answer
+   * is a `feature_flags` message in {@link messages}.
+   */
+  sync(): Promise<void>;
+  /** Resolves when the connection has closed (by either side). */
+  readonly closed: Promise<void>;
   close(): void;
 }
 
@@ -26,6 +45,7 @@ export async function rawSocket(
     predicate: (m: { type: string; data: any }) => boolean;
     resolve: (m: any) => void;
   }[] = [];
+  const closed = new Promise<void>((resolve) => ws.once("close", () => resolve()));
   ws.on("message", (data, isBinary) => {
     if (isBinary) {
       binary.push(data as Buffer);
@@ -45,21 +65,37 @@ export async function rawSocket(
     ws.once("error", reject);
     ws.once("unexpected-response", (_req, res) => reject(new Error(`status ${res.statusCode}`)));
   });
+  function waitForNth(
+    predicate: (m: { type: string; data: any }) => boolean,
+    n: number,
+    timeoutMs = 60_000,
+  ): Promise<{ type: string; data: any }> {
+    const seen = messages.filter(predicate);
+    if (seen.length >= n) return Promise.resolve(seen[n - 1]!);
+    let count = seen.length;
+    return new Promise((resolve, reject) => {
+      // A bound on a hang (the message never comes), not a timing: it names what did arrive.
+      const timer = setTimeout(
+        () => reject(new Error(`timed out; got ${messages.map((m) => m.type).join(",")}`)),
+        timeoutMs,
+      );
+      waiters.push({
+        predicate: (m) => predicate(m) && ++count >= n,
+        resolve: (m) => (clearTimeout(timer), resolve(m)),
+      });
+    });
+  }
   return {
     messages,
     binary,
     send: (v) => ws.send(JSON.stringify(v)),
-    waitFor: (predicate, timeoutMs = 5000) => {
-      const found = messages.find(predicate);
-      if (found) return Promise.resolve(found);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(`timed out; got ${messages.map((m) => m.type).join(",")}`)),
-          timeoutMs,
-        );
-        waiters.push({ predicate, resolve: (m) => (clearTimeout(timer), resolve(m)) });
-      });
+    waitFor: (predicate, timeoutMs) => waitForNth(predicate, 1, timeoutMs),
+    waitForNth,
+    sync: async () => {
+      ws.send(JSON.stringify({ type: "feature_flags", data: {} }));
+      await waitForNth((m) => m.type === "feature_flags", 1);
     },
+    closed,
     close: () => ws.close(),
   };
 }
@@ -104,5 +140,3 @@ export async function get(
     bytes,
   };
 }
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
