@@ -68,7 +68,7 @@ export function registerCodegen(program: Command, io: CliIo): void {
           const textHash = sourceTextHash(text);
           let same = (await rememberedSchemaHash(flags.out, textHash)) === recorded;
           if (!same) {
-            raw = parse();
+            raw = await parse();
             same = canonicalHash(raw) === recorded;
             if (same) await rememberSchemaHash(flags.out, textHash, recorded);
           }
@@ -81,7 +81,7 @@ export function registerCodegen(program: Command, io: CliIo): void {
           }
         }
       }
-      raw ??= parse();
+      raw ??= await parse();
       // The generator (normalizer, zod schemas, printer) loads only when there is work to do.
       const [{ generate }, { checkGenerated, formatDriftReport, writeGenerated }] =
         await Promise.all([import("../codegen/generate.js"), import("../codegen/write.js")]);
@@ -145,7 +145,23 @@ async function readSource(
     const { text, label } = await readObjectInfoText(source);
     return { text, label, parse: () => parseObjectInfo(text, label) };
   }
-  // Loaded only for servers: a re-run from a file does not pay for the HTTP client.
-  const { readServerObjectInfoText } = await import("./schema-source.js");
-  return readServerObjectInfoText(source.url, source.headers);
+  // The runtime's transport alone, loaded only for servers: an unchanged re-run is mostly
+  // start-up, and the whole client (its zod schemas, tracker, socket) would double it.
+  const [{ Http }, { objectInfoText, serverBaseUrl }] = await Promise.all([
+    import("../runtime/http.js"),
+    import("../runtime/object-info.js"),
+  ]);
+  const http = new Http({ url: serverBaseUrl(source.url), headers: source.headers });
+  const label = http.url("api/object_info").toString();
+  try {
+    const text = await objectInfoText(http);
+    return {
+      text,
+      label,
+      // Parsed as client.objectInfo() parses it; its zod schema loads only when needed.
+      parse: async () => (await import("../runtime/routes.js")).parseObjectInfoReply(text, label),
+    };
+  } finally {
+    await http.close();
+  }
 }

@@ -2,7 +2,7 @@ import { loadObjectInfo, parseHeaders } from "../codegen/source.js";
 import { ComfycError } from "../errors.js";
 import { tryParseComfyuiVersion } from "../protocol/comfyui-version.js";
 import { ComfyClient, type ClientOptions } from "../runtime/client.js";
-import { parseObjectInfoReply } from "../runtime/routes.js";
+import { serverBaseUrl } from "../runtime/object-info.js";
 import type { NodeSchema } from "../schema/ir.js";
 import { normalizeObjectInfo } from "../schema/normalize.js";
 
@@ -35,8 +35,7 @@ export function serverClient(
   headers: Readonly<Record<string, string>> = {},
   options: Omit<ClientOptions, "url" | "headers"> = {},
 ): ComfyClient {
-  const base = url.replace(/\/(api\/)?object_info\/?$/, "");
-  return new ComfyClient({ url: base, headers, ...options });
+  return new ComfyClient({ url: serverBaseUrl(url), headers, ...options });
 }
 
 /** A server's `/object_info` and the ComfyUI version its `/system_stats` reports. */
@@ -49,25 +48,6 @@ export async function readServerSchema(client: ComfyClient): Promise<RawSchema> 
     label: client.http.url("api/object_info").toString(),
     ...(version ? { comfyuiVersion: version } : {}),
   };
-}
-
-/**
- * A server's `/object_info` exactly as it sent it (for `comfyc codegen`, which hashes the text to
- * skip an unchanged re-run), read through {@link serverClient}; `parse` parses it as
- * `client.objectInfo()` does (lossless; `BAD_SERVER_REPLY` for a reply that is not an object).
- */
-export async function readServerObjectInfoText(
-  url: string,
-  headers: Readonly<Record<string, string>>,
-): Promise<{ text: string; label: string; parse: () => Record<string, unknown> }> {
-  const client = serverClient(url, headers);
-  try {
-    const text = await client.objectInfoText();
-    const label = client.http.url("api/object_info").toString();
-    return { text, label, parse: () => parseObjectInfoReply(text, label) };
-  } finally {
-    await client.close();
-  }
 }
 
 /** Reads the raw schema the flags name (a file, or a server through {@link serverClient}). */

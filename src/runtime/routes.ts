@@ -19,6 +19,7 @@ import {
   type NodeErrors,
 } from "../protocol/prompt.js";
 import { parseReply, ServerStatusError, type Http, type HttpRequest } from "./http.js";
+import { objectInfoText } from "./object-info.js";
 
 /** Per-call settings of a route. */
 export interface RouteOptions {
@@ -71,7 +72,7 @@ export class Routes {
    * codegen`'s unchanged re-run). Parse it with {@link parseObjectInfoReply}.
    */
   async objectInfoText(options: RouteOptions = {}): Promise<string> {
-    return this.http.text(get("api/object_info", options));
+    return objectInfoText(this.http, options);
   }
 
   /** `GET /system_stats`. */

@@ -1,0 +1,22 @@
+import type { Http, HttpRequest } from "./http.js";
+
+/**
+ * `GET /object_info` as the server sent it, unparsed, through the transport (headers, TLS, the
+ * one retry budget, typed errors). {@link Routes.objectInfoText} is this on a client; `comfyc
+ * codegen --url` calls it on the transport alone, so an unchanged re-run loads undici and not
+ * the whole client. Parse the text with `parseObjectInfoReply`.
+ */
+export function objectInfoText(
+  http: Http,
+  options: Pick<HttpRequest, "signal" | "retry" | "timeoutMs"> = {},
+): Promise<string> {
+  return http.text({ method: "GET", path: "api/object_info", ...options });
+}
+
+/**
+ * A server URL as the CLI's `--url` takes it, as the client's base URL: one naming
+ * `/object_info` itself (`http://host:8188/api/object_info`) is read as its server's.
+ */
+export function serverBaseUrl(url: string): string {
+  return url.replace(/\/(api\/)?object_info\/?$/, "");
+}
