@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import type { Job } from "../src/runtime/job.js";
 import { ROOT } from "./helpers.js";
@@ -47,17 +46,8 @@ export const started = (job: Job): Promise<void> =>
       );
   });
 
-/** A free TCP port on 127.0.0.1 (the kernel's pick, released at once: nothing listens there). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
+/** A free TCP port on 127.0.0.1 (the kernel's pick, released at once): `comfyc/testing`'s. */
+export { freePort } from "../src/testing/redis.js";
 
 /** A CLI child process being followed: its live stderr, and its exit. */
 export interface CliChild {

@@ -1,6 +1,5 @@
 import { execFile } from "node:child_process";
 import { mkdtempSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import extractChunks from "png-chunks-extract";
@@ -12,6 +11,7 @@ import { normalizeObjectInfo } from "../../src/schema/normalize.js";
 import { validatePrompt } from "../../src/schema/validate.js";
 import { startTestServer, type TestServer } from "../../src/testing/index.js";
 import { COMFYUI_REAL, HAS_REAL_COMFYUI } from "../real-comfyui.js";
+import { freePort } from "../waits.js";
 
 /**
  * The differential suite: one table of `POST /prompt` exchanges, sent to real ComfyUI releases
@@ -272,6 +272,30 @@ interface Answer {
   readonly body: unknown;
 }
 
+/** A finished prompt's history entry (`prompt`, `outputs`, `status`). */
+interface Finished {
+  readonly id: string;
+  readonly entry: { outputs: Record<string, Record<string, unknown[]>> };
+}
+
+/**
+ * `POST /prompt` of `body` (JSON text), then the prompt's history entry once it has finished.
+ * No WebSocket here: the entry appears when the prompt has finished, so `/history/{id}` is asked
+ * until it is there.
+ */
+async function runToHistory(url: string, body: string): Promise<Finished> {
+  const res = await fetch(`${url}/prompt`, { method: "POST", body });
+  const id = ((await res.json()) as { prompt_id: string }).prompt_id;
+  for (;;) {
+    const history = (await (await fetch(`${url}/history/${id}`)).json()) as Record<
+      string,
+      Finished["entry"]
+    >;
+    if (history[id]) return { id, entry: history[id] };
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /**
  * The jobs API (protocol §2.18) on one server: a saved image's job, query errors, unknown ids,
  * the literal `/api/jobs` paths, wrong methods and both cancel routes. Ids, times and queue
@@ -297,8 +321,8 @@ async function jobsScenario(
   const workflow = { id: "3f9a2c1e-0000-4000-8000-00000000d1ff" };
   // Both sides start from an empty history; earlier tests left jobs behind.
   await post("/history", '{"clear": true}');
-  const queued = await post(
-    "/prompt",
+  const { id } = await runToHistory(
+    url,
     JSON.stringify({
       prompt: {
         "1": {
@@ -310,10 +334,6 @@ async function jobsScenario(
       extra_data: { extra_pnginfo: { workflow } },
     }),
   );
-  const id = (queued.body as { prompt_id: string }).prompt_id;
-  // No WebSocket here: the history entry appears when the prompt has finished.
-  while (!((await call(`/history/${id}`)).body as Record<string, unknown>)[id])
-    await new Promise((r) => setTimeout(r, 20));
   const out: Record<string, unknown> = { saved: await call(`/api/jobs/${id}`) };
   for (const query of [
     "status=done,failed,,",
@@ -383,18 +403,10 @@ async function outputsScenario(url: string, prefix: string, color: number) {
     "5": { class_type: "PreviewAny", inputs: { source: ["4", 0] } },
   };
   const workflow = { id: "wf", nodes: [], extra: { note: "é ✓ 😀", scale: 0.5, n: 1e-7 } };
-  const res = await fetch(`${url}/prompt`, {
-    method: "POST",
-    body: JSON.stringify({ prompt, extra_data: { extra_pnginfo: { workflow } } }),
-  });
-  const id = ((await res.json()) as { prompt_id: string }).prompt_id;
-  type Entry = { outputs: Record<string, Record<string, unknown[]>> };
-  let entry: Entry | undefined;
-  for (;;) {
-    const history = (await (await fetch(`${url}/history/${id}`)).json()) as Record<string, Entry>;
-    if ((entry = history[id])) break;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  const { entry } = await runToHistory(
+    url,
+    JSON.stringify({ prompt, extra_data: { extra_pnginfo: { workflow } } }),
+  );
   const image = entry.outputs["3"]!["images"]![0] as Record<string, string>;
   const query = new URLSearchParams(image);
   const png = Buffer.from(await (await fetch(`${url}/view?${query}`)).arrayBuffer());
@@ -445,15 +457,7 @@ async function saversScenario(url: string, prefix: string, has: (c: string) => b
     };
   }
   if (Object.keys(prompt).length === 0) return { outputs: {} };
-  const res = await fetch(`${url}/prompt`, { method: "POST", body: JSON.stringify({ prompt }) });
-  const id = ((await res.json()) as { prompt_id: string }).prompt_id;
-  type Entry = { outputs: Record<string, Record<string, unknown[]>>; status: unknown };
-  let entry: Entry | undefined;
-  for (;;) {
-    const history = (await (await fetch(`${url}/history/${id}`)).json()) as Record<string, Entry>;
-    if ((entry = history[id])) break;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  const { entry } = await runToHistory(url, JSON.stringify({ prompt }));
   const text = entry.outputs["2"]?.["files"]?.[0] as Record<string, string> | undefined;
   return {
     outputs: entry.outputs,
@@ -524,17 +528,6 @@ function offlineAnswer(
   return r.valid
     ? { status: 200, body: { node_errors: r.nodeErrors } }
     : { status: 400, body: { error: r.error, node_errors: r.nodeErrors } };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolvePort(port));
-    });
-  });
 }
 
 function run(cmd: string, args: readonly string[]): Promise<string> {

@@ -118,15 +118,14 @@ export function jobsRoutes(app: App): Route[] {
       literal: true,
       handle: ({ res, params }) => {
         const id = params[0]!;
+        // `get_job`: history first, then the running prompt, then the pending queue.
         const entry = state.history.get(id);
+        const pending = state.queue.items.find((i) => i.promptId === id);
         const job: ServerJobDetailWire | undefined = entry
           ? historyJob(id, entry, shape, true)
           : state.running?.promptId === id
             ? queueJob(state.running, "in_progress", shape)
-            : (() => {
-                const item = state.queue.items.find((i) => i.promptId === id);
-                return item && queueJob(item, "pending", shape);
-              })();
+            : pending && queueJob(pending, "pending", shape);
         if (!job) return sendJson(res, 404, { error: "Job not found" });
         sendJson(res, 200, job);
       },
