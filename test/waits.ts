@@ -16,16 +16,21 @@ export const errorOf = (promise: Promise<unknown>): Promise<unknown> =>
   );
 
 /**
- * Resolves once `condition()` holds, checked every few ms: a wait on a state, for the few
- * states that have no event to wait on (a request reaching the server). Rejects after
- * `deadlineMs` (default 60 s): a bound on a hang, not a timing.
+ * Resolves once `condition()` holds (it may be async), checked every `intervalMs` (default
+ * 5): a wait on a state, for the few states that have no event to wait on (a request reaching
+ * the server, a history entry on a server we have no socket to). Rejects after `deadlineMs`
+ * (default 60 s): a bound on a hang, not a timing.
  */
-export async function until(condition: () => boolean, deadlineMs = 60_000): Promise<void> {
+export async function until(
+  condition: () => boolean | Promise<boolean>,
+  deadlineMs = 60_000,
+  intervalMs = 5,
+): Promise<void> {
   const deadline = Date.now() + deadlineMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline)
       throw new Error(`until: not met within ${deadlineMs} ms: ${String(condition)}`);
-    await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
 

@@ -106,8 +106,9 @@ export class ComfyWorker {
   readonly storage: Storage;
   readonly queue: ComfyQueue;
   /**
-   * Job phases as they happen: `started`, `running` (ComfyUI started it), `recover`, `done`, `failed`, `retried`,
-   * `handed_back`, each with `{ jobId, phase, … }` (the fields of the log line).
+   * Job phases as they happen, each also logged as one JSON line: `started`, `running` (ComfyUI
+   * started the prompt), `recover`, `done`, `failed`, `retried`, `handed_back`, each with
+   * `{ jobId, phase, … }` (the fields of the log line).
    */
   readonly events = new EventEmitter();
   readonly #options: ComfyWorkerOptions;
@@ -406,7 +407,8 @@ export class ComfyWorker {
       if (await this.queue.redis.exists(this.#keys.cancelMark(job.id!)))
         throw cancelledJob(job.id!);
       const outcome =
-        (await this.#recover(job, active, log)) ?? (await this.#runFresh(job, active, attempt));
+        (await this.#recover(job, active, log)) ??
+        (await this.#runFresh(job, active, attempt, log));
       const runMs = Date.now() - startedAt;
       this.metrics.runSeconds.observe({ workflow, outcome: "succeeded" }, runMs / 1000);
       this.metrics.jobs.inc({ workflow, outcome: "succeeded" });
@@ -558,6 +560,7 @@ export class ComfyWorker {
         active,
         comfyJob,
         parseJsonLossless(job.data.prompt) as Record<string, unknown>,
+        log,
       );
       return await this.#collect(job, client, result, run.promptId, true);
     } finally {
@@ -569,6 +572,7 @@ export class ComfyWorker {
     job: BullJob<QueuedJobData, JobOutcome>,
     active: ActiveJob,
     attempt: number,
+    log: Logger,
   ): Promise<JobOutcome> {
     const client = this.#requireClient();
     const data = job.data;
@@ -602,7 +606,7 @@ export class ComfyWorker {
       ...(data.timeouts ? { timeouts: data.timeouts } : {}),
       ...(data.expectedOutputs ? { expectedOutputs: data.expectedOutputs } : {}),
     });
-    const result = await this.#follow(job, active, comfyJob, prompt);
+    const result = await this.#follow(job, active, comfyJob, prompt, log);
     return this.#collect(job, client, result, promptId, false);
   }
 
@@ -612,6 +616,7 @@ export class ComfyWorker {
     active: ActiveJob,
     comfyJob: Job,
     prompt: Record<string, unknown>,
+    log: Logger,
   ): Promise<JobResult> {
     active.comfyJob = comfyJob;
     const total = Object.keys(prompt).length;
@@ -633,7 +638,12 @@ export class ComfyWorker {
       else timer = setTimeout(report, wait);
     };
     comfyJob.on("started", () =>
-      this.events.emit("running", { jobId: job.id, phase: "running", promptId: comfyJob.promptId }),
+      this.#phase(
+        log,
+        job.id!,
+        { phase: "running", promptId: comfyJob.promptId, instance: this.server },
+        "ComfyUI started the prompt",
+      ),
     );
     comfyJob.on("cached", (e) => {
       for (const n of e.nodes) done.add(n);

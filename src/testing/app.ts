@@ -270,7 +270,6 @@ export class App {
     return n;
   }
 
-  /** Forgets queue, history, caches and numbering, as a process restart does. */
   /** Resolves once `promptId` has finished (at once if it has). */
   finished(promptId: string): Promise<void> {
     if (this.executed.includes(promptId)) return Promise.resolve();
@@ -281,6 +280,7 @@ export class App {
     });
   }
 
+  /** Forgets queue, history, caches and numbering, as a process restart does. */
   reset(): void {
     this.state.queue.clear();
     this.state.history.clear();

@@ -11,7 +11,7 @@ import { normalizeObjectInfo } from "../../src/schema/normalize.js";
 import { validatePrompt } from "../../src/schema/validate.js";
 import { startTestServer, type TestServer } from "../../src/testing/index.js";
 import { COMFYUI_REAL, HAS_REAL_COMFYUI } from "../real-comfyui.js";
-import { freePort } from "../waits.js";
+import { freePort, until } from "../waits.js";
 
 /**
  * The differential suite: one table of `POST /prompt` exchanges, sent to real ComfyUI releases
@@ -281,19 +281,25 @@ interface Finished {
 /**
  * `POST /prompt` of `body` (JSON text), then the prompt's history entry once it has finished.
  * No WebSocket here: the entry appears when the prompt has finished, so `/history/{id}` is asked
- * until it is there.
+ * until it is there (within 120 s: a bound on a hang).
  */
 async function runToHistory(url: string, body: string): Promise<Finished> {
   const res = await fetch(`${url}/prompt`, { method: "POST", body });
   const id = ((await res.json()) as { prompt_id: string }).prompt_id;
-  for (;;) {
-    const history = (await (await fetch(`${url}/history/${id}`)).json()) as Record<
-      string,
-      Finished["entry"]
-    >;
-    if (history[id]) return { id, entry: history[id] };
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  let entry: Finished["entry"] | undefined;
+  await until(
+    async () => {
+      const history = (await (await fetch(`${url}/history/${id}`)).json()) as Record<
+        string,
+        Finished["entry"]
+      >;
+      entry = history[id];
+      return entry !== undefined;
+    },
+    120_000,
+    20,
+  );
+  return { id, entry: entry! };
 }
 
 /**

@@ -69,13 +69,19 @@ describe.runIf(HAS_REAL_COMFYUI)("a real ComfyUI 0.3.64", TEST, () => {
     await comfy?.stop();
   });
 
-  /** The message types of a prompt's history entry, once the server has written it. */
+  /**
+   * The message types of a prompt's history entry, once the server has written it: the
+   * client's tracker follows the prompt (socket events, polls) until it ends, and gives up on
+   * our clock after 120 s (a bound on a hang: the prompts here are interrupted within seconds).
+   */
   async function historyMessages(promptId: string): Promise<string[]> {
-    for (;;) {
-      const entry = await client.history(promptId);
-      if (entry) return (entry.status?.messages ?? []).map(([type]) => type);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const ended = await errorOf(
+      client.attach(promptId, { timeouts: { queueMs: 120_000, runMs: 120_000 } }).result(),
+    );
+    if (ended instanceof JobTimeoutError) throw ended;
+    const entry = await client.history(promptId);
+    expect(entry, `the history entry of ${promptId}`).toBeDefined();
+    return (entry!.status?.messages ?? []).map(([type]) => type);
   }
 
   /** The prompt id `comfyc run` printed ("queued as <id>"). */

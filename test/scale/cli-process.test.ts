@@ -18,15 +18,6 @@ import { Cluster, imageGraph } from "./cluster.js";
 
 const example = (name: string) => join(ROOT, "examples", name);
 
-/** Polls a job's record until `ready` holds (a state change in Redis has no push event here). */
-async function until(c: Cluster, id: string, ready: (r: JobRecord) => boolean): Promise<JobRecord> {
-  for (;;) {
-    const r = await c.queue.getJob(id);
-    if (r && ready(r)) return r;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 // Each CLI process starts through tsx: slow on a loaded machine, so the limits are generous.
 describe("comfyc worker, enqueue and jobs as processes", { timeout: 240_000 }, () => {
   let c: Cluster;
@@ -170,17 +161,21 @@ describe("comfyc worker, enqueue and jobs as processes", { timeout: 240_000 }, (
     try {
       const worker = await c.spawnWorker(a, "--grace", "100");
       const { id } = await c.queue.enqueue(imageGraph(44, "scale/handback"));
-      const running = await until(c, id, (r) => r.state === "running" && r.promptId !== undefined);
-      // Once ComfyUI runs the prompt (the worker records its id just before posting it).
-      for (;;) {
-        const q = (await fetch(`${a.url}/queue`).then((r) => r.json())) as {
-          queue_running: unknown[][];
-        };
-        if (q.queue_running.some((item) => item[1] === running.promptId)) break;
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      // Once ComfyUI runs the prompt (the worker's "running" line). The server is frozen from
+      // then until the job is handed back, so the run cannot end within the 100 ms grace.
+      const runningLine = await c.phase(worker, "running", id);
+      a.script.freeze();
+      const running = (await c.queue.getJob(id))!;
+      expect(running.state).toBe("running");
+      expect(running.promptId).toBe(runningLine.promptId);
+      const exited = new Promise((r) => worker.once("exit", r));
       worker.kill("SIGTERM");
-      expect(await new Promise((r) => worker.once("exit", r))).toBe(0);
+      try {
+        expect((await c.phase(worker, "handed_back", id)).promptId).toBe(running.promptId);
+      } finally {
+        a.script.thaw();
+      }
+      expect(await exited).toBe(0);
       // Handed back at once (not after a lock expiry): queued again, with its run recorded.
       const back = await c.queue.getJob(id);
       expect(back?.state).toBe("queued");

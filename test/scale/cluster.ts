@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { workflow } from "../../src/builder/workflow.js";
 import { LocalStorage } from "../../src/scale/local-storage.js";
 import { ComfyQueue } from "../../src/scale/queue.js";
@@ -91,9 +92,10 @@ export class Cluster {
         "2000",
         ...args,
       ],
-      { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] },
+      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
     );
     this.processes.push(child);
+    this.#followPhases(child);
     await new Promise<void>((resolve, reject) => {
       let err = "";
       const onData = (d: Buffer) => {
@@ -111,6 +113,59 @@ export class Cluster {
     });
     child.stderr!.resume();
     return child;
+  }
+
+  /** Per worker process: its job phase lines so far, and who waits for the next ones. */
+  readonly #phases = new WeakMap<
+    ChildProcess,
+    { lines: PhaseLine[]; waiters: Set<() => void>; exited: boolean }
+  >();
+
+  /** Reads a worker process's stdout: pino's JSON lines, of which the job phases are kept. */
+  #followPhases(child: ChildProcess): void {
+    const state = { lines: [] as PhaseLine[], waiters: new Set<() => void>(), exited: false };
+    this.#phases.set(child, state);
+    const wake = () => {
+      for (const w of [...state.waiters]) w();
+    };
+    createInterface({ input: child.stdout! }).on("line", (text) => {
+      let line: unknown;
+      try {
+        line = JSON.parse(text);
+      } catch {
+        return;
+      }
+      const l = line as Partial<PhaseLine> & { event?: unknown };
+      if (l.event !== "comfyc.job" || typeof l.phase !== "string") return;
+      state.lines.push(l as PhaseLine);
+      wake();
+    });
+    child.once("close", () => {
+      state.exited = true;
+      wake();
+    });
+  }
+
+  /**
+   * Resolves with the first log line of job phase `phase` (for `jobId`, when given) that a
+   * worker process from {@link spawnWorker} writes, at once if it has already; rejects if the
+   * process ends first. An event to wait on, from the process's own output.
+   */
+  phase(child: ChildProcess, phase: string, jobId?: string): Promise<PhaseLine> {
+    const state = this.#phases.get(child);
+    if (!state) return Promise.reject(new Error("not a worker process from spawnWorker"));
+    const find = () => state.lines.find((l) => l.phase === phase && (!jobId || l.jobId === jobId));
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const line = find();
+        if (!line && !state.exited) return;
+        state.waiters.delete(check);
+        if (line) resolve(line);
+        else reject(new Error(`comfyc worker exited before logging phase "${phase}"`));
+      };
+      state.waiters.add(check);
+      check();
+    });
   }
 
   /** How many times each prompt id ran, over every server. */
@@ -140,6 +195,15 @@ export class Cluster {
     await Promise.all(this.servers.map((s) => s.close().catch(() => undefined)));
     await this.redis?.stop();
   }
+}
+
+/** One job phase line of `comfyc worker`'s log (pino JSON): `{ event: "comfyc.job", phase, jobId, … }`. */
+export interface PhaseLine {
+  readonly event: "comfyc.job";
+  readonly phase: string;
+  readonly jobId: string;
+  readonly promptId?: string;
+  readonly [field: string]: unknown;
 }
 
 /** Resolves with the first event `name` a worker emits for `jobId`. */

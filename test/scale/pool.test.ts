@@ -4,6 +4,7 @@ import { ComfyPool } from "../../src/scale/pool.js";
 import { startTestServer, type TestServer, type TestServerOptions } from "../../src/testing/app.js";
 import { imageGraph } from "./cluster.js";
 import { errorOf } from "./helpers.js";
+import { until } from "../waits.js";
 
 const FAST_POOL = { healthIntervalMs: 100, maxProbeDelayMs: 500 } as const;
 
@@ -23,10 +24,6 @@ describe("ComfyPool: many instances in one process, no Redis", { timeout: 120_00
 
   /** Which server ran a prompt. */
   const ranOn = (promptId: string) => servers.find((s) => s.executed.includes(promptId))?.url;
-  /** Waits for a pool state the health probes (every 100 ms here) bring about. */
-  const until = async (ready: () => boolean) => {
-    while (!ready()) await new Promise((resolve) => setTimeout(resolve, 20));
-  };
 
   /** Prompt ids that ran on any server, with how often. */
   const executions = () => {
@@ -89,7 +86,8 @@ describe("ComfyPool: many instances in one process, no Redis", { timeout: 120_00
 
   test("an instance restarted mid-job: the lost job is resubmitted and ends once", async () => {
     const [a] = await start({});
-    a!.script.node("ImageInvert", { durationMs: 1000 });
+    // Long enough that the run cannot end before the restart, which abandons it.
+    a!.script.node("ImageInvert", { durationMs: 60_000 });
     pool = new ComfyPool({ servers: [a!.url], ...FAST_POOL });
     const job = pool.submit(imageGraph(9));
     await new Promise<void>((resolve) => job.on("started", () => resolve()));
@@ -123,6 +121,7 @@ describe("ComfyPool: many instances in one process, no Redis", { timeout: 120_00
     await pool.ready();
     const port = a!.port;
     await a!.close();
+    // A state the health probes (every 100 ms here) bring about; no event says so.
     await until(() => pool!.servers.find((s) => s.url === a!.url)?.up === false);
     // Meanwhile everything runs on b.
     const during = await pool.run(imageGraph(13));

@@ -1,15 +1,7 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { Cluster, imageGraph, nextPhase } from "./cluster.js";
 import type { JobRecord } from "../../src/scale/record.js";
-
-/** Polls a job's record until `ready` holds (a state change in Redis has no push event here). */
-async function until(c: Cluster, id: string, ready: (r: JobRecord) => boolean): Promise<JobRecord> {
-  for (;;) {
-    const r = await c.queue.getJob(id);
-    if (r && ready(r)) return r;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+import { until } from "../waits.js";
 
 /** Every job ran to success, each once, and no prompt ran twice on any server. */
 function expectExactlyOnce(c: Cluster, records: readonly JobRecord[]): void {
@@ -33,17 +25,16 @@ describe("durable queue under faults (real Redis, test servers)", { timeout: 120
     a.script.node("ImageInvert", { durationMs: 1500 });
     const child = await c.spawnWorker(a);
     const { id } = await c.queue.enqueue(imageGraph(30));
-    const running = await until(c, id, (r) => r.state === "running" && r.promptId !== undefined);
-    // Killed once ComfyUI runs the prompt (the worker records the prompt id just before posting).
-    for (;;) {
-      const q = (await fetch(`${a.url}/queue`).then((r) => r.json())) as {
-        queue_running: unknown[][];
-      };
-      if (q.queue_running.some((item) => item[1] === running.promptId)) break;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    // Killed once ComfyUI runs the prompt: the worker's "running" line. The server is frozen
+    // from then until the worker is gone, so the run cannot end before the kill.
+    const runningLine = await c.phase(child, "running", id);
+    a.script.freeze();
+    const running = (await c.queue.getJob(id))!;
+    expect(running.state).toBe("running");
+    expect(running.promptId).toBe(runningLine.promptId);
     child.kill("SIGKILL");
     await new Promise((resolve) => child.once("exit", resolve));
+    a.script.thaw();
     await c.addWorker(b);
     const record = await c.queue.waitFor(id);
     expect(record.promptId).toBe(running.promptId);
@@ -58,7 +49,8 @@ describe("durable queue under faults (real Redis, test servers)", { timeout: 120
     c = await Cluster.start();
     const a = await c.addServer();
     const worker = await c.addWorker(a, { healthIntervalMs: 60_000 });
-    a.script.node("ImageInvert", { durationMs: 1000 });
+    // Long enough that the run cannot end before the restart, which abandons it.
+    a.script.node("ImageInvert", { durationMs: 60_000 });
     const running = nextPhase(worker, "running");
     const { id } = await c.queue.enqueue(imageGraph(31), { backoffMs: 100 });
     const first = await running;
@@ -94,12 +86,10 @@ describe("durable queue under faults (real Redis, test servers)", { timeout: 120
     const firstLane = worker.lane;
     const port = a.port;
     await a.close();
-    const poll = async (ready: () => boolean) => {
-      while (!ready()) await new Promise((resolve) => setTimeout(resolve, 20));
-    };
-    await poll(() => !worker.instanceUp);
+    // The worker's health probes (every 200 ms here) bring these states about; no event says so.
+    await until(() => !worker.instanceUp);
     const back = await c.addServer({ port, models: { checkpoints: ["arrived.safetensors"] } });
-    await poll(() => worker.instanceUp && worker.lane !== firstLane);
+    await until(() => worker.instanceUp && worker.lane !== firstLane);
     const { id } = await c.queue.enqueue({
       "1": { class_type: "CheckpointLoaderSimple", inputs: { ckpt_name: "arrived.safetensors" } },
       "2": { class_type: "EmptyImage", inputs: { width: 8, height: 8, batch_size: 1, color: 2 } },
