@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { JobProgressRecord, JobRecord } from "../scale/record.js";
-import { STREAM_ID, type LaneEvent } from "./events.js";
+import { STREAM_ID, type LaneEvent, type SubscriptionStart } from "./events.js";
 import type { GatewayContext } from "./gateway.js";
 import { settledRecord } from "./job-view.js";
 
@@ -114,18 +114,32 @@ export async function streamJob(
       });
   };
 
+  // A new stream's first frame is the snapshot. It is queued on the chain before subscribing,
+  // so live events the subscription delivers while it starts (a worker's progress arriving
+  // between the stream's read and the end of `subscribe`) are written after it, never before.
+  let opened: (start: SubscriptionStart) => void = () => undefined;
+  if (after === undefined) {
+    const started = new Promise<SubscriptionStart>((resolve) => (opened = resolve));
+    chain = started.then(async (start) => {
+      if (ended) return;
+      const current = (await ctx.queue.getJob(record.id)) ?? record;
+      if (TERMINAL.has(current.state)) return terminal(current, start.lastId);
+      write(await render.snapshot(current), start.lastId);
+    });
+  }
   try {
     const sub = await ctx.events.subscribe(record.lane, record.id, after, onEvent);
     subscription = sub;
     if (ended) return sub.close();
-    const fresh = after === undefined || sub.gap;
-    // The state as of now (after the replay, in order): a new stream starts with it, and a
-    // resumed one whose job has ended meanwhile ends with it. Later events follow.
+    if (after === undefined) return opened(sub);
+    // A resumed stream: the replayed events are queued; then the state as of now. A stream
+    // whose job ended meanwhile ends with it; one whose missed events are gone from the
+    // event stream (`gap`) gets the current state instead.
     chain = chain.then(async () => {
       if (ended) return;
       const current = (await ctx.queue.getJob(record.id)) ?? record;
       if (TERMINAL.has(current.state)) return terminal(current, sub.lastId);
-      if (fresh) write(await render.snapshot(current), sub.lastId);
+      if (sub.gap) write(await render.snapshot(current), sub.lastId);
     });
   } catch (err) {
     request.log.warn({ err, job: record.id }, "cannot follow job events");
