@@ -448,7 +448,7 @@ function sendError(
   log: Logger,
 ): FastifyReply {
   let api = toApiError(error);
-  if (request.url.startsWith("/api/v2/")) api = asV2(api);
+  if (request.url.startsWith("/api/v2/")) api = asV2(api, request.url.startsWith("/api/v2/assets"));
   if (api.status >= 500) {
     request.log.error({ err: error }, "request failed");
   }
@@ -465,10 +465,12 @@ function sendError(
 }
 
 /**
- * Comfy API v2 names for the same failures: validation is `invalid_workflow`, an unreachable
- * backend is a generic `upstream_error` 500, no worker yet is `deployment_not_ready` (429).
+ * Comfy API v2 names for the same failures: validation is `invalid_workflow` on the job routes
+ * (`invalid_request` on the asset routes), a body too large or of another type is a 422 (the
+ * document declares no 413 or 415), an unreachable backend is a generic `upstream_error` 500,
+ * no worker yet is `deployment_not_ready` (429).
  */
-function asV2(api: ApiError): ApiError {
+function asV2(api: ApiError, assets: boolean): ApiError {
   if (api.code === "no_workers")
     return new ApiError(429, "deployment_not_ready", api.message, api.details, api.headers);
   if (api.status >= 500)
@@ -479,8 +481,16 @@ function asV2(api: ApiError): ApiError {
       undefined,
       api.headers,
     );
+  if (api.status === 413 || api.status === 415)
+    return new ApiError(422, api.code, api.message, api.details, api.headers);
   if (api.status === 400 || api.code === "invalid_request")
-    return new ApiError(422, "invalid_workflow", api.message, api.details, api.headers);
+    return new ApiError(
+      422,
+      assets ? "invalid_request" : "invalid_workflow",
+      api.message,
+      api.details,
+      api.headers,
+    );
   return api;
 }
 

@@ -24,6 +24,8 @@ export interface SubmitInput {
     params: Record<string, unknown>;
     inputs: readonly StagedInput[];
   }>;
+  /** Input files the job carries (v2 assets its graph references), when not staged here. */
+  readonly inputs?: readonly StagedInput[];
   /** Workflow name for metrics and the job record (`api` for a raw graph). */
   readonly workflow: string;
   readonly priority?: number;
@@ -74,7 +76,7 @@ export async function submitJob(
     id = claim.jobId;
   }
   let params = input.params;
-  let inputs: readonly StagedInput[] = [];
+  let inputs: readonly StagedInput[] = input.inputs ?? [];
   if (input.stageInputs) {
     try {
       ({ params, inputs } = await input.stageInputs());

@@ -9,6 +9,7 @@ import type { GatewayContext } from "./gateway.js";
 import { ownedJob, v2Job, v2Progress } from "./job-view.js";
 import { streamJob, type SseRenderer } from "./sse.js";
 import { submitJob } from "./submit.js";
+import { registerV2AssetRoutes, resolveAssetReferences } from "./v2-assets.js";
 import { admit } from "./workflow-routes.js";
 
 const IdParams = z.object({ id: z.string().max(128) });
@@ -89,10 +90,13 @@ function v2Renderer(ctx: GatewayContext, origin: string): SseRenderer {
 
 /**
  * The job routes of Comfy API v2 (`../shared/comfy-api-v2-openapi.yaml`): submit a raw
- * API-format workflow, poll it, follow its events, cancel it. Clients written for Comfy Cloud
- * run against the gateway with a bearer key.
+ * API-format workflow, poll it, follow its events, cancel it; and the asset routes
+ * (`POST /api/v2/assets` and friends, see {@link registerV2AssetRoutes}): a workflow's
+ * `core/ASSET` references become input files the queued job carries to its worker. Clients
+ * written for Comfy Cloud run against the gateway with a bearer key.
  */
 export function registerV2Routes(app: FastifyInstance, ctx: GatewayContext): void {
+  registerV2AssetRoutes(app, ctx, originOf);
   const typed = app.withTypeProvider<ZodTypeProvider>();
   const owned = (request: FastifyRequest, id: string) =>
     ownedJob(ctx.queue, id, request.caller!, ctx.auth.enabled);
@@ -115,7 +119,9 @@ export function registerV2Routes(app: FastifyInstance, ctx: GatewayContext): voi
           201: V2JobSchema,
           401: envelope("`unauthorized`"),
           403: envelope("`forbidden`"),
-          422: envelope("`invalid_workflow`, `workflow_format_ui` or `idempotency_key_reuse`"),
+          422: envelope(
+            "`invalid_workflow`, `workflow_format_ui`, `missing_asset` (`details.asset_ids`) or `idempotency_key_reuse`",
+          ),
           429: envelope("`queue_full` or `rate_limited`, with Retry-After"),
           500: envelope("`upstream_error`"),
         },
@@ -157,8 +163,11 @@ export function registerV2Routes(app: FastifyInstance, ctx: GatewayContext): voi
             problems,
           },
         );
+      // Uploaded assets become files the job carries; the graph names them.
+      const resolved = await resolveAssetReferences(ctx, request.caller!, workflow);
       const submitted = await submitJob(ctx, request, request.caller!, {
-        source: workflow,
+        source: resolved.workflow,
+        ...(resolved.inputs.length ? { inputs: resolved.inputs } : {}),
         workflow: "api",
         idempotency: "single-use",
         route: "/api/v2/jobs",

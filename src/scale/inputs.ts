@@ -36,12 +36,28 @@ export async function storeInput(
   bytes: Uint8Array,
   filename: string,
 ): Promise<StagedInput> {
+  return (await putInput(storage, bytes, filename)).input;
+}
+
+/**
+ * {@link storeInput}, also saying whether the bytes were new to the storage (`created`) or an
+ * object with that content was already there (a dedup hit).
+ */
+export async function putInput(
+  storage: Storage,
+  bytes: Uint8Array,
+  filename: string,
+): Promise<{ input: StagedInput; created: boolean }> {
   const sha256 = createHash("sha256").update(bytes).digest("hex");
   const name = uploadNameOf(sha256, filename);
   const key = checkKey(`${INPUTS_PREFIX}/${sha256}${name.slice(name.lastIndexOf("."))}`);
   const there = await storage.stat(key);
-  if (there?.size !== bytes.byteLength) await storage.put(key, bytes);
-  return { name, key, sha256, size: bytes.byteLength, storage: storage.location };
+  const created = there?.size !== bytes.byteLength;
+  if (created) await storage.put(key, bytes);
+  return {
+    input: { name, key, sha256, size: bytes.byteLength, storage: storage.location },
+    created,
+  };
 }
 
 /**
