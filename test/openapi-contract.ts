@@ -1,4 +1,5 @@
-import { Ajv } from "ajv";
+import { Ajv, type ValidateFunction } from "ajv";
+import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { OpenAPIBackend, SetMatchType } from "openapi-backend";
 
@@ -18,6 +19,8 @@ export interface ContractOperation {
 export class OpenApiContract {
   readonly document: Record<string, any>;
   #backend: Promise<OpenAPIBackend> | undefined;
+  #ajv: Ajv | undefined;
+  readonly #schemas = new Map<string, ValidateFunction>();
 
   /**
    * Operations without an `operationId` get `"<METHOD> <path>"` (openapi-backend finds
@@ -128,6 +131,39 @@ export class OpenApiContract {
     });
     return (valid.errors ?? []).map(
       (e) => `${req.method} ${req.path} ${e.instancePath || "/"} ${e.message}`,
+    );
+  }
+
+  /**
+   * Problems of one Server-Sent Event's payload against the catalog of the `GET` operation at
+   * `path` (`x-sse-events`, as Comfy API v2 and the gateway write it: event name → `{ schema:
+   * "#/components/schemas/…" }`): an event the catalog does not list, or a payload that does
+   * not match its schema; [] if none.
+   */
+  eventProblems(path: string, event: string, data: unknown): string[] {
+    const catalog = this.document["paths"]?.[path]?.get?.["x-sse-events"] as
+      Record<string, { schema?: string }> | undefined;
+    if (!catalog) return [`GET ${path} has no x-sse-events catalog`];
+    const ref = catalog[event]?.schema;
+    if (!ref) return [`GET ${path} sent a ${event} event, which its x-sse-events does not list`];
+    let validate = this.#schemas.get(ref);
+    if (!validate) {
+      // 3.1 documents are JSON Schema 2020-12; 3.0 ones the draft-07 subset (with `nullable`).
+      if (!this.#ajv) {
+        this.#ajv = String(this.document["openapi"] ?? "").startsWith("3.1")
+          ? new Ajv2020({ strict: false, allErrors: true })
+          : new Ajv({ strict: false, allErrors: true });
+        addFormats.default(this.#ajv);
+      }
+      validate = this.#ajv.compile({
+        $ref: ref,
+        components: structuredClone(this.document["components"] ?? {}),
+      });
+      this.#schemas.set(ref, validate);
+    }
+    if (validate(data)) return [];
+    return (validate.errors ?? []).map(
+      (e) => `${event} event ${e.instancePath || "/"} ${e.message ?? "invalid"}`,
     );
   }
 }

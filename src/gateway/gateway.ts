@@ -293,10 +293,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       zodToJsonConfig: { unrepresentable: "any" },
     }),
     transformObject: (input) =>
-      describeMultipart(
-        jsonSchemaTransformObject(input) as OpenApiDocument,
-        workflows,
-        uploads.limitBytes,
+      describeEvents(
+        describeMultipart(
+          jsonSchemaTransformObject(input) as OpenApiDocument,
+          workflows,
+          uploads.limitBytes,
+        ),
       ) as ReturnType<typeof jsonSchemaTransformObject>,
   });
   // Image parameters take multipart file parts (read by the routes themselves, as streams).
@@ -342,8 +344,41 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 }
 
 type OpenApiDocument = {
-  paths?: Record<string, Record<string, { requestBody?: { content?: Record<string, unknown> } }>>;
+  paths?: Record<
+    string,
+    Record<
+      string,
+      { requestBody?: { content?: Record<string, unknown> } } & Record<string, unknown>
+    >
+  >;
 };
+
+/**
+ * The event catalog of `GET /v1/jobs/{id}/events`, as Comfy API v2 writes its own
+ * (`x-sse-events`: each event's name, meaning and payload schema), so clients and the
+ * contract tests read the payload shapes from the document.
+ */
+function describeEvents(doc: OpenApiDocument): OpenApiDocument {
+  const op = doc.paths?.["/v1/jobs/{id}/events"]?.["get"];
+  if (!op) return doc;
+  const ref = (name: string) => `#/components/schemas/${name}`;
+  op["x-sse-events"] = {
+    snapshot: {
+      description: "The whole job, first on a new stream (or after a gap)",
+      schema: ref("Job"),
+    },
+    status: {
+      description: "The job started, or is queued again for a retry",
+      schema: ref("JobStatusEvent"),
+    },
+    progress: {
+      description: "Progress of the running job (a complete snapshot)",
+      schema: ref("Progress"),
+    },
+    done: { description: "The whole job, final; the stream ends", schema: ref("Job") },
+  };
+  return doc;
+}
 
 /**
  * Adds the `multipart/form-data` request body to the submission of each workflow with image

@@ -7,6 +7,7 @@ import { ApiError, ErrorEnvelopeSchema } from "./api-error.js";
 import type { GatewayContext } from "./gateway.js";
 import { jobView, JobViewSchema, metaOf, ownedJob, v1Progress, type JobView } from "./job-view.js";
 import { streamJob, type SseRenderer } from "./sse.js";
+import { JobStatusEventSchema } from "./schemas.js";
 import { readAttempts } from "./webhook-delivery.js";
 import { jobLinks } from "./workflow-routes.js";
 
@@ -27,7 +28,10 @@ function v1Renderer(ctx: GatewayContext): SseRenderer {
     withIds: true,
     snapshot: async (r) => [{ event: "snapshot", data: await viewOf(ctx, r) }],
     final: async (r) => [{ event: "done", data: await viewOf(ctx, r) }],
-    status: (status) => ({ event: "status", data: { status } }),
+    status: (status) => ({
+      event: "status",
+      data: { status } satisfies z.infer<typeof JobStatusEventSchema>,
+    }),
     progress: (p) => ({ event: "progress", data: v1Progress(p) }),
   };
 }
@@ -80,7 +84,7 @@ export function registerJobRoutes(app: FastifyInstance, ctx: GatewayContext): vo
       schema: {
         summary: "Server-Sent Events of a job: snapshot, status, progress, done",
         description:
-          "`snapshot` (the whole job) first, then `status` and `progress` changes, then `done` (the whole job, final) and the stream ends. Every event has an id: reconnect with `Last-Event-ID` to resume where you left. Polling `GET /v1/jobs/{id}` stays the source of truth.",
+          "`snapshot` (the whole job) first, then `status` and `progress` changes, then `done` (the whole job, final) and the stream ends; `x-sse-events` gives each payload's schema. Every event has an id: reconnect with `Last-Event-ID` to resume where you left. Polling `GET /v1/jobs/{id}` stays the source of truth.",
         tags: ["jobs"],
         params: IdParams,
         headers: z.object({ "last-event-id": z.string().optional() }),

@@ -15,6 +15,11 @@ export const JobStatusSchema = z
   .meta({ id: "JobStatus" });
 export type JobStatusV1 = z.infer<typeof JobStatusSchema>;
 
+/** The `status` event of `GET /v1/jobs/{id}/events`: the job started, or is queued again. */
+export const JobStatusEventSchema = z
+  .object({ status: JobStatusSchema })
+  .meta({ id: "JobStatusEvent" });
+
 /** 202 answer to a submission. */
 export const SubmittedSchema = z
   .object({

@@ -88,6 +88,7 @@ async function finished(id: string, name = "alice"): Promise<any> {
     auth(name),
     (e) => e.event === "done",
   );
+  expect(contract.eventProblems("/v1/jobs/{id}/events", events)).toEqual([]);
   const done = events.at(-1)!;
   expect(done.event).toBe("done");
   return done.data;
@@ -201,6 +202,8 @@ describe("events", () => {
         (e) => e.event === "done",
       );
       const all: SseEvent[] = [...first.events, ...rest.events];
+      // Every payload has the shape /openapi.json gives for its event (x-sse-events).
+      expect(contract.eventProblems("/v1/jobs/{id}/events", all)).toEqual([]);
       const ids = all.map((e) => e.id!);
       for (let i = 1; i < ids.length; i++) {
         const [am, as] = ids[i - 1]!.split("-").map(Number);

@@ -182,16 +182,31 @@ export class GatewayContract {
     });
   }
 
+  /** The gateway's own `/openapi.json` as a contract. */
+  #document(): OpenApiContract {
+    this.#contract ??= new OpenApiContract(
+      structuredClone(this.#gateway!.app.swagger()) as unknown as Record<string, any>,
+    );
+    return this.#contract;
+  }
+
+  /**
+   * Problems of Server-Sent Events a `/v1` stream sent (`path` as an OpenAPI template,
+   * `/v1/jobs/{id}/events`): each payload against the schema `x-sse-events` of `/openapi.json`
+   * gives for its event; [] if none.
+   */
+  eventProblems(path: string, events: readonly SseEvent[]): string[] {
+    return events.flatMap((e) => this.#document().eventProblems(path, e.event, e.data));
+  }
+
   /** Problems of the responses sent since the last call ([] if none); forgets them. */
   async problems(): Promise<string[]> {
     const sent = this.#sent.splice(0);
     if (sent.length === 0) return [];
-    this.#contract ??= new OpenApiContract(
-      structuredClone(this.#gateway!.app.swagger()) as unknown as Record<string, any>,
-    );
+    this.#document();
     const problems: string[] = [];
     for (const r of sent) {
-      const op = this.#contract.operationAt(r.method, r.path);
+      const op = this.#contract!.operationAt(r.method, r.path);
       if (!op) {
         problems.push(`${r.method} ${r.path} is not in /openapi.json`);
         continue;
@@ -200,7 +215,7 @@ export class GatewayContract {
         typeof r.payload === "string" &&
         String(r.headers["content-type"] ?? "").startsWith("application/json");
       problems.push(
-        ...(await this.#contract.responseProblems(
+        ...(await this.#contract!.responseProblems(
           op,
           r.status,
           json ? JSON.parse(r.payload as string) : undefined,
