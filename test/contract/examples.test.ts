@@ -10,6 +10,7 @@ import hiresFix from "../../examples/hires-fix.js";
 import importedTemplate from "../../examples/imported-template.js";
 import img2img from "../../examples/img2img.js";
 import inpaint from "../../examples/inpaint.js";
+import invertImage from "../../examples/invert-image.js";
 import loraStack from "../../examples/lora-stack.js";
 import sd15 from "../../examples/sd15-txt2img.js";
 import sdxlRefiner from "../../examples/sdxl-refiner.js";
@@ -35,6 +36,8 @@ const cases: [string, AnyWorkflow, Record<string, unknown>, string[]][] = [
   ["inpaint", inpaint, {}, ["512x512"]],
   ["lora-stack", loraStack, {}, ["512x512"]],
   ["hires-fix", hiresFix, {}, ["768x768"]],
+  // The gateway's image-parameter example, on the server's input/example.png.
+  ["invert-image", invertImage, {}, ["512x512"]],
   // The editor's default template, imported with `comfyc import` (see the README).
   ["imported-template", importedTemplate, { prompt: "a lighthouse", steps: 4 }, ["512x512"]],
 ];
