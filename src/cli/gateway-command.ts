@@ -1,7 +1,9 @@
 import { readdir } from "node:fs/promises";
 import { basename, extname, join } from "node:path";
 import type { Command } from "commander";
-import { ComfycError, ioError } from "../errors.js";
+import { ComfycError, ioError, requirePackages } from "../errors.js";
+import { CLIENT_TYPES_PACKAGES, gatewayClientTypes } from "../gateway/client-types.js";
+import { writeOutputFile } from "./files.js";
 import type { CliIo } from "./io.js";
 
 interface GatewayFlags {
@@ -62,6 +64,54 @@ export async function workflowFiles(dir: string): Promise<string[]> {
     );
   }
   return files;
+}
+
+/**
+ * Reads a gateway's `/openapi.json` (public, no key). Throws `USAGE` for a URL that is not
+ * http(s), `SERVER_UNREACHABLE` naming it, `SERVER_ERROR` for a reply that is not a JSON 200.
+ */
+async function readOpenApi(base: string): Promise<unknown> {
+  let url: URL;
+  try {
+    url = new URL("openapi.json", base.endsWith("/") ? base : `${base}/`);
+    if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error(url.protocol);
+  } catch (cause) {
+    throw new ComfycError(
+      "USAGE",
+      `--url ${JSON.stringify(base)} is not an http(s) URL`,
+      "Pass the gateway's base URL, e.g. --url http://127.0.0.1:8080.",
+      { cause },
+    );
+  }
+  const { request } = await import("undici");
+  let res: Awaited<ReturnType<typeof request>>;
+  try {
+    res = await request(url, { headersTimeout: 30_000, bodyTimeout: 30_000 });
+  } catch (cause) {
+    throw new ComfycError(
+      "SERVER_UNREACHABLE",
+      `Cannot reach ${url.href}: ${(cause as Error).message}`,
+      "Start the gateway (comfyc gateway …) and pass its address with --url.",
+      { cause },
+    );
+  }
+  const text = await res.body.text();
+  if (res.statusCode !== 200)
+    throw new ComfycError(
+      "SERVER_ERROR",
+      `${url.href} answered HTTP ${res.statusCode}, not 200`,
+      "Point --url at a comfyc gateway (its /openapi.json is public).",
+    );
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (cause) {
+    throw new ComfycError(
+      "SERVER_ERROR",
+      `${url.href} did not answer JSON`,
+      "Point --url at a comfyc gateway (its /openapi.json is public).",
+      { cause },
+    );
+  }
 }
 
 /**
@@ -269,6 +319,29 @@ export function registerGateway(program: Command, io: CliIo): void {
       const { revokeKey } = await import("../gateway/keys.js");
       const r = await revokeKey(flags.keys, nameOrId);
       io.info(`Revoked ${r.id} "${r.name}".`);
+    });
+  gateway
+    .command("client")
+    .description(
+      "Write TypeScript types for a running gateway's API (openapi-typescript), for openapi-fetch",
+    )
+    .option("--url <url>", "the gateway's base URL, e.g. http://127.0.0.1:8080 (required)")
+    .option("--out <file>", "the .d.ts file to write (required), e.g. gateway.d.ts")
+    .action(async (_flags: unknown, command: Command) => {
+      const flags = command.opts<{ url?: string; out?: string }>();
+      if (!flags.url || !flags.out)
+        throw new ComfycError(
+          "USAGE",
+          `comfyc gateway client needs ${!flags.url ? "--url <gateway url>" : "--out <file>"}`,
+          "e.g. comfyc gateway client --url http://127.0.0.1:8080 --out gateway.d.ts",
+        );
+      requirePackages(CLIENT_TYPES_PACKAGES, "comfyc gateway client");
+      const document = await readOpenApi(flags.url);
+      const text = await gatewayClientTypes(document, flags.url);
+      writeOutputFile(flags.out, text, "--out");
+      io.info(
+        `Wrote ${flags.out}: import type { paths } from it and call createClient<paths>({ baseUrl: ${JSON.stringify(flags.url)} }) (openapi-fetch).`,
+      );
     });
   gateway
     .command("webhook-secret")
