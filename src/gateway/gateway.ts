@@ -348,7 +348,10 @@ type OpenApiDocument = {
     string,
     Record<
       string,
-      { requestBody?: { content?: Record<string, unknown> } } & Record<string, unknown>
+      { requestBody?: { required?: boolean; content?: Record<string, unknown> } } & Record<
+        string,
+        unknown
+      >
     >
   >;
 };
@@ -359,6 +362,28 @@ type OpenApiDocument = {
  * contract tests read the payload shapes from the document.
  */
 function describeEvents(doc: OpenApiDocument): OpenApiDocument {
+  const upload = doc.paths?.["/api/v2/assets"]?.["post"];
+  // The asset route reads its multipart form itself; its fields are Comfy API v2's.
+  if (upload)
+    upload.requestBody = {
+      required: true,
+      content: {
+        "multipart/form-data": {
+          schema: {
+            type: "object",
+            required: ["file", "content_type", "file_path"],
+            properties: {
+              file: { type: "string", format: "binary", description: "The bytes" },
+              content_type: { type: "string", examples: ["image/png"] },
+              file_path: { type: "string", examples: ["photo.png"] },
+              expected_hash: { type: "string", description: "Accepted, not checked (no blake3)" },
+              tags: { type: "array", items: { type: "string" } },
+              expires_in: { type: "integer", minimum: 60, maximum: 604800 },
+            },
+          },
+        },
+      },
+    };
   const op = doc.paths?.["/v1/jobs/{id}/events"]?.["get"];
   if (!op) return doc;
   const ref = (name: string) => `#/components/schemas/${name}`;

@@ -166,6 +166,13 @@ describe("Comfy API v2 assets on the gateway", { timeout: 60_000 }, () => {
     expect(done.json.status).toBe("succeeded");
   });
 
+  test("the gateway's own /openapi.json describes the upload form", async () => {
+    const doc = (await (await fetch(`${base}/openapi.json`)).json()) as any;
+    const form = doc.paths["/api/v2/assets"].post.requestBody.content["multipart/form-data"].schema;
+    expect(form.required).toEqual(["file", "content_type", "file_path"]);
+    expect(form.properties.file).toMatchObject({ type: "string", format: "binary" });
+  });
+
   test("the same bytes again are a 200 dedup hit with a new asset id", async () => {
     const first = await call("postAssets", "POST", "/api/v2/assets", assetForm(png(2)));
     const again = await call("postAssets", "POST", "/api/v2/assets", assetForm(png(2)));
