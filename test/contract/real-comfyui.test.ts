@@ -182,9 +182,12 @@ describe.runIf(HAS_REAL_COMFYUI)("a real ComfyUI 0.3.64", TEST, () => {
       } finally {
         comfy.signal("SIGCONT");
       }
-      // The prompt ran on after the thaw (the cancel never arrived): stop it for the next test.
+      // The prompt ran on after the thaw (the cancel never arrived): stop it for the next test,
+      // and wait until it has ended there (an interrupt lands at the next node boundary), or the
+      // next test's prompt waits behind it and its --timeout counts that wait.
       await frozenClient.interrupt();
       await frozenClient.clearQueue();
+      await historyMessages(job.promptId!);
       expect((await frozenClient.systemStats()).system.comfyui_version).toBe("0.3.64");
     } finally {
       await frozenClient.close();
