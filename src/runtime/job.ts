@@ -105,7 +105,8 @@ export interface JobLogLine {
 /**
  * What became of a cancel on the server (from `job.cancel()`, an AbortSignal or a timeout):
  * - `dequeued`: taken off the queue before it ran;
- * - `interrupted`: the server accepted `POST /interrupt` for it while it ran;
+ * - `interrupted`: the server accepted the interrupt while it ran (`POST /interrupt` by prompt
+ *   id; from ComfyUI 0.26.0 the atomic `POST /api/jobs/{id}/cancel`);
  * - `not-submitted`: it never reached the server (withdrawn before `POST /prompt`);
  * - `finished`: it had already ended, nothing to stop;
  * - `undelivered`: the server could not be reached within the cancel budget (`error` says
@@ -168,8 +169,9 @@ export interface Job {
    */
   [Symbol.asyncIterator](): AsyncGenerator<JobEvent>;
   /**
-   * Stops the job: deletes it from the queue if pending, interrupts it if running; a job still
-   * being submitted is withdrawn as soon as the server accepts it (or never posted). Resolves
+   * Stops the job: deletes it from the queue if pending, interrupts it if running (one atomic
+   * `POST /api/jobs/{id}/cancel` on ComfyUI 0.26.0+, `/queue {delete}` or `/interrupt` before);
+   * a job still being submitted is withdrawn as soon as the server accepts it (or never posted). Resolves
    * with what the server did (see {@link CancelOutcome}); never rejects. The job then ends
    * `cancelled` (or `succeeded`, if it finished before the interrupt took effect).
    */

@@ -11,6 +11,14 @@ import {
   type SystemStats,
   type UploadReply,
 } from "../protocol/messages.js";
+import {
+  JobsCancelReplySchema,
+  ServerJobDetailSchema,
+  ServerJobsPageSchema,
+  type ServerJobDetail,
+  type ServerJobsPage,
+  type ServerJobStatus,
+} from "../protocol/jobs.js";
 import { ObjectInfoSchema } from "../protocol/object-info.js";
 import {
   PromptAcceptedBodySchema,
@@ -109,6 +117,64 @@ export class Routes {
     if (options.maxItems !== undefined) q.set("max_items", String(options.maxItems));
     if (options.offset !== undefined) q.set("offset", String(options.offset));
     return this.http.json(get(`api/history${q.size ? `?${q}` : ""}`, options), HistorySchema);
+  }
+
+  /**
+   * `GET /api/jobs/{id}` (ComfyUI 0.6.0+, `get_job` of `comfy_execution/jobs.py`): one job's
+   * status by id, pending and running ones included (which `/history/{id}` shows as `{}`). A
+   * finished job adds its normalised `outputs`, the history entry's `execution_status` and its
+   * `workflow`. `undefined` on 404: an unknown id, or a server before 0.6.0 (no such route).
+   */
+  async serverJob(jobId: string, options: RouteOptions = {}): Promise<ServerJobDetail | undefined> {
+    const req: HttpRequest = {
+      ...get(`api/jobs/${encodeURIComponent(jobId)}`, options),
+      accept: (s) => s === 200 || s === 404,
+    };
+    const what = `GET ${this.http.url(req.path)}`;
+    return this.http.request(req, async (res) => {
+      const text = await res.body.text();
+      return res.status === 404 ? undefined : parseReply(text, ServerJobDetailSchema, what);
+    });
+  }
+
+  /**
+   * `GET /api/jobs` (ComfyUI 0.6.0+): one page of jobs, newest first by default; `status`
+   * filters (`"cancelled"` exists from 0.9.0; an unknown one is a 400). Queue items carry no
+   * prompt here, so listing the pending and running jobs is far lighter than `GET /queue`.
+   */
+  async serverJobs(
+    options: RouteOptions & {
+      status?: readonly ServerJobStatus[];
+      limit?: number;
+      offset?: number;
+      sortBy?: "created_at" | "execution_duration";
+      sortOrder?: "asc" | "desc";
+      workflowId?: string;
+    } = {},
+  ): Promise<ServerJobsPage> {
+    const q = new URLSearchParams();
+    if (options.status?.length) q.set("status", options.status.join(","));
+    if (options.limit !== undefined) q.set("limit", String(options.limit));
+    if (options.offset !== undefined) q.set("offset", String(options.offset));
+    if (options.sortBy) q.set("sort_by", options.sortBy);
+    if (options.sortOrder) q.set("sort_order", options.sortOrder);
+    if (options.workflowId) q.set("workflow_id", options.workflowId);
+    return this.http.json(get(`api/jobs${q.size ? `?${q}` : ""}`, options), ServerJobsPageSchema);
+  }
+
+  /**
+   * `POST /api/jobs/{id}/cancel` (ComfyUI 0.26.0+): interrupts the job if it is the running one,
+   * removes it from the queue if it is pending, atomically under the queue's lock
+   * (`interrupt_if_running`). Resolves `true` when it did either, `false` when the job was
+   * neither (finished, or unknown: the route does not check the id). Before 0.26.0 the route
+   * does not exist (`NOT_FOUND` or 405 `SERVER_ERROR`); use `deleteQueued` and `interrupt`.
+   */
+  async cancelServerJob(jobId: string, options: RouteOptions = {}): Promise<boolean> {
+    const reply = await this.http.json(
+      post(`api/jobs/${encodeURIComponent(jobId)}/cancel`, undefined, options),
+      JobsCancelReplySchema,
+    );
+    return reply.cancelled;
   }
 
   /**

@@ -1,9 +1,17 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter, on } from "node:events";
 import { internalError, isComfycError, type ComfycError } from "../errors.js";
+import { comfyuiRules, tryParseComfyuiVersion } from "../protocol/comfyui-version.js";
 import type { NodeContext } from "../protocol/describe-errors.js";
+import type { ServerJobDetail } from "../protocol/jobs.js";
 import { stringifyJson } from "../protocol/json.js";
-import type { BinaryFrame, HistoryEntry, NodeOutput, WsMessage } from "../protocol/messages.js";
+import {
+  HistoryEntrySchema,
+  type BinaryFrame,
+  type HistoryEntry,
+  type NodeOutput,
+  type WsMessage,
+} from "../protocol/messages.js";
 import {
   CancelledError,
   ExecutionFailedError,
@@ -95,6 +103,30 @@ export const FINAL: ReadonlySet<JobStatus> = new Set([
   "cancelled",
   "lost",
 ]);
+
+/**
+ * Which of ComfyUI's routes the tracker reads a job's status and cancels it with, decided once
+ * per server from its release (`/system_stats`' `comfyui_version` against the version table of
+ * `protocol/comfyui-version.ts`), or by a probe when it reports none.
+ */
+export interface ServerRoutes {
+  /**
+   * ComfyUI 0.6.0+ (`jobsApi`): a job's status by id with `GET /api/jobs/{id}`, and the poll's
+   * one list of pending and running jobs with `GET /api/jobs?status=in_progress,pending`;
+   * otherwise `GET /history/{id}` and `GET /queue`.
+   */
+  readonly jobs: boolean;
+  /**
+   * ComfyUI 0.26.0+ (`jobsCancel`): cancel with the atomic `POST /api/jobs/{id}/cancel`;
+   * otherwise `GET /queue`, `POST /queue {delete}` and `POST /interrupt {prompt_id}`.
+   */
+  readonly cancel: boolean;
+  /** The release the server reported, when it did. */
+  readonly version: string | undefined;
+}
+
+/** The routes every ComfyUI has: used until the server's release is known, and before 0.6.0. */
+const CLASSIC_ROUTES: ServerRoutes = { jobs: false, cancel: false, version: undefined };
 
 /** The WebSocket messages jobs use; `status` and `progress_state` are skipped unparsed. */
 const JOB_MESSAGES: ReadonlySet<string> = new Set([
@@ -205,6 +237,9 @@ export class Tracker {
   #poller: NodeJS.Timeout | undefined;
   #watchdog: NodeJS.Timeout | undefined;
   #probing = false;
+  /** The server's routes, once known; {@link #decideRoutes} fills it in. */
+  #routes: ServerRoutes | undefined;
+  #decidingRoutes: Promise<ServerRoutes> | undefined;
   #lastActive: JobState | undefined;
   #closed = false;
 
@@ -509,6 +544,8 @@ export class Tracker {
     this.#log(job, "queued");
     this.#arm(job, "queue", job.timeouts.queueMs);
     this.#startWatchdog();
+    // The server has a job: learn its routes now, before a check or a cancel needs them.
+    void this.#decideRoutes();
   }
 
   #enterRunning(job: JobState): void {
@@ -707,6 +744,9 @@ export class Tracker {
   async #knownToServer(promptId: string): Promise<boolean> {
     const routes = this.#options.routes;
     try {
+      // Before any prompt was accepted the routes are unknown: the classic ones work everywhere.
+      if (this.#routes?.jobs)
+        return (await routes.serverJob(promptId, { retry: false })) !== undefined;
       if (await routes.history(promptId, { retry: false })) return true;
       const q = await routes.queue({ retry: false });
       return [...q.queue_running, ...q.queue_pending].some((item) => item[1] === promptId);
@@ -746,6 +786,8 @@ export class Tracker {
     const routes = this.#options.routes;
     const signal = AbortSignal.timeout(this.#options.cancelTimeoutMs ?? DEFAULT_CANCEL_TIMEOUT_MS);
     try {
+      if ((await this.#serverRoutes(signal)).cancel)
+        return await this.#cancelAtomically(job, endJob, signal);
       if (job.status !== "running") {
         const q = await routes.queue({ signal });
         if (q.queue_pending.some((item) => item[1] === job.promptId)) {
@@ -767,6 +809,78 @@ export class Tracker {
       if (endJob) this.#apply(job, { type: "cancel-undelivered", error });
       return { state: "undelivered", error };
     }
+  }
+
+  /**
+   * The cancel of ComfyUI 0.26.0+: one `POST /api/jobs/{id}/cancel` interrupts the job if it
+   * runs or dequeues it if it waits, under the server's queue lock (no window between reading
+   * the queue and acting on it). The reply only says whether it did either; when the job was not
+   * known to be running, `GET /api/jobs/{id}` tells the two apart (a dequeued job is gone).
+   */
+  async #cancelAtomically(
+    job: JobState,
+    endJob: boolean,
+    signal: AbortSignal,
+  ): Promise<CancelOutcome> {
+    const routes = this.#options.routes;
+    if (!(await routes.cancelServerJob(job.promptId, { signal }))) {
+      // Neither running nor pending: it ended on the server; the check reads how.
+      void this.#check(job, true);
+      return { state: "finished" };
+    }
+    if (job.status === "running") return { state: "interrupted" };
+    if ((await routes.serverJob(job.promptId, { signal })) !== undefined)
+      return { state: "interrupted" };
+    if (endJob) this.#apply(job, { type: "dequeued" });
+    return { state: "dequeued" };
+  }
+
+  /**
+   * The server's routes (see {@link ServerRoutes}): the classic ones until a first job was
+   * queued (which starts {@link #decideRoutes}), the decision's answer while it is on its way (at
+   * most until `signal` aborts), then the decided ones.
+   */
+  async #serverRoutes(signal?: AbortSignal): Promise<ServerRoutes> {
+    if (this.#routes) return this.#routes;
+    const deciding = this.#decidingRoutes;
+    if (!deciding) return CLASSIC_ROUTES;
+    if (!signal) return deciding;
+    return Promise.race([
+      deciding,
+      new Promise<ServerRoutes>((resolve) => {
+        if (signal.aborted) resolve(CLASSIC_ROUTES);
+        signal.addEventListener("abort", () => resolve(CLASSIC_ROUTES), { once: true });
+      }),
+    ]);
+  }
+
+  /**
+   * Decides once per client (one server) which routes to use: `GET /system_stats` and the
+   * version table (`jobsApi` from 0.6.0, `jobsCancel` from 0.26.0). A server that reports no
+   * release it can parse (a fork, a proxy) gets the classic routes. Single attempts: when the server cannot answer now, the classic routes serve meanwhile
+   * and the next queued job asks again.
+   */
+  #decideRoutes(): Promise<ServerRoutes> {
+    if (this.#routes) return Promise.resolve(this.#routes);
+    this.#decidingRoutes ??= this.#readRoutes()
+      .then((found) => (this.#routes = found))
+      .catch(() => CLASSIC_ROUTES)
+      .finally(() => (this.#decidingRoutes = undefined));
+    return this.#decidingRoutes;
+  }
+
+  async #readRoutes(): Promise<ServerRoutes> {
+    const routes = this.#options.routes;
+    const once = { retry: false, timeoutMs: POLL_TIMEOUT_MS } as const;
+    const stats = await routes.systemStats(once);
+    const reported = stats.system.comfyui_version;
+    const version = tryParseComfyuiVersion(reported);
+    if (version) {
+      const rules = comfyuiRules(version);
+      return { jobs: rules.has("jobsApi"), cancel: rules.has("jobsCancel"), version: version.text };
+    }
+    // No release to go by (a fork, a proxy): the routes every ComfyUI has.
+    return CLASSIC_ROUTES;
   }
 
   /** Tracks a cancel in flight so `close()` can wait for it. */
@@ -840,8 +954,7 @@ export class Tracker {
     if (due.length === 0) return;
     let queued: Set<string>;
     try {
-      const q = await this.#options.routes.queue({ retry: false, timeoutMs: POLL_TIMEOUT_MS });
-      queued = new Set([...q.queue_running, ...q.queue_pending].map((item) => String(item[1])));
+      queued = await this.#activeIds(POLL_TIMEOUT_MS);
     } catch {
       return; // unreachable right now (restarting?): the watchdog decides when it is gone
     }
@@ -850,6 +963,22 @@ export class Tracker {
         queued.has(job.promptId) ? this.#apply(job, { type: "seen" }) : this.#check(job, false),
       ),
     );
+  }
+
+  /**
+   * The ids of the running and pending prompts, in one request: `GET /api/jobs?status=…` where
+   * the server has the jobs API (its items carry no prompt, unlike `/queue`'s), else `GET /queue`.
+   * A single attempt: the poll and the watchdog are retry loops of their own.
+   */
+  async #activeIds(timeoutMs: number): Promise<Set<string>> {
+    const routes = this.#options.routes;
+    const once = { retry: false, timeoutMs } as const;
+    if ((await this.#serverRoutes()).jobs) {
+      const page = await routes.serverJobs({ ...once, status: ["in_progress", "pending"] });
+      return new Set(page.jobs.map((j) => j.id));
+    }
+    const q = await routes.queue(once);
+    return new Set([...q.queue_running, ...q.queue_pending].map((item) => String(item[1])));
   }
 
   /**
@@ -869,6 +998,14 @@ export class Tracker {
     const routes = this.#options.routes;
     const options = retry ? {} : { retry: false, timeoutMs: POLL_TIMEOUT_MS };
     try {
+      if ((await this.#serverRoutes()).jobs) {
+        // One request, and no gap: `get_job` reads the queue, then history, so a prompt that
+        // finishes in between is still found in one of them.
+        const found = await routes.serverJob(job.promptId, options);
+        if (!found) return this.#apply(job, { type: "absent" });
+        const entry = finishedEntry(found);
+        return this.#apply(job, entry ? { type: "history", entry } : { type: "seen" });
+      }
       const entry = await routes.history(job.promptId, options);
       if (entry) return this.#apply(job, { type: "history", entry });
       const q = await routes.queue(options);
@@ -911,12 +1048,14 @@ export class Tracker {
     );
   }
 
-  /** One `GET /queue` at a time: any reply of the server counts as contact (`Http.lastReplyAt`). */
+  /**
+   * One probe at a time (the poll's list of active prompts): any reply of the server counts as
+   * contact (`Http.lastReplyAt`).
+   */
   #probe(timeoutMs: number): void {
     if (this.#probing) return;
     this.#probing = true;
-    void this.#options.routes
-      .queue({ retry: false, timeoutMs })
+    void this.#activeIds(timeoutMs)
       .catch(() => undefined)
       .finally(() => (this.#probing = false));
   }
@@ -967,6 +1106,29 @@ export function logLine(
 
 /** Per-attempt timeout of poll and history requests: a frozen server must not stall the poll. */
 const POLL_TIMEOUT_MS = 10_000;
+
+/** The statuses of `GET /api/jobs/{id}` for a job that is not over yet. */
+const UNFINISHED_SERVER_JOB: ReadonlySet<string> = new Set(["pending", "in_progress"]);
+
+/**
+ * A finished job of `GET /api/jobs/{id}` as the history entry it was built from (its
+ * `execution_status` and `outputs`), or `undefined` while it is pending or running. The
+ * outputs are the jobs API's normalised ones: a 3D file given as a bare name is a file item.
+ */
+function finishedEntry(job: ServerJobDetail): HistoryEntry | undefined {
+  if (UNFINISHED_SERVER_JOB.has(job.status) && !job.execution_status) return undefined;
+  const failed = job.status === "failed" || job.status === "cancelled";
+  return HistoryEntrySchema.parse({
+    prompt: [],
+    outputs: job.outputs ?? {},
+    status: job.execution_status ?? {
+      status_str: failed ? "error" : "success",
+      completed: !failed,
+      messages: [],
+    },
+    meta: {},
+  });
+}
 
 function clearTimers(job: JobState): void {
   for (const t of Object.values(job.timers)) if (t) clearTimeout(t);

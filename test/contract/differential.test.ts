@@ -1,17 +1,20 @@
 import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import extractChunks from "png-chunks-extract";
 import { decode as decodeText } from "png-chunk-text";
 import { PNG } from "pngjs";
+import { Agent } from "undici";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { parseJsonLossless, stringifyJson } from "../../src/protocol/json.js";
+import { ComfyClient } from "../../src/runtime/index.js";
 import { normalizeObjectInfo } from "../../src/schema/normalize.js";
 import { validatePrompt } from "../../src/schema/validate.js";
 import { startTestServer, type TestServer } from "../../src/testing/index.js";
 import { COMFYUI_REAL, HAS_REAL_COMFYUI } from "../real-comfyui.js";
-import { freePort, until } from "../waits.js";
+import { errorOf, freePort, queued, started, until } from "../waits.js";
 
 /**
  * The differential suite: one table of `POST /prompt` exchanges, sent to real ComfyUI releases
@@ -473,6 +476,79 @@ async function saversScenario(url: string, prefix: string, has: (c: string) => b
   };
 }
 
+/**
+ * The runtime on one server, counting its requests by route (an undici interceptor: the real
+ * server keeps no request log): it attaches to a prompt queued by another client, then cancels
+ * a pending and a running job. Returns what must agree between the real release and the test
+ * server set to it: the outcomes, which status routes were used (`jobs`: `GET /api/jobs/{id}`,
+ * `classic`: `/history/{id}` + `/queue`), the cancel requests and the one `/system_stats` read.
+ */
+async function runtimeScenario(url: string, color: number) {
+  const requests: string[] = [];
+  const uuid = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
+  const dispatcher = new Agent().compose((dispatch) => (options, handler) => {
+    requests.push(`${options.method} ${String(options.path).split("?")[0]!.replace(uuid, "{id}")}`);
+    return dispatch(options, handler);
+  });
+  const client = new ComfyClient({ url, dispatcher, pollIntervalMs: 100, silenceMs: 200 });
+  // Blurs: model-free, slow on a CPU, and interruptible between nodes (ComfyUI checks before
+  // each node); a distinct colour per chain keeps the server's cache out of it.
+  const blurs = (c: number) => {
+    const prompt: Record<string, unknown> = {
+      "1": { class_type: "EmptyImage", inputs: { width: 96, height: 96, batch_size: 1, color: c } },
+    };
+    for (let i = 0; i < 30; i++)
+      prompt[String(10 + i)] = {
+        class_type: "ImageBlur",
+        inputs: { image: [i === 0 ? "1" : String(9 + i), 0], blur_radius: 31, sigma: 10 },
+      };
+    prompt["2"] = { class_type: "PreviewImage", inputs: { images: ["39", 0] } };
+    return prompt;
+  };
+  try {
+    const promptId = randomUUID();
+    const res = await fetch(`${url}/prompt`, {
+      method: "POST",
+      body: JSON.stringify({
+        prompt: {
+          "1": { class_type: "EmptyImage", inputs: { width: 8, height: 8, batch_size: 1, color } },
+          "2": { class_type: "ImageInvert", inputs: { image: ["1", 0] } },
+          "3": { class_type: "SaveImage", inputs: { images: ["2", 0], filename_prefix: "rt/a" } },
+        },
+        prompt_id: promptId,
+      }),
+    });
+    expect(res.status).toBe(200);
+    const attached = await client.attach(promptId).result();
+    const running = client.submit(blurs(color + 1));
+    const pending = client.submit(blurs(color + 2));
+    await started(running);
+    await queued(pending);
+    const outcomes = [await pending.cancel(), await running.cancel()];
+    const error = (await errorOf(running.result())) as { code?: string } | undefined;
+    const count = (route: string) => requests.filter((r) => r === route).length;
+    const used = (...routes: string[]) => routes.some((r) => count(r) > 0);
+    const jobs = used("GET /api/jobs/{id}", "GET /api/jobs");
+    const classic = used("GET /api/history/{id}", "GET /api/queue");
+    return {
+      attachedFiles: attached.files.length,
+      outcomes,
+      statuses: [pending.status, running.status, error?.code],
+      statusRoutes: jobs && classic ? "mixed" : jobs ? "jobs" : classic ? "classic" : "none",
+      cancelRequests: Object.fromEntries(
+        ["POST /api/jobs/{id}/cancel", "POST /api/queue", "POST /api/interrupt"].map((r) => [
+          r,
+          count(r),
+        ]),
+      ),
+      systemStats: count("GET /api/system_stats"),
+    };
+  } finally {
+    await client.close();
+    await dispatcher.close();
+  }
+}
+
 /** What a `POST /prompt` answer says, without what legitimately varies between runs. */
 function comparable(answer: Answer, setOrder = false): Answer {
   if (answer.status === 500) return { status: 500, body: "500" };
@@ -655,4 +731,32 @@ describe.runIf(HAS_REAL_COMFYUI)("differential: real ComfyUI vs comfyc", () => {
     const real = await jobsScenario(side.url, prefix, color);
     expect(await jobsScenario(side.server!.url, prefix, color)).toEqual(real);
   });
+
+  test.each(RELEASES.map((r) => r.version))(
+    "the runtime's status and cancel routes: attach, dequeue, interrupt (%s)",
+    async (version) => {
+      const side = sides.find((s) => s.version === version)!;
+      const color = Date.now() % 0xfff000;
+      const real = await runtimeScenario(side.url, color);
+      const jobsApi = version !== "0.3.64";
+      expect(real).toEqual({
+        attachedFiles: 1,
+        outcomes: [{ state: "dequeued" }, { state: "interrupted" }],
+        statuses: ["cancelled", "cancelled", "CANCELLED"],
+        statusRoutes: jobsApi ? "jobs" : "classic",
+        cancelRequests: jobsApi
+          ? { "POST /api/jobs/{id}/cancel": 2, "POST /api/queue": 0, "POST /api/interrupt": 0 }
+          : { "POST /api/jobs/{id}/cancel": 0, "POST /api/queue": 1, "POST /api/interrupt": 1 },
+        systemStats: 1,
+      });
+      // The test server's blurs take what it is told: long enough to be cancelled mid-chain.
+      side.server!.script.node("ImageBlur", { durationMs: 200 });
+      try {
+        expect(await runtimeScenario(side.server!.url, color)).toEqual(real);
+      } finally {
+        side.server!.script.clearNodes();
+      }
+    },
+    240_000,
+  );
 });

@@ -380,8 +380,9 @@ describe("faults", () => {
       const before = server.requests.length;
       server.script.dropWebSockets();
       const result = await job.result();
-      // Events sent while the socket was down are lost: history filled the gap.
-      expect(server.requests.slice(before)).toContain(`GET /api/history/${job.promptId}`);
+      // Events sent while the socket was down are lost: the job's status by id (the jobs API of
+      // this 0.33.0 server; /history before 0.6.0, see runtime-jobs-api.test.ts) filled the gap.
+      expect(server.requests.slice(before)).toContain(`GET /api/jobs/${job.promptId}`);
       expect(result.filesOf(saved).map((f) => f.filename)).toEqual(["drop_00001_.png"]);
       expect(runsOf(server, job.promptId)).toBe(1);
       const png = PNG.sync.read(await client.read(result.files[0]!));
@@ -391,7 +392,7 @@ describe("faults", () => {
     }
   });
 
-  test("silent queued jobs are polled together: one GET /queue per tick, no history reads", async () => {
+  test("silent queued jobs are polled together: one list of active jobs per tick, no per-job reads", async () => {
     server.script.node("ImageInvert", { durationMs: 1500 });
     const c = new ComfyClient({ url: server.url, ...FAST, pollIntervalMs: 100, silenceMs: 50 });
     try {
@@ -400,11 +401,16 @@ describe("faults", () => {
       );
       for (const j of jobs) await queued(j);
       const before = server.requests.length;
-      const queueReads = () => server.requests.slice(before).filter((r) => r.endsWith("/queue"));
-      await until(() => queueReads().length >= 3);
+      // GET /api/jobs?status=in_progress,pending on this 0.33.0 server (GET /queue before 0.6.0).
+      const listReads = () => server.requests.slice(before).filter((r) => r === "GET /api/jobs");
+      await until(() => listReads().length >= 3);
       // Three ticks: three reads in all. Unbatched, one tick alone would have made twenty.
-      expect(queueReads().length).toBeLessThanOrEqual(4);
-      expect(server.requests.slice(before).filter((r) => r.includes("/history"))).toEqual([]);
+      expect(listReads().length).toBeLessThanOrEqual(4);
+      expect(
+        server.requests
+          .slice(before)
+          .filter((r) => r.includes("/history") || r.startsWith("GET /api/jobs/")),
+      ).toEqual([]);
       await c.clearQueue();
       await c.interrupt();
       await Promise.allSettled(jobs.map((j) => j.result()));
