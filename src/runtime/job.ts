@@ -83,7 +83,11 @@ export interface JobTimeouts {
   readonly queueMs?: number;
   /** Running, from `execution_start`. */
   readonly runMs?: number;
-  /** No message about the job (and no sign of it in `/queue`) while it runs. */
+  /**
+   * No sign of progress while it runs: no WebSocket message about the job (classic); no change
+   * in its progress snapshot (another node, a node done, a sampler step) with Comfy API v2,
+   * whose stream and polls repeat the same snapshot.
+   */
   readonly stallMs?: number;
 }
 

@@ -80,7 +80,9 @@ interface V2State extends JobView {
   lastContact: number;
   queuedAt: number | undefined;
   startedAt: number | undefined;
-  timers: { queue?: NodeJS.Timeout; run?: NodeJS.Timeout };
+  /** The last progress snapshot seen, as a key: the stall timer restarts when it changes. */
+  progressKey: string | undefined;
+  timers: { queue?: NodeJS.Timeout; run?: NodeJS.Timeout; stall?: NodeJS.Timeout };
 }
 
 /**
@@ -198,6 +200,7 @@ export class V2Jobs {
       lastContact: Date.now(),
       queuedAt: undefined,
       startedAt: undefined,
+      progressKey: undefined,
       timers: {},
     };
     this.#jobs.add(job);
@@ -448,6 +451,7 @@ export class V2Jobs {
       job.startedAt = Date.now();
       if (job.timers.queue) clearTimeout(job.timers.queue);
       this.#arm(job, "run", job.timeouts.runMs);
+      this.#arm(job, "stall", job.timeouts.stallMs);
       this.#emit(job, { type: "started", promptId: job.promptId });
       this.#log(job, "running", { queuedMs: job.startedAt - (job.queuedAt ?? job.created) });
     }
@@ -456,6 +460,13 @@ export class V2Jobs {
   #progress(job: V2State, p: V2Progress): void {
     if (FINAL.has(job.status) || job.status === "submitting") return;
     if (job.status === "queued") this.#status(job, "running");
+    // Snapshots repeat (the stream sends one about twice a second, every poll reads one): only
+    // a change (another node, a node done, a step) is progress, and restarts the stall timer.
+    const key = `${p.nodes_done}/${p.nodes_total} ${p.current_node ?? ""} ${p.step ?? ""}/${p.steps ?? ""}`;
+    if (key !== job.progressKey) {
+      job.progressKey = key;
+      if (job.status === "running") this.#arm(job, "stall", job.timeouts.stallMs);
+    }
     const node = p.current_node ?? undefined;
     if (node !== undefined && node !== job.currentNode) {
       job.currentNode = node;
@@ -576,7 +587,7 @@ export class V2Jobs {
     return outcome;
   }
 
-  #arm(job: V2State, phase: "queue" | "run", ms: number | undefined): void {
+  #arm(job: V2State, phase: "queue" | "run" | "stall", ms: number | undefined): void {
     if (!ms) return;
     if (job.timers[phase]) clearTimeout(job.timers[phase]);
     job.timers[phase] = setTimeout(() => {

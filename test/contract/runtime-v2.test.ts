@@ -10,6 +10,7 @@ import {
   CancelledError,
   ComfyClient,
   ExecutionFailedError,
+  JobTimeoutError,
   PromptRejectedError,
   type JobEvent,
 } from "comfyc/runtime";
@@ -226,6 +227,25 @@ function graph(w: number, withText = false) {
   return wf.compileWithReport();
 }
 
+/**
+ * EmptyImage → `inverts` ImageInvert nodes (ids "10", "11", …) → SaveImage: a job whose
+ * progress changes once per node. The test server (like ComfyUI) interrupts between nodes.
+ */
+function chainGraph(w: number, inverts: number) {
+  const wf = workflow();
+  let image = wf.add(EmptyImage, { width: w, height: 4, batch_size: 1 }, { id: "1" }).IMAGE;
+  for (let i = 0; i < inverts; i++)
+    image = wf.add(ImageInvert, { image }, { id: String(10 + i) }).IMAGE;
+  wf.add(SaveImage, { images: image, filename_prefix: "v2/chain" }, { id: "2" });
+  return wf.compileWithReport();
+}
+
+/** The v2 job as the test server reports it (`GET /api/v2/jobs/{id}`). */
+async function v2Status(url: string, id: string): Promise<string> {
+  const res = await fetch(`${url}/api/v2/jobs/${id}`);
+  return ((await res.json()) as { status: string }).status;
+}
+
 const errorOf = (p: Promise<unknown>) =>
   p.then(
     () => undefined,
@@ -394,6 +414,109 @@ describe("Comfy API v2 transport against the test server", () => {
       expect(await errorOf(running.result())).toBeInstanceOf(CancelledError);
       expect(await errorOf(queued.result())).toBeInstanceOf(CancelledError);
       expect(running.status).toBe("cancelled");
+      expect(await contractProblems(proxy.exchanges)).toEqual([]);
+    } finally {
+      server.script.clearNodes();
+      await client.close();
+    }
+  });
+
+  test("attach: a second client follows a running v2 job to the same outputs", async () => {
+    server.script.node("ImageInvert", { durationMs: 100 });
+    proxy.exchanges.length = 0;
+    const owner = new ComfyClient({ url: proxy.url, api: "v2", ...FAST });
+    const follower = new ComfyClient({ url: proxy.url, api: "v2", ...FAST });
+    try {
+      const job = owner.submit(chainGraph(40, 6));
+      await new Promise<void>((r) => job.on("started", () => r()));
+      expect(job.status).toBe("running");
+      const attached = follower.attach(job.promptId);
+      expect(attached.promptId).toBe(job.promptId);
+      const events: JobEvent["type"][] = [];
+      attached.on("event", (e) => events.push(e.type));
+      const [mine, theirs] = await Promise.all([job.result(), attached.result()]);
+      expect(attached.status).toBe("succeeded");
+      expect(events.at(-1)).toBe("success");
+      expect(theirs.promptId).toBe(mine.promptId);
+      expect(theirs.files.map((f) => f.filename)).toEqual(["chain_00001_.png"]);
+      expect(theirs.files.map((f) => f.filename)).toEqual(mine.files.map((f) => f.filename));
+      expect(await follower.read(theirs.files[0]!)).toEqual(await owner.read(mine.files[0]!));
+      // It ran once: attaching submits nothing.
+      expect(proxy.exchanges.filter((x) => x.method === "POST")).toHaveLength(1);
+      expect(await contractProblems(proxy.exchanges)).toEqual([]);
+    } finally {
+      server.script.clearNodes();
+      await owner.close();
+      await follower.close();
+    }
+  });
+
+  test("attach to an id the server does not know: JobLostError", async () => {
+    const client = new ComfyClient({ url: proxy.url, api: "v2", ...FAST });
+    try {
+      const job = client.attach("00000000-0000-4000-8000-000000000000");
+      await expect(job.result()).rejects.toMatchObject({ code: "JOB_LOST" });
+      expect(job.status).toBe("lost");
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("a run timeout fails the job on our clock and cancels it on the server", async () => {
+    server.script.node("ImageInvert", { durationMs: 50 });
+    proxy.exchanges.length = 0;
+    const client = new ComfyClient({ url: proxy.url, api: "v2", ...FAST });
+    try {
+      const job = client.submit(chainGraph(41, 1200), { timeouts: { runMs: 300 } });
+      const error = await errorOf(job.result());
+      expect(error).toBeInstanceOf(JobTimeoutError);
+      expect(error).toMatchObject({ code: "TIMEOUT", phase: "run", ms: 300 });
+      expect(job.status).toBe("failed");
+      expect(await job.cancelOutcome).toEqual({ state: "interrupted" });
+      // On the server: interrupted between two nodes, long before the chain's end.
+      await server.finished(job.promptId);
+      expect(await v2Status(server.url, job.promptId)).toBe("canceled");
+      const cancels = proxy.exchanges.filter((x) => x.path.endsWith("/cancel"));
+      expect(cancels.map((x) => [x.method, x.status])).toEqual([["POST", 200]]);
+      expect(await contractProblems(proxy.exchanges)).toEqual([]);
+    } finally {
+      server.script.clearNodes();
+      await client.close();
+    }
+  });
+
+  test("the stall watchdog: a node that reports nothing for stallMs fails the job and cancels it; repeated snapshots are not progress", async () => {
+    // Five quick nodes (each one progress), then node "15" holds the job far longer than
+    // stallMs while polls and the stream keep returning the same snapshot.
+    server.script.node("ImageInvert", { durationMs: 20 });
+    server.script.node("15", { durationMs: 4000 });
+    proxy.exchanges.length = 0;
+    const client = new ComfyClient({ url: proxy.url, api: "v2", ...FAST, silenceMs: 50 });
+    try {
+      const job = client.submit(chainGraph(42, 10), { timeouts: { stallMs: 1000 } });
+      const nodes: string[] = [];
+      job.on("executing", (e) => nodes.push(e.node));
+      const error = await errorOf(job.result());
+      expect(error).toBeInstanceOf(JobTimeoutError);
+      expect(error).toMatchObject({ code: "TIMEOUT", phase: "stall", ms: 1000 });
+      expect(job.currentNode).toBe("15");
+      // Nodes before it did report (each restarted the timer); it was the last one seen.
+      expect(nodes.at(-1)).toBe("15");
+      expect(nodes.length).toBeGreaterThan(1);
+      expect(await job.cancelOutcome).toEqual({ state: "interrupted" });
+      // The same snapshot was read again and again during the stall (polls every 50 ms).
+      const polls = proxy.exchanges.filter(
+        (x) => x.method === "GET" && x.path === `/api/v2/jobs/${job.promptId}`,
+      );
+      expect(polls.length).toBeGreaterThan(1);
+      await server.finished(job.promptId);
+      expect(await v2Status(server.url, job.promptId)).toBe("canceled");
+      // Stopped after node 15: the rest of the chain never ran.
+      const entry = await (await fetch(`${server.url}/history/${job.promptId}`)).json();
+      const messages = (entry as Record<string, { status: { messages: [string, unknown][] } }>)[
+        job.promptId
+      ]!.status.messages;
+      expect(messages.map(([type]) => type)).toContain("execution_interrupted");
       expect(await contractProblems(proxy.exchanges)).toEqual([]);
     } finally {
       server.script.clearNodes();
