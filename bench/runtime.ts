@@ -2,7 +2,10 @@
  * The runtime client against the test server:
  * 1. per-job time of ComfyClient next to a raw undici loop (POST, wait for `executing` with
  *    `node: null`, GET history) on the same zero-work graph, with the server in its own process
- *    as ComfyUI would be (in one process, server and client share one thread);
+ *    as ComfyUI would be (in one process, server and client share one thread); the classic
+ *    transport and Comfy API v2 (`api: "v2"`, the test server's v2 routes) in the same rounds;
+ *    and, where `../shared/comfyui-real` is, ComfyClient next to the raw loop on a real
+ *    ComfyUI 0.33.0;
  * 2. completion latency, from the server sending the job's final event to `result()` resolving;
  * 3. peak memory while saving a 200 MB output (streamed to disk) next to reading it into memory.
  */
@@ -14,10 +17,12 @@ import { Agent, request, WebSocket } from "undici";
 import { workflow } from "../src/index.js";
 import { ComfyClient } from "../src/runtime/index.js";
 import { startTestServer } from "../src/testing/index.js";
+import { HAS_REAL_COMFYUI, startRealComfyui } from "../test/real-comfyui.js";
 import { PreviewAny, PrimitiveInt } from "../generated/core.js";
 import { comfycService, ms, pct } from "./util.js";
 
-const JOBS = 300;
+// BENCH_JOBS=5 for a quick check that it runs; figures come from the default.
+const JOBS = Number(process.env["BENCH_JOBS"] ?? 300);
 const server = await startTestServer();
 let value = 0;
 const apiPrompt = () => ({
@@ -78,8 +83,9 @@ async function clientLoop(
   url: string,
   make: () => Parameters<ComfyClient["run"]>[0],
   options: Parameters<ComfyClient["run"]>[1] = {},
+  api: "classic" | "v2" = "classic",
 ) {
-  const client = new ComfyClient({ url });
+  const client = new ComfyClient({ url, api });
   const times: number[] = [];
   const latencies: number[] = [];
   // Graphs are built up front, as the raw loop's prompts are: this measures the client.
@@ -90,7 +96,7 @@ async function clientLoop(
     const resolved = performance.now();
     if (Object.keys(result.outputs).length !== 1) throw new Error("client: missing outputs");
     times.push(resolved - t);
-    if (url !== server.url) continue;
+    if (url !== server.url || api !== "classic") continue;
     // The last message the server sent this client for the job before result() resolved.
     const sent = server.wsLog.filter(
       ([to, type, at]) =>
@@ -114,6 +120,7 @@ const raw: number[] = [];
 const builder: number[] = [];
 const unvalidated: number[] = [];
 const api: number[] = [];
+const v2: number[] = [];
 for (let round = 0; round < 3; round++) {
   raw.push(...(await rawLoop(remote.url)));
   builder.push(...(await clientLoop(remote.url, builderGraph)).times);
@@ -121,6 +128,7 @@ for (let round = 0; round < 3; round++) {
     ...(await clientLoop(remote.url, builderGraph, { compile: { validate: false } })).times,
   );
   api.push(...(await clientLoop(remote.url, apiPrompt)).times);
+  v2.push(...(await clientLoop(remote.url, apiPrompt, {}, "v2")).times);
 }
 await remote.stop();
 // Latency needs the server's send times: measured against the in-process server.
@@ -135,6 +143,10 @@ row("raw undici loop (POST, WS executing null, GET history)", raw);
 row("ComfyClient.run(builder workflow), validated locally", builder);
 row("ComfyClient.run(builder workflow), compile.validate: false", unvalidated);
 row("ComfyClient.run(API prompt)", api);
+row('ComfyClient.run(API prompt), api: "v2" (Comfy API v2)', v2);
+console.log(
+  `  v2 / classic, per job (medians): ${(median(v2) / median(api)).toFixed(2)}×; classic / raw: ${(median(api) / median(raw)).toFixed(2)}×`,
+);
 console.log(`completion latency, the server's last event before resolving → result() resolved:`);
 row("builder workflow (resolves on execution_success)", builderLatency);
 row("API prompt (resolves on execution_success)", apiLatency);
@@ -185,6 +197,35 @@ row("API prompt (resolves on execution_success)", apiLatency);
   rmSync(dir, { recursive: true, force: true });
   rmSync(path, { force: true });
   await client.close();
+}
+
+// 4. The same comparison against a real ComfyUI 0.33.0, where ../shared/comfyui-real is.
+if (!HAS_REAL_COMFYUI)
+  console.log("real ComfyUI 0.33.0: skipped (../shared/comfyui-real is absent)");
+else {
+  const real = await startRealComfyui("0.33.0");
+  try {
+    for (let warm = 0; warm < 1; warm++) {
+      await rawLoop(real.url);
+      await clientLoop(real.url, apiPrompt);
+    }
+    const realRaw: number[] = [];
+    const realClient: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      realRaw.push(...(await rawLoop(real.url)));
+      realClient.push(...(await clientLoop(real.url, apiPrompt)).times);
+    }
+    console.log(
+      `per job, the same graph on a real ComfyUI 0.33.0 (CPU), 3 interleaved rounds of ${JOBS} jobs:`,
+    );
+    row("raw undici loop (POST, WS executing null, GET history)", realRaw);
+    row("ComfyClient.run(API prompt)", realClient);
+    console.log(
+      `  ComfyClient / raw, per job (medians): ${(median(realClient) / median(realRaw)).toFixed(2)}×`,
+    );
+  } finally {
+    await real.stop();
+  }
 }
 
 await server.close();
