@@ -9,6 +9,7 @@ import {
   V2_TERMINAL,
   type V2Job,
   type V2Output,
+  type V2PreviewEvent,
   type V2Progress,
 } from "../protocol/comfy-api-v2.js";
 import { parseJsonLossless, stringifyJson } from "../protocol/json.js";
@@ -90,7 +91,9 @@ interface V2State extends JobView {
  * classic transport, submitted with `POST /api/v2/jobs` (an `Idempotency-Key` per submission),
  * followed with `GET /api/v2/jobs/{id}` as the source of truth and the SSE stream
  * `GET …/events` as a live enhancement (a stream that drops or is not served, 501, only slows
- * updates to the poll interval), cancelled with `POST …/cancel`.
+ * updates to the poll interval), cancelled with `POST …/cancel`. The stream's `progress`
+ * snapshots become `executing` and `progress` events, its `preview` events (base64 images)
+ * `preview` events; `timeouts.stallMs` counts from the last change of the progress snapshot.
  *
  * Mapping to the classic job: `queued` → queued; `running`, `canceling` → running;
  * `succeeded` → succeeded; `failed` → failed (`ExecutionFailedError` from `job.error`);
@@ -395,6 +398,15 @@ export class V2Jobs {
             pending.push(this.#poll(job));
           } else this.#status(job, status);
         } else if (name === "progress") this.#progress(job, parsed.data as V2Progress);
+        else if (name === "preview" && !FINAL.has(job.status)) {
+          const p = parsed.data as V2PreviewEvent;
+          this.#emit(job, {
+            type: "preview",
+            node: p.node_id,
+            mime: p.content_type,
+            image: Buffer.from(p.data_base64, "base64"),
+          });
+        }
       },
     });
     const decoder = new TextDecoder();

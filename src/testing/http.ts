@@ -25,7 +25,7 @@ export interface RouteRequest {
 
 /** A route: method, path (`/prompt`, without the `/api` prefix) or pattern, and handler. */
 export interface Route {
-  readonly method: "GET" | "POST";
+  readonly method: "GET" | "POST" | "DELETE";
   readonly path: string | RegExp;
   /**
    * The path is literal, `/api` included, as ComfyUI registers `/api/jobs…` (protocol §2.18):

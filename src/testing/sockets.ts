@@ -9,6 +9,9 @@ export const BINARY = { PREVIEW_IMAGE: 1, TEXT: 3, PREVIEW_IMAGE_WITH_METADATA: 
 /** A listener of {@link SocketHub.tap}: the message's type, data and target client id. */
 export type MessageTap = (type: WsMessageType, data: unknown, sid: string | undefined) => void;
 
+/** A listener of {@link SocketHub.tapBinary}: the whole frame (event type first) and target. */
+export type BinaryTap = (frame: Buffer, sid: string | undefined) => void;
+
 interface Client {
   readonly socket: WebSocket;
   readonly sid: string;
@@ -73,6 +76,17 @@ export class SocketHub {
     return () => this.#taps.delete(listener);
   }
 
+  readonly #binaryTaps = new Set<BinaryTap>();
+
+  /**
+   * Sees every binary frame the server sends (previews, text), as {@link tap} sees JSON ones.
+   * Returns the function that removes the tap.
+   */
+  tapBinary(listener: BinaryTap): () => void {
+    this.#binaryTaps.add(listener);
+    return () => this.#binaryTaps.delete(listener);
+  }
+
   /** Holds every frame from now on (a frozen server sends nothing) until {@link resume}. */
   pause(): void {
     this.#held ??= [];
@@ -90,6 +104,7 @@ export class SocketHub {
     const frame = Buffer.alloc(4 + payload.length);
     frame.writeUInt32BE(event, 0);
     payload.copy(frame, 4);
+    for (const tap of this.#binaryTaps) tap(frame, sid);
     this.#deliver(frame, "binary", sid);
   }
 

@@ -31,6 +31,7 @@ import {
 } from "../comfy-api-v2-openapi.js";
 import { cli } from "../helpers-cli.js";
 import { tempDir } from "../helpers.js";
+import { samplerPrompt } from "../sampler-prompt.js";
 import { writeFileSync } from "node:fs";
 
 /**
@@ -521,6 +522,48 @@ describe("Comfy API v2 transport against the test server", () => {
     } finally {
       server.script.clearNodes();
       await client.close();
+    }
+  });
+
+  test("SSE preview events become the job's preview events; a stream opened later gets the latest preview on connect", async () => {
+    const previews = await startTestServer({ previews: true });
+    const front = await recordingProxy(previews.url);
+    // Four sampler steps of 400 ms: a preview after each (the stream throttles them).
+    previews.script.node("KSampler", { durationMs: 1600 });
+    const owner = new ComfyClient({ url: front.url, api: "v2", ...FAST });
+    const follower = new ComfyClient({ url: front.url, api: "v2", ...FAST });
+    try {
+      const job = owner.submit(
+        samplerPrompt(4, (images) => ({ class_type: "PreviewImage", inputs: { images } })),
+      );
+      const first = new Promise<Extract<JobEvent, { type: "preview" }>>((r) =>
+        job.on("preview", r),
+      );
+      const seen = await first;
+      expect(seen.node).toBe("4");
+      expect(seen.mime).toBe("image/png");
+      const png = PNG.sync.read(Buffer.from(seen.image));
+      expect([png.width, png.height]).toEqual([64, 64]);
+      // The follower's stream opens after that preview: it is pushed on connect.
+      const attached = follower.attach(job.promptId);
+      const late = await new Promise<Extract<JobEvent, { type: "preview" }>>((r) =>
+        attached.on("preview", r),
+      );
+      expect(late.node).toBe("4");
+      await Promise.all([job.result(), attached.result()]);
+      const sse = front.exchanges.filter((x) => x.path.endsWith("/events"));
+      // The follower's stream began with the snapshot: status, progress, then the preview.
+      const names = (x: (typeof sse)[number]) =>
+        [...x.responseBody.toString("utf8").matchAll(/^event: (.*)$/gm)].map((m) => m[1]);
+      expect(
+        sse.slice(1).some((x) => names(x).slice(0, 3).join() === "status,progress,preview"),
+      ).toBe(true);
+      expect(await contractProblems(front.exchanges)).toEqual([]);
+    } finally {
+      await owner.close();
+      await follower.close();
+      await front.close();
+      await previews.close();
     }
   });
 

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { parseJsonLossless } from "../../src/protocol/json.js";
 import { startTestServer, type TestServer } from "../../src/testing/index.js";
 import { get, post, rawSocket } from "./ws-helper.js";
+import { samplerPrompt } from "../sampler-prompt.js";
 
 const image = (w = 16, h = 8, batch = 1, color = 0) => ({
   class_type: "EmptyImage",
@@ -403,31 +404,7 @@ describe("WebSocket protocol", () => {
 });
 
 function sampler(steps = 3) {
-  return {
-    "1": {
-      class_type: "CheckpointLoaderSimple",
-      inputs: { ckpt_name: "v1-5-pruned-emaonly.safetensors" },
-    },
-    "2": { class_type: "CLIPTextEncode", inputs: { clip: ["1", 1], text: "x" } },
-    "3": { class_type: "EmptyLatentImage", inputs: { width: 64, height: 64, batch_size: 1 } },
-    "4": {
-      class_type: "KSampler",
-      inputs: {
-        model: ["1", 0],
-        positive: ["2", 0],
-        negative: ["2", 0],
-        latent_image: ["3", 0],
-        seed: Math.floor(Math.random() * 1e9),
-        steps,
-        cfg: 7,
-        sampler_name: "euler",
-        scheduler: "normal",
-        denoise: 1,
-      },
-    },
-    "5": { class_type: "VAEDecode", inputs: { samples: ["4", 0], vae: ["1", 2] } },
-    "6": save("5", "sampled/s"),
-  };
+  return samplerPrompt(steps, () => save("5", "sampled/s"));
 }
 
 describe("queue, interrupt, history", () => {

@@ -1,10 +1,11 @@
 import { createHash, randomUUID } from "node:crypto";
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { createReadStream, statSync, writeFileSync } from "node:fs";
 import { basename, extname, join } from "node:path";
 import type { ServerResponse } from "node:http";
 import {
   V2AssetReferenceSchema,
   V2SubmitJobSchema,
+  V2_ERROR_CODES,
   V2_TERMINAL,
   type V2Asset,
   type V2ErrorCode,
@@ -12,10 +13,11 @@ import {
   type V2JobStatus,
   type V2Output,
   type V2OutputType,
+  type V2PreviewEvent,
   type V2Progress,
 } from "../../protocol/comfy-api-v2.js";
 import { parseJsonLossless, stringifyJson } from "../../protocol/json.js";
-import { FileRefSchema } from "../../protocol/messages.js";
+import { FileRefSchema, parseBinaryFrame } from "../../protocol/messages.js";
 import { validatePrompt } from "../../schema/validate.js";
 import type { App } from "../app.js";
 import { contentTypeOf, uploadTarget, type FolderType } from "../files.js";
@@ -27,10 +29,13 @@ import { readMultipart, sendJson, type Route, type RouteRequest } from "../http.
  * (the v2 job id is the prompt id), followed through the server's own messages as the proxy
  * follows its WebSocket; outputs and uploads are assets over the output and input folders.
  *
- * Routes: `POST /api/v2/jobs`, `GET /api/v2/jobs/{id}`, `GET …/events` (SSE), `POST …/cancel`,
- * `GET …/workflow`, `POST /api/v2/assets`, `GET /api/v2/assets/{id}` and `…/content`.
- * Not served: `from-hash`, `by-hash`, asset `DELETE` (there is no blake3 here), `Range`.
- * Every reply is checked against the document by the contract tests.
+ * Routes: `POST /api/v2/jobs`, `GET /api/v2/jobs/{id}`, `GET …/events` (SSE: `status`,
+ * `progress`, `preview`, `output`), `POST …/cancel`, `GET …/workflow`, `POST /api/v2/assets`,
+ * `POST /api/v2/assets/from-hash`, `HEAD /api/v2/assets/by-hash/{hash}`, `GET` and `DELETE
+ * /api/v2/assets/{id}`, `GET …/content` (with `Range`). Uploads are hashed with blake3
+ * (`blake3:<hex>`, `@noble/hashes`, an optional peer dependency: without it `hash` is `null`
+ * and nothing can be found by hash). Every reply is checked against the document by the
+ * contract tests.
  */
 
 /** The client id v2 jobs run under: the proxy's own socket to ComfyUI. */
@@ -61,6 +66,11 @@ interface V2JobRecord {
   outputs: Map<string, V2Output>;
   /** Open SSE streams. */
   streams: Set<(event: string, data: unknown) => void>;
+  /** The most recent preview (pushed on connect) and when one was last broadcast. */
+  preview: V2PreviewEvent | undefined;
+  previewSentAt: number;
+  /** A throttled preview waiting to go out. */
+  previewTimer: NodeJS.Timeout | undefined;
 }
 
 type AssetSource =
@@ -75,7 +85,12 @@ interface AssetRecord {
   readonly jobId: string | undefined;
   readonly filePath: string | undefined;
   readonly source: AssetSource;
+  /** `blake3:<hex>` of the bytes; `null` for outputs (hashed lazily: never, here). */
+  readonly hash: string | null;
 }
+
+/** SSE `preview` events of one job go out at most this often (the document: "throttled"). */
+const PREVIEW_THROTTLE_MS = 500;
 
 /** The Comfy API v2 routes (paths are matched after the server strips `/api`). */
 export function v2Routes(app: App): Route[] {
@@ -160,6 +175,7 @@ export function v2Routes(app: App): Route[] {
       jobId: job.id,
       filePath: ref.filename,
       source: { kind: "file", path },
+      hash: null,
     };
     assets.set(id, record);
     return outputOf(record, node, outputType(key, ref.filename), size, base);
@@ -183,6 +199,7 @@ export function v2Routes(app: App): Route[] {
       jobId: job.id,
       filePath: undefined,
       source: { kind: "bytes", bytes },
+      hash: null,
     };
     assets.set(id, record);
     return outputOf(record, node, "text", bytes.length, base);
@@ -265,7 +282,11 @@ export function v2Routes(app: App): Route[] {
   const pushStatus = (job: V2JobRecord, base?: string) => {
     const status = statusOf(job);
     const terminal = V2_TERMINAL.has(status);
-    if (terminal) job.completedAt ??= Date.now();
+    if (terminal) {
+      job.completedAt ??= Date.now();
+      clearTimeout(job.previewTimer);
+      job.previewTimer = undefined;
+    }
     // The terminal status carries the whole job (its outputs are the complete set).
     const data = terminal
       ? { ...jobView(job, base ?? ""), status, queue_position: null }
@@ -324,6 +345,44 @@ export function v2Routes(app: App): Route[] {
         return;
     }
   });
+
+  /** Broadcasts the job's latest preview, at most once per {@link PREVIEW_THROTTLE_MS}. */
+  const pushPreview = (job: V2JobRecord) => {
+    if (!job.preview || job.previewTimer || V2_TERMINAL.has(statusOf(job))) return;
+    const wait = job.previewSentAt + PREVIEW_THROTTLE_MS - Date.now();
+    if (wait > 0) {
+      job.previewTimer = setTimeout(() => {
+        job.previewTimer = undefined;
+        pushPreview(job);
+      }, wait);
+      job.previewTimer.unref();
+      return;
+    }
+    job.previewSentAt = Date.now();
+    broadcast(job, "preview", job.preview);
+  };
+
+  // Previews: binary frames, as the proxy receives them on its socket (with the prompt id when
+  // the frame carries metadata, else the running prompt's).
+  app.hub.tapBinary((frame) => {
+    const parsed = parseBinaryFrame(frame);
+    if (parsed?.kind !== "preview") return;
+    const id = parsed.meta?.prompt_id ?? app.state.running?.promptId;
+    const job = id ? jobs.get(id) : undefined;
+    if (!job) return;
+    const node = parsed.meta?.node_id ?? job.currentNode;
+    if (node === undefined) return;
+    job.preview = {
+      node_id: String(node),
+      content_type: parsed.mime,
+      data_base64: Buffer.from(parsed.image).toString("base64"),
+    };
+    pushPreview(job);
+  });
+
+  /** The asset records over the blob with this hash (none without blake3). */
+  const byHash = (hash: string): AssetRecord[] =>
+    [...assets.values()].filter((a) => a.hash !== null && a.hash === hash);
 
   const find = (r: RouteRequest): V2JobRecord | undefined => {
     if (!isV2Path(r)) return undefined;
@@ -409,6 +468,9 @@ export function v2Routes(app: App): Route[] {
           steps: undefined,
           outputs: new Map(),
           streams: new Set(),
+          preview: undefined,
+          previewSentAt: 0,
+          previewTimer: undefined,
           base: origin(r),
         };
         jobs.set(id, job);
@@ -468,6 +530,7 @@ export function v2Routes(app: App): Route[] {
         }
         send("status", { status: view.status, queue_position: view.queue_position });
         if (view.progress) send("progress", view.progress);
+        if (job.preview) send("preview", job.preview);
         const stream = (event: string, data: unknown) => {
           send(event, data);
           if (event === "status" && V2_TERMINAL.has((data as { status: V2JobStatus }).status))
@@ -513,6 +576,15 @@ export function v2Routes(app: App): Route[] {
             "The upload needs a `file` part and `content_type` and `file_path` fields.",
             {},
           );
+        // Hashed before anything is written: a mismatch mints nothing.
+        const hash = await blake3Hash(file.bytes);
+        const expected = fields["expected_hash"];
+        if (expected !== undefined && hash !== null && expected.toLowerCase() !== hash)
+          return v2Error(
+            r.res,
+            "hash_mismatch",
+            `The bytes hash to ${hash}, not the expected_hash ${expected}; nothing was stored.`,
+          );
         const target = uploadTarget(
           app.folders.dir("input"),
           basename(fields["file_path"]),
@@ -530,12 +602,89 @@ export function v2Routes(app: App): Route[] {
           jobId: undefined,
           filePath: name,
           source: { kind: "file", path: target.path },
+          hash,
         };
         assets.set(id, record);
         sendJson(r.res, target.write ? 201 : 200, {
           ...assetView(record, file.bytes.length, origin(r)),
           created_new: target.write,
         });
+      },
+    },
+    {
+      method: "POST",
+      path: "/v2/assets/from-hash",
+      handle: async (r) => {
+        if (!isV2Path(r)) return notFound(r.res);
+        let json: unknown;
+        try {
+          json = parseJsonLossless((await r.body()).toString("utf8"));
+        } catch {
+          json = undefined;
+        }
+        const body = (json ?? {}) as { hash?: unknown; file_path?: unknown };
+        if (
+          typeof body.hash !== "string" ||
+          (body.file_path !== undefined && typeof body.file_path !== "string")
+        )
+          return v2Error(
+            r.res,
+            "invalid_workflow",
+            "The body needs `hash` (blake3:<hex>) and may give `file_path`, `tags`, `expires_in`.",
+          );
+        const over = byHash(body.hash.toLowerCase());
+        const blob = over[0];
+        if (!blob)
+          return v2Error(r.res, "blob_not_found", "No blob with this hash that you may mint from.");
+        const filePath = typeof body.file_path === "string" ? body.file_path : blob.filePath;
+        // An identical reference (same blob, same placement) is returned as it is.
+        const same = over.find((a) => a.jobId === undefined && a.filePath === filePath);
+        if (same)
+          return sendJson(r.res, 200, {
+            ...assetView(same, sizeOf(same), origin(r)),
+            created_new: false,
+          });
+        const record: AssetRecord = {
+          id: randomUUID(),
+          // The node loads the blob's own file: the name stays the stored one.
+          name: blob.name,
+          contentType: blob.contentType,
+          createdAt: Date.now(),
+          jobId: undefined,
+          filePath,
+          source: blob.source,
+          hash: blob.hash,
+        };
+        assets.set(record.id, record);
+        sendJson(r.res, 201, {
+          ...assetView(record, sizeOf(record), origin(r)),
+          created_new: false,
+        });
+      },
+    },
+    {
+      // HEAD (the route the document defines) is answered by this GET route.
+      method: "GET",
+      path: /^\/v2\/assets\/by-hash\/([^/]+)$/,
+      handle: (r) => {
+        const found = isV2Path(r) && byHash(r.params[0]!.toLowerCase()).length > 0;
+        r.res.writeHead(found ? 200 : 404, { "Content-Length": 0 });
+        r.res.end();
+      },
+    },
+    {
+      method: "DELETE",
+      path: /^\/v2\/assets\/([^/]+)$/,
+      handle: (r) => {
+        const a = isV2Path(r) ? assets.get(r.params[0]!) : undefined;
+        if (!a) return notFound(r.res);
+        // This surface's hold: a job's outputs reference their records.
+        if (a.jobId !== undefined)
+          return v2Error(r.res, "asset_in_use", "This asset cannot be deleted now.");
+        // The record only: its bytes stay while another record (or the input folder) has them.
+        assets.delete(a.id);
+        r.res.writeHead(204);
+        r.res.end();
       },
     },
     {
@@ -553,18 +702,34 @@ export function v2Routes(app: App): Route[] {
       handle: (r) => {
         const a = isV2Path(r) ? assets.get(r.params[0]!) : undefined;
         if (!a) return notFound(r.res);
-        let bytes: Buffer;
+        let size: number;
         try {
-          bytes = a.source.kind === "bytes" ? a.source.bytes : readFileSync(a.source.path);
+          size = a.source.kind === "bytes" ? a.source.bytes.length : statSync(a.source.path).size;
         } catch {
           return notFound(r.res);
         }
-        r.res.writeHead(200, {
+        const headers = {
           "Content-Type": "application/octet-stream",
-          "Content-Length": bytes.length,
+          "Accept-Ranges": "bytes",
           "Content-Disposition": `attachment; filename="${a.name.replace(/["\\\r\n]/g, "_")}"`,
+        };
+        const range = byteRange(header(r, "range"), size);
+        if (range === "unsatisfiable") {
+          r.res.writeHead(416, { "Content-Range": `bytes */${size}`, "Content-Length": 0 });
+          return r.res.end();
+        }
+        const [start, end] = range ?? [0, size - 1];
+        r.res.writeHead(range ? 206 : 200, {
+          ...headers,
+          "Content-Length": Math.max(0, end - start + 1),
+          ...(range ? { "Content-Range": `bytes ${start}-${end}/${size}` } : {}),
         });
-        r.res.end(bytes);
+        if (a.source.kind === "bytes") return r.res.end(a.source.bytes.subarray(start, end + 1));
+        if (size === 0) return r.res.end();
+        // Streamed: a large output is never read into memory.
+        const stream = createReadStream(a.source.path, { start, end });
+        stream.on("error", () => r.res.destroy());
+        stream.pipe(r.res);
       },
     },
   ];
@@ -582,7 +747,7 @@ function sizeOf(a: AssetRecord): number {
 function assetView(a: AssetRecord, size: number, base: string): V2Asset {
   return {
     id: a.id,
-    hash: null,
+    hash: a.hash,
     size_bytes: size,
     content_type: a.contentType,
     file_path: a.filePath ?? null,
@@ -673,11 +838,50 @@ function v2Error(
   message: string,
   details?: Record<string, unknown>,
 ): void {
-  sendJson(res, 422, {
+  // The document gives every 409 a Retry-After; a hash mismatch will not pass on a retry, so
+  // this one says "now" (send the right bytes).
+  if (V2_ERROR_CODES[code] === 409) res.setHeader("Retry-After", "0");
+  sendJson(res, V2_ERROR_CODES[code], {
     error: { code, message, ...(details ? { details } : {}) },
   });
 }
 
 function notFound(res: ServerResponse): void {
   sendJson(res, 404, { error: { code: "not_found", message: "No such job or asset." } });
+}
+
+/**
+ * The one range of a `Range: bytes=…` header (RFC 9110 §14.1.2): `[first, last]` clamped to the
+ * size, `"unsatisfiable"` for a range that starts past the end (416), `undefined` to serve the
+ * whole content (no header, another unit, several ranges, or bad syntax, which a server may
+ * ignore).
+ */
+export function byteRange(
+  value: string | undefined,
+  size: number,
+): readonly [number, number] | "unsatisfiable" | undefined {
+  const m = value === undefined ? null : /^bytes=(\d*)-(\d*)$/.exec(value.trim());
+  if (!m || (m[1] === "" && m[2] === "")) return undefined;
+  if (m[1] === "") {
+    const suffix = Number(m[2]);
+    if (suffix === 0 || size === 0) return "unsatisfiable";
+    return [Math.max(0, size - suffix), size - 1];
+  }
+  const first = Number(m[1]);
+  const last = m[2] === "" ? Infinity : Number(m[2]);
+  if (last < first) return undefined;
+  if (first >= size) return "unsatisfiable";
+  return [first, Math.min(last, size - 1)];
+}
+
+let blake3: Promise<((bytes: Uint8Array) => Uint8Array) | undefined> | undefined;
+
+/** `blake3:<hex>` of `bytes`, or `null` when `@noble/hashes` (an optional peer) is not installed. */
+async function blake3Hash(bytes: Uint8Array): Promise<string | null> {
+  blake3 ??= import("@noble/hashes/blake3").then(
+    (m) => m.blake3,
+    () => undefined,
+  );
+  const hash = await blake3;
+  return hash ? `blake3:${Buffer.from(hash(bytes)).toString("hex")}` : null;
 }
