@@ -287,6 +287,7 @@ export function registerJobs(program: Command, io: CliIo): void {
         await queue.close();
       }
     });
+  registerJobsClean(jobs, io);
   jobs
     .command("cancel")
     .description("Cancel a queued or running job (--redis, --queue and --json as for `jobs`)")
@@ -308,6 +309,44 @@ export function registerJobs(program: Command, io: CliIo): void {
         throw redisError(e, flags.redis);
       } finally {
         await queue.close();
+      }
+    });
+}
+
+/** `comfyc jobs clean`: the stored inputs' lifecycle repaired after crashes. */
+export function registerJobsClean(jobs: Command, io: CliIo): void {
+  jobs
+    .command("clean")
+    .description(
+      "Delete stored input files no unfinished job needs (finished jobs release theirs at once; this repairs what a crash left)",
+    )
+    .requiredOption("--storage <url>", "the storage input files are in: the workers' --storage")
+    .option(
+      "--grace <minutes>",
+      "keep references of jobs Redis does not know this long (an enqueue may be under way)",
+      "10",
+    )
+    .action(async (flags: { storage: string; grace: string }) => {
+      const parent = jobs.opts<{ redis: string; queue: string; json?: boolean }>();
+      const grace = intFlag("--grace", flags.grace, 0)!;
+      const [{ ComfyQueue }, { openStorage }] = await Promise.all([
+        import("../scale/queue.js"),
+        import("../scale/storage.js"),
+      ]);
+      const storage = await openStorage(flags.storage);
+      const queue = new ComfyQueue({ redis: parent.redis, name: parent.queue });
+      try {
+        const report = await queue.cleanInputs({ storage, unknownGraceMs: grace * 60_000 });
+        io.out(
+          parent.json
+            ? JSON.stringify(report)
+            : `queue "${parent.queue}": ${report.deleted.length} input file(s) deleted from ${storage.location}, ${report.released} stale reference(s) dropped, ${report.kept} file(s) still needed`,
+        );
+      } catch (e) {
+        throw redisError(e, parent.redis);
+      } finally {
+        await queue.close();
+        await storage.close?.();
       }
     });
 }

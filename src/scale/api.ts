@@ -13,6 +13,7 @@ export {
   requirementsOf,
 } from "./capabilities.js";
 export type { Capabilities, Missing, Requirements } from "./capabilities.js";
+export type { SweepReport } from "./input-refs.js";
 export { storeInput } from "./inputs.js";
 export type { StagedInput } from "./inputs.js";
 export { LocalStorage } from "./local-storage.js";

@@ -29,12 +29,14 @@ export const INPUTS_PREFIX = "inputs";
 /**
  * Stores the bytes of one input file under its content-addressed key (skipped when an object of
  * that size is already there) and returns its {@link StagedInput}. `filename` only gives the
- * extension. Throws storage errors (`IO_ERROR`, S3 errors).
+ * extension; `beforeStore(key)` runs before the object is looked for (the queue takes the job's
+ * reference there: see `input-refs.ts`). Throws storage errors (`IO_ERROR`, S3 errors).
  */
 export async function storeInput(
   storage: Storage,
   bytes: Uint8Array,
   filename: string,
+  beforeStore?: (key: string) => Promise<unknown>,
 ): Promise<StagedInput> {
   return (await putInput(storage, bytes, filename)).input;
 }
@@ -51,6 +53,8 @@ export async function putInput(
   const sha256 = createHash("sha256").update(bytes).digest("hex");
   const name = uploadNameOf(sha256, filename);
   const key = checkKey(`${INPUTS_PREFIX}/${sha256}${name.slice(name.lastIndexOf("."))}`);
+  // The queue takes the job's reference here, so no deletion can start once we look.
+  await beforeStore?.(key);
   const there = await storage.stat(key);
   const created = there?.size !== bytes.byteLength;
   if (created) await storage.put(key, bytes);
@@ -69,6 +73,7 @@ export async function putInput(
 export async function stageUploads(
   prompt: Record<string, unknown>,
   storage: Storage | undefined,
+  beforeStore?: (key: string) => Promise<unknown>,
 ): Promise<{ prompt: Record<string, unknown>; inputs: StagedInput[] }> {
   const found: { node: string; input: string }[] = [];
   for (const [id, node] of Object.entries(prompt))
@@ -92,7 +97,7 @@ export async function stageUploads(
     const original = copy[node] as { inputs: Record<string, unknown> };
     const marker = uploadMarkerOf(original.inputs[input])!;
     const bytes = marker.bytes ?? (await readLocal(marker.path!));
-    const staged = await storeInput(storage, bytes, marker.name);
+    const staged = await storeInput(storage, bytes, marker.name, beforeStore);
     inputs.set(staged.key, staged);
     copy[node] = { ...original, inputs: { ...original.inputs, [input]: staged.name } };
   }

@@ -11,6 +11,7 @@ import {
   requirementsOf,
   type Capabilities,
 } from "./capabilities.js";
+import { referenceInput, releaseInputs, sweepInputs, type SweepReport } from "./input-refs.js";
 import { INPUTS_PREFIX, stageUploads, type StagedInput } from "./inputs.js";
 import { compileSource } from "./prompt-source.js";
 import {
@@ -144,12 +145,14 @@ export class ComfyQueue {
   readonly redis: Redis;
   readonly #keys: ReturnType<typeof queueKeys>;
   readonly #queues = new Map<string, Queue<QueuedJobData, JobOutcome>>();
-  readonly #events = new Map<string, QueueEvents>();
+  /** One event reader per lane, shared by every waiter (a promise: waiters may come at once). */
+  readonly #events = new Map<string, Promise<QueueEvents>>();
   readonly #lanes = new Map<string, Capabilities>();
   #laneView: { at: number; lanes: ReadonlyMap<string, Capabilities> } | undefined;
   #workerView: { at: number; workers: WorkerInfo[] } | undefined;
   readonly #connection: RedisConnection;
   readonly #owned: Redis[] = [];
+  readonly #openEvents: QueueEvents[] = [];
   readonly #storage: Storage | undefined;
 
   constructor(options: ComfyQueueOptions) {
@@ -218,13 +221,62 @@ export class ComfyQueue {
         "1 is the highest priority; 0 or unset means none.",
       );
     const lane = await this.#route(compiled.prompt);
-    // After routing: a prompt no instance can run stores nothing.
-    const staged = await stageUploads(compiled.prompt, this.#storage);
-    const inputs = mergeInputs(staged.inputs, options.inputs);
+    // Every input file this job needs is referenced before it is looked for in storage, so a
+    // job with the same file that ends meanwhile cannot delete it (see input-refs.ts).
+    const referenced: string[] = [];
+    const reference = async (key: string) => {
+      referenced.push(key);
+      return referenceInput(this.redis, this.#keys.inputs, id, key);
+    };
+    try {
+      // After routing: a prompt no instance can run stores nothing.
+      const staged = await stageUploads(compiled.prompt, this.#storage, reference);
+      for (const given of options.inputs ?? []) await this.#referenceGiven(given, reference);
+      await this.#add(
+        id,
+        lane,
+        compiled,
+        staged.prompt,
+        mergeInputs(staged.inputs, options.inputs),
+        options,
+        attempts,
+      );
+    } catch (e) {
+      await releaseInputs(this.redis, this.#keys.inputs, id, referenced, this.#storage).catch(
+        () => undefined,
+      );
+      throw e;
+    }
+    return { id, lane };
+  }
+
+  /** References an input the caller stored itself ({@link storeInput}); it must still be there. */
+  async #referenceGiven(
+    input: StagedInput,
+    reference: (key: string) => Promise<boolean>,
+  ): Promise<void> {
+    await reference(input.key);
+    if (this.#storage && (await this.#storage.stat(input.key))?.size !== input.size)
+      throw new ComfycError(
+        "NOT_FOUND",
+        `Input file ${input.key} is no longer in ${this.#storage.location} (every job that used it has ended, so it was deleted)`,
+        "Store the file again with storeInput() just before enqueueing the job.",
+      );
+  }
+
+  async #add(
+    id: string,
+    lane: string,
+    compiled: ReturnType<typeof compileSource>,
+    prompt: Record<string, unknown>,
+    inputs: StagedInput[],
+    options: EnqueueOptions,
+    attempts: number,
+  ): Promise<void> {
     const workflow = options.workflow ?? compiled.name;
     const data: QueuedJobData = {
       v: 1,
-      prompt: stringifyJson(staged.prompt),
+      prompt: stringifyJson(prompt),
       lane,
       ...(inputs.length ? { inputs } : {}),
       ...(workflow ? { workflow } : {}),
@@ -235,9 +287,11 @@ export class ComfyQueue {
       ...(options.requestId ? { requestId: options.requestId } : {}),
       ...(options.meta ? { meta: options.meta } : {}),
     };
-    // The index first: a worker may finish the job before add() returns.
-    await this.redis.hset(this.#keys.index, id, lane);
-    await this.laneQueue(lane).add(workflow ?? "prompt", data, {
+    // The index is written before the job: both go on this one connection, in order, so a
+    // worker that finishes the job before add() returns finds it indexed. Sent together, they
+    // cost one round trip, not two.
+    const indexed = this.redis.hset(this.#keys.index, id, lane);
+    const added = this.laneQueue(lane).add(workflow ?? "prompt", data, {
       jobId: id,
       attempts,
       backoff: { type: "exponential", delay: options.backoffMs ?? 1000, jitter: 0.5 },
@@ -245,7 +299,7 @@ export class ComfyQueue {
       removeOnComplete: { count: 10_000, age: 7 * 24 * 3600 },
       removeOnFail: { count: 10_000, age: 30 * 24 * 3600 },
     });
-    return { id, lane };
+    await Promise.all([indexed, added]);
   }
 
   /** Lanes whose capabilities can run the prompt, least loaded first. */
@@ -394,14 +448,26 @@ export class ComfyQueue {
   /** The record of a job, or `undefined` when the id is unknown (or its record expired). */
   async getJob(id: string): Promise<JobRecord | undefined> {
     const lane = await this.redis.hget(this.#keys.index, id);
-    if (lane) {
-      // The state first, then the job: a job that finishes in between is seen finished
-      // (finishedOn set), never "completed" without its return value.
-      const queue = this.laneQueue(lane);
-      const state = await queue.getJobState(id);
-      const job = await BullJob.fromId<QueuedJobData, JobOutcome>(queue, id);
-      if (job && state !== "unknown") return recordOf(this.name, job, settledState(job, state));
-    }
+    const record = lane ? await this.#readJob(lane, id) : undefined;
+    return record ?? this.#tombstone(id);
+  }
+
+  /** The record of a job in a known lane, or `undefined` when BullMQ no longer has it. */
+  async #readJob(lane: string, id: string): Promise<JobRecord | undefined> {
+    // State and job are read at once (one round trip on a shared connection, not two). A job
+    // that finishes between the two reads is seen finished either way: read after the state,
+    // its hash has finishedOn set; read before a final state, it is read again.
+    const queue = this.laneQueue(lane);
+    const read = () => BullJob.fromId<QueuedJobData, JobOutcome>(queue, id);
+    const [state, first] = await Promise.all([queue.getJobState(id), read()]);
+    let job = first;
+    if (job && !job.finishedOn && (state === "completed" || state === "failed")) job = await read();
+    return job && state !== "unknown"
+      ? recordOf(this.name, job, settledState(job, state))
+      : undefined;
+  }
+
+  async #tombstone(id: string): Promise<JobRecord | undefined> {
     const tomb = await this.redis.get(this.#keys.tombstone(id));
     return tomb ? (JSON.parse(tomb) as JobRecord) : undefined;
   }
@@ -461,6 +527,9 @@ export class ComfyQueue {
       const job = await BullJob.fromId<QueuedJobData, JobOutcome>(this.laneQueue(record.lane), id);
       try {
         await job?.remove();
+        // Taken off before it ran: its input files are not needed by it any more.
+        if (job?.data.inputs?.length)
+          await this.releaseInputs(id, job.data.inputs, this.#storage).catch(() => undefined);
         const now = new Date().toISOString();
         const tomb: JobRecord = {
           ...record,
@@ -483,22 +552,92 @@ export class ComfyQueue {
   }
 
   /**
+   * Releases a job's references to its stored input files once it has ended for good (workers
+   * call this after a job succeeded or failed with no attempt left; `cancel()` for a job taken
+   * off the queue). Each file no other unfinished job needs is deleted from `storage` (without
+   * `storage` it waits for {@link cleanInputs}). Resolves to the keys deleted.
+   */
+  releaseInputs(
+    jobId: string,
+    inputs: readonly StagedInput[],
+    storage: Storage | undefined,
+  ): Promise<string[]> {
+    // Files stored elsewhere (a worker whose --storage differs from the producer's) are only
+    // released here; `comfyc jobs clean` with the right storage deletes them.
+    const here = inputs.filter((i) => storage && i.storage === storage.location);
+    const elsewhere = inputs.filter((i) => !here.includes(i));
+    const keys = this.#keys.inputs;
+    return Promise.all([
+      releaseInputs(
+        this.redis,
+        keys,
+        jobId,
+        here.map((i) => i.key),
+        storage,
+      ),
+      releaseInputs(
+        this.redis,
+        keys,
+        jobId,
+        elsewhere.map((i) => i.key),
+        undefined,
+      ),
+    ]).then(([deleted]) => deleted);
+  }
+
+  /**
+   * Repairs the stored inputs' lifecycle after crashes (`comfyc jobs clean`): drops references
+   * of jobs that have ended or are gone without releasing them (a worker killed in between, a
+   * job failed as stalled, a record BullMQ trimmed) and deletes from `storage` every input file
+   * no unfinished job needs. A reference of a job Redis does not know is kept for
+   * `unknownGraceMs` (default 10 minutes): an enqueue takes it just before adding its job.
+   */
+  async cleanInputs(
+    options: { readonly storage?: Storage; readonly unknownGraceMs?: number } = {},
+  ): Promise<SweepReport> {
+    const storage = options.storage ?? this.#storage;
+    if (!storage)
+      throw new ComfycError(
+        "USAGE",
+        "Cleaning stored inputs needs the storage they are in",
+        "Pass { storage } (the workers' --storage), or --storage to `comfyc jobs clean`.",
+      );
+    return sweepInputs(
+      this.redis,
+      this.#keys.inputs,
+      storage,
+      async (jobId) => {
+        const lane = await this.redis.hget(this.#keys.index, jobId);
+        if (!lane) return (await this.#tombstone(jobId)) ? false : undefined;
+        const state = await this.laneQueue(lane).getJobState(jobId);
+        if (state === "unknown") return undefined;
+        return state !== "completed" && state !== "failed";
+      },
+      options.unknownGraceMs === undefined ? {} : { unknownGraceMs: options.unknownGraceMs },
+    );
+  }
+
+  /**
    * Waits until the job ends (succeeded, failed or cancelled) and returns its record. Event
    * driven (BullMQ's event stream), with the state read once after subscribing so an end that
    * came first is not missed. Throws `NOT_FOUND`, or `TIMEOUT` after `timeoutMs`.
    */
   async waitFor(id: string, options: { readonly timeoutMs?: number } = {}): Promise<JobRecord> {
-    const first = await this.getJob(id);
-    if (!first) throw notFoundJob(id);
-    if (isFinal(first)) return first;
-    const events = await this.#laneEvents(first.lane);
+    // The lane alone first (one round trip): the state is read once, after subscribing.
+    const lane = await this.redis.hget(this.#keys.index, id);
+    if (!lane) {
+      const tomb = await this.#tombstone(id);
+      if (!tomb) throw notFoundJob(id);
+      return tomb;
+    }
+    const events = await this.#laneEvents(lane);
     return new Promise<JobRecord>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       let settled = false;
       const check = async () => {
         if (settled) return;
         try {
-          const r = await this.getJob(id);
+          const r = (await this.#readJob(lane, id)) ?? (await this.#tombstone(id));
           if (settled) return;
           if (!r) return finish(undefined, notFoundJob(id));
           if (isFinal(r)) finish(r);
@@ -545,33 +684,41 @@ export class ComfyQueue {
     });
   }
 
-  async #laneEvents(lane: string): Promise<QueueEvents> {
+  #laneEvents(lane: string): Promise<QueueEvents> {
     let events = this.#events.get(lane);
     if (!events) {
-      // Its own connection: it blocks on the event stream.
-      const connection = connectRedis(this.#connection, true);
-      connection.on("error", () => undefined);
-      this.#owned.push(connection);
-      // Read from the stream's current end, taken before the caller checks the job's state:
-      // an end that comes between that check and the first blocking read is not missed.
-      const stream = `${BULL_PREFIX}:${laneQueueName(this.name, lane)}:events`;
-      const last = await this.redis.xrevrange(stream, "+", "-", "COUNT", 1);
-      events = new QueueEvents(laneQueueName(this.name, lane), {
-        connection,
-        prefix: BULL_PREFIX,
-        lastEventId: last[0]?.[0] ?? "0-0",
-      });
-      events.on("error", () => undefined);
-      events.setMaxListeners(0);
+      events = this.#openLaneEvents(lane);
       this.#events.set(lane, events);
-      await events.waitUntilReady();
+      // A failed open is not cached: the next waiter tries again.
+      events.catch(() => this.#events.delete(lane));
     }
+    return events;
+  }
+
+  async #openLaneEvents(lane: string): Promise<QueueEvents> {
+    // Its own connection: it blocks on the event stream.
+    const connection = connectRedis(this.#connection, true);
+    connection.on("error", () => undefined);
+    this.#owned.push(connection);
+    // Read from the stream's current end, taken before the caller checks the job's state:
+    // an end that comes between that check and the first blocking read is not missed.
+    const stream = `${BULL_PREFIX}:${laneQueueName(this.name, lane)}:events`;
+    const last = await this.redis.xrevrange(stream, "+", "-", "COUNT", 1);
+    const events = new QueueEvents(laneQueueName(this.name, lane), {
+      connection,
+      prefix: BULL_PREFIX,
+      lastEventId: last[0]?.[0] ?? "0-0",
+    });
+    events.on("error", () => undefined);
+    events.setMaxListeners(0);
+    this.#openEvents.push(events);
+    await events.waitUntilReady();
     return events;
   }
 
   /** Closes every connection this object opened. */
   async close(): Promise<void> {
-    await Promise.all([...this.#events.values()].map((e) => e.close()));
+    await Promise.all(this.#openEvents.map((e) => e.close()));
     await Promise.all([...this.#queues.values()].map((q) => q.close()));
     for (const r of this.#owned) r.disconnect();
     this.redis.disconnect();

@@ -44,6 +44,12 @@ export function queueKeys(name: string) {
     tombstone: (id: string) => `${base}:cancelled:${id}`,
     /** ZSET of tombstoned job ids by time. */
     tombstones: `${base}:cancelled`,
+    /** Reference counts of stored input files (see `input-refs.ts`). */
+    inputs: {
+      refs: (key: string) => `${base}:input-refs:${key}`,
+      deleting: (key: string) => `${base}:input-deleting:${key}`,
+      all: `${base}:inputs`,
+    },
   };
 }
 

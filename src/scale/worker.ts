@@ -116,6 +116,8 @@ export class ComfyWorker {
   readonly #log: Logger;
   readonly #keys: ReturnType<typeof queueKeys>;
   readonly #active = new Map<string, ActiveJob>();
+  /** Input releases under way (awaited by close()). */
+  readonly #releasing = new Set<Promise<void>>();
   #client: ComfyClient | undefined;
   #worker: Worker<QueuedJobData, JobOutcome> | undefined;
   #workerConnection: Redis | undefined;
@@ -263,7 +265,40 @@ export class ComfyWorker {
     worker.on("error", (e) =>
       this.#log.warn({ event: "comfyc.worker", err: e.message }, "queue error"),
     );
+    // After BullMQ has recorded the end (so a job that ends is never left without its files),
+    // and only for good: finishedOn is unset on a failed attempt that will be retried.
+    worker.on("completed", (job) => this.#releaseInputs(job));
+    worker.on("failed", (job) => this.#releaseInputs(job));
     this.#worker = worker;
+  }
+
+  /**
+   * Releases a job's stored input files once it has ended for good; emits `inputs_released` on
+   * {@link ComfyWorker.events} with `{ jobId, phase, deleted }` (`deleted`: the keys no other
+   * job needed, now removed from storage).
+   */
+  #releaseInputs(job: BullJob<QueuedJobData, JobOutcome> | undefined): void {
+    if (!job?.id || !job.finishedOn || !job.data.inputs?.length) return;
+    const jobId = job.id;
+    const release = this.queue
+      .releaseInputs(jobId, job.data.inputs, this.storage)
+      .then(
+        (deleted) => {
+          this.#log.info(
+            { event: "comfyc.job", jobId, phase: "inputs_released", deleted },
+            "input files released",
+          );
+          this.events.emit("inputs_released", { jobId, phase: "inputs_released", deleted });
+        },
+        (e: Error) =>
+          // Left referenced: `comfyc jobs clean` releases them later.
+          this.#log.warn(
+            { event: "comfyc.job", jobId, phase: "inputs_released", err: e.message },
+            "input files not released",
+          ),
+      )
+      .finally(() => this.#releasing.delete(release));
+    this.#releasing.add(release);
   }
 
   async #beat(): Promise<void> {
@@ -776,6 +811,7 @@ export class ComfyWorker {
       if (timer) clearTimeout(timer);
       if (force) clearTimeout(force);
     }
+    await Promise.all(this.#releasing);
     if (this.queue.redis.status === "ready")
       await this.queue.redis.hdel(this.#keys.workers, this.id).catch(() => undefined);
     this.#workerConnection?.disconnect();

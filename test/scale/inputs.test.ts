@@ -206,15 +206,20 @@ describe("queued jobs with upload inputs", { timeout: 60_000 }, () => {
       });
     c = await Cluster.start({ storage: storage() });
     const a = await c.addServer();
-    await c.addWorker(a, { storage: storage() });
+    const worker = await c.addWorker(a, { storage: storage() });
     const bytes = png(7);
+    const key = `inputs/${await sha256(bytes)}.png`;
+    await worker.queue.laneQueue(worker.lane!).pause();
     const { id } = await c.queue.enqueue(invertUpload(fileBytes(bytes, "cat.png")));
+    expect(await c.storage.stat(key)).toMatchObject({ size: bytes.length });
+    const released = nextPhase(worker, "inputs_released", id);
+    await worker.queue.laneQueue(worker.lane!).resume();
     const record = await c.queue.waitFor(id);
     await expectInverted(c, record, bytes);
-    expect(await c.storage.stat(`inputs/${await sha256(bytes)}.png`)).toMatchObject({
-      size: bytes.length,
-    });
     expect(uploads(a)).toBe(1);
+    // The job has ended: nothing needs the file in the bucket any more.
+    expect((await released)["deleted"]).toEqual([key]);
+    expect(await c.storage.stat(key)).toBeUndefined();
   });
 });
 

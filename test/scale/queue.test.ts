@@ -1,4 +1,6 @@
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { ComfyQueue } from "../../src/scale/queue.js";
 import { Cluster, imageGraph, nextPhase } from "./cluster.js";
 import { errorOf } from "./helpers.js";
 
@@ -41,6 +43,28 @@ describe("durable queue on a real Redis", { timeout: 60_000 }, () => {
     const e = await errorOf(c.queue.enqueue({ "1": { class_type: "NoSuchNode", inputs: {} } }));
     expect(e.code).toBe("NO_CAPABLE_SERVER");
     expect(e.message).toContain('"NoSuchNode"');
+  });
+
+  test("waiters that start at once share one event reader per lane (one blocking connection, not one each)", async () => {
+    const admin = new Redis(c.redis.url);
+    const producer = new ComfyQueue({ redis: c.redis.url, name: c.queue.name });
+    try {
+      const clients = async () =>
+        String(await admin.client("LIST"))
+          .trim()
+          .split("\n");
+      const before = await clients();
+      const jobs = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => producer.enqueue(imageGraph(40 + i))),
+      );
+      const records = await Promise.all(jobs.map(({ id }) => producer.waitFor(id)));
+      expect(records.map((r) => r.state)).toEqual(Array(6).fill("succeeded"));
+      // The producer's own connection and one blocking event reader: not one per waiter.
+      expect((await clients()).length - before.length).toBe(2);
+    } finally {
+      await producer.close();
+      admin.disconnect();
+    }
   });
 
   test("getJob of an unknown id is undefined; cancel of one is NOT_FOUND", async () => {
