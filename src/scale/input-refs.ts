@@ -29,6 +29,14 @@ export interface InputRefKeys {
   readonly all: string;
 }
 
+/**
+ * The holder that pins an object for good: inputs a caller stored itself and passed to
+ * `enqueue({ inputs })` (the gateway's uploads, Comfy API v2 assets) belong to that caller, who
+ * may reference them again long after any job ended; comfyc never deletes them. (`~` is not
+ * allowed in job ids.)
+ */
+export const PINNED = "~pinned";
+
 /** How long a deletion mark lives if its deleter dies, in ms. */
 export const DELETING_TTL_MS = 5 * 60_000;
 

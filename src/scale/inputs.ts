@@ -38,7 +38,7 @@ export async function storeInput(
   filename: string,
   beforeStore?: (key: string) => Promise<unknown>,
 ): Promise<StagedInput> {
-  return (await putInput(storage, bytes, filename)).input;
+  return (await putInput(storage, bytes, filename, beforeStore)).input;
 }
 
 /**
@@ -49,6 +49,7 @@ export async function putInput(
   storage: Storage,
   bytes: Uint8Array,
   filename: string,
+  beforeStore?: (key: string) => Promise<unknown>,
 ): Promise<{ input: StagedInput; created: boolean }> {
   const sha256 = createHash("sha256").update(bytes).digest("hex");
   const name = uploadNameOf(sha256, filename);

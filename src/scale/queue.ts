@@ -11,7 +11,13 @@ import {
   requirementsOf,
   type Capabilities,
 } from "./capabilities.js";
-import { referenceInput, releaseInputs, sweepInputs, type SweepReport } from "./input-refs.js";
+import {
+  PINNED,
+  referenceInput,
+  releaseInputs,
+  sweepInputs,
+  type SweepReport,
+} from "./input-refs.js";
 import { INPUTS_PREFIX, stageUploads, type StagedInput } from "./inputs.js";
 import { compileSource } from "./prompt-source.js";
 import {
@@ -231,7 +237,7 @@ export class ComfyQueue {
     try {
       // After routing: a prompt no instance can run stores nothing.
       const staged = await stageUploads(compiled.prompt, this.#storage, reference);
-      for (const given of options.inputs ?? []) await this.#referenceGiven(given, reference);
+      for (const given of options.inputs ?? []) await this.#pinGiven(given);
       await this.#add(
         id,
         lane,
@@ -250,12 +256,13 @@ export class ComfyQueue {
     return { id, lane };
   }
 
-  /** References an input the caller stored itself ({@link storeInput}); it must still be there. */
-  async #referenceGiven(
-    input: StagedInput,
-    reference: (key: string) => Promise<boolean>,
-  ): Promise<void> {
-    await reference(input.key);
+  /**
+   * Pins an input the caller stored itself ({@link storeInput}): its owner (a gateway upload,
+   * a Comfy API v2 asset) may use it again after this job, so it is never deleted by a job's
+   * end. It must still be there.
+   */
+  async #pinGiven(input: StagedInput): Promise<void> {
+    await referenceInput(this.redis, this.#keys.inputs, PINNED, input.key);
     if (this.#storage && (await this.#storage.stat(input.key))?.size !== input.size)
       throw new ComfycError(
         "NOT_FOUND",
@@ -607,6 +614,7 @@ export class ComfyQueue {
       this.#keys.inputs,
       storage,
       async (jobId) => {
+        if (jobId === PINNED) return true;
         const lane = await this.redis.hget(this.#keys.index, jobId);
         if (!lane) return (await this.#tombstone(jobId)) ? false : undefined;
         const state = await this.laneQueue(lane).getJobState(jobId);

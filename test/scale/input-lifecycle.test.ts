@@ -137,6 +137,30 @@ describe(
       expect(await c.queue.getJob("gone-input")).toBeUndefined();
     });
 
+    test("a file the caller stored itself (storeInput: gateway uploads, v2 assets) outlives every job that uses it", async () => {
+      const c = await cluster();
+      const worker = await c.addWorker(await c.addServer());
+      const bytes = png(7);
+      const staged = await storeInput(c.storage, bytes, "in.png");
+      const prompt = {
+        "1": { class_type: "LoadImage", inputs: { image: staged.name } },
+        "2": { class_type: "ImageInvert", inputs: { image: ["1", 0] } },
+        "3": { class_type: "SaveImage", inputs: { images: ["2", 0], filename_prefix: "p" } },
+      };
+      const givenId = randomUUID();
+      const givenDone = nextPhase(worker, "inputs_released", givenId);
+      await c.queue.enqueue(prompt, { inputs: [staged], jobId: givenId });
+      expect((await c.queue.waitFor(givenId)).state).toBe("succeeded");
+      expect((await givenDone)["deleted"]).toEqual([]);
+      // A job that uploads the same bytes itself shares the object and does not delete it either.
+      const markerId = randomUUID();
+      const markerDone = nextPhase(worker, "inputs_released", markerId);
+      await c.queue.enqueue(invertUpload(bytes), { jobId: markerId });
+      expect((await c.queue.waitFor(markerId)).state).toBe("succeeded");
+      expect((await markerDone)["deleted"]).toEqual([]);
+      expect(await c.storage.stat(staged.key)).toMatchObject({ size: bytes.length });
+    });
+
     test("`comfyc jobs clean` deletes files of jobs removed without releasing them and keeps those queued jobs need", async () => {
       const c = await cluster();
       const worker = await c.addWorker(await c.addServer());
