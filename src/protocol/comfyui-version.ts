@@ -216,6 +216,27 @@ export const COMFYUI_BEHAVIOURS = {
     summary: "jobs carry previewable_outputs_count",
     source: "a683fa6e (changes #4)",
   },
+  previewUI3DBackground: {
+    since: "0.4.0",
+    summary:
+      'Preview3D shows {"result": [model_file, camera_info, bg_image_path]} (a third item, null without bg_image)',
+    source: "440268d3 (changes #25)",
+  },
+  // Seen on the real 0.33.0 and not on 0.3.64 (differential suite); the changes document does
+  // not name the release that brought them, so they are keyed to 0.33.0, the first release known
+  // to have them.
+  previewAnySixEdgeItems: {
+    since: "0.33.0",
+    summary:
+      "PreviewAny prints tensors with torch.set_printoptions(edgeitems=6) (six items per edge of a summarised dimension)",
+    source: "comfy_extras/nodes_preview_any.py of 0.33.0 vs 0.3.64 (not in the changes document)",
+  },
+  saveOutsideErrorWithoutCommonpath: {
+    since: "0.33.0",
+    summary:
+      "a save outside the output folder fails with a message naming full_output_folder and output_dir, without the commonpath line",
+    source: "folder_paths.py get_save_image_path of 0.33.0 vs 0.3.64 (not in the changes document)",
+  },
   // Seen only in later single files whose release is unknown (changes §J): off unless asked.
   duplicatePromptId: {
     since: null,

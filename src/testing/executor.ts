@@ -1,12 +1,14 @@
 import { createHash } from "node:crypto";
 import { comfyuiRules, type ComfyuiRules } from "../protocol/comfyui-version.js";
+import { pyRepr } from "../schema/python-format.js";
 import type { HistoryEntryWire, WsMessageData, WsMessageType } from "../protocol/messages.js";
 import type { ClassLookup } from "../schema/validate.js";
 import type { Folders } from "./files.js";
-import { encodePng, pattern, toRgba } from "./images.js";
+import { encodePng, imageTensor, pattern, toRgba, type ImageBatch } from "./images.js";
 import { NodeFailure, runNode, type Value } from "./nodes.js";
 import { queueTuple, type PromptHeap, type QueueItem } from "./queue.js";
 import { BINARY, type SocketHub } from "./sockets.js";
+import { torchRepr } from "./torch-repr.js";
 
 /** Scripted behaviour of nodes, per class type or node id (node id wins). */
 export interface NodeScript {
@@ -368,7 +370,10 @@ export class Executor {
               exception_message: `${ex.message}\n`,
               exception_type: ex.exceptionType,
               traceback: [`  File "comfyc/testing/nodes.py", line 1, in ${node.class_type}\n`],
-              current_inputs: formatInputs(inputs),
+              current_inputs: {
+                ...formatInputs(inputs),
+                ...hiddenInputs(cls.hidden, item.prompt, item.extraData, id),
+              },
               current_outputs: Object.keys(prompt),
               timestamp: Date.now(),
             },
@@ -490,6 +495,11 @@ export function executionOrder(
   return order;
 }
 
+/**
+ * `execution_error.current_inputs`: each input as `format_value` shows it (`execution.py`):
+ * numbers, strings and booleans as they are, anything else as `str(x)` (an IMAGE as torch
+ * prints the tensor; other objects as a Python object repr whose address no client can rely on).
+ */
 function formatInputs(inputs: Record<string, unknown>): Record<string, unknown[]> {
   const out: Record<string, unknown[]> = {};
   for (const [k, v] of Object.entries(inputs)) {
@@ -499,10 +509,32 @@ function formatInputs(inputs: Record<string, unknown>): Record<string, unknown[]
       const kind = (v as { kind?: string }).kind;
       out[k] = [
         kind === "IMAGE"
-          ? "tensor(…)"
+          ? torchRepr(imageTensor((v as { image: ImageBatch }).image))
           : `<comfy.${String(kind ?? "object").toLowerCase()} object at 0x7f00c0ffee00>`,
       ];
     }
+  }
+  return out;
+}
+
+/**
+ * The hidden inputs `get_input_data` fills in (`execution.py`), as `format_value` shows them:
+ * `prompt` as `str()` of the prompt dict, `extra_pnginfo` (None when the request had none),
+ * `unique_id` as the node id. Others (`dynprompt`, auth tokens) are left out.
+ */
+function hiddenInputs(
+  hidden: readonly string[],
+  prompt: Record<string, unknown>,
+  extraData: Record<string, unknown>,
+  id: string,
+): Record<string, unknown[]> {
+  const out: Record<string, unknown[]> = {};
+  for (const name of hidden) {
+    if (name === "prompt") out[name] = [pyRepr(prompt)];
+    else if (name === "extra_pnginfo") {
+      const info = extraData["extra_pnginfo"];
+      out[name] = [info === undefined || info === null ? null : pyRepr(info)];
+    } else if (name === "unique_id") out[name] = [id];
   }
   return out;
 }

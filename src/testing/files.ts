@@ -85,17 +85,31 @@ export interface SavePath {
 /**
  * ComfyUI's `get_save_image_path`: a `/` in the prefix makes subfolders; the counter is one
  * more than the highest `<name>_<digits>_` already there. Throws when the prefix escapes the
- * folder (the prompt then fails with an execution error).
+ * folder (the prompt then fails with an execution error); the message names the folder and the
+ * output folder, and their common path unless `commonpathInError` is false (0.33.0 dropped it).
  */
-export function savePath(base: string, prefix: string, width: number, height: number): SavePath {
+export function savePath(
+  base: string,
+  prefix: string,
+  width: number,
+  height: number,
+  options: { commonpathInError?: boolean } = {},
+): SavePath {
   const substituted = substitutePrefix(prefix, width, height);
   const subfolder = dirname(substituted) === "." ? "" : dirname(substituted);
   const filename = basename(substituted);
   const root = resolve(base);
   const folder = resolve(root, subfolder);
   if (folder !== root && !folder.startsWith(root + sep)) {
+    // Python's os.path.commonpath of the two: their longest shared run of path segments.
+    const a = root.split(sep);
+    const b = folder.split(sep);
+    let n = 0;
+    while (n < a.length && n < b.length && a[n] === b[n]) n++;
+    const common = a.slice(0, n).join(sep) || sep;
     throw new Error(
-      `**** ERROR: Saving image outside the output folder is not allowed.\n full_output_folder: ${folder}\n         output_dir: ${root}\n         commonpath: ${root}`,
+      `**** ERROR: Saving image outside the output folder is not allowed.\n full_output_folder: ${folder}\n         output_dir: ${root}` +
+        (options.commonpathInError === false ? "" : `\n         commonpath: ${common}`),
     );
   }
   mkdirSync(folder, { recursive: true });

@@ -15,6 +15,14 @@ export interface ImageBatch {
   readonly frames: readonly Float32Array[];
 }
 
+/** The batch as torch holds it: one `[batch, height, width, 3]` float32 tensor. */
+export function imageTensor(image: ImageBatch): { shape: number[]; data: Float32Array } {
+  const size = image.width * image.height * 3;
+  const data = new Float32Array(size * image.frames.length);
+  image.frames.forEach((frame, i) => data.set(frame, i * size));
+  return { shape: [image.frames.length, image.height, image.width, 3], data };
+}
+
 /** Largest image the server fills with pixels; bigger ones are rejected like an OOM. */
 export const MAX_PIXELS = 64 * 1024 * 1024;
 

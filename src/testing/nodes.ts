@@ -1,4 +1,4 @@
-import { createHash, randomInt } from "node:crypto";
+import { createHash, randomInt, randomUUID } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { NodeClassIR } from "../schema/ir.js";
@@ -10,12 +10,14 @@ import {
   decodePng,
   encodeApng,
   encodeImage,
+  imageTensor,
   invert,
   pattern,
   resize,
   solid,
   type ImageBatch,
 } from "./images.js";
+import { torchRepr } from "./torch-repr.js";
 
 /** A value flowing along a link, symbolic unless a model-free node computed real pixels. */
 export type Value =
@@ -185,8 +187,21 @@ export async function runNode(ctx: RunContext): Promise<RunResult> {
             .join(pyStr(inputs["delimiter"] ?? "")),
         ],
       };
+    case "SaveGLB":
+      // `{"3d": [{filename, subfolder, type}]}`, `<prefix>_00001_.glb` (nodes_save_3d.py; 0.3.64's
+      // nodes_hunyuan3d.py names and shows it the same way).
+      return saveFile(
+        ctx,
+        "3d",
+        String(inputs["filename_prefix"] ?? "3d/ComfyUI"),
+        ".glb",
+        placeholderGlb(),
+      );
+    case "Preview3D":
+    case "Preview3DAnimation":
+      return { outputs: [], ui: { result: preview3d(ctx) } };
     case "PreviewAny":
-      return { outputs: [], ui: { text: [previewText(inputs["source"])] } };
+      return { outputs: [], ui: { text: [previewText(inputs["source"], ctx.rules)] } };
     case "SaveLatent":
       return saveFile(
         ctx,
@@ -394,13 +409,48 @@ function target(
   height: number,
 ) {
   try {
-    return savePath(ctx.folders.dir(type), prefix, width, height);
+    return savePath(ctx.folders.dir(type), prefix, width, height, {
+      commonpathInError: !ctx.rules.has("saveOutsideErrorWithoutCommonpath"),
+    });
   } catch (e) {
     throw new NodeFailure("Exception", (e as Error).message);
   }
 }
 
 /** Files the server cannot really encode: a recognisable container header and a note. */
+/**
+ * Preview3D's `result` (`comfy_extras/nodes_load_3d.py`): `[model_file, camera_info]`, and from
+ * 0.4.0 (`previewUI3DBackground`) a third item, the `temp/bg_<hex>.png` its `bg_image` input was
+ * saved as, or null.
+ */
+function preview3d(ctx: RunContext): unknown[] {
+  const camera = ctx.inputs["camera_info"];
+  const result: unknown[] = [
+    ctx.inputs["model_file"] ?? "",
+    camera === undefined || isImage(camera) ? null : camera,
+  ];
+  if (!ctx.rules.has("previewUI3DBackground")) return result;
+  const bg = ctx.inputs["bg_image"];
+  if (!isImage(bg)) return [...result, null];
+  const filename = `bg_${randomUUID().replaceAll("-", "")}.png`;
+  writeFileSync(join(ctx.folders.dir("temp"), filename), encodeImage(bg.image, 0));
+  return [...result, `temp/${filename}`];
+}
+
+/** A minimal valid binary glTF 2.0 file (header and one JSON chunk), as SaveGLB's stand-in. */
+function placeholderGlb(): Buffer {
+  let json = JSON.stringify({ asset: { version: "2.0", generator: "comfyc test server" } });
+  while (json.length % 4 !== 0) json += " ";
+  const body = Buffer.from(json, "utf8");
+  const header = Buffer.alloc(20);
+  header.write("glTF", 0, "latin1");
+  header.writeUInt32LE(2, 4);
+  header.writeUInt32LE(20 + body.length, 8);
+  header.writeUInt32LE(body.length, 12);
+  header.write("JSON", 16, "latin1");
+  return Buffer.concat([header, body]);
+}
+
 function placeholder(kind: "audio" | "video" | "webp"): Buffer {
   const note = Buffer.from(`comfyc test server placeholder ${kind}\n`);
   if (kind === "webp") {
@@ -420,11 +470,18 @@ function placeholder(kind: "audio" | "video" | "webp"): Buffer {
   return Buffer.concat([Buffer.from("fLaC", "latin1"), note]);
 }
 
-function previewText(v: unknown): string {
+/**
+ * PreviewAny's text (`comfy_extras/nodes_preview_any.py`): a string as it is, a number or a
+ * boolean as Python's `str()`, an IMAGE as torch prints the tensor (with 6 edge items from the
+ * release that sets `edgeitems=6`, rule `previewAnySixEdgeItems`), anything else as JSON.
+ */
+function previewText(v: unknown, rules: ComfyuiRules): string {
   if (typeof v === "string") return v;
-  if (typeof v === "number" || typeof v === "bigint" || typeof v === "boolean") return String(v);
+  if (typeof v === "number" || typeof v === "bigint" || typeof v === "boolean") return pyStr(v);
   if (isImage(v))
-    return `tensor of shape [${v.image.frames.length}, ${v.image.height}, ${v.image.width}, 3]`;
+    return torchRepr(imageTensor(v.image), {
+      edgeitems: rules.has("previewAnySixEdgeItems") ? 6 : 3,
+    });
   return JSON.stringify(v, bigintSafe) ?? "None";
 }
 

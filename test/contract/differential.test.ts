@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +15,7 @@ import { validatePrompt } from "../../src/schema/validate.js";
 import { startTestServer, type TestServer } from "../../src/testing/index.js";
 import { COMFYUI_REAL, HAS_REAL_COMFYUI } from "../real-comfyui.js";
 import { errorOf, freePort, queued, started, until } from "../waits.js";
+import { rawSocket } from "./ws-helper.js";
 
 /**
  * The differential suite: one table of `POST /prompt` exchanges, sent to real ComfyUI releases
@@ -549,6 +550,317 @@ async function runtimeScenario(url: string, color: number) {
   }
 }
 
+/** Replaces what differs between any two runs or servers (ids, times, folders) in `v`. */
+function masked(v: unknown, key?: string): unknown {
+  if (key === "traceback") return "<frames>"; // the test server writes one frame (see #11)
+  // Python sets: the order varies between runs of the same server.
+  if (key === "current_outputs" || key === "executed") return [...(v as string[])].sort();
+  if (Array.isArray(v)) return v.map((x) => masked(x));
+  if (v && typeof v === "object")
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, masked(x, k)]));
+  if (key === "prompt_id" || key === "timestamp" || key === "sid") return `<${key}>`;
+  // Server paths in an exception message: each server has its own folders.
+  if (key === "exception_message" && typeof v === "string")
+    return v.replace(/(^|[\s'"])\/[^\s'"]*/g, "$1<path>");
+  return v;
+}
+
+/** Everything one socket received from index `from` on, masked. */
+const sequence = (messages: readonly { type: string; data: unknown }[], from: number) =>
+  messages.slice(from).map((m) => ({ type: m.type, data: masked(m.data) }));
+
+/** A few bytes that are not an image, under an image's name. */
+const NOT_AN_IMAGE = new TextEncoder().encode("not a png\n");
+
+/** A 1×1 PNG, red or green: two different contents for the same upload name. */
+function onePixelPng(green: boolean): Uint8Array {
+  const png = new PNG({ width: 1, height: 1 });
+  png.data.set(green ? [0, 255, 0, 255] : [255, 0, 0, 255]);
+  return new Uint8Array(PNG.sync.write(png));
+}
+
+/** `POST /upload/image` of `bytes` as `name`, with the other form fields given. */
+async function upload(
+  url: string,
+  name: string | undefined,
+  bytes: Uint8Array | undefined,
+  fields: Record<string, string> = {},
+): Promise<Answer> {
+  const form = new FormData();
+  if (bytes) form.append("image", new Blob([bytes], { type: "image/png" }), name);
+  for (const [k, v] of Object.entries(fields)) form.append(k, v);
+  const res = await fetch(`${url}/upload/image`, { method: "POST", body: form });
+  const text = await res.text();
+  return { status: res.status, body: text ? parseJsonLossless(text) : "" };
+}
+
+/**
+ * WebSocket sequences (protocol §3.6) seen by one client on one server, message by message:
+ * a fresh run, the same prompt again (fully cached), a prompt with one rejected output (200
+ * with `node_errors`; the other output runs), a run-time error (a save outside the output
+ * folder), and a corrupt upload that passes validation and fails in LoadImage. Each run is
+ * read up to its final `executing {node: null}`.
+ */
+async function socketScenario(url: string, tag: string, color: number) {
+  const clientId = `diff-${tag}`;
+  const ws = await rawSocket(url, clientId);
+  try {
+    await ws.waitFor((m) => m.type === "status"); // the greeting
+    const out: Record<string, unknown> = {};
+    const run = async (name: string, prompt: Record<string, unknown>) => {
+      const from = ws.messages.length;
+      const res = await fetch(`${url}/prompt`, {
+        method: "POST",
+        body: JSON.stringify({ prompt, client_id: clientId }),
+      });
+      const body = (await res.json()) as { prompt_id: string; node_errors: unknown };
+      await ws.waitFor(
+        (m) =>
+          m.type === "executing" && m.data.node === null && m.data.prompt_id === body.prompt_id,
+      );
+      out[name] = {
+        status: res.status,
+        node_errors: masked(body.node_errors),
+        messages: sequence(ws.messages, from),
+      };
+    };
+    const save = (from: string, prefix: string) => ({
+      class_type: "SaveImage",
+      inputs: { images: [from, 0], filename_prefix: prefix },
+    });
+    const image = (c: number, w = 4) => ({
+      class_type: "EmptyImage",
+      inputs: { width: w, height: 2, batch_size: 1, color: c },
+    });
+    const fresh = {
+      "1": image(color),
+      "2": { class_type: "ImageInvert", inputs: { image: ["1", 0] } },
+      "3": save("2", `ws/${tag}`),
+    };
+    await run("fresh", fresh);
+    await run("cached", fresh);
+    await run("partly cached", { ...fresh, "4": image(color, 8), "5": save("4", `ws/${tag}b`) });
+    await run("one output rejected", {
+      "1": image(color, 0),
+      "2": { class_type: "PreviewImage", inputs: { images: ["1", 0] } },
+      "3": image(color + 1),
+      "4": save("3", `ws/${tag}c`),
+    });
+    await run("run-time error", { "1": image(color + 2), "2": save("1", "../../outside") });
+    const name = `bad_${tag}.png`;
+    out["corrupt upload"] = await upload(url, name, NOT_AN_IMAGE);
+    await run("corrupt image", {
+      "1": { class_type: "LoadImage", inputs: { image: name } },
+      "2": save("1", `ws/${tag}d`),
+    });
+    return out;
+  } finally {
+    ws.close();
+  }
+}
+
+/**
+ * An interrupt while a node that reports no progress runs (protocol §3.6): the node completes,
+ * the interrupt fires on the next one. Timing decides which node is running when the interrupt
+ * lands, so what is compared is the shape: the sequence's tail, that the interrupted node is
+ * the one announced last, that `executed` lists exactly the finished nodes, and the history.
+ */
+async function interruptScenario(url: string, tag: string, color: number) {
+  const clientId = `int-${tag}`;
+  const ws = await rawSocket(url, clientId);
+  try {
+    await ws.waitFor((m) => m.type === "status");
+    const prompt: Record<string, unknown> = {
+      "1": {
+        class_type: "EmptyImage",
+        inputs: { width: 256, height: 256, batch_size: 1, color },
+      },
+    };
+    for (let i = 0; i < 12; i++)
+      prompt[String(10 + i)] = {
+        class_type: "ImageBlur",
+        inputs: { image: [i === 0 ? "1" : String(9 + i), 0], blur_radius: 31, sigma: 10 },
+      };
+    prompt["2"] = {
+      class_type: "SaveImage",
+      inputs: { images: ["21", 0], filename_prefix: `int/${tag}` },
+    };
+    const from = ws.messages.length;
+    const res = await fetch(`${url}/prompt`, {
+      method: "POST",
+      body: JSON.stringify({ prompt, client_id: clientId }),
+    });
+    const id = ((await res.json()) as { prompt_id: string }).prompt_id;
+    await ws.waitFor((m) => m.type === "executing" && m.data.node === "11");
+    await fetch(`${url}/interrupt`, { method: "POST" });
+    await ws.waitFor(
+      (m) => m.type === "executing" && m.data.node === null && m.data.prompt_id === id,
+    );
+    const mine = ws.messages.filter((m) => m.data?.prompt_id === id);
+    const interrupted = mine.find((m) => m.type === "execution_interrupted")!;
+    const announced = mine.filter((m) => m.type === "executing").map((m) => m.data.node);
+    const last = [...mine].reverse().find((m) => m.type === "progress_state")!;
+    const finished = Object.entries(last.data.nodes as Record<string, { state: string }>)
+      .filter(([, n]) => n.state === "finished")
+      .map(([node]) => node)
+      .sort();
+    const history = (await (await fetch(`${url}/history/${id}`)).json()) as Record<
+      string,
+      { status: { status_str: string; completed: boolean }; outputs: unknown }
+    >;
+    return {
+      tail: ws.messages
+        .slice(from)
+        .slice(-3)
+        .map((m) => m.type),
+      types: [...new Set(mine.map((m) => m.type))].sort(),
+      interruptedIsLastAnnounced: interrupted.data.node_id === announced.at(-2),
+      nodeType: interrupted.data.node_type,
+      executedIsFinished: [...interrupted.data.executed].sort().join() === finished.join(),
+      // Node 11 itself may or may not run: the interrupt lands either before its pre-run check
+      // (it never runs) or while it runs (it completes, the next node is interrupted).
+      ranTheFirstBlur: finished.includes("10"),
+      history: {
+        status: history[id]!.status.status_str,
+        completed: history[id]!.status.completed,
+        outputs: history[id]!.outputs,
+      },
+    };
+  } finally {
+    ws.close();
+  }
+}
+
+/**
+ * `POST /upload/image` and `GET /view` (protocol §2.10, §2.11) on one server: a new name, the
+ * same bytes again, other bytes under the same name, overwrite, a subfolder, an escaping
+ * subfolder, no file, the temp type; then each stored file and the refused paths through /view.
+ */
+async function filesScenario(url: string, tag: string) {
+  const red = onePixelPng(false);
+  const green = onePixelPng(true);
+  const name = `up_${tag}.png`;
+  const out: Record<string, unknown> = {
+    new: await upload(url, name, red),
+    "same bytes": await upload(url, name, red),
+    "other bytes": await upload(url, name, green),
+    overwrite: await upload(url, name, green, { overwrite: "true" }),
+    "overwrite=1": await upload(url, name, red, { overwrite: "1" }),
+    "overwrite=yes": await upload(url, name, green, { overwrite: "yes" }),
+    subfolder: await upload(url, name, red, { subfolder: `sub_${tag}` }),
+    "escaping subfolder": await upload(url, name, red, { subfolder: "../.." }),
+    "no file": await upload(url, undefined, undefined, { subfolder: "x" }),
+    temp: await upload(url, name, green, { type: "temp" }),
+  };
+  const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+  const view = async (params: Record<string, string>) => {
+    const res = await fetch(`${url}/view?${new URLSearchParams(params)}`);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    return {
+      status: res.status,
+      type: res.status === 200 ? res.headers.get("content-type") : null,
+      disposition: res.headers.get("content-disposition"),
+      // A re-encoded image (`channel`) is compared by its pixels and colour type: Pillow's
+      // and pngjs's deflate differ.
+      ...(params["channel"] && res.status === 200
+        ? { colorType: bytes[25], pixels: sha(PNG.sync.read(bytes).data) }
+        : { bytes: bytes.length > 0 ? sha(bytes) : "" }),
+    };
+  };
+  const views: Record<string, Record<string, string>> = {
+    input: { filename: name, type: "input" },
+    "input (1)": { filename: `up_${tag} (1).png`, type: "input" },
+    subfolder: { filename: name, type: "input", subfolder: `sub_${tag}` },
+    temp: { filename: name, type: "temp" },
+    annotated: { filename: `${name} [input]` },
+    "default type is output": { filename: name },
+    "unknown type": { filename: name, type: "bogus" },
+    "dot-dot filename": { filename: `../${name}`, type: "input" },
+    "absolute filename": { filename: `/etc/${name}`, type: "input" },
+    "escaping subfolder": { filename: name, type: "input", subfolder: "../../.." },
+    "no filename": { type: "input" },
+    missing: { filename: `none_${tag}.png`, type: "input" },
+    "channel rgb": { filename: name, type: "input", channel: "rgb" },
+    "channel a": { filename: name, type: "input", channel: "a" },
+  };
+  for (const [label, params] of Object.entries(views)) out[`view ${label}`] = await view(params);
+  return out;
+}
+
+/**
+ * What `ComfyClient` makes of one server (comfyc's runtime on both sides): a run's executing
+ * order, outputs, files, texts; the same prompt again (cached nodes); a rejected output (the
+ * typed error and its fields); a run-time error; a corrupt upload through `uploadImage`.
+ */
+async function clientScenario(url: string, tag: string, color: number) {
+  const client = new ComfyClient({ url });
+  const failure = async (promise: Promise<unknown>) => {
+    const e = (await promise.then(
+      () => undefined,
+      (x: unknown) => x,
+    )) as Record<string, unknown> | undefined;
+    if (!e) return "no error";
+    return masked({
+      class: e.constructor.name,
+      code: e["code"],
+      nodeId: e["nodeId"],
+      nodeType: e["nodeType"],
+      exceptionType: e["exceptionType"],
+      exception_message: e["exceptionMessage"],
+      partial: e["partial"],
+      nodeErrors: e["nodeErrors"],
+      error: e["error"],
+    });
+  };
+  try {
+    const prompt = {
+      "1": { class_type: "EmptyImage", inputs: { width: 4, height: 2, batch_size: 1, color } },
+      "2": { class_type: "ImageInvert", inputs: { image: ["1", 0] } },
+      "3": { class_type: "SaveImage", inputs: { images: ["2", 0], filename_prefix: `rt/${tag}` } },
+      "4": { class_type: "PreviewAny", inputs: { source: ["2", 0] } },
+    };
+    const job = client.submit(prompt);
+    const executing: string[] = [];
+    job.on("executing", (e) => executing.push(e.node));
+    const first = await job.result();
+    const again = await client.run(prompt);
+    const uploaded = await client.uploadImage(NOT_AN_IMAGE, { name: `rt_${tag}.png` });
+    return {
+      // Nodes 3 and 4 are both outputs, ready at once: ComfyUI picks between them in the order
+      // of a Python set of node ids (string hashes vary per process), so only 1, 2 is ordered.
+      executing: [...executing.slice(0, 2), ...executing.slice(2).sort()],
+      outputs: first.outputs,
+      files: first.files.map((f) => ({ ...f, url: undefined })),
+      texts: first.texts,
+      cachedAgain: [...again.cachedNodes].sort(),
+      rejected: await failure(
+        client.run({
+          "1": { ...prompt["1"], inputs: { ...prompt["1"].inputs, width: 0 } },
+          "3": prompt["3"],
+        }),
+      ),
+      failed: await failure(
+        client.run({
+          "1": prompt["1"],
+          "3": {
+            class_type: "SaveImage",
+            inputs: { images: ["1", 0], filename_prefix: "../../x" },
+          },
+        }),
+      ),
+      uploaded,
+      corrupt: await failure(
+        client.run({
+          "1": { class_type: "LoadImage", inputs: { image: uploaded.name } },
+          "3": { ...prompt["3"], inputs: { ...prompt["3"].inputs, images: ["1", 0] } },
+        }),
+      ),
+    };
+  } finally {
+    await client.close();
+  }
+}
+
 /** What a `POST /prompt` answer says, without what legitimately varies between runs. */
 function comparable(answer: Answer, setOrder = false): Answer {
   if (answer.status === 500) return { status: 500, body: "500" };
@@ -759,4 +1071,70 @@ describe.runIf(HAS_REAL_COMFYUI)("differential: real ComfyUI vs comfyc", () => {
     },
     240_000,
   );
+
+  test.each(RELEASES.map((r) => r.version))(
+    "WebSocket sequences: fresh, cached, partly cached, rejected output, errors (%s)",
+    async (version) => {
+      const side = sides.find((s) => s.version === version)!;
+      const now = Date.now();
+      const tag = `${version.replaceAll(".", "")}${now.toString(36)}`;
+      const color = now % 0xfffff;
+      const real = await socketScenario(side.url, tag, color);
+      expect(await socketScenario(side.server!.url, tag, color)).toEqual(real);
+    },
+  );
+
+  test.each(RELEASES.map((r) => r.version))("an interrupt mid-run (%s)", async (version) => {
+    const side = sides.find((s) => s.version === version)!;
+    const now = Date.now();
+    const tag = `${version.replaceAll(".", "")}${now.toString(36)}`;
+    const real = await interruptScenario(side.url, tag, now % 0xfffff);
+    expect(real.tail).toEqual(["execution_interrupted", "status", "executing"]);
+    // ImageBlur reports no progress: the test server lets it take a while, as on the real one.
+    side.server!.script.node("ImageBlur", { durationMs: 300 });
+    expect(await interruptScenario(side.server!.url, tag, now % 0xfffff)).toEqual(real);
+  });
+
+  test.each(RELEASES.map((r) => r.version))("uploads and /view (%s)", async (version) => {
+    const side = sides.find((s) => s.version === version)!;
+    const tag = `${version.replaceAll(".", "")}${Date.now().toString(36)}`;
+    const real = await filesScenario(side.url, tag);
+    expect(await filesScenario(side.server!.url, tag)).toEqual(real);
+  });
+  test.each(RELEASES.map((r) => r.version))("ComfyClient on both (%s)", async (version) => {
+    const side = sides.find((s) => s.version === version)!;
+    const now = Date.now();
+    const tag = `${version.replaceAll(".", "")}${now.toString(36)}`;
+    const real = await clientScenario(side.url, tag, now % 0xfffff);
+    expect(real.cachedAgain).toEqual(["1", "2", "3", "4"]);
+    expect(await clientScenario(side.server!.url, tag, now % 0xfffff)).toEqual(real);
+  });
+  test.each(RELEASES.map((r) => r.version))("3D previews (%s)", async (version) => {
+    const side = sides.find((s) => s.version === version)!;
+    const scenario = async (url: string) => {
+      // A model path as a string: Preview3D only shows it (no file is read or written). The
+      // jobs API (0.6.0+) normalises it into a 3D preview item.
+      const { id, entry } = await runToHistory(
+        url,
+        JSON.stringify({
+          prompt: {
+            // One output node: with two, the jobs API's preview would follow Python set order.
+            "1": { class_type: "Preview3D", inputs: { model_file: `sub/m${Date.now()}.glb` } },
+          },
+        }),
+      );
+      const job = await fetch(`${url}/api/jobs/${id}`);
+      const detail = job.status === 200 ? ((await job.json()) as Record<string, unknown>) : {};
+      const found = {
+        outputs: entry.outputs,
+        jobs: job.status,
+        jobOutputs: detail["outputs"],
+        preview: detail["preview_output"],
+        counts: [detail["outputs_count"], detail["previewable_outputs_count"]],
+      };
+      return JSON.parse(JSON.stringify(found).replace(/m\d+\.glb/g, "<name>.glb")) as unknown;
+    };
+    const real = await scenario(side.url);
+    expect(await scenario(side.server!.url)).toEqual(real);
+  });
 });

@@ -870,3 +870,44 @@ describe("scripted faults", () => {
     }
   });
 });
+
+describe("3D outputs", () => {
+  test('SaveGLB writes <prefix>_00001_.glb and shows {"3d": [...]}; /view serves a glTF file', async () => {
+    const { id } = await runToEnd({
+      "1": { class_type: "EmptyLatentHunyuan3Dv2", inputs: { resolution: 64, batch_size: 1 } },
+      "2": { class_type: "VAELoader", inputs: { vae_name: "pixel_space" } },
+      "3": {
+        class_type: "VAEDecodeHunyuan3D",
+        inputs: { samples: ["1", 0], vae: ["2", 0], num_chunks: 8000, octree_resolution: 16 },
+      },
+      "4": { class_type: "VoxelToMeshBasic", inputs: { voxel: ["3", 0], threshold: 0.6 } },
+      "5": { class_type: "SaveGLB", inputs: { mesh: ["4", 0], filename_prefix: "mesh/glb" } },
+    });
+    const entry = (await get(`${server.url}/history/${id}`)).body[id];
+    const item = { filename: "glb_00001_.glb", subfolder: "mesh", type: "output" };
+    expect(entry.outputs["5"]).toEqual({ "3d": [item] });
+    const file = await fetch(`${server.url}/view?${new URLSearchParams(item)}`);
+    const bytes = Buffer.from(await file.arrayBuffer());
+    expect(bytes.subarray(0, 4).toString("latin1")).toBe("glTF");
+    expect(bytes.readUInt32LE(8)).toBe(bytes.length);
+  });
+
+  test("Preview3D shows [model_file, camera_info], and a third item (bg_image) from 0.4.0", async () => {
+    const old = await startTestServer({ comfyuiVersion: "0.3.64" });
+    try {
+      const prompt = { "1": { class_type: "Preview3D", inputs: { model_file: "sub/a.glb" } } };
+      const shown = async (url: string) => {
+        const ws = await rawSocket(url, "p3d");
+        const res = await post(`${url}/prompt`, { prompt, client_id: "p3d" });
+        const done = await ws.waitFor((m) => m.type === "executed" && m.data.node === "1");
+        ws.close();
+        expect(res.status).toBe(200);
+        return done.data.output;
+      };
+      expect(await shown(old.url)).toEqual({ result: ["sub/a.glb", null] });
+      expect(await shown(server.url)).toEqual({ result: ["sub/a.glb", null, null] });
+    } finally {
+      await old.close();
+    }
+  });
+});

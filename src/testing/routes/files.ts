@@ -55,7 +55,9 @@ function view(app: App, res: ServerResponse, url: URL): void {
           png.data[i + 3] = a;
         }
       }
-      const bytes = PNG.sync.write(png);
+      // Pillow's img.convert("RGB") is saved as an RGB PNG (colour type 2); the alpha view
+      // as RGBA (server.py view_image).
+      const bytes = PNG.sync.write(png, channel === "rgb" ? { colorType: 2 } : {});
       res.writeHead(200, {
         "Content-Type": "image/png",
         "Content-Disposition": `filename="${name}"`,
