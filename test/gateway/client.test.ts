@@ -8,40 +8,29 @@ import { execFile } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { createGateway, type Gateway } from "../../src/gateway/index.js";
-import { addKey } from "../../src/gateway/keys.js";
 import { Cluster } from "../scale/cluster.js";
 import { cli } from "../helpers-cli.js";
-import { ROOT, tempDir, typecheckDirs } from "../helpers.js";
-import { invert } from "./helpers.js";
+import { ROOT, typecheckDirs } from "../helpers.js";
+import { startGatewayCluster, type GatewayCluster } from "./helpers.js";
 
 let cluster: Cluster;
-let gateway: Gateway;
 let base: string;
 let key: string;
 // Under the repository's node_modules, so the client code resolves openapi-fetch as a user's would.
 const dir = join(ROOT, "node_modules", ".cache", `comfyc-gateway-client-${process.pid}`);
 
+let started: GatewayCluster | undefined;
+
 beforeAll(async () => {
-  cluster = await Cluster.start();
-  await cluster.addWorker(await cluster.addServer());
-  const keysFile = join(tempDir("comfyc-gw-client-"), "keys.json");
-  key = (await addKey(keysFile, { name: "typed" })).key;
-  gateway = await createGateway({
-    redis: cluster.redis.url,
-    workflows: [{ workflow: invert }],
-    keysFile,
-    storage: cluster.storage,
-    logger: false,
-  });
-  base = await gateway.listen({ port: 0 });
+  started = await startGatewayCluster({ keys: [{ name: "typed" }] });
+  ({ cluster, base } = started);
+  [key] = started.keys as [string];
   mkdirSync(dir, { recursive: true });
 }, 60_000);
 
 afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
-  await gateway?.close();
-  await cluster?.close();
+  await started?.close();
 });
 
 /** A program using the generated types: a typed submission and read, and one wrong call. */

@@ -1,43 +1,35 @@
-import { join } from "node:path";
 import { request } from "undici";
 import { afterAll, afterEach, beforeAll, expect, test } from "vitest";
-import { createGateway, type Gateway } from "../../src/gateway/index.js";
-import { addKey } from "../../src/gateway/keys.js";
 import type { TestServer } from "../../src/testing/app.js";
 import { Cluster } from "../scale/cluster.js";
-import { tempDir } from "../helpers.js";
-import { GatewayContract, invert, readSse } from "./helpers.js";
+import { GatewayContract, readSse, startGatewayCluster, type GatewayCluster } from "./helpers.js";
 
 let cluster: Cluster;
-let gateway: Gateway;
 const contract = new GatewayContract();
 let base: string;
 let key: string;
 let a: TestServer;
 let b: TestServer;
 
+let started: GatewayCluster | undefined;
+
 beforeAll(async () => {
-  cluster = await Cluster.start();
-  a = await cluster.addServer();
-  b = await cluster.addServer();
-  const keysFile = join(tempDir("comfyc-gw-fo-"), "keys.json");
-  key = (await addKey(keysFile, { name: "k" })).key;
-  gateway = await createGateway({
-    redis: cluster.redis.url,
-    workflows: [{ workflow: invert }],
-    keysFile,
-    storage: cluster.storage,
-    logger: false,
+  // Two instances without workers: each test starts the workers it kills.
+  started = await startGatewayCluster({
+    keys: [{ name: "k" }],
+    servers: 2,
+    workers: false,
+    contract,
   });
-  contract.watch(gateway);
-  base = await gateway.listen({ port: 0 });
+  ({ cluster, base } = started);
+  [a, b] = started.servers as [TestServer, TestServer];
+  [key] = started.keys as [string];
 }, 60_000);
 
 afterEach(async () => expect(await contract.problems()).toEqual([]));
 
 afterAll(async () => {
-  await gateway?.close();
-  await cluster?.close();
+  await started?.close();
 });
 
 test("a worker killed mid-job: the job is taken over, runs once, and its outputs are served", async () => {

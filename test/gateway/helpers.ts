@@ -5,8 +5,13 @@ import { request } from "undici";
 import { z } from "zod";
 import { defineWorkflow } from "../../src/builder/define-workflow.js";
 import { EmptyImage, ImageInvert, SaveImage } from "../../generated/core.js";
-import type { Gateway } from "../../src/gateway/index.js";
+import { join } from "node:path";
+import { createGateway, type Gateway } from "../../src/gateway/index.js";
+import { addKey, type NewKeyOptions } from "../../src/gateway/keys.js";
+import type { TestServer } from "../../src/testing/app.js";
+import { tempDir } from "../helpers.js";
 import { OpenApiContract } from "../openapi-contract.js";
+import { Cluster } from "../scale/cluster.js";
 
 /** A served workflow for end-to-end tests: EmptyImage → ImageInvert → SaveImage. */
 export const invert = defineWorkflow(
@@ -225,4 +230,56 @@ export class GatewayContract {
     }
     return problems;
   }
+}
+
+/** What {@link startGatewayCluster} started; `close()` stops the gateway, then the cluster. */
+export interface GatewayCluster {
+  readonly cluster: Cluster;
+  readonly servers: readonly TestServer[];
+  readonly gateway: Gateway;
+  /** The gateway's base URL. */
+  readonly base: string;
+  /** The new keys, in the order of `keys`. */
+  readonly keys: readonly string[];
+  close(): Promise<void>;
+}
+
+/**
+ * Redis, `servers` test servers (default 1), a worker for each unless `workers` is false, a keys
+ * file holding `keys`, and a gateway serving {@link invert} on a free port with the cluster's
+ * storage; `contract`, when given, checks every /v1 answer against /openapi.json.
+ */
+export async function startGatewayCluster(options: {
+  readonly keys: readonly NewKeyOptions[];
+  readonly servers?: number;
+  readonly workers?: boolean;
+  readonly contract?: GatewayContract;
+}): Promise<GatewayCluster> {
+  const cluster = await Cluster.start();
+  const servers: TestServer[] = [];
+  for (let i = 0; i < (options.servers ?? 1); i++) servers.push(await cluster.addServer());
+  if (options.workers !== false) for (const s of servers) await cluster.addWorker(s);
+  const keysFile = join(tempDir("comfyc-gw-"), "keys.json");
+  const keys: string[] = [];
+  for (const k of options.keys) keys.push((await addKey(keysFile, k)).key);
+  const gateway = await createGateway({
+    redis: cluster.redis.url,
+    workflows: [{ workflow: invert }],
+    keysFile,
+    storage: cluster.storage,
+    logger: false,
+  });
+  options.contract?.watch(gateway);
+  const base = await gateway.listen({ port: 0 });
+  return {
+    cluster,
+    servers,
+    gateway,
+    base,
+    keys,
+    close: async () => {
+      await gateway.close();
+      await cluster.close();
+    },
+  };
 }

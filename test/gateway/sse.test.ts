@@ -6,38 +6,25 @@
  * the lane's BullMQ event stream in Redis, and the subscription finishes only once the reader
  * has delivered it.
  */
-import { join } from "node:path";
 import { Job } from "bullmq";
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from "vitest";
-import { createGateway, type Gateway } from "../../src/gateway/index.js";
 import { JobEvents, type LaneEvent } from "../../src/gateway/events.js";
-import { addKey } from "../../src/gateway/keys.js";
 import type { JobProgressRecord } from "../../src/scale/record.js";
 import { Cluster } from "../scale/cluster.js";
-import { tempDir } from "../helpers.js";
-import { GatewayContract, invert, readSse } from "./helpers.js";
+import { GatewayContract, readSse, startGatewayCluster, type GatewayCluster } from "./helpers.js";
 import { v2Contract } from "../comfy-api-v2-openapi.js";
 
 let cluster: Cluster;
-let gateway: Gateway;
 let base: string;
 let key: string;
 const contract = new GatewayContract();
 
+let started: GatewayCluster | undefined;
+
 beforeAll(async () => {
-  cluster = await Cluster.start();
-  await cluster.addWorker(await cluster.addServer());
-  const keysFile = join(tempDir("comfyc-gw-sse-"), "keys.json");
-  key = (await addKey(keysFile, { name: "sse" })).key;
-  gateway = await createGateway({
-    redis: cluster.redis.url,
-    workflows: [{ workflow: invert }],
-    keysFile,
-    storage: cluster.storage,
-    logger: false,
-  });
-  contract.watch(gateway);
-  base = await gateway.listen({ port: 0 });
+  started = await startGatewayCluster({ keys: [{ name: "sse" }], contract });
+  ({ cluster, base } = started);
+  [key] = started.keys as [string];
 }, 60_000);
 
 afterEach(async () => {
@@ -47,8 +34,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await gateway?.close();
-  await cluster?.close();
+  await started?.close();
 });
 
 const auth = () => ({ authorization: `Bearer ${key}` });

@@ -3,45 +3,33 @@
  * document (test/fixtures/comfy-api-v2/openapi.yaml, a copy of ../shared/comfy-api-v2-openapi.yaml)
  * with openapi-backend; SSE payloads against the document's event schemas with Ajv.
  */
-import { join } from "node:path";
 import { request } from "undici";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
-import { createGateway, type Gateway } from "../../src/gateway/index.js";
-import { addKey } from "../../src/gateway/keys.js";
 import { Cluster, imageGraph } from "../scale/cluster.js";
 import { v2Contract, v2ResponseProblems } from "../comfy-api-v2-openapi.js";
-import { tempDir } from "../helpers.js";
-import { GatewayContract, invert, readSse } from "./helpers.js";
+import { GatewayContract, readSse, startGatewayCluster, type GatewayCluster } from "./helpers.js";
 
 let cluster: Cluster;
-let gateway: Gateway;
 const contract = new GatewayContract();
 let base: string;
 let key: string;
 let limited: string;
 
+let started: GatewayCluster | undefined;
+
 beforeAll(async () => {
-  cluster = await Cluster.start();
-  await cluster.addWorker(await cluster.addServer());
-  const keysFile = join(tempDir("comfyc-gw-v2-"), "keys.json");
-  key = (await addKey(keysFile, { name: "v2" })).key;
-  limited = (await addKey(keysFile, { name: "limited", workflows: ["invert"] })).key;
-  gateway = await createGateway({
-    redis: cluster.redis.url,
-    workflows: [{ workflow: invert }],
-    keysFile,
-    storage: cluster.storage,
-    logger: false,
+  started = await startGatewayCluster({
+    keys: [{ name: "v2" }, { name: "limited", workflows: ["invert"] }],
+    contract,
   });
-  contract.watch(gateway);
-  base = await gateway.listen({ port: 0 });
+  ({ cluster, base } = started);
+  [key, limited] = started.keys as [string, string];
 }, 60_000);
 
 afterEach(async () => expect(await contract.problems()).toEqual([]));
 
 afterAll(async () => {
-  await gateway?.close();
-  await cluster?.close();
+  await started?.close();
 });
 
 /** Calls the gateway and validates the response against the operation's OpenAPI response. */
