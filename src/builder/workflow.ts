@@ -88,7 +88,8 @@ export class Workflow {
   /** @internal The cross-copy brand checked by `isWorkflow`. */
   readonly [WORKFLOW_BRAND] = "plain";
   readonly #nodes: NodeRecord[] = [];
-  readonly #ids = new Set<string>();
+  /** Node id → its position in #nodes. */
+  readonly #ids = new Map<string, number>();
   #nextId = 1;
 
   /** A short name used in reports and by `comfyc run` for output folders. */
@@ -114,13 +115,17 @@ export class Workflow {
       );
     }
     const spec = cls.spec;
+    // What may throw (a getter of the caller's objects) before the id is taken: #takeId
+    // records the position of the node pushed next.
+    const given = { ...(inputs as object | undefined) };
+    const title = options?.title ?? spec.displayName;
     const id = this.#takeId(options?.id);
     this.#nodes.push({
       id,
       classType: spec.classType,
       spec,
-      inputs: { ...(inputs as object | undefined) },
-      title: options?.title ?? spec.displayName,
+      inputs: given,
+      title,
       site: this.#sourceLocations ? captureCallSite(Workflow.prototype.add) : NO_SITE,
       outputNode: spec.outputNode,
     });
@@ -143,13 +148,15 @@ export class Workflow {
         'Pass the class name exactly as ComfyUI lists it: wf.$raw("KSampler", { … }).',
       );
     }
+    const given = { ...inputs };
+    const title = options.title ?? classType;
     const id = this.#takeId(options.id);
     this.#nodes.push({
       id,
       classType,
       spec: undefined,
-      inputs: { ...inputs },
-      title: options.title ?? classType,
+      inputs: given,
+      title,
       site: this.#sourceLocations ? captureCallSite(Workflow.prototype.$raw) : NO_SITE,
       outputNode: options.outputNode,
     });
@@ -172,15 +179,16 @@ export class Workflow {
 
   /** Like {@link Workflow.compile}, also returning unreachable nodes and source locations. */
   compileWithReport(options: CompileOptions = {}): CompileReport {
-    const compiled = new Map<string, { inputs: Record<string, PromptValue>; links: string[] }>();
-    for (const node of this.#nodes) compiled.set(node.id, compileInputs(node));
-    const keep = reachableFromOutputs(this.#nodes, compiled);
+    // Arrays by node position, not maps by id: this runs on every compile.
+    const nodes = this.#nodes;
+    const compiled = nodes.map(compileInputs);
+    const keep = reachableFromOutputs(nodes, compiled, this.#ids);
     const prompt: ApiPrompt = {};
     const unreachable: DroppedNode[] = [];
     const kept: NodeRecord[] = [];
-    for (const node of this.#nodes) {
-      const reachable = keep.has(node.id);
-      if (!reachable) {
+    for (let i = 0; i < nodes.length; i++) {
+      const node = nodes[i]!;
+      if (keep[i] === 0) {
         const source = resolveCallSite(node.site);
         unreachable.push({
           nodeId: node.id,
@@ -192,7 +200,7 @@ export class Workflow {
       }
       prompt[node.id] = {
         class_type: node.classType,
-        inputs: compiled.get(node.id)!.inputs,
+        inputs: compiled[i]!.out,
         _meta: { title: node.title },
       };
       kept.push(node);
@@ -202,7 +210,7 @@ export class Workflow {
       validation = this.#validate(prompt, options);
       if (!validation.valid || Object.keys(validation.nodeErrors).length > 0) {
         throw new PromptInvalidError(validation.error, validation.nodeErrors, (id) => {
-          const node = this.#nodes.find((n) => n.id === id);
+          const node = this.#node(id);
           const source = node && resolveCallSite(node.site);
           return (
             node && {
@@ -226,28 +234,54 @@ export class Workflow {
   }
 
   #validate(prompt: ApiPrompt, options: CompileOptions): ValidationResult {
-    const specs = new Map<string, ClassSpec>();
-    const opaque = new Set<string>();
-    for (const node of this.#nodes) {
-      if (node.spec) specs.set(node.classType, node.spec);
-      else opaque.add(node.classType);
-    }
+    const { specs, opaque: raw } = this.#classes();
     const lookup: ClassLookup = options.schema
       ? (classType) => options.schema!.classes.get(classType)
       : (classType) => specs.get(classType);
-    if (options.schema) for (const c of opaque) if (options.schema.classes.has(c)) opaque.delete(c);
+    const opaque = options.schema
+      ? new Set([...raw].filter((c) => !options.schema!.classes.has(c)))
+      : raw;
     return validatePrompt(prompt, lookup, {
       opaqueClasses: opaque,
       ...(options.comfyuiVersion ? { comfyuiVersion: options.comfyuiVersion } : {}),
     });
   }
 
+  /**
+   * The classes of the nodes so far: generated ones by class type, `$raw` ones as opaque.
+   * Nodes are only ever appended, so the sets are extended, not rebuilt, on each compile.
+   */
+  #classes(): {
+    readonly specs: ReadonlyMap<string, ClassSpec>;
+    readonly opaque: ReadonlySet<string>;
+  } {
+    const c = this.#classCache;
+    for (; c.seen < this.#nodes.length; c.seen++) {
+      const node = this.#nodes[c.seen]!;
+      if (node.spec) c.specs.set(node.classType, node.spec);
+      else c.opaque.add(node.classType);
+    }
+    return c;
+  }
+
+  readonly #classCache = {
+    seen: 0,
+    specs: new Map<string, ClassSpec>(),
+    opaque: new Set<string>(),
+  };
+
   /** Where the node with this id was created, when known. */
   getSource(nodeId: string): SourceLocation | undefined {
-    const node = this.#nodes.find((n) => n.id === nodeId);
+    const node = this.#node(nodeId);
     return node && resolveCallSite(node.site);
   }
 
+  #node(id: string): NodeRecord | undefined {
+    const i = this.#ids.get(id);
+    return i === undefined ? undefined : this.#nodes[i];
+  }
+
+  /** Checks or assigns the id of the node pushed next, and records its position. */
   #takeId(requested: string | undefined): string {
     if (requested !== undefined) {
       if (typeof requested !== "string" || requested === "") {
@@ -263,12 +297,12 @@ export class Workflow {
           { nodeId: requested },
         );
       }
-      this.#ids.add(requested);
+      this.#ids.set(requested, this.#nodes.length);
       return requested;
     }
     while (this.#ids.has(String(this.#nextId))) this.#nextId++;
     const id = String(this.#nextId++);
-    this.#ids.add(id);
+    this.#ids.set(id, this.#nodes.length);
     return id;
   }
 }
@@ -409,10 +443,8 @@ export function isOutput(value: unknown): value is Output {
   );
 }
 
-function compileInputs(node: NodeRecord): {
-  inputs: Record<string, PromptValue>;
-  links: string[];
-} {
+/** A node's prompt inputs and the ids of the nodes it links to. */
+function compileInputs(node: NodeRecord): Compiling {
   // Module-level helpers with the state passed along: this runs once per node per compile.
   const c: Compiling = { node, out: {}, links: [] };
   const given = node.inputs;
@@ -433,7 +465,7 @@ function compileInputs(node: NodeRecord): {
       if (value !== undefined) c.out[key] = convertInput(c, key, value);
     }
   }
-  return { inputs: c.out, links: c.links };
+  return c;
 }
 
 /** One node being compiled: its prompt inputs so far and the node ids it links to. */
@@ -569,18 +601,25 @@ function emitInput(
   }
 }
 
-/** Ids of output nodes (and raw nodes that may be outputs) and everything they link to. */
+/** Output nodes (and raw nodes that may be outputs) and everything they link to, by position. */
 function reachableFromOutputs(
   nodes: readonly NodeRecord[],
-  compiled: ReadonlyMap<string, { links: string[] }>,
-): Set<string> {
-  const keep = new Set<string>();
-  const stack = nodes.filter((n) => n.outputNode !== false).map((n) => n.id);
+  compiled: readonly Compiling[],
+  positions: ReadonlyMap<string, number>,
+): Uint8Array {
+  // 1 at the position of each node kept.
+  const keep = new Uint8Array(nodes.length);
+  const stack: number[] = [];
+  for (let i = 0; i < nodes.length; i++) if (nodes[i]!.outputNode !== false) stack.push(i);
   while (stack.length > 0) {
-    const id = stack.pop()!;
-    if (keep.has(id)) continue;
-    keep.add(id);
-    for (const dep of compiled.get(id)?.links ?? []) if (!keep.has(dep)) stack.push(dep);
+    const i = stack.pop()!;
+    if (keep[i] === 1) continue;
+    keep[i] = 1;
+    for (const dep of compiled[i]!.links) {
+      // A link to a node that does not exist is the validator's to report.
+      const j = positions.get(dep);
+      if (j !== undefined && keep[j] === 0) stack.push(j);
+    }
   }
   return keep;
 }

@@ -290,6 +290,9 @@ export function comfyuiRules(
   options: ComfyuiRulesOptions = {},
 ): ComfyuiRules {
   if (version !== undefined && typeof version === "object" && "has" in version) return version;
+  // The default rules are asked for on every validation (the builder's compile): made once.
+  const isDefault = version === undefined && !options.unreleased?.length;
+  if (isDefault && defaultRules) return defaultRules;
   const v =
     version === undefined
       ? parseComfyuiVersion(NEWEST_COMFYUI_VERSION)
@@ -305,5 +308,9 @@ export function comfyuiRules(
     const on = info.since === null ? asked.has(name) : compareComfyuiVersions(v, info.since) >= 0;
     if (on) enabled.add(name);
   }
-  return Object.freeze({ version: v, has: (b: ComfyuiBehaviour) => enabled.has(b) });
+  const rules = Object.freeze({ version: v, has: (b: ComfyuiBehaviour) => enabled.has(b) });
+  if (isDefault) defaultRules = rules;
+  return rules;
 }
+
+let defaultRules: ComfyuiRules | undefined;
