@@ -61,7 +61,11 @@ export interface ValidationResult {
   readonly nodeErrors: NodeErrors;
   /** Output node ids that passed validation and will run. */
   readonly outputs: readonly string[];
-  /** The prompt after ComfyUI's coercion (what executes and what history stores). */
+  /**
+   * The prompt after ComfyUI's coercion (what executes and what history stores). A new object;
+   * nodes whose values coercion changed are copies, the others are the given prompt's own
+   * node objects (not copied, for speed): treat it as read-only.
+   */
   readonly prompt: Record<string, unknown>;
 }
 
