@@ -8,15 +8,44 @@ import { z } from "zod";
  * are dropped rather than failing the node; structural ones (inputs, outputs) fail it.
  */
 
-/** A value a combo can offer: ComfyUI lists strings, but also ints, floats and booleans. */
-export const ComboValueSchema = z.union([z.string(), z.number(), z.boolean()]);
+/**
+ * A value a combo can offer: ComfyUI lists strings, but also ints, floats and booleans (finite
+ * numbers, as `z.number()` takes). One check instead of a three-way union: combo lists of
+ * thousands of files are the bulk of a big schema.
+ */
+export const ComboValueSchema = z.custom<string | number | boolean>(
+  (v) =>
+    typeof v === "string" ||
+    typeof v === "boolean" ||
+    (typeof v === "number" && Number.isFinite(v)),
+  { error: "Invalid input" },
+);
 export type ComboValue = z.infer<typeof ComboValueSchema>;
 
 /** The first element of an input spec: a type name, or the list of a legacy combo. */
 export const InputTypeSchema = z.union([z.string(), z.array(ComboValueSchema)]);
 
+/**
+ * A JSON object with any values: what `z.record(z.string(), z.unknown())` accepts of parsed
+ * JSON, checked without copying it key by key (that copy of every input's options was the
+ * largest cost of reading a big schema). The message is the record's.
+ */
+const JsonObjectSchema = z.custom<Record<string, unknown>>(isJsonObject, {
+  error: (issue) => `Invalid input: expected record, received ${kindOf(issue.input)}`,
+});
+
+function isJsonObject(v: unknown): v is Record<string, unknown> {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+function kindOf(v: unknown): string {
+  return v === null ? "null" : Array.isArray(v) ? "array" : typeof v;
+}
+
 /** Options of an input spec: free-form, custom nodes add their own keys. */
-export const InputOptionsSchema = z.record(z.string(), z.unknown());
+export const InputOptionsSchema = JsonObjectSchema;
 export type InputOptions = z.infer<typeof InputOptionsSchema>;
 
 /** `[TYPE]`, `[TYPE, OPTIONS]`, or (seen in the wild) extra trailing elements, which are ignored. */
@@ -37,7 +66,7 @@ export const NodeInfoSchema = z
       .object({
         required: section,
         optional: section,
-        hidden: z.record(z.string(), z.unknown()).nullish(),
+        hidden: JsonObjectSchema.nullish(),
       })
       .loose(),
     input_order: z.record(z.string(), z.array(z.string())).nullish().catch(undefined),
