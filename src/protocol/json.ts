@@ -19,7 +19,7 @@ const LONG_DIGITS = /\d{16}/;
  * echo the value back as `NaN`.
  *
  * The engine's own `JSON.parse` does the parsing: those tokens are first replaced by marker
- * strings (found by one scan that skips strings) and turned back into their values by a reviver.
+ * strings (found by one scan that skips strings) and put back by one walk over the result.
  * A JSON parser written in JavaScript took several times as long on a 2 MB object_info.
  *
  * @throws SyntaxError for text Python would not read either.
@@ -28,16 +28,52 @@ export function parseJsonLossless(text: string): unknown {
   if (!NON_FINITE.test(text) && !LONG_DIGITS.test(text)) return JSON.parse(text);
   const marks = markExactTokens(text);
   if (!marks) return JSON.parse(text);
+  let value: unknown;
   try {
-    return JSON.parse(marks.text, (_key: string, v: unknown) =>
-      typeof v === "string" && v.charCodeAt(0) === 0 && marks.values.has(v)
-        ? marks.values.get(v)
-        : v,
-    );
+    value = JSON.parse(marks.text);
   } catch {
-    // Invalid text: the JavaScript parser's error, with positions in the text as given.
+    // Invalid text: lossless-json's error, with positions in the text as given.
     return parseSlowly(text);
   }
+  return revive(value, marks.values);
+}
+
+/**
+ * Puts the marked values back, in place: one walk over the parsed value, with a stack of its
+ * own (so nesting as deep as `JSON.parse` takes is fine). A `JSON.parse` reviver cost twice the
+ * parse itself, calling back into JavaScript for every value.
+ */
+function revive(value: unknown, marks: ReadonlyMap<string, number | bigint>): unknown {
+  const marked = (v: unknown): v is string =>
+    typeof v === "string" && v.charCodeAt(0) === 0 && marks.has(v);
+  if (marked(value)) return marks.get(value);
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const container = pending.pop();
+    if (typeof container !== "object" || container === null) continue;
+    if (Array.isArray(container)) {
+      for (let i = 0; i < container.length; i++) {
+        const v: unknown = container[i];
+        if (marked(v)) container[i] = marks.get(v);
+        else if (typeof v === "object" && v !== null) pending.push(v);
+      }
+      continue;
+    }
+    const object = container as Record<string, unknown>;
+    for (const key of Object.keys(object)) {
+      const v = object[key];
+      if (marked(v)) {
+        // An own `__proto__` key (JSON.parse makes one) is redefined, never assigned.
+        Object.defineProperty(object, key, {
+          value: marks.get(v),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      } else if (typeof v === "object" && v !== null) pending.push(v);
+    }
+  }
+  return value;
 }
 
 /** lossless-json over the text as given: only for text JSON.parse rejected, for its error. */

@@ -20,6 +20,32 @@ describe("JSON as Python reads and writes it", () => {
     expect(v["x"]).toBeNaN();
   });
 
+  test("integers beyond 2^53 become bigints wherever they are; everything else is JSON.parse's", () => {
+    const text =
+      '{"__proto__": 18446744073709551615, "a": [-9223372036854775808, 9007199254740992, 9007199254740991, 1125899906842624],' +
+      ' "f": [12345678901234567890.5, 1e400, -0, 1.5e-7], "s": "18446744073709551615", "n": [[[[18446744073709551616]]]]}';
+    const v = parseJsonLossless(text) as Record<string, unknown>;
+    expect(Object.keys(v)).toEqual(["__proto__", "a", "f", "s", "n"]);
+    expect(v["__proto__"]).toBe(2n ** 64n - 1n);
+    expect(v["a"]).toEqual([-(2n ** 63n), 2n ** 53n, 2 ** 53 - 1, 1125899906842624]);
+    expect(v["f"]).toEqual([12345678901234567890.5, Infinity, -0, 1.5e-7]);
+    expect(v["s"]).toBe("18446744073709551615");
+    expect(v["n"]).toEqual([[[[2n ** 64n]]]]);
+    expect(parseJsonLossless("18446744073709551615")).toBe(2n ** 64n - 1n);
+    // A string shaped like a marker stays a string (markers carry a per-call random nonce).
+    expect(parseJsonLossless('["\\u0000x:0", 18446744073709551615]')).toEqual([
+      "\u0000x:0",
+      2n ** 64n - 1n,
+    ]);
+  });
+
+  test("nesting as deep as JSON.parse takes, with a 64-bit integer at the bottom", () => {
+    const depth = 20_000;
+    let v = parseJsonLossless(`${"[".repeat(depth)}18446744073709551615${"]".repeat(depth)}`);
+    for (let i = 0; i < depth; i++) v = (v as unknown[])[0];
+    expect(v).toBe(2n ** 64n - 1n);
+  });
+
   test("text Python rejects stays an error", () => {
     for (const bad of ['{"a": nan}', '{"a": -NaN}', '{"a": NaNa}', "[Inf]"])
       expect(() => parseJsonLossless(bad), bad).toThrow(SyntaxError);
