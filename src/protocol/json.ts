@@ -162,7 +162,8 @@ export function stringifyJson(value: unknown, indent?: number): string {
   // null; most values have neither.
   try {
     const text = JSON.stringify(value, undefined, indent);
-    if (text === undefined || !text.includes("null")) return text;
+    // A "null" in the text is mostly a null in the value: only a non-finite number needs more.
+    if (text === undefined || !text.includes("null") || !mayHoldNonFinite(value)) return text;
   } catch (e) {
     if (!(e instanceof TypeError) || !/BigInt/i.test(e.message)) throw e;
   }
@@ -188,4 +189,29 @@ export function stringifyJson(value: unknown, indent?: number): string {
     const mark = JSON.parse(quoted) as string;
     return marks.get(mark) ?? quoted;
   });
+}
+
+/**
+ * False when `value` is plain JSON data (arrays, plain objects, primitives) without a NaN or an
+ * infinity, so `JSON.stringify` wrote it exactly; true otherwise (also for anything with a
+ * `toJSON` or another prototype, which the general path handles).
+ */
+function mayHoldNonFinite(value: unknown): boolean {
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const v = pending.pop();
+    if (typeof v === "number") {
+      if (!Number.isFinite(v)) return true;
+    } else if (typeof v === "object" && v !== null) {
+      if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) pending.push(v[i]);
+        continue;
+      }
+      const proto: unknown = Object.getPrototypeOf(v);
+      if ((proto !== Object.prototype && proto !== null) || "toJSON" in v) return true;
+      const o = v as Record<string, unknown>;
+      for (const key of Object.keys(o)) pending.push(o[key]);
+    }
+  }
+  return false;
 }
