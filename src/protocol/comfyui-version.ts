@@ -237,6 +237,13 @@ export const COMFYUI_BEHAVIOURS = {
       "a save outside the output folder fails with a message naming full_output_folder and output_dir, without the commonpath line",
     source: "folder_paths.py get_save_image_path of 0.33.0 vs 0.3.64 (not in the changes document)",
   },
+  validationRecursionTwoLevelsShallower: {
+    since: "0.33.0",
+    summary:
+      "validate_inputs hits Python's recursion limit two links sooner: RecursionError at link depth 979 (the output node is depth 1) where 0.3.64 reaches 981",
+    source:
+      "observed on the real 0.3.64 and 0.33.0 with chains of ImageInvert (execution.py validate_inputs recursion; the server's frames below it changed; not in the changes document)",
+  },
   // Seen only in later single files whose release is unknown (changes §J): off unless asked.
   duplicatePromptId: {
     since: null,

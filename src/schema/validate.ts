@@ -76,6 +76,31 @@ export function schemaLookup(schema: NodeSchema): ClassLookup {
 
 type Verdict = readonly [valid: boolean, errors: ErrorObj[]];
 
+/**
+ * One node's `validate_inputs` in progress: what its loop over the inputs needs to stop at a link
+ * to a node not validated yet and go on once that node's verdict is known (see Context.validate).
+ */
+class NodeFrame {
+  /** The index in `declared` of the next input to check (or of the pending link). */
+  next = 0;
+  valid = true;
+  readonly errors: ErrorObj[] = [];
+  /** The node's `inputs`: {@link given} until a coercion copies them. */
+  inputs: Record<string, unknown>;
+
+  constructor(
+    readonly id: string,
+    readonly cls: ValidatorClass,
+    /** The node's `inputs` as given: read until a coercion writes (then {@link inputs}). */
+    readonly given: Record<string, unknown>,
+    readonly custom: CustomValidator | undefined,
+    readonly declared: readonly Declared[],
+    readonly shortMissing: boolean,
+  ) {
+    this.inputs = given;
+  }
+}
+
 interface Declared {
   readonly key: string;
   readonly input: InputIR;
@@ -265,9 +290,30 @@ function pyError(
 function asPyException(e: unknown): PyException {
   if (e instanceof PyException) return e;
   if (e instanceof RangeError)
-    return new PyException("RecursionError", "maximum recursion depth exceeded");
+    return new PyException(
+      "RecursionError",
+      "maximum recursion depth exceeded while calling a Python object",
+    );
   throw e;
 }
+
+/**
+ * Where Python's recursion limit (1000 frames, the server's own frames included) stops
+ * `validate_inputs`, in link depths below an output (the output is depth 1). Validating a node at
+ * depth `raiseAt` raises `RecursionError`; each `except` on the way up calls
+ * `traceback.format_tb`, which needs six more frames and so raises again, until the handler at
+ * depth `caughtAt` records `exception_during_inner_validation` on the node below it. Nodes between
+ * keep no verdict. Measured with chains of ImageInvert against the real releases (a chain of
+ * 983 inverts passes on 0.3.64, 984 fails at depth 981; 981 and 982 on 0.33.0). The first
+ * validation after start-up may land a few links higher (Python then reads its source files for
+ * the traceback); that is not modelled.
+ */
+interface RecursionDepths {
+  readonly raiseAt: number;
+  readonly caughtAt: number;
+}
+const RECURSION_0_3_64: RecursionDepths = { raiseAt: 986, caughtAt: 980 };
+const RECURSION_0_33: RecursionDepths = { raiseAt: 984, caughtAt: 978 };
 
 class Context {
   readonly memo = new Map<string, Verdict>();
@@ -283,7 +329,14 @@ class Context {
     readonly find: ClassLookup,
     readonly rules: ComfyuiRules,
     readonly options: ValidateOptions,
-  ) {}
+  ) {
+    this.recursion = rules.has("validationRecursionTwoLevelsShallower")
+      ? RECURSION_0_33
+      : RECURSION_0_3_64;
+  }
+
+  /** Where Python's recursion limit stops this release's validation (see {@link validate}). */
+  readonly recursion: RecursionDepths;
 
   node(id: unknown): Record<string, unknown> {
     // Python: prompt[o_id] — a KeyError names the missing key with repr().
@@ -309,8 +362,79 @@ class Context {
     return copy["inputs"] as Record<string, unknown>;
   }
 
-  /** `validate_inputs(unique_id)`. Throws PyException where the server would raise. */
+  /**
+   * `validate_inputs(unique_id)`: the verdict of node `id` and, first, of every node it links
+   * to. Throws PyException where the server would raise.
+   *
+   * ComfyUI recurses into each linked node; here a loop over an explicit stack of suspended
+   * node validations does the same in the same order, so a long chain never depends on the
+   * JavaScript stack. Python's own limit is modelled instead ({@link RecursionDepths}).
+   */
   validate(id: string): Verdict {
+    const first = this.#begin(id);
+    if (!(first instanceof NodeFrame)) return first;
+    const frames: NodeFrame[] = [first];
+    // What the top frame gets next: a fresh start, or the verdict or exception of the node its
+    // pending input links to.
+    let start = true;
+    let verdict: Verdict | undefined;
+    let raised: { readonly error: unknown } | undefined;
+    for (;;) {
+      const frame = frames[frames.length - 1]!;
+      let outcome: Verdict | string;
+      try {
+        outcome = start ? this.#validateNode(frame) : this.#resume(frame, verdict, raised);
+      } catch (e) {
+        // The node raised: like a Python frame unwinding, to the node that links to it.
+        frames.pop();
+        this.#end(frame.id);
+        if (frames.length === 0) throw e;
+        start = false;
+        raised = { error: e };
+        continue;
+      }
+      start = false;
+      raised = undefined;
+      if (typeof outcome !== "string") {
+        // The node's verdict: memoised, then handed to the node that links to it.
+        frames.pop();
+        this.memo.set(frame.id, outcome);
+        this.#end(frame.id);
+        if (frames.length === 0) return outcome;
+        verdict = outcome;
+        continue;
+      }
+      // The node needs the verdict of node `outcome`, which its pending input links to.
+      if (this.#stack.length + 1 >= this.recursion.raiseAt) {
+        // The handlers below `caughtAt` fail in turn: their nodes unwind without a verdict.
+        while (this.#stack.length > this.recursion.caughtAt) this.#end(frames.pop()!.id);
+        raised = {
+          error: new PyException(
+            "RecursionError",
+            "maximum recursion depth exceeded while calling a Python object",
+          ),
+        };
+        continue;
+      }
+      let next: Verdict | NodeFrame;
+      try {
+        next = this.#begin(outcome);
+      } catch (e) {
+        raised = { error: e };
+        continue;
+      }
+      if (next instanceof NodeFrame) {
+        frames.push(next);
+        start = true;
+      } else verdict = next;
+    }
+  }
+
+  /**
+   * The start of `validate_inputs(id)`: a known or immediate verdict, or the node's validation,
+   * suspended, with `id` pushed on the recursion stack (popped by {@link #end}).
+   */
+  #begin(id: string): Verdict | NodeFrame {
     const memoised = this.memo.get(id);
     if (memoised) return memoised;
     const node = this.node(id);
@@ -337,28 +461,37 @@ class Context {
     >;
     this.#stack.push(id);
     this.#onStack.add(id);
-    try {
-      const verdict = this.#validateNode(id, cls, inputs);
-      this.memo.set(id, verdict);
-      return verdict;
-    } finally {
-      this.#stack.pop();
-      this.#onStack.delete(id);
-    }
+    const expanded = expandInputs(cls.inputs, inputs);
+    return new NodeFrame(
+      id,
+      cls,
+      inputs,
+      this.#customValidator(cls),
+      expanded.declared,
+      // execution.py (0.8.0+): `details` is the last dotted segment only when the node has
+      // dynamic paths; `extra_info.input_name` is always the full key.
+      expanded.dynamic && this.rules.has("dynamicInputLastSegment"),
+    );
   }
 
-  #validateNode(id: string, cls: ValidatorClass, given: Record<string, unknown>): Verdict {
-    // Read from `given` until a coercion writes a value: then from the node's own copy.
-    let inputs = given;
-    const errors: ErrorObj[] = [];
-    let valid = true;
-    const custom = this.#customValidator(cls);
+  #end(id: string): void {
+    this.#stack.pop();
+    this.#onStack.delete(id);
+  }
+
+  /**
+   * The body of `validate_inputs(id)`, from the frame's next input on: the node's verdict, or
+   * the id of a node not validated yet that the next input links to (the frame waits for
+   * {@link #resume}).
+   */
+  #validateNode(frame: NodeFrame): Verdict | string {
+    const { id, custom, declared, shortMissing, errors, given } = frame;
+    // Read from the node's `inputs` until a coercion writes a value: then from its own copy.
+    let inputs = frame.inputs;
+    let valid = frame.valid;
     const covered = custom?.inputs;
-    const expanded = expandInputs(cls.inputs, inputs);
-    // execution.py (0.8.0+): `details` is the last dotted segment only when the node has dynamic
-    // paths; `extra_info.input_name` is always the full key.
-    const shortMissing = expanded.dynamic && this.rules.has("dynamicInputLastSegment");
-    for (const { key, input, required } of expanded.declared) {
+    for (let i = frame.next; i < declared.length; i++) {
+      const { key, input, required } = declared[i]!;
       const config = configOf(input);
       let val = inputs[key];
       // One keyed read for a present value; `in` only for an undefined one (absent or not).
@@ -421,32 +554,10 @@ class Context {
           valid = false;
           continue;
         }
-        try {
-          const [ok] = this.validate(target);
-          if (!ok) valid = false;
-        } catch (e) {
-          const ex = asPyException(e);
-          valid = false;
-          this.memo.set(target, [
-            false,
-            [
-              pyError(
-                "exception_during_inner_validation",
-                "Exception when validating inner node",
-                ex.message,
-                {
-                  input_name: key,
-                  input_config: [config[0], config[1]],
-                  exception_message: ex.message,
-                  exception_type: ex.type,
-                  traceback: [],
-                  linked_node: val,
-                },
-              ),
-            ],
-          ]);
-        }
-        continue;
+        frame.inputs = inputs;
+        frame.valid = valid;
+        frame.next = i;
+        return target;
       }
       // A constant: unwrap __value__, coerce by the exact type string, write back.
       if (val !== null && typeof val === "object" && "__value__" in val) {
@@ -570,6 +681,45 @@ class Context {
     const cycle = this.#cycleErrors.get(id);
     if (cycle) errors.push(...cycle);
     return [errors.length === 0 && valid, errors];
+  }
+
+  /**
+   * Continues node `frame` after the node its pending input links to was validated: `verdict`
+   * is that node's verdict, or `raised` what its validation raised, which this node catches as
+   * Python's `except Exception` does (`exception_during_inner_validation` on the linked node).
+   */
+  #resume(
+    frame: NodeFrame,
+    verdict: Verdict | undefined,
+    raised: { readonly error: unknown } | undefined,
+  ): Verdict | string {
+    if (raised) {
+      const { key, input } = frame.declared[frame.next]!;
+      const config = configOf(input);
+      const link = frame.inputs[key] as [string, unknown];
+      const ex = asPyException(raised.error);
+      frame.valid = false;
+      this.memo.set(link[0], [
+        false,
+        [
+          pyError(
+            "exception_during_inner_validation",
+            "Exception when validating inner node",
+            ex.message,
+            {
+              input_name: key,
+              input_config: [config[0], config[1]],
+              exception_message: ex.message,
+              exception_type: ex.type,
+              traceback: [],
+              linked_node: link,
+            },
+          ),
+        ],
+      ]);
+    } else if (!verdict![0]) frame.valid = false;
+    frame.next++;
+    return this.#validateNode(frame);
   }
 
   #customValidator(cls: ValidatorClass): CustomValidator | undefined {

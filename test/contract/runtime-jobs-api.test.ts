@@ -34,8 +34,11 @@ function chain(w: number, inverts: number): Record<string, unknown> {
 }
 
 /** Per ImageInvert node, in ms. */
-const NODE_MS = 50;
-/** A chain far longer than any test waits: 60 s of nodes. */
+const NODE_MS = 100;
+/**
+ * A chain far longer than any test waits: 60 s of nodes (600; ComfyUI's validation stops at a
+ * depth of about 980 links).
+ */
 const LONG = 60_000 / NODE_MS;
 
 /** `"GET /api/jobs/3f0c…"` → `"GET /api/jobs/{id}"`: requests counted by route. */

@@ -464,11 +464,12 @@ describe("Comfy API v2 transport against the test server", () => {
   });
 
   test("a run timeout fails the job on our clock and cancels it on the server", async () => {
-    server.script.node("ImageInvert", { durationMs: 50 });
+    // 60 s of nodes; a chain stays within the ~980 links ComfyUI can validate.
+    server.script.node("ImageInvert", { durationMs: 100 });
     proxy.exchanges.length = 0;
     const client = new ComfyClient({ url: proxy.url, api: "v2", ...FAST });
     try {
-      const job = client.submit(chainGraph(41, 1200), { timeouts: { runMs: 300 } });
+      const job = client.submit(chainGraph(41, 600), { timeouts: { runMs: 300 } });
       const error = await errorOf(job.result());
       expect(error).toBeInstanceOf(JobTimeoutError);
       expect(error).toMatchObject({ code: "TIMEOUT", phase: "run", ms: 300 });

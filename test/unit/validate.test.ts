@@ -354,6 +354,60 @@ describe("validatePrompt: one case per ComfyUI error type, in the server's exact
     expect(validatePrompt(prompt, schema, LEGACY).nodeErrors).toEqual({});
   });
 
+  test("long link chains stop where Python's recursion limit stops the release (measured on the real servers)", () => {
+    /** EmptyImage ← `n` ImageInvert (ids "10"…) ← PreviewImage "2". */
+    const chain = (n: number) => {
+      const prompt: Record<string, unknown> = { "1": img() };
+      let last = "1";
+      for (let i = 0; i < n; i++) {
+        prompt[String(10 + i)] = { class_type: "ImageInvert", inputs: { image: [last, 0] } };
+        last = String(10 + i);
+      }
+      prompt["2"] = preview(last);
+      return prompt;
+    };
+    // Real 0.3.64: 983 inverts pass, 984 fail on node "14" (981 links below the output);
+    // real 0.33.0: 981 pass, 982 fail on "14"; 1,000 fail on "30" and "32".
+    for (const [version, longest, at1000] of [
+      ["0.3.64", 983, "30"],
+      ["0.33.0", 981, "32"],
+    ] as const) {
+      const options = { comfyuiVersion: version };
+      expect(validatePrompt(chain(longest), schema, options).valid).toBe(true);
+      const over = validatePrompt(chain(longest + 1), schema, options);
+      expect(over.valid).toBe(false);
+      expect(over.error?.type).toBe("prompt_outputs_failed_validation");
+      expect(over.nodeErrors).toEqual({
+        "14": {
+          errors: [
+            {
+              type: "exception_during_inner_validation",
+              message: "Exception when validating inner node",
+              details: "maximum recursion depth exceeded while calling a Python object",
+              extra_info: {
+                input_name: "image",
+                input_config: ["IMAGE", {}],
+                exception_message: "maximum recursion depth exceeded while calling a Python object",
+                exception_type: "RecursionError",
+                traceback: [],
+                linked_node: ["14", 0],
+              },
+            },
+          ],
+          dependent_outputs: ["2"],
+          class_type: "ImageInvert",
+        },
+      });
+      expect(Object.keys(validatePrompt(chain(1000), schema, options).nodeErrors)).toEqual([
+        at1000,
+      ]);
+    }
+    // Validation keeps its own stack: a chain far past the JavaScript stack's depth is judged,
+    // not thrown.
+    const deep = validatePrompt(chain(50_000), schema);
+    expect(Object.keys(deep.nodeErrors)).toEqual([String(10 + 50_000 - 979 + 1)]);
+  });
+
   test('"COMBO" membership is checked by newer servers only', () => {
     const prompt = {
       "1": {
