@@ -75,6 +75,26 @@ describe("workflow builder", () => {
     expect(report.prompt).toEqual(wf.compile());
   });
 
+  test("NODE_ENV=production turns source locations off by default; the option wins", () => {
+    const build = (options?: { sourceLocations?: boolean }) => {
+      const wf = workflow(options);
+      wf.add(PreviewImage, { images: wf.add(EmptyImage, {}) });
+      return wf.compileWithReport().sources.size;
+    };
+    const before = process.env["NODE_ENV"];
+    try {
+      process.env["NODE_ENV"] = "production";
+      expect(build()).toBe(0);
+      expect(build({ sourceLocations: true })).toBe(2);
+      process.env["NODE_ENV"] = "development";
+      expect(build()).toBe(2);
+      expect(build({ sourceLocations: false })).toBe(0);
+    } finally {
+      if (before === undefined) delete process.env["NODE_ENV"];
+      else process.env["NODE_ENV"] = before;
+    }
+  });
+
   test("two workflows build independently", () => {
     const a = workflow();
     const b = workflow();
