@@ -473,12 +473,12 @@ export class V2Jobs {
     if (FINAL.has(job.status) || job.status === "submitting") return;
     if (job.status === "queued") this.#status(job, "running");
     // Snapshots repeat (the stream sends one about twice a second, every poll reads one): only
-    // a change (another node, a node done, a step) is progress, and restarts the stall timer.
+    // a change (another node, a node done, a step) is progress: it restarts the stall timer and
+    // becomes events; a repeat is dropped.
     const key = `${p.nodes_done}/${p.nodes_total} ${p.current_node ?? ""} ${p.step ?? ""}/${p.steps ?? ""}`;
-    if (key !== job.progressKey) {
-      job.progressKey = key;
-      if (job.status === "running") this.#arm(job, "stall", job.timeouts.stallMs);
-    }
+    if (key === job.progressKey) return;
+    job.progressKey = key;
+    if (job.status === "running") this.#arm(job, "stall", job.timeouts.stallMs);
     const node = p.current_node ?? undefined;
     if (node !== undefined && node !== job.currentNode) {
       job.currentNode = node;

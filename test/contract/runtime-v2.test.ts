@@ -498,9 +498,16 @@ describe("Comfy API v2 transport against the test server", () => {
       const job = client.submit(chainGraph(42, 10), { timeouts: { stallMs: 1000 } });
       const nodes: string[] = [];
       job.on("executing", (e) => nodes.push(e.node));
+      const progress: string[] = [];
+      job.on("progress", (e) => progress.push(`${e.node} ${e.value}/${e.max}`));
       const error = await errorOf(job.result());
       expect(error).toBeInstanceOf(JobTimeoutError);
       expect(error).toMatchObject({ code: "TIMEOUT", phase: "stall", ms: 1000 });
+      // One progress event per change: the snapshot repeated during the stall gave none, and
+      // each node of the chain counts as done once the next one starts.
+      expect(progress.length).toBeGreaterThan(1);
+      expect(progress.filter((p, i) => i > 0 && p === progress[i - 1])).toEqual([]);
+      expect(progress.at(-1)).toBe("15 6/12"); // "1" and "10" to "14" done
       expect(job.currentNode).toBe("15");
       // Nodes before it did report (each restarted the timer); it was the last one seen.
       expect(nodes.at(-1)).toBe("15");

@@ -315,6 +315,9 @@ export function v2Routes(app: App): Route[] {
         broadcast(job, "progress", progressOf(job, "running"));
         return;
       case "executing":
+        // ComfyUI runs one node at a time: the node before the one announced now is done
+        // (only output nodes send `executed`).
+        if (job.currentNode !== undefined) job.done.add(job.currentNode);
         if (d["node"] === null || d["node"] === undefined) {
           job.completedAt ??= Date.now();
           job.currentNode = undefined;
