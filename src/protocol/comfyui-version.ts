@@ -244,6 +244,13 @@ export const COMFYUI_BEHAVIOURS = {
     source:
       "observed on the real 0.3.64 and 0.33.0 with chains of ImageInvert (execution.py validate_inputs recursion; the server's frames below it changed; not in the changes document)",
   },
+  tracebackFrames0330: {
+    since: "0.33.0",
+    summary:
+      "execution_error tracebacks carry 0.33.0's frames (execution.py lines 545/344/318/306, V3 savers through comfy_api's wrappers, LoadImage reading through PyAV first, so a missing file raises av.error.FileNotFoundError); before, 0.3.64's",
+    source:
+      "traceback.format_tb of the real 0.33.0 vs 0.3.64 (differential suite). Line numbers move with almost every release and the changes document dates none of them: releases between get 0.3.64's frames, their own line numbers are unknown",
+  },
   // Seen only in later single files whose release is unknown (changes §J): off unless asked.
   duplicatePromptId: {
     since: null,

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { resolve } from "node:path";
 import { comfyuiRules, type ComfyuiRules } from "../protocol/comfyui-version.js";
 import { pyRepr } from "../schema/python-format.js";
 import type { HistoryEntryWire, WsMessageData, WsMessageType } from "../protocol/messages.js";
@@ -9,6 +10,7 @@ import { NodeFailure, runNode, type Value } from "./nodes.js";
 import { queueTuple, type PromptHeap, type QueueItem } from "./queue.js";
 import { BINARY, type SocketHub } from "./sockets.js";
 import { torchRepr } from "./torch-repr.js";
+import { pythonTraceback } from "./tracebacks.js";
 
 /** Scripted behaviour of nodes, per class type or node id (node id wins). */
 export interface NodeScript {
@@ -60,6 +62,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 class Interrupted extends Error {}
 class Abandoned extends Error {}
+/** A failure a test scripted (`NodeScript.fail`): its traceback ends in a stand-in frame. */
+class ScriptedFailure extends NodeFailure {}
 
 /**
  * Runs queued prompts one at a time, in queue order, emitting the WebSocket messages of
@@ -321,7 +325,7 @@ export class Executor {
         await this.hooks.gate?.();
         alive();
         if (script.fail)
-          throw new NodeFailure(
+          throw new ScriptedFailure(
             script.fail.exceptionType ?? "RuntimeError",
             script.fail.message ?? `Scripted failure in node ${id}`,
           );
@@ -369,7 +373,15 @@ export class Executor {
               executed: [...executed],
               exception_message: `${ex.message}\n`,
               exception_type: ex.exceptionType,
-              traceback: [`  File "comfyc/testing/nodes.py", line 1, in ${node.class_type}\n`],
+              traceback: pythonTraceback(
+                {
+                  classType: node.class_type,
+                  ...(ex.site ? { site: ex.site } : {}),
+                  scripted: ex instanceof ScriptedFailure,
+                },
+                this.rules,
+                resolve(this.folders.root),
+              ),
               current_inputs: {
                 ...formatInputs(inputs),
                 ...hiddenInputs(cls.hidden, item.prompt, item.extraData, id),

@@ -5,7 +5,7 @@ import type { NodeClassIR } from "../schema/ir.js";
 import { parseJsonLossless, stringifyJson } from "../protocol/json.js";
 import type { ComfyuiRules } from "../protocol/comfyui-version.js";
 import { pyJsonDumps, pyRepr, pyStr } from "../schema/python-format.js";
-import { counterName, savePath, type Folders } from "./files.js";
+import { counterName, savePath, type Folders, type FolderType } from "./files.js";
 import {
   decodePng,
   encodeApng,
@@ -18,6 +18,7 @@ import {
   type ImageBatch,
 } from "./images.js";
 import { torchRepr } from "./torch-repr.js";
+import { missingImageExceptionType, type FailureSite } from "./tracebacks.js";
 
 /** A value flowing along a link, symbolic unless a model-free node computed real pixels. */
 export type Value =
@@ -48,6 +49,8 @@ export class NodeFailure extends Error {
   constructor(
     readonly exceptionType: string,
     message: string,
+    /** Where the real node would have raised it: picks the traceback's frames. */
+    readonly site?: FailureSite,
   ) {
     super(message);
   }
@@ -304,13 +307,26 @@ function requireImage(v: unknown): ImageBatch {
 function loadImage(ctx: RunContext): RunResult {
   const value = String(ctx.inputs["image"] ?? "");
   const path = ctx.folders.annotatedPath(value);
-  if (!path)
-    throw new NodeFailure("FileNotFoundError", `[Errno 2] No such file or directory: '${value}'`);
+  if (!path) {
+    // Validation saw the file; it went away since. The message names the path as
+    // folder_paths.get_annotated_filepath joins it.
+    const m = /^(.*) \[(input|output|temp)\]$/.exec(value);
+    const full = `${ctx.folders.dir((m?.[2] as FolderType | undefined) ?? "input")}/${m?.[1] ?? value}`;
+    throw new NodeFailure(
+      missingImageExceptionType(ctx.rules),
+      `[Errno 2] No such file or directory: '${full}'`,
+      "image_missing",
+    );
+  }
   let image: ImageBatch;
   try {
     ({ image } = decodePng(readFileSync(path)));
   } catch {
-    throw new NodeFailure("PIL.UnidentifiedImageError", `cannot identify image file '${path}'`);
+    throw new NodeFailure(
+      "PIL.UnidentifiedImageError",
+      `cannot identify image file '${path}'`,
+      "image_unreadable",
+    );
   }
   const mask: Value = { kind: "MASK", width: image.width, height: image.height, batch: 1 };
   if (ctx.cls.classType === "LoadImageMask") return { outputs: [mask] };
@@ -413,7 +429,9 @@ function target(
       commonpathInError: !ctx.rules.has("saveOutsideErrorWithoutCommonpath"),
     });
   } catch (e) {
-    throw new NodeFailure("Exception", (e as Error).message);
+    const message = (e as Error).message;
+    const outside = message.startsWith("**** ERROR: Saving image outside");
+    throw new NodeFailure("Exception", message, outside ? "save_outside" : undefined);
   }
 }
 

@@ -550,9 +550,26 @@ async function runtimeScenario(url: string, color: number) {
   }
 }
 
+/**
+ * A traceback's frames with the install directory written as `<root>`: the real server's is
+ * where start.sh unpacked it, the test server's is its data directory (src/testing/tracebacks.ts).
+ * Everything else (files, line numbers, functions, source lines, carets) must be equal.
+ */
+function maskedTraceback(frames: unknown): unknown {
+  if (!Array.isArray(frames) || typeof frames[0] !== "string") return frames;
+  const root = /^ {2}File "(.*)\/execution\.py", line /.exec(frames[0])?.[1];
+  return root === undefined
+    ? frames
+    : frames.map((f) => (typeof f === "string" ? f.replaceAll(`"${root}/`, '"<root>/') : f));
+}
+
 /** Replaces what differs between any two runs or servers (ids, times, folders) in `v`. */
 function masked(v: unknown, key?: string): unknown {
-  if (key === "traceback") return "<frames>"; // the test server writes one frame (see #11)
+  if (key === "traceback") return maskedTraceback(v);
+  // Validation errors' tracebacks (node_errors extra_info, exception_during_validation): the
+  // real server's frames of validate_prompt / validate_inputs; comfyc's validator writes none.
+  if (key === "extra_info" && v && typeof v === "object" && "traceback" in v)
+    return masked({ ...v, traceback: "<validation frames>" });
   // Python sets: the order varies between runs of the same server.
   if (key === "current_outputs" || key === "executed") return [...(v as string[])].sort();
   if (Array.isArray(v)) return v.map((x) => masked(x));
@@ -607,7 +624,7 @@ async function socketScenario(url: string, tag: string, color: number) {
   try {
     await ws.waitFor((m) => m.type === "status"); // the greeting
     const out: Record<string, unknown> = {};
-    const run = async (name: string, prompt: Record<string, unknown>) => {
+    const run = async (name: string, prompt: Record<string, unknown>, history = false) => {
       const from = ws.messages.length;
       const res = await fetch(`${url}/prompt`, {
         method: "POST",
@@ -622,6 +639,19 @@ async function socketScenario(url: string, tag: string, color: number) {
         status: res.status,
         node_errors: masked(body.node_errors),
         messages: sequence(ws.messages, from),
+        // A failed run's history keeps the same execution_error, traceback included.
+        ...(history
+          ? {
+              history: masked(
+                (
+                  (await (await fetch(`${url}/history/${body.prompt_id}`)).json()) as Record<
+                    string,
+                    { status: unknown }
+                  >
+                )[body.prompt_id]?.status,
+              ),
+            }
+          : {}),
       };
     };
     const save = (from: string, prefix: string) => ({
@@ -646,17 +676,105 @@ async function socketScenario(url: string, tag: string, color: number) {
       "3": image(color + 1),
       "4": save("3", `ws/${tag}c`),
     });
-    await run("run-time error", { "1": image(color + 2), "2": save("1", "../../outside") });
+    await run("run-time error", { "1": image(color + 2), "2": save("1", "../../outside") }, true);
     const name = `bad_${tag}.png`;
     out["corrupt upload"] = await upload(url, name, NOT_AN_IMAGE);
-    await run("corrupt image", {
-      "1": { class_type: "LoadImage", inputs: { image: name } },
-      "2": save("1", `ws/${tag}d`),
-    });
+    await run(
+      "corrupt image",
+      {
+        "1": { class_type: "LoadImage", inputs: { image: name } },
+        "2": save("1", `ws/${tag}d`),
+      },
+      true,
+    );
     return out;
   } finally {
     ws.close();
   }
+}
+
+/**
+ * Each run-time error the test server simulates, on one server: every saver the release has
+ * (those of `savers` whose class it lists) saving outside the output folder, and every image
+ * loader given an upload that is not an image. Returns each failure's `execution_error` from
+ * history: type, message and traceback (its install directory masked), frame by frame.
+ */
+async function runtimeErrorsScenario(
+  url: string,
+  tag: string,
+  color: number,
+  has: (c: string) => boolean,
+) {
+  const image = { class_type: "EmptyImage", inputs: { width: 8, height: 8, batch_size: 1, color } };
+  const audio = {
+    class_type: "EmptyAudio",
+    inputs: { duration: 0.01, sample_rate: 8000, channels: 1 },
+  };
+  const savers: Record<string, [Record<string, unknown>, Record<string, unknown>]> = {
+    SaveImage: [{ "1": image }, { images: ["1", 0] }],
+    SaveAnimatedPNG: [{ "1": image }, { images: ["1", 0], fps: 6, compress_level: 4 }],
+    SaveAnimatedWEBP: [
+      { "1": image },
+      { images: ["1", 0], fps: 6, lossless: false, quality: 80, method: "default" },
+    ],
+    SaveLatent: [
+      {
+        "1": {
+          class_type: "EmptyLatentImage",
+          inputs: { width: 64, height: 64, batch_size: 1 },
+        },
+      },
+      { samples: ["1", 0] },
+    ],
+    SaveAudio: [{ "1": audio }, { audio: ["1", 0] }],
+    SaveAudioMP3: [{ "1": audio }, { audio: ["1", 0], quality: "V0" }],
+    SaveWEBM: [{ "1": image }, { images: ["1", 0], codec: "vp9", fps: 24, crf: 32 }],
+    SaveVideo: [
+      { "1": image, "3": { class_type: "CreateVideo", inputs: { images: ["1", 0], fps: 24 } } },
+      { video: ["3", 0], format: "auto", codec: "auto" },
+    ],
+    SaveText: [{}, { text: "x", format: "txt" }],
+  };
+  const failure = async (prompt: Record<string, unknown>) => {
+    const { entry } = await runToHistory(url, JSON.stringify({ prompt }));
+    const messages = (entry as unknown as { status: { messages: [string, unknown][] } }).status
+      .messages;
+    const error = messages.find(([kind]) => kind === "execution_error")?.[1] as
+      Record<string, unknown> | undefined;
+    if (!error) return "no error";
+    return masked({
+      node_type: error["node_type"],
+      exception_type: error["exception_type"],
+      exception_message: error["exception_message"],
+      traceback: error["traceback"],
+    });
+  };
+  const out: Record<string, unknown> = {};
+  for (const [cls, [upstream, inputs]] of Object.entries(savers)) {
+    if (!has(cls)) continue;
+    out[cls] = await failure({
+      ...upstream,
+      "2": { class_type: cls, inputs: { ...inputs, filename_prefix: "../../outside" } },
+    });
+  }
+  const loaders = [
+    ["LoadImage", "input", {}],
+    ["LoadImageMask", "input", { channel: "alpha" }],
+    ["LoadImageOutput", "output", {}],
+  ] as const;
+  for (const [cls, type, extra] of loaders) {
+    const name = `bad_${cls}_${tag}.png`;
+    const uploaded = await upload(url, name, NOT_AN_IMAGE, { type });
+    expect(uploaded.status).toBe(200);
+    out[cls] = await failure({
+      "1": {
+        class_type: cls,
+        inputs: { image: type === "input" ? name : `${name} [${type}]`, ...extra },
+      },
+      "2": { class_type: "PreviewAny", inputs: { source: ["1", 0] } },
+    });
+  }
+  return out;
 }
 
 /**
@@ -807,6 +925,7 @@ async function clientScenario(url: string, tag: string, color: number) {
       nodeType: e["nodeType"],
       exceptionType: e["exceptionType"],
       exception_message: e["exceptionMessage"],
+      traceback: e["traceback"],
       partial: e["partial"],
       nodeErrors: e["nodeErrors"],
       error: e["error"],
@@ -878,7 +997,8 @@ function comparable(answer: Answer, setOrder = false): Answer {
     entry.errors = entry.errors
       .map((e) => {
         const info = (e as { extra_info?: Record<string, unknown> }).extra_info;
-        if (info && "traceback" in info) info["traceback"] = "<frames>";
+        // Validation tracebacks: comfyc's validator writes none (see masked()).
+        if (info && "traceback" in info) info["traceback"] = "<validation frames>";
         return e;
       })
       .sort((a, b) => (stringifyJson(a) < stringifyJson(b) ? -1 : 1));
@@ -1082,6 +1202,21 @@ describe.runIf(HAS_REAL_COMFYUI)("differential: real ComfyUI vs comfyc", () => {
       const real = await socketScenario(side.url, tag, color);
       expect(await socketScenario(side.server!.url, tag, color)).toEqual(real);
     },
+  );
+
+  test.each(RELEASES.map((r) => r.version))(
+    "run-time errors of each saver and image loader, tracebacks frame by frame (%s)",
+    async (version) => {
+      const side = sides.find((s) => s.version === version)!;
+      const now = Date.now();
+      const tag = `${version.replaceAll(".", "")}${now.toString(36)}`;
+      const has = (c: string) => side.schema!.classes.has(c);
+      const real = await runtimeErrorsScenario(side.url, tag, now % 0xfffff, has);
+      for (const [cls, error] of Object.entries(real))
+        expect((error as { traceback: string[] }).traceback.length, cls).toBeGreaterThanOrEqual(5);
+      expect(await runtimeErrorsScenario(side.server!.url, tag, now % 0xfffff, has)).toEqual(real);
+    },
+    240_000,
   );
 
   test.each(RELEASES.map((r) => r.version))("an interrupt mid-run (%s)", async (version) => {

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { parseJsonLossless } from "../../src/protocol/json.js";
@@ -364,6 +364,14 @@ describe("WebSocket protocol", () => {
         executed: ["1"],
       });
       expect(err.data.current_outputs.sort()).toEqual(["1", "2", "3"]);
+      // The release's real execute chain, then one stand-in frame for the scripted raise.
+      expect(err.data.traceback).toHaveLength(5);
+      expect(err.data.traceback[0]).toMatch(
+        /^ {2}File ".*\/execution\.py", line \d+, in execute\n/,
+      );
+      expect(err.data.traceback[4]).toBe(
+        `  File "${resolve(server.folders.root)}/comfyc_testing.py", line 1, in scripted_failure\n`,
+      );
       expect(ws.messages.some((m) => m.type === "execution_success")).toBe(false);
       const entry = (await get(`${server.url}/history/${id}`)).body[id];
       expect(entry.status.status_str).toBe("error");
@@ -372,6 +380,57 @@ describe("WebSocket protocol", () => {
       server.script.clearNodes();
     }
   });
+
+  test.each(["0.3.64", "0.33.0"])(
+    "execution_error tracebacks have the frames the real %s writes, in socket and history",
+    async (version) => {
+      // Recorded from the real release (test/fixtures/testing/tracebacks.py), root as <root>.
+      const real = (
+        JSON.parse(
+          readFileSync(new URL("../fixtures/testing/tracebacks.json", import.meta.url), "utf8"),
+        ) as Record<string, Record<string, { exception_type: string; traceback: string[] }>>
+      )[version]!;
+      const release = await startTestServer({ comfyuiVersion: version });
+      try {
+        const clientId = randomUUID();
+        const ws = await rawSocket(release.url, clientId);
+        const root = resolve(release.folders.root);
+        const errorOf = async (prompt: object) => {
+          const r = await post(`${release.url}/prompt`, { prompt, client_id: clientId });
+          await release.finished(r.body.prompt_id);
+          await ws.waitFor(
+            (m) => m.type === "execution_error" && m.data.prompt_id === r.body.prompt_id,
+          );
+          const sent = ws.messages.find(
+            (m) => m.type === "execution_error" && m.data.prompt_id === r.body.prompt_id,
+          )!.data;
+          const entry = (await get(`${release.url}/history/${r.body.prompt_id}`)).body[
+            r.body.prompt_id
+          ];
+          const kept = entry.status.messages.find((m: unknown[]) => m[0] === "execution_error")[1];
+          expect(kept.traceback).toEqual(sent.traceback);
+          return sent as { exception_type: string; traceback: string[] };
+        };
+        const want = (name: string) =>
+          real[name]!.traceback.map((f) => f.replaceAll('"<root>/', `"${root}/`));
+        const saved = await errorOf({
+          "1": image(3, 5),
+          "2": save("1", "../../outside"),
+        });
+        expect(saved.traceback).toEqual(want("save_outside SaveImage"));
+        writeFileSync(join(release.folders.dir("input"), "bad.png"), "not a png\n");
+        const loaded = await errorOf({
+          "1": { class_type: "LoadImageMask", inputs: { image: "bad.png", channel: "alpha" } },
+          "2": { class_type: "PreviewAny", inputs: { source: ["1", 0] } },
+        });
+        expect(loaded.exception_type).toBe("PIL.UnidentifiedImageError");
+        expect(loaded.traceback).toEqual(want("image_unreadable LoadImageMask"));
+        ws.close();
+      } finally {
+        await release.close();
+      }
+    },
+  );
 
   test("previews: type 4 with ids for clients declaring supports_preview_metadata, type 1 otherwise", async () => {
     const previews = await startTestServer({ previews: true });
