@@ -19,14 +19,16 @@ import type { ComfyuiRules } from "../protocol/comfyui-version.js";
 /**
  * One frame: file (relative to the install directory, unless absolute or a Cython `.pyx`
  * module path), line number, function name, the stripped source line (absent for Cython frames)
- * and the caret span `[start, end)` in that stripped line (absent when Python prints none).
+ * and the caret span `[start, end)` in that stripped line, or its start and marker text where
+ * Python marks a subscript's value with `~` and the failing part with `^` (absent when Python
+ * prints no caret line).
  */
 export type PyFrame = readonly [
   file: string,
   line: number,
   name: string,
   source?: string,
-  carets?: readonly [number, number],
+  carets?: readonly [number, number] | readonly [number, string],
 ];
 
 /** Where a simulated node failed: decides the frames below `process_inputs`. */
@@ -333,8 +335,11 @@ export function formatFrame(frame: PyFrame, root: string): string {
   let text = `  File "${path}", line ${line}, in ${name}\n`;
   if (source === undefined) return text;
   text += `    ${source}\n`;
-  if (carets && !(carets[0] === 0 && carets[1] >= source.length))
-    text += `    ${" ".repeat(carets[0])}${"^".repeat(carets[1] - carets[0])}\n`;
+  if (!carets) return text;
+  const [start, end] = carets;
+  if (typeof end === "string") text += `    ${" ".repeat(start)}${end}\n`;
+  else if (!(start === 0 && end >= source.length))
+    text += `    ${" ".repeat(start)}${"^".repeat(end - start)}\n`;
   return text;
 }
 
@@ -380,4 +385,150 @@ export function pythonTraceback(failure: FailureInfo, rules: ComfyuiRules, root:
  */
 export function missingImageExceptionType(rules: ComfyuiRules): string {
   return rules.has("tracebackFrames0330") ? "av.error.FileNotFoundError" : "FileNotFoundError";
+}
+
+/** Where `validate_prompt` / `validate_inputs` raise, per release (`execution.py`). */
+interface ValidationLines {
+  /** `validate_prompt`: `m = await validate_inputs(…)` for an output node. */
+  readonly prompt: number;
+  /** `validate_inputs`: `r = await validate_inputs(…)` for a linked node. */
+  readonly inner: number;
+  /** `inputs = prompt[unique_id]['inputs']`: a node without inputs (KeyError 'inputs'). */
+  readonly inputs: number;
+  /** `o_class_type = prompt[o_id]['class_type']`: a link to a missing node (KeyError). */
+  readonly linkedClass: number;
+  /** `received_type = r[val[1]]`: a bad output index (IndexError, TypeError). */
+  readonly returnType: number;
+  /** 0.33.0 passes `visiting` down (cycle detection). */
+  readonly visiting: boolean;
+}
+
+const VALIDATION_LINES: Readonly<Record<"0.3.64" | "0.33.0", ValidationLines>> = {
+  "0.3.64": {
+    prompt: 1010,
+    inner: 808,
+    inputs: 730,
+    linkedClass: 788,
+    returnType: 790,
+    visiting: false,
+  },
+  "0.33.0": {
+    prompt: 1184,
+    inner: 955,
+    inputs: 870,
+    linkedClass: 933,
+    returnType: 935,
+    visiting: true,
+  },
+};
+
+/**
+ * The `extra_info.traceback` of an `exception_during_validation` (the output node itself
+ * raised: `validate_prompt` → `validate_inputs`) or `exception_during_inner_validation` (a linked
+ * node raised: the caller's `validate_inputs` → the linked node's), as the release writes it:
+ * always two frames, because each `validate_inputs` catches what its inputs' validation raises.
+ * `[]` for an exception the validator raises where the real frames are not known
+ * (`RecursionError`, whose frames run to Python's recursion limit).
+ *
+ * @param details the error's `details` (the exception message): `'inputs'` is the KeyError of a
+ *   node without inputs, another KeyError a link to a missing node.
+ */
+export function validationTraceback(
+  kind: "exception_during_validation" | "exception_during_inner_validation",
+  exceptionType: string,
+  details: string,
+  rules: ComfyuiRules,
+  root: string,
+): string[] {
+  const at = VALIDATION_LINES[rules.has("tracebackFrames0330") ? "0.33.0" : "0.3.64"];
+  let raised: PyFrame;
+  if (exceptionType === "KeyError" && details === "'inputs'")
+    raised = [
+      "execution.py",
+      at.inputs,
+      "validate_inputs",
+      "inputs = prompt[unique_id]['inputs']",
+      [9, "~~~~~~~~~~~~~~~~~^^^^^^^^^^"],
+    ];
+  else if (exceptionType === "KeyError")
+    raised = [
+      "execution.py",
+      at.linkedClass,
+      "validate_inputs",
+      "o_class_type = prompt[o_id]['class_type']",
+      [15, "~~~~~~^^^^^^"],
+    ];
+  else if (exceptionType === "IndexError" || exceptionType === "TypeError")
+    raised = [
+      "execution.py",
+      at.returnType,
+      "validate_inputs",
+      "received_type = r[val[1]]",
+      [16, "~^^^^^^^^"],
+    ];
+  else return [];
+  const caller: PyFrame =
+    kind === "exception_during_validation"
+      ? [
+          "execution.py",
+          at.prompt,
+          "validate_prompt",
+          "m = await validate_inputs(prompt_id, prompt, o, validated)",
+          [4, 58],
+        ]
+      : [
+          "execution.py",
+          at.inner,
+          "validate_inputs",
+          `r = await validate_inputs(prompt_id, prompt, o_id, validated${at.visiting ? ", visiting" : ""})`,
+          [4, at.visiting ? 71 : 61],
+        ];
+  return [caller, raised].map((f) => formatFrame(f, root));
+}
+
+/**
+ * `node_errors` with the tracebacks of validation exceptions filled in as the release writes
+ * them ({@link validationTraceback}); comfyc's validator leaves them empty, having no frames.
+ */
+export function withValidationTracebacks<T extends Record<string, { errors: readonly unknown[] }>>(
+  nodeErrors: T,
+  rules: ComfyuiRules,
+  root: string,
+): T {
+  const out: Record<string, unknown> = {};
+  for (const [id, entry] of Object.entries(nodeErrors)) {
+    out[id] = {
+      ...entry,
+      errors: entry.errors.map((e) => {
+        const error = e as {
+          type?: unknown;
+          details?: unknown;
+          extra_info?: Record<string, unknown>;
+        };
+        const info = error.extra_info;
+        if (
+          (error.type !== "exception_during_validation" &&
+            error.type !== "exception_during_inner_validation") ||
+          !info ||
+          !Array.isArray(info["traceback"]) ||
+          info["traceback"].length > 0
+        )
+          return e;
+        return {
+          ...error,
+          extra_info: {
+            ...info,
+            traceback: validationTraceback(
+              error.type,
+              String(info["exception_type"]),
+              String(error.details),
+              rules,
+              root,
+            ),
+          },
+        };
+      }),
+    };
+  }
+  return out as T;
 }

@@ -5,6 +5,8 @@ import {
   formatFrame,
   missingImageExceptionType,
   pythonTraceback,
+  validationTraceback,
+  withValidationTracebacks,
   type FailureSite,
 } from "../../src/testing/tracebacks.js";
 
@@ -16,9 +18,13 @@ const fixture = JSON.parse(
   readFileSync(new URL("../fixtures/testing/tracebacks.json", import.meta.url), "utf8"),
 ) as Record<string, Record<string, { exception_type: string; traceback: string[] }>>;
 
-const cases = Object.entries(fixture).flatMap(([version, byCase]) =>
+const recorded = Object.entries(fixture).flatMap(([version, byCase]) =>
   Object.entries(byCase).map(([name, real]) => [version, name, real] as const),
 );
+const cases = recorded.filter(([, name]) => !name.startsWith("validation "));
+const validation = recorded
+  .filter(([, name]) => name.startsWith("validation "))
+  .map(([version, name, real]) => [version, name.slice("validation ".length), real] as const);
 
 describe("pythonTraceback: the frames the real release writes", () => {
   test.each(cases)("%s: %s", (version, name, real) => {
@@ -73,6 +79,69 @@ describe("pythonTraceback: the frames the real release writes", () => {
   );
 });
 
+describe("validationTraceback: validate_prompt / validate_inputs frames", () => {
+  test.each(validation)("%s: %s", (version, _name, real) => {
+    const { type, details, exception_type } = real as unknown as {
+      type: "exception_during_validation" | "exception_during_inner_validation";
+      details: string;
+      exception_type: string;
+    };
+    expect(
+      validationTraceback(type, exception_type, details, comfyuiRules(version), "<root>"),
+    ).toEqual(real.traceback);
+  });
+
+  test("both releases have each recorded case", () => {
+    expect(validation.filter(([v]) => v === "0.3.64").length).toBe(7);
+    expect(validation.filter(([v]) => v === "0.33.0").length).toBe(7);
+  });
+
+  test("a RecursionError gets no frames (the real ones run to the recursion limit)", () => {
+    expect(
+      validationTraceback(
+        "exception_during_inner_validation",
+        "RecursionError",
+        "maximum recursion depth exceeded",
+        comfyuiRules("0.3.64"),
+        "/r",
+      ),
+    ).toEqual([]);
+  });
+
+  test("withValidationTracebacks fills only empty validation tracebacks", () => {
+    const nodeErrors = {
+      "2": {
+        errors: [
+          {
+            type: "exception_during_validation",
+            message: "Exception when validating node",
+            details: "'99'",
+            extra_info: { exception_type: "KeyError", traceback: [] },
+          },
+          { type: "required_input_missing", message: "m", details: "d", extra_info: {} },
+        ],
+        dependent_outputs: ["2"],
+        class_type: "PreviewImage",
+      },
+    };
+    const filled = withValidationTracebacks(nodeErrors, comfyuiRules("0.33.0"), "/r");
+    expect(filled["2"].errors[0]).toMatchObject({
+      extra_info: {
+        exception_type: "KeyError",
+        traceback: [
+          expect.stringMatching(/^ {2}File "\/r\/execution\.py", line 1184, in validate_prompt\n/),
+          expect.stringMatching(/line 933, in validate_inputs\n/),
+        ],
+      },
+    });
+    expect(filled["2"].errors[1]).toBe(nodeErrors["2"].errors[1]);
+    expect(nodeErrors["2"].errors[0]!.extra_info).toEqual({
+      exception_type: "KeyError",
+      traceback: [],
+    });
+  });
+});
+
 describe("formatFrame: traceback.format_tb's layout", () => {
   test.each([
     [
@@ -89,6 +158,11 @@ describe("formatFrame: traceback.format_tb's layout", () => {
       "an absolute path is kept",
       ["/usr/lib/python3/dist-packages/PIL/Image.py", 3283, "open", "raise E(msg)"] as const,
       '  File "/usr/lib/python3/dist-packages/PIL/Image.py", line 3283, in open\n    raise E(msg)\n',
+    ],
+    [
+      "a subscript marked with ~ and ^",
+      ["x.py", 2, "f", "o = prompt[o_id]['class_type']", [4, "~~~~~~^^^^^^"]] as const,
+      "  File \"/r/x.py\", line 2, in f\n    o = prompt[o_id]['class_type']\n        ~~~~~~^^^^^^\n",
     ],
     [
       "a Cython frame has no source line",

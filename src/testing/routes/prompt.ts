@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
+import { resolve } from "node:path";
 import { CANONICAL_UUID } from "../../protocol/jobs.js";
 import { validatePrompt } from "../../schema/validate.js";
 import type { App } from "../app.js";
+import { withValidationTracebacks } from "../tracebacks.js";
 import { asObject, HttpStatus, parseBody, sendJson, type Route } from "../http.js";
 
 /** `GET /prompt` (queue size) and `POST /prompt` (validate and queue; protocol §4, §5). */
@@ -90,8 +92,14 @@ export function promptRoutes(app: App): Route[] {
           customValidators: app.customValidators,
           ...(targets ? { partialExecutionTargets: targets } : {}),
         });
+        // The validator writes no frames; the server adds the release's validation tracebacks.
+        const nodeErrors = withValidationTracebacks(
+          result.nodeErrors,
+          rules,
+          resolve(app.folders.root),
+        );
         if (!result.valid)
-          return sendJson(res, 400, { error: result.error, node_errors: result.nodeErrors });
+          return sendJson(res, 400, { error: result.error, node_errors: nodeErrors });
         const extra = { ...asObject(json["extra_data"]) };
         const sensitive: Record<string, unknown> = {};
         for (const key of ["auth_token_comfy_org", "api_key_comfy_org"]) {
@@ -113,7 +121,7 @@ export function promptRoutes(app: App): Route[] {
           outputs: result.outputs,
           sensitive,
         });
-        sendJson(res, 200, { prompt_id: promptId, number, node_errors: result.nodeErrors });
+        sendJson(res, 200, { prompt_id: promptId, number, node_errors: nodeErrors });
         // The queued status is sent from the handler, after the reply (it may race the response).
         setImmediate(() => {
           app.broadcastStatus();

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
 import { createReadStream, statSync, writeFileSync } from "node:fs";
-import { basename, extname, join } from "node:path";
+import { basename, extname, join, resolve } from "node:path";
 import type { ServerResponse } from "node:http";
 import {
   V2AssetReferenceSchema,
@@ -22,6 +22,7 @@ import { validatePrompt } from "../../schema/validate.js";
 import type { App } from "../app.js";
 import { contentTypeOf, uploadTarget, type FolderType } from "../files.js";
 import { readMultipart, sendJson, type Route, type RouteRequest } from "../http.js";
+import { withValidationTracebacks } from "../tracebacks.js";
 
 /**
  * Comfy API v2 (`../shared/comfy-api-v2-openapi.yaml`, spec 2.0.0) served as the self-hosted
@@ -447,7 +448,11 @@ export function v2Routes(app: App): Route[] {
         if (!result.valid)
           return v2Error(r.res, "invalid_workflow", result.error?.message ?? "Invalid workflow", {
             error: result.error,
-            node_errors: result.nodeErrors,
+            node_errors: withValidationTracebacks(
+              result.nodeErrors,
+              app.rules,
+              resolve(app.folders.root),
+            ),
           });
         if (key !== undefined) usedKeys.add(key);
         const id = randomUUID();
