@@ -16,7 +16,10 @@ import { pythonTraceback } from "./tracebacks.js";
 export interface NodeScript {
   /** How long each matching node takes, in ms (samplers spread it over their steps). */
   durationMs?: number;
-  /** Make matching nodes raise this exception. */
+  /**
+   * Make matching nodes raise this exception. Its traceback is the release's real `execute`
+   * chain, then one stand-in frame (`comfyc_testing.py`, in `scripted_failure`).
+   */
   fail?: { exceptionType?: string; message?: string };
   /** Interrupt the prompt when a matching node is about to run, as `POST /interrupt` would. */
   interrupt?: boolean;
