@@ -1,10 +1,6 @@
 import type { Command } from "commander";
-import {
-  parseHeaders,
-  parseObjectInfo,
-  readObjectInfoText,
-  type ObjectInfoSource,
-} from "../codegen/source.js";
+import { readFile } from "node:fs/promises";
+import { parseHeaders, parseObjectInfo, type ObjectInfoSource } from "../codegen/source.js";
 import {
   rememberedSchemaHash,
   rememberSchemaHash,
@@ -12,7 +8,7 @@ import {
 } from "../codegen/source-hashes.js";
 import { recordedSchemaHash } from "../codegen/up-to-date.js";
 import { canonicalHash } from "../schema/canonical-json.js";
-import { ComfycError, isComfycError } from "../errors.js";
+import { ComfycError, ioError, isComfycError } from "../errors.js";
 import { ensureWritableDir, writeError } from "./files.js";
 import type { CliIo } from "./io.js";
 import { collect, serverUrlOption } from "./options.js";
@@ -51,8 +47,8 @@ export function registerCodegen(program: Command, io: CliIo): void {
       const source = sourceOf(flags);
       // Checked before the schema is fetched and generated, not after.
       if (!flags.check) ensureWritableDir(flags.out, "--out");
-      // The text as read, unparsed: an unchanged re-run only hashes it.
-      const { text, label, parse } = await readSource(source);
+      // The schema as read, unparsed and hashed: an unchanged re-run goes no further.
+      const { textHash, label, parse } = await readSource(source);
       const started = performance.now();
       const options = {
         include: flags.include,
@@ -61,11 +57,10 @@ export function registerCodegen(program: Command, io: CliIo): void {
       };
       let raw: unknown;
       // Same schema hash, options and comfyc version as the files on disk: nothing to do. The
-      // text's own hash, remembered from the last run, answers without parsing the JSON.
+      // source's own hash, remembered from the last run, answers without parsing the JSON.
       if (!flags.check && !flags.force) {
         const recorded = await recordedSchemaHash(flags.out, options);
         if (recorded !== undefined) {
-          const textHash = sourceTextHash(text);
           let same = (await rememberedSchemaHash(flags.out, textHash)) === recorded;
           if (!same) {
             raw = await parse();
@@ -82,13 +77,14 @@ export function registerCodegen(program: Command, io: CliIo): void {
         }
       }
       raw ??= await parse();
-      // The generator (normalizer, zod schemas, printer) loads only when there is work to do.
-      const [{ generate }, { checkGenerated, formatDriftReport, writeGenerated }] =
+      // The generator (normalizer, printer) loads only when there is work to do.
+      const [{ generateFiles }, { checkGenerated, formatDriftReport, writeGenerated }] =
         await Promise.all([import("../codegen/generate.js"), import("../codegen/write.js")]);
-      const result = await generate(raw, { ...options, source: label });
+      // Files are made one at a time as they are written (or compared), never all held.
+      const result = await generateFiles(raw, { ...options, source: label });
       for (const w of result.warnings) io.warn(`warning: ${w.path}: ${w.message}`);
       if (flags.check) {
-        const report = await checkGenerated(flags.out, result.files, result.classes);
+        const report = await checkGenerated(flags.out, [...result.files], result.classes);
         if (!report.upToDate) {
           io.error(formatDriftReport(report, flags.out, label));
           throw new ComfycError(
@@ -100,13 +96,25 @@ export function registerCodegen(program: Command, io: CliIo): void {
         io.info(formatDriftReport(report, flags.out, label));
         return;
       }
-      const written = await writeGenerated(flags.out, result.files).catch((cause: unknown) => {
-        throw isComfycError(cause) ? cause : writeError("--out", flags.out, cause);
+      // A failure while making a file is not one of writing it.
+      let generationFailure: unknown;
+      const files = function* () {
+        try {
+          yield* result.files;
+        } catch (e) {
+          generationFailure = e;
+          throw e;
+        }
+      };
+      const written = await writeGenerated(flags.out, files()).catch((cause: unknown) => {
+        throw isComfycError(cause) || cause === generationFailure
+          ? cause
+          : writeError("--out", flags.out, cause);
       });
-      await rememberSchemaHash(flags.out, sourceTextHash(text), result.schema.hash);
+      await rememberSchemaHash(flags.out, textHash, result.schema.hash);
       const ms = Math.round(performance.now() - started);
       io.info(
-        `Generated ${result.classes.length} node classes in ${result.files.length / 2 - 1} pack modules into ${flags.out}/ ` +
+        `Generated ${result.classes.length} node classes in ${(written.written.length + written.unchanged.length) / 2 - 1} pack modules into ${flags.out}/ ` +
           `(${written.written.length} written, ${written.unchanged.length} unchanged, ${written.removed.length} removed) in ${ms} ms.`,
       );
     });
@@ -134,32 +142,50 @@ function sourceOf(flags: CodegenFlags): CodegenSource {
 }
 
 /**
- * The schema's text, where it came from, and how to parse it (losslessly either way). A server
- * is read through the runtime client (headers, TLS, retries, typed errors); codegen itself stays
- * pure (schema in, files out).
+ * The schema's hash as read (`sourceTextHash`), where it came from, and how to parse it
+ * (losslessly either way; once: the bytes are let go when parsed). A server is read through the
+ * runtime's transport (headers, TLS, retries, typed errors); codegen itself stays pure (schema
+ * in, files out).
  */
 async function readSource(
   source: CodegenSource,
-): Promise<{ text: string; label: string; parse: () => unknown }> {
+): Promise<{ textHash: string; label: string; parse: () => Promise<unknown> }> {
   if ("file" in source) {
-    const { text, label } = await readObjectInfoText(source);
-    return { text, label, parse: () => parseObjectInfo(text, label) };
+    let bytes: Buffer | undefined = await readFile(source.file).catch((cause: unknown) => {
+      throw ioError(source.file, cause);
+    });
+    const label = source.file;
+    return {
+      textHash: sourceTextHash(bytes),
+      label,
+      parse: async () => {
+        // Decoded as `readFile(file, "utf8")` decodes.
+        const text = bytes!.toString("utf8");
+        bytes = undefined;
+        return parseObjectInfo(text, label);
+      },
+    };
   }
   // The runtime's transport alone, loaded only for servers: an unchanged re-run is mostly
   // start-up, and the whole client (its zod schemas, tracker, socket) would double it.
-  const [{ Http }, { objectInfoText, serverBaseUrl }] = await Promise.all([
+  const [{ Http }, { objectInfoBytes, replyText, serverBaseUrl }] = await Promise.all([
     import("../runtime/http.js"),
     import("../runtime/object-info.js"),
   ]);
   const http = new Http({ url: serverBaseUrl(source.url), headers: source.headers });
   const label = http.url("api/object_info").toString();
   try {
-    const text = await objectInfoText(http);
+    let bytes: Buffer | undefined = await objectInfoBytes(http);
     return {
-      text,
+      textHash: sourceTextHash(bytes),
       label,
-      // Parsed as client.objectInfo() parses it; its zod schema loads only when needed.
-      parse: async () => (await import("../runtime/routes.js")).parseObjectInfoReply(text, label),
+      // Decoded and parsed as client.objectInfo() does; its zod schema loads only when needed.
+      parse: async () => {
+        const text = replyText(bytes!);
+        bytes = undefined;
+        const { readObjectInfoReply } = await import("../runtime/object-info-reply.js");
+        return readObjectInfoReply(text, label);
+      },
     };
   } finally {
     await http.close();

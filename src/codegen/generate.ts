@@ -1,13 +1,11 @@
 import { stringifyJson } from "../protocol/json.js";
 import picomatch from "picomatch";
 import { ComfycError } from "../errors.js";
-import {
-  canonicalHashOfMembers,
-  canonicalJson,
-  compareCodeUnits,
-} from "../schema/canonical-json.js";
+import { CanonicalObjectHash, canonicalJson, compareCodeUnits } from "../schema/canonical-json.js";
+import type { NodeInfo } from "../protocol/object-info.js";
 import type { NodeClassIR, NodeSchema, SchemaWarning } from "../schema/ir.js";
-import { normalizeObjectInfo } from "../schema/normalize.js";
+import { isWellFormedNodeInfo } from "../protocol/object-info-fast.js";
+import { normalizeNodeClassesWith, type NodeInfoParser } from "../schema/normalize-node.js";
 import {
   emitIndexModule,
   emitPackDeclarations,
@@ -18,7 +16,7 @@ import {
 import { assignClassNames } from "./emit/names.js";
 import { printSourceFile } from "./print.js";
 import type { Statement } from "./statements.js";
-import { filesHash, generationRecord } from "./up-to-date.js";
+import { FilesHash, generationRecord } from "./up-to-date.js";
 
 /** Options of {@link generate}. */
 export interface GenerateOptions {
@@ -62,19 +60,30 @@ export async function generate(
   objectInfo: unknown,
   options: GenerateOptions = {},
 ): Promise<GenerateResult> {
-  // Each class is serialized canonically once, for the schema's hash and its pack's.
-  let canonical: Map<string, string> | undefined = canonicalMembers(objectInfo);
-  const schema = normalizeObjectInfo(
+  const result = await generateFiles(objectInfo, options);
+  return { ...result, files: [...result.files] };
+}
+
+/**
+ * {@link generate} with the files made one at a time as they are iterated, so a caller that
+ * writes each as it comes (`writeGenerated`) never holds the whole output: megabytes of text on
+ * a big schema. Iterate the files once.
+ */
+export async function generateFiles(
+  objectInfo: unknown,
+  options: GenerateOptions = {},
+): Promise<Omit<GenerateResult, "files"> & { readonly files: Iterable<GeneratedFile> }> {
+  const { classes, warnings } = normalizeNodeClassesWith(
     objectInfo,
-    options.source,
-    canonical && canonicalHashOfMembers(canonical),
+    options.source ?? "object_info",
+    await nodeInfoParser(objectInfo),
   );
   const raw = objectInfo as Record<string, unknown>;
-  const selected = selectClasses([...schema.classes.values()], options);
+  const selected = selectClasses([...classes.values()], options);
   if (selected.length === 0) {
     throw new ComfycError(
       "USAGE",
-      `No node class matches the include/exclude patterns (${schema.classes.size} classes in the schema)`,
+      `No node class matches the include/exclude patterns (${classes.size} classes in the schema)`,
       "Patterns match pack names (core, comfyui-kjnodes, …) and class types (KSampler*).",
     );
   }
@@ -86,44 +95,60 @@ export async function generate(
     else byPack.set(node.pack, [node]);
   }
   const packs = [...byPack.keys()].sort(compareCodeUnits);
-  const packHashes = new Map(
-    packs.map((pack) => [
-      pack,
-      canonicalHashOfMembers(
-        byPack.get(pack)!.map((n) => [n.classType, canonical!.get(n.classType)!] as const),
-      ),
-    ]),
-  );
-  canonical = undefined;
-  const emitOptions = { looseCombos: options.looseCombos === true };
-  const files: GeneratedFile[] = [];
-  const print = (path: string, header: string, statements: Iterable<Statement>) =>
-    files.push({ path, content: printSourceFile(header, statements) });
-  for (const pack of packs) {
-    const nodes = byPack.get(pack)!;
-    const header = headerComment(packHashes.get(pack)!);
-    const paths = packFileNames(pack);
-    print(paths.declarations, header, emitPackDeclarations(nodes, names, emitOptions));
-    print(
-      paths.implementation,
-      header,
-      emitPackImplementation(nodes, names, (c) => specJson(raw[c])),
-    );
+  // Each class is serialized canonically once, for the schema's hash and its pack's, and its
+  // text let go at once: holding every class's text until the end was megabytes of peak memory.
+  const schemaHash = new CanonicalObjectHash();
+  const packHashes = new Map(packs.map((pack) => [pack, new CanonicalObjectHash()]));
+  const packOf = new Map(selected.map((n) => [n.classType, n.pack]));
+  // The default sort compares UTF-16 code units, as compareCodeUnits does.
+  for (const classType of Object.keys(raw).sort()) {
+    const json = canonicalJson(raw[classType]);
+    schemaHash.add(classType, json);
+    const pack = packOf.get(classType);
+    if (pack !== undefined) packHashes.get(pack)!.add(classType, json);
   }
-  const indexHeader = headerComment(schema.hash, generationRecord(options, filesHash(files)));
-  const index = emitIndexModule(packs);
-  print("index.d.ts", indexHeader, index);
-  print("index.js", indexHeader, index);
-  return { files, schema, classes: selected, warnings: schema.warnings };
+  const schema: NodeSchema = { classes, warnings, hash: schemaHash.digest() };
+  const emitOptions = { looseCombos: options.looseCombos === true };
+  function* files(): Generator<GeneratedFile> {
+    // The index records a hash of the pack files, taken as they go by.
+    const packFiles = new FilesHash();
+    const file = (path: string, header: string, statements: Iterable<Statement>) => {
+      const content = printSourceFile(header, statements);
+      packFiles.add(path, content);
+      return { path, content };
+    };
+    for (const pack of packs) {
+      const nodes = byPack.get(pack)!;
+      const header = headerComment(packHashes.get(pack)!.digest());
+      const paths = packFileNames(pack);
+      yield file(paths.declarations, header, emitPackDeclarations(nodes, names, emitOptions));
+      yield file(
+        paths.implementation,
+        header,
+        emitPackImplementation(nodes, names, (c) => specJson(raw[c])),
+      );
+    }
+    const indexHeader = headerComment(schema.hash, generationRecord(options, packFiles.digest()));
+    const index = emitIndexModule(packs);
+    yield { path: "index.d.ts", content: printSourceFile(indexHeader, index) };
+    yield { path: "index.js", content: printSourceFile(indexHeader, index) };
+  }
+  return { files: files(), schema, classes: selected, warnings };
 }
 
-/** Each member of an object_info with its canonical JSON; undefined if it is not an object. */
-function canonicalMembers(objectInfo: unknown): Map<string, string> | undefined {
-  if (objectInfo === null || typeof objectInfo !== "object" || Array.isArray(objectInfo)) {
-    return undefined;
+/**
+ * The node-info check for this object_info: zod's schema (loaded now) when some node is not
+ * plainly well formed; when every node is (the usual case), that they are, without loading zod.
+ */
+async function nodeInfoParser(objectInfo: unknown): Promise<NodeInfoParser> {
+  if (
+    objectInfo !== null &&
+    typeof objectInfo === "object" &&
+    Object.values(objectInfo).every(isWellFormedNodeInfo)
+  ) {
+    return (value) => ({ success: true, data: value as NodeInfo });
   }
-  const raw = objectInfo as Record<string, unknown>;
-  return new Map(Object.keys(raw).map((k) => [k, canonicalJson(raw[k])]));
+  return (await import("../protocol/object-info.js")).safeParseNodeInfo;
 }
 
 /** Applies include/exclude globs to pack names and class types. */

@@ -13,9 +13,12 @@ import { join, resolve } from "node:path";
  * generated files are still checked against their own recorded hashes.
  */
 
-/** sha256 hex of an object_info's text, exactly as read. */
-export function sourceTextHash(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
+/**
+ * sha256 hex of an object_info exactly as read: its bytes, or its text (hashed as UTF-8, which
+ * gives the bytes' hash for UTF-8 without a byte order mark).
+ */
+export function sourceTextHash(source: string | Uint8Array): string {
+  return createHash("sha256").update(source).digest("hex");
 }
 
 const LINE = /^([0-9a-f]{64}) ([0-9a-f]{64})\n$/;

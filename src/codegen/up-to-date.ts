@@ -29,9 +29,24 @@ export function generationRecord(options: GenerationOptions, filesHash: string):
 export function filesHash(
   files: readonly { path: string; content: string | Uint8Array }[],
 ): string {
-  const hash = createHash("sha256");
-  for (const f of files) hash.update(f.path).update("\0").update(f.content).update("\0");
-  return hash.digest("hex");
+  const hash = new FilesHash();
+  for (const f of files) hash.add(f.path, f.content);
+  return hash.digest();
+}
+
+/** {@link filesHash} taken one file at a time. */
+export class FilesHash {
+  readonly #hash = createHash("sha256");
+
+  /** Adds the next file. */
+  add(path: string, content: string | Uint8Array): void {
+    this.#hash.update(path).update("\0").update(content).update("\0");
+  }
+
+  /** The hex digest of the files added (call once). */
+  digest(): string {
+    return this.#hash.digest("hex");
+  }
 }
 
 let version: string | undefined;

@@ -1,10 +1,8 @@
 import { parseJsonLossless, stringifyJson } from "../protocol/json.js";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { NodeInfoSchema } from "../protocol/object-info.js";
 import { compareCodeUnits } from "../schema/canonical-json.js";
 import type { InputIR, NodeClassIR } from "../schema/ir.js";
-import { normalizeNode } from "../schema/normalize.js";
 import { GENERATED_MARKER } from "./emit/module.js";
 import type { GeneratedFile } from "./generate.js";
 
@@ -18,27 +16,33 @@ export interface WriteResult {
 /**
  * Writes generated files into `outDir`: files whose content is unchanged are not touched, and
  * files comfyc generated earlier that are no longer produced (a pack that went away) are
- * deleted. Files without comfyc's header are never deleted.
+ * deleted. Files without comfyc's header are never deleted. Each file is compared and written
+ * as it comes, so `files` may be produced lazily (`generateFiles`) and never held whole.
  */
 export async function writeGenerated(
   outDir: string,
-  files: readonly GeneratedFile[],
+  files: Iterable<GeneratedFile>,
 ): Promise<WriteResult> {
   await mkdir(outDir, { recursive: true });
-  const existing = await readExisting(outDir);
+  const existing = new Set(await existingNames(outDir));
   const written: string[] = [];
   const unchanged: string[] = [];
+  const produced = new Set<string>();
   for (const file of files) {
-    if (existing.get(file.path) === file.content) unchanged.push(file.path);
+    produced.add(file.path);
+    const old = existing.has(file.path)
+      ? await readFile(join(outDir, file.path), "utf8")
+      : undefined;
+    if (old === file.content) unchanged.push(file.path);
     else {
       await writeFile(join(outDir, file.path), file.content);
       written.push(file.path);
     }
   }
-  const produced = new Set(files.map((f) => f.path));
   const removed: string[] = [];
-  for (const [path, content] of existing) {
-    if (!produced.has(path) && isGenerated(content)) {
+  for (const path of existing) {
+    if (produced.has(path)) continue;
+    if (isGenerated(await readFile(join(outDir, path), "utf8"))) {
       await rm(join(outDir, path));
       removed.push(path);
     }
@@ -46,18 +50,21 @@ export async function writeGenerated(
   return { written, unchanged, removed };
 }
 
-async function readExisting(outDir: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
+/** The `.ts` and `.js` files of a folder, sorted; none when it does not exist. */
+async function existingNames(outDir: string): Promise<string[]> {
   let names: string[];
   try {
     names = await readdir(outDir);
   } catch {
-    return out;
+    return [];
   }
-  for (const name of names.sort(compareCodeUnits)) {
-    if (name.endsWith(".ts") || name.endsWith(".js")) {
-      out.set(name, await readFile(join(outDir, name), "utf8"));
-    }
+  return names.sort(compareCodeUnits).filter((n) => n.endsWith(".ts") || n.endsWith(".js"));
+}
+
+async function readExisting(outDir: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const name of await existingNames(outDir)) {
+    out.set(name, await readFile(join(outDir, name), "utf8"));
   }
   return out;
 }
@@ -111,12 +118,17 @@ export async function checkGenerated(
     }
   }
   if (!filesDiffer) return { upToDate: true, entries: [] };
+  // Only a drift report reads the old classes back (with zod): writing files never loads it.
+  const [{ safeParseNodeInfo }, { normalizeNode }] = await Promise.all([
+    import("../protocol/object-info.js"),
+    import("../schema/normalize-node.js"),
+  ]);
 
   const before = new Map<string, Omit<NodeClassIR, "identifier">>();
   for (const content of existing.values()) {
     if (!isGenerated(content)) continue;
     for (const [classType, json] of embeddedSpecs(content)) {
-      const parsed = NodeInfoSchema.safeParse(safeJson(json));
+      const parsed = safeParseNodeInfo(safeJson(json));
       if (parsed.success) {
         try {
           before.set(classType, normalizeNode(classType, parsed.data));

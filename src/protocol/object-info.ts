@@ -1,4 +1,7 @@
 import { z } from "zod";
+import { isComboValue, isJsonObject, isWellFormedNodeInfo } from "./object-info-fast.js";
+
+export { isComboList, isInputSpec, isWellFormedNodeInfo } from "./object-info-fast.js";
 
 /**
  * zod schemas for `GET /object_info` (protocol §9). They accept every spelling real servers and
@@ -13,13 +16,9 @@ import { z } from "zod";
  * numbers, as `z.number()` takes). One check instead of a three-way union: combo lists of
  * thousands of files are the bulk of a big schema.
  */
-export const ComboValueSchema = z.custom<string | number | boolean>(
-  (v) =>
-    typeof v === "string" ||
-    typeof v === "boolean" ||
-    (typeof v === "number" && Number.isFinite(v)),
-  { error: "Invalid input" },
-);
+export const ComboValueSchema = z.custom<string | number | boolean>(isComboValue, {
+  error: "Invalid input",
+});
 export type ComboValue = z.infer<typeof ComboValueSchema>;
 
 /** The first element of an input spec: a type name, or the list of a legacy combo. */
@@ -33,12 +32,6 @@ export const InputTypeSchema = z.union([z.string(), z.array(ComboValueSchema)]);
 const JsonObjectSchema = z.custom<Record<string, unknown>>(isJsonObject, {
   error: (issue) => `Invalid input: expected record, received ${kindOf(issue.input)}`,
 });
-
-function isJsonObject(v: unknown): v is Record<string, unknown> {
-  if (v === null || typeof v !== "object" || Array.isArray(v)) return false;
-  const proto = Object.getPrototypeOf(v) as unknown;
-  return proto === Object.prototype || proto === null;
-}
 
 function kindOf(v: unknown): string {
   return v === null ? "null" : Array.isArray(v) ? "array" : typeof v;
@@ -96,3 +89,8 @@ export type NodeInfo = z.infer<typeof NodeInfoSchema>;
 /** The whole `/object_info` reply: class_type → NodeInfo (each entry parsed on its own). */
 export const ObjectInfoSchema = z.record(z.string(), z.unknown());
 export type ObjectInfo = Record<string, NodeInfo>;
+
+/** `NodeInfoSchema.safeParse(v)`, without zod's copy for a node info that is well formed. */
+export function safeParseNodeInfo(v: unknown): z.ZodSafeParseResult<NodeInfo> {
+  return isWellFormedNodeInfo(v) ? { success: true, data: v } : NodeInfoSchema.safeParse(v);
+}

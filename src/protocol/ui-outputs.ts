@@ -1,28 +1,8 @@
 import { z } from "zod";
 import { FileRefSchema } from "./messages.js";
+import type { UiOutputKind } from "./ui-output-kinds.js";
 
-/**
- * What the core output nodes show after running (their UI output, in `executed` and history).
- * `/object_info` does not describe UI outputs; this table is read from ComfyUI's node code.
- * Codegen types the generated handles with it, and the runtime checks replies against it.
- */
-export const UI_OUTPUT_KINDS = {
-  SaveImage: "UiImages",
-  PreviewImage: "UiImages",
-  MaskPreview: "UiImages",
-  SaveAnimatedWEBP: "UiAnimated",
-  SaveAnimatedPNG: "UiAnimated",
-  SaveVideo: "UiAnimated",
-  SaveWEBM: "UiAnimated",
-  SaveAudio: "UiAudio",
-  SaveAudioMP3: "UiAudio",
-  SaveAudioOpus: "UiAudio",
-  PreviewAudio: "UiAudio",
-  PreviewAny: "UiText",
-  SaveLatent: "UiLatents",
-} as const satisfies Record<string, string>;
-
-export type UiOutputKind = (typeof UI_OUTPUT_KINDS)[keyof typeof UI_OUTPUT_KINDS];
+export { UI_OUTPUT_KINDS, uiOutputKind, type UiOutputKind } from "./ui-output-kinds.js";
 
 /** A file in a node's UI output; `client.read(file)` or `/view` fetches it. */
 export interface UiFile {
@@ -72,10 +52,3 @@ export const UiOutputSchemas = {
   UiText: z.object({ text: z.array(z.string()) }).loose() satisfies z.ZodType<UiText>,
   UiLatents: z.object({ latents: z.array(FileRefSchema) }).loose() satisfies z.ZodType<UiLatents>,
 } as const satisfies Record<UiOutputKind, z.ZodType>;
-
-/** The UI output kind of a core output node class, if known. */
-export function uiOutputKind(classType: string): UiOutputKind | undefined {
-  return Object.hasOwn(UI_OUTPUT_KINDS, classType)
-    ? UI_OUTPUT_KINDS[classType as keyof typeof UI_OUTPUT_KINDS]
-    : undefined;
-}

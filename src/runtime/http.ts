@@ -1,9 +1,10 @@
 import pRetry, { AbortError } from "p-retry";
 import type { Socket } from "node:net";
-import { Agent, buildConnector, request, type Dispatcher, type FormData } from "undici";
+import type { buildConnector as UndiciConnector, Dispatcher, FormData } from "undici";
 import type { z } from "zod";
 import { ComfycError, type ErrorCode } from "../errors.js";
 import { parseJsonLossless } from "../protocol/json.js";
+import { Agent, buildConnector, request } from "./undici-parts.js";
 
 /** Credentials sent on every HTTP request and on the WebSocket upgrade. */
 export interface ClientAuth {
@@ -278,6 +279,14 @@ export class Http {
     return this.request(req, async (res) => res.body.text());
   }
 
+  /** A reply's body as bytes, unparsed and undecoded, within one attempt (like {@link text}). */
+  async bytes(req: HttpRequest): Promise<Buffer> {
+    return this.request(req, async (res) => {
+      const body = await res.body.arrayBuffer();
+      return Buffer.from(body, 0, body.byteLength);
+    });
+  }
+
   /** A request whose reply body is ignored (ComfyUI answers many with an empty 200). */
   async empty(req: HttpRequest): Promise<void> {
     return this.request(req, async (res) => void (await res.body.dump()));
@@ -313,7 +322,7 @@ export class Http {
   }
 
   /** undici's connector (with the TLS settings), remembering each socket until it closes. */
-  #connector(tls: HttpOptions["tls"]): buildConnector.connector {
+  #connector(tls: HttpOptions["tls"]): UndiciConnector.connector {
     const connect = buildConnector({ ...tls });
     return (options, callback) =>
       connect(options, (...args) => {
@@ -426,9 +435,13 @@ export function parseBaseUrl(url: string): URL {
 
 /** Parses a JSON reply (lossless for big integers) and checks its shape. */
 export function parseReply<S extends z.ZodType>(text: string, schema: S, what: string): z.infer<S> {
-  let raw: unknown;
+  return checkReply(parseReplyJson(text, what), schema, what);
+}
+
+/** The JSON of a reply, parsed losslessly; `BAD_SERVER_REPLY` when it is not JSON. */
+export function parseReplyJson(text: string, what: string): unknown {
   try {
-    raw = parseJsonLossless(text);
+    return parseJsonLossless(text);
   } catch (cause) {
     throw new ComfycError(
       "BAD_SERVER_REPLY",
@@ -437,6 +450,10 @@ export function parseReply<S extends z.ZodType>(text: string, schema: S, what: s
       { cause },
     );
   }
+}
+
+/** A parsed reply checked against its schema; `BAD_SERVER_REPLY` naming the first problem. */
+export function checkReply<S extends z.ZodType>(raw: unknown, schema: S, what: string): z.infer<S> {
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

@@ -89,14 +89,29 @@ export function canonicalHash(value: unknown): string {
 }
 
 /**
- * {@link canonicalHash} of an object given as its members' keys and their canonical JSON
- * (`canonicalJson(value)`), so callers that hash parts of a document serialize each part once.
+ * {@link canonicalHash} of an object built up member by member, so a caller that hashes parts
+ * of a document (and the whole) serializes each part once and keeps none of the text. Members
+ * must be added in code-unit order of their keys, each with its `canonicalJson(value)`.
+ *
+ * @example
+ * const hash = new CanonicalObjectHash();
+ * for (const key of Object.keys(doc).sort()) hash.add(key, canonicalJson(doc[key]));
+ * hash.digest(); // === canonicalHash(doc)
  */
-export function canonicalHashOfMembers(members: Iterable<readonly [string, string]>): string {
-  const sorted = [...members].sort((a, b) => compareCodeUnits(a[0], b[0]));
-  const hash = createHash("sha256").update("{");
-  sorted.forEach(([key, json], i) => hash.update(`${i ? "," : ""}${JSON.stringify(key)}:${json}`));
-  return hash.update("}").digest("hex");
+export class CanonicalObjectHash {
+  readonly #hash = createHash("sha256").update("{");
+  #members = 0;
+
+  /** Adds one member: its key and the canonical JSON of its value. */
+  add(key: string, json: string): this {
+    this.#hash.update(`${this.#members++ ? "," : ""}${JSON.stringify(key)}:`).update(json);
+    return this;
+  }
+
+  /** The sha256 hex digest of the object so far (call once). */
+  digest(): string {
+    return this.#hash.update("}").digest("hex");
+  }
 }
 
 /** Code-unit string order: locale-independent, the same on every machine. */

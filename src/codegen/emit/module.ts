@@ -1,6 +1,5 @@
-import { stringifyJson } from "../../protocol/json.js";
 import { assignIdentifiers } from "../../schema/identifiers.js";
-import type { NodeClassIR } from "../../schema/ir.js";
+import type { InputIR, NodeClassIR } from "../../schema/ir.js";
 import {
   emitFactoryDeclaration,
   emitFactoryValue,
@@ -38,7 +37,7 @@ export function* emitPackDeclarations(
 ): Generator<Statement> {
   const usesLink = nodes.some((n) => n.inputs.length > 0);
   const usesOutput = nodes.some((n) => n.outputs.length > 0);
-  const usesUpload = nodes.some((n) => stringifyJson(n.inputs).includes('"upload":'));
+  const usesUpload = nodes.some((n) => usesUploadSource(n.inputs));
   const uiTypes = [
     ...new Set(
       nodes.flatMap((n) => {
@@ -64,6 +63,22 @@ export function* emitPackDeclarations(
     yield emitHandleInterface(node, n);
     yield emitFactoryDeclaration(node, n);
   }
+}
+
+/** Whether some input, nested ones included, is a file upload (typed with `UploadSource`). */
+function usesUploadSource(inputs: readonly InputIR[]): boolean {
+  return inputs.some((input) => {
+    switch (input.kind) {
+      case "combo":
+        return input.upload !== undefined;
+      case "dynamic_combo":
+        return input.options.some((option) => usesUploadSource(option.inputs));
+      case "autogrow":
+        return usesUploadSource([input.template]);
+      default:
+        return false;
+    }
+  });
 }
 
 /**

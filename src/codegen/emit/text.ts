@@ -77,11 +77,20 @@ export function literal(value: string | number | boolean): string {
 }
 
 /**
+ * Anything {@link docText} would change: a line break or separator, a control character, `@`,
+ * `*\/`, or white space at either end.
+ */
+const NEEDS_DOC_ESCAPE =
+  /[\n\r\u2028\u2029\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f@]|\*\/|^\s|\s$/;
+
+/**
  * The one TSDoc escaper: untrusted text placed inside a `/** … *\/` comment. `*\/` would end
  * the comment and is broken up; `@` at a word start would read as a tag and is escaped;
  * CR/LF variants and Unicode line separators become plain newlines.
  */
 export function docText(text: string): string {
+  // Most texts hold nothing to change: one native test instead of five rewrites.
+  if (!NEEDS_DOC_ESCAPE.test(text)) return text;
   return text
     .replace(/\r\n?|[\u2028\u2029]/g, "\n")
     .replace(/\*\//g, "*\\/")

@@ -1,4 +1,4 @@
-import { uiOutputKind } from "../../protocol/ui-outputs.js";
+import { uiOutputKind } from "../../protocol/ui-output-kinds.js";
 
 /**
  * The builder type naming a core output node's UI output (`UiImages`, …), if known. Only core
