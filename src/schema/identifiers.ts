@@ -115,8 +115,6 @@ const RESERVED = new Set([
   "Link",
 ]);
 
-const ID_START = /[\p{ID_Start}_]/u;
-const ID_PART = /[\p{ID_Continue}\u200c\u200d]/u;
 const VALID = /^[\p{ID_Start}_][\p{ID_Continue}\u200c\u200d]*$/u;
 const PROPERTY_NAME = /^[\p{ID_Start}_$][\p{ID_Continue}$\u200c\u200d]*$/u;
 
