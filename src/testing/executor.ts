@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { resolve } from "node:path";
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { comfyuiRules, type ComfyuiRules } from "../protocol/comfyui-version.js";
 import { pyRepr } from "../schema/python-format.js";
 import type { HistoryEntryWire, WsMessageData, WsMessageType } from "../protocol/messages.js";
@@ -62,6 +63,9 @@ export interface ExecutorHooks {
 
 const HISTORY_CAP = 10_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The longest run of node work, in ms, before the executor lets the event loop turn. */
+const SLICE_MS = 20;
 
 class Interrupted extends Error {}
 class Abandoned extends Error {}
@@ -266,8 +270,16 @@ export class Executor {
       | { event: "execution_error"; data: WsMessageData<"execution_error"> }
       | { event: "execution_interrupted"; data: WsMessageData<"execution_interrupted"> }
       | undefined;
+    let slice = performance.now();
     for (const id of order) {
       if (results.has(id)) continue;
+      // ComfyUI executes on its own thread; here the nodes share the server's event loop, so
+      // after every 20 ms of work the next node first lets waiting requests, socket frames and
+      // signals (SIGTERM, /interrupt) through: a long prompt never leaves the server deaf.
+      if (performance.now() - slice > SLICE_MS) {
+        await nextTurn();
+        slice = performance.now();
+      }
       await this.hooks.gate?.();
       alive();
       const node = prompt[id]!;

@@ -47,6 +47,45 @@ async function runToEnd(
   return { ws, id: res.body.prompt_id as string, res };
 }
 
+describe("a long prompt does not block the server", () => {
+  test("requests are answered between nodes while a CPU-heavy prompt runs", async () => {
+    // 24 inverts of a 512×512 batch of 2: each node is real pixel work on the event loop.
+    const prompt: Record<string, unknown> = {
+      "1": {
+        class_type: "EmptyImage",
+        inputs: { width: 512, height: 512, batch_size: 2, color: 0 },
+      },
+    };
+    for (let i = 0; i < 24; i++)
+      prompt[String(10 + i)] = {
+        class_type: "ImageInvert",
+        inputs: { image: [i ? String(9 + i) : "1", 0] },
+      };
+    prompt["2"] = previewNode("33");
+    const clientId = randomUUID();
+    const ws = await rawSocket(server.url, clientId);
+    try {
+      const res = await post(`${server.url}/prompt`, { prompt, client_id: clientId });
+      expect(res.status).toBe(200);
+      const id = res.body.prompt_id as string;
+      await ws.waitFor((m) => m.type === "executing" && m.data.node === "11");
+      const stats = await get(`${server.url}/system_stats`);
+      expect(stats.status).toBe(200);
+      // Answered before the prompt ended: the end message has not arrived yet.
+      expect(
+        ws.messages.some(
+          (m) => m.type === "executing" && m.data.node === null && m.data.prompt_id === id,
+        ),
+      ).toBe(false);
+      await ws.waitFor(
+        (m) => m.type === "executing" && m.data.node === null && m.data.prompt_id === id,
+      );
+    } finally {
+      ws.close();
+    }
+  });
+});
+
 describe("POST /prompt", () => {
   test("accepts, numbers from the counter, honours front and an explicit number", async () => {
     const a = await post(`${server.url}/prompt`, {
