@@ -90,7 +90,6 @@ class NodeFrame {
 
   constructor(
     readonly id: string,
-    readonly cls: ValidatorClass,
     /** The node's `inputs` as given: read until a coercion writes (then {@link inputs}). */
     readonly given: Record<string, unknown>,
     readonly custom: CustomValidator | undefined,
@@ -464,7 +463,6 @@ class Context {
     const expanded = expandInputs(cls.inputs, inputs);
     return new NodeFrame(
       id,
-      cls,
       inputs,
       this.#customValidator(cls),
       expanded.declared,
