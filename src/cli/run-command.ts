@@ -78,6 +78,8 @@ export async function runFile(
           label: `the server's /object_info (${client.http.baseUrl.origin})`,
         }),
         io,
+        // Any JSON object of objects goes to the server, which answers for it as for any prompt.
+        { apiPrompt: "server" },
       );
   // Before the job runs, not after: a finished job whose outputs cannot be saved is lost work.
   ensureWritableDir(flags.out, "--out");

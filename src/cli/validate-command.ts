@@ -54,10 +54,13 @@ export function registerValidate(program: Command, io: CliIo): void {
       // The same client as `run` for --url: headers, TLS, retries, lossless JSON, the version.
       const { schema: served, label, comfyuiVersion } = await schemaFromFlags("validate", flags);
       // Editor workflows and images are converted with the same schema they are checked against.
+      // Any JSON object of objects is judged as POST /prompt would judge it ({} answers
+      // prompt_no_outputs, a node without class_type invalid_prompt or missing_node_type, …).
       const prompt = await promptFromWorkflowFile(
         file,
         async () => ({ schema: served, label }),
         io,
+        { apiPrompt: "server" },
       );
       const version = flags.comfyuiVersion ?? comfyuiVersion;
       let schema = served;

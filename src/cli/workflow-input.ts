@@ -2,7 +2,11 @@ import { openAsBlob } from "node:fs";
 import { stat } from "node:fs/promises";
 import { ioError, isComfycError } from "../errors.js";
 import { convertWorkflow } from "../import/convert.js";
-import { readWorkflowSource, type WorkflowSource } from "../import/detect.js";
+import {
+  readWorkflowSource,
+  type ReadWorkflowOptions,
+  type WorkflowSource,
+} from "../import/detect.js";
 import { formatProblem, invalidWorkflow, type ImportProblem } from "../import/errors.js";
 import { seededRandom, type QueueTimeOptions } from "../import/queue-time.js";
 import type { Command } from "commander";
@@ -15,9 +19,14 @@ import { integerOption } from "./options.js";
  * or video ComfyUI saved), deciding the format from its content, and prints the file's warnings
  * (a PNG or WebP cut short) to stderr. Media files are read through `fs.openAsBlob`: only their
  * chunk headers and metadata, never the whole file. Typed errors: `IO_ERROR` for an unreadable
- * file, `WORKFLOW_INVALID` for everything about its content.
+ * file, `WORKFLOW_INVALID` for everything about its content. `options.apiPrompt: "server"` takes
+ * any JSON object of objects as an API prompt (for commands whose validator or server judges it).
  */
-export async function readWorkflowFile(file: string, io: CliIo): Promise<WorkflowSource> {
+export async function readWorkflowFile(
+  file: string,
+  io: CliIo,
+  options: ReadWorkflowOptions = {},
+): Promise<WorkflowSource> {
   let blob: Blob;
   try {
     const info = await stat(file);
@@ -37,7 +46,7 @@ export async function readWorkflowFile(file: string, io: CliIo): Promise<Workflo
   }
   let source: WorkflowSource;
   try {
-    source = await readWorkflowSource(blob, file);
+    source = await readWorkflowSource(blob, file, options);
   } catch (cause) {
     // A Blob read fails (NotReadableError) when the file changes or goes away meanwhile.
     if (isComfycError(cause)) throw cause;
@@ -55,14 +64,15 @@ export function printWarnings(io: CliIo, warnings: readonly ImportProblem[]): vo
 /**
  * The API prompt in a workflow file: as is for an API prompt; converted with `schema` (the
  * target server's own, or a saved one) for an editor workflow or an image, with one line on
- * stderr saying so.
+ * stderr saying so. `options` as for {@link readWorkflowFile}.
  */
 export async function promptFromWorkflowFile(
   file: string,
   schema: () => Promise<{ schema: NodeSchema; label: string }>,
   io: CliIo,
+  options: ReadWorkflowOptions = {},
 ): Promise<Record<string, unknown>> {
-  const source = await readWorkflowFile(file, io);
+  const source = await readWorkflowFile(file, io, options);
   if (source.format === "api") return source.prompt;
   const { schema: nodeSchema, label } = await schema();
   const { prompt, warnings } = convertWorkflow(source.workflow, nodeSchema);

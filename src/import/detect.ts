@@ -53,6 +53,27 @@ export type WorkflowSource =
 export { MAX_WORKFLOW_JSON_BYTES };
 
 /**
+ * How a JSON object is recognised as an API prompt:
+ * - `"editor"` (the default): the editor's own test (`isApiPrompt`): at least one node, and
+ *   every node has a string `class_type` and an object `inputs`. For converting and importing,
+ *   which need whole nodes.
+ * - `"server"`: any JSON object whose values are all JSON objects, `{}` included, as
+ *   `POST /prompt` takes it (ComfyUI's `server.py` `post_prompt` hands any such `prompt` to
+ *   `execution.validate_prompt`, which then answers `prompt_no_outputs`, a missing
+ *   `class_type`, …). For validating and running, where the validator or the server judges it.
+ *
+ * Either way a JSON array, a scalar, an `/object_info` dump or an object with a value that is not
+ * an object is not a prompt (`not_a_workflow`), and an editor workflow is read as one.
+ */
+export type ApiPromptDetection = "editor" | "server";
+
+/** Options of {@link readWorkflowSource}. */
+export interface ReadWorkflowOptions {
+  /** How a JSON object is recognised as an API prompt (default `"editor"`). */
+  readonly apiPrompt?: ApiPromptDetection;
+}
+
+/**
  * Detects the format of a file and returns the workflow in it. Priority as in the editor: a
  * media file's `workflow` is used when it parses as a UI document, else its `prompt`.
  *
@@ -67,6 +88,8 @@ export { MAX_WORKFLOW_JSON_BYTES };
  * @param input The file's bytes, or a `Blob` over it (`fs.openAsBlob(path)`) to read only the
  *   parts needed.
  * @param name Used in messages only (the format is never taken from it).
+ * @param options `apiPrompt: "server"` takes any JSON object of objects as an API prompt
+ *   ({@link ApiPromptDetection}); JSON files only, media metadata always uses the editor's test.
  * @throws {WorkflowImportError} `WORKFLOW_INVALID`: truncated or malformed JSON, JSON of
  *   neither format, a media file without ComfyUI metadata (`no_metadata`) or cut short before
  *   any (`unreadable_media`), a document larger than {@link MAX_WORKFLOW_JSON_BYTES}.
@@ -74,13 +97,15 @@ export { MAX_WORKFLOW_JSON_BYTES };
 export async function readWorkflowSource(
   input: Uint8Array | Blob,
   name = "input",
+  options: ReadWorkflowOptions = {},
 ): Promise<WorkflowSource> {
   const source = byteSource(input);
   const container = sniffContainer(await source.read(0, 16));
   if (container === "json") {
     checkJsonSize(source.size, name);
     const bytes = input instanceof Uint8Array ? input : await source.read(0, source.size);
-    return { ...classifyJson(parseJsonText(bytes, name), name, "json"), warnings: [] };
+    const raw = parseJsonText(bytes, name);
+    return { ...classifyJson(raw, name, "json", options.apiPrompt), warnings: [] };
   }
   const found = await extractMetadata(input, source, container, name);
   const warnings: ImportProblem[] = found.truncation
@@ -131,6 +156,9 @@ function parseJsonText(bytes: Uint8Array, name: string): unknown {
     );
   }
   if (!/^\s*[{[]/.test(text)) {
+    // JSON that is not an object (a number, null): classifyJson says what it is.
+    const scalar = tryParse(text);
+    if (scalar !== undefined) return scalar;
     throw invalidWorkflow(
       "not_a_workflow",
       `${name} is neither JSON nor an image, audio or video file with ComfyUI metadata (it starts with ${JSON.stringify(text.slice(0, 16))})`,
@@ -149,15 +177,20 @@ function parseJsonText(bytes: Uint8Array, name: string): unknown {
   }
 }
 
-/** Classifies parsed JSON as a UI document or an API prompt (also inside a `/prompt` body). */
+/**
+ * Classifies parsed JSON as a UI document or an API prompt (also inside a `/prompt` body).
+ *
+ * @param detection how an API prompt is recognised ({@link ApiPromptDetection}).
+ */
 export function classifyJson(
   raw: unknown,
   name: string,
   container: WorkflowContainer,
+  detection: ApiPromptDetection = "editor",
 ): WorkflowSource {
   if (isUiDocumentShape(raw)) return uiSource(raw, container);
-  if (raw !== null && typeof raw === "object" && !Array.isArray(raw)) {
-    const obj = raw as Record<string, unknown>;
+  if (isPlainObject(raw)) {
+    const obj = raw;
     // A saved POST /prompt body: the editor's workflow copy wins over the prompt, as on load.
     const extra = (obj["extra_data"] as { extra_pnginfo?: { workflow?: unknown } } | undefined)
       ?.extra_pnginfo?.workflow;
@@ -170,11 +203,64 @@ export function classifyJson(
     if (isApiPrompt(obj["prompt"]) && !("class_type" in obj))
       return { format: "api", prompt: obj["prompt"], container };
     if (isApiPrompt(obj)) return { format: "api", prompt: obj, container };
+    if (detection === "server") {
+      if (isPromptBody(obj) && isServerPrompt(obj["prompt"]))
+        return { format: "api", prompt: obj["prompt"], container };
+      if (isServerPrompt(obj) && !isObjectInfoShape(obj))
+        return { format: "api", prompt: obj, container };
+    }
   }
   throw invalidWorkflow(
     "not_a_workflow",
-    `${name} is JSON but not a ComfyUI workflow: ${describeShape(raw)}`,
-    "Pass an editor workflow (File → Export) or an API-format prompt (Export (API)).",
+    `${name} is JSON but not ${detection === "server" ? "an API prompt or a ComfyUI workflow" : "a ComfyUI workflow"}: ${describeShape(raw)}`,
+    detection === "server"
+      ? "Pass an API-format prompt (a JSON object of nodes, as POST /prompt takes it), a POST /prompt body, or an editor workflow (File → Export)."
+      : "Pass an editor workflow (File → Export) or an API-format prompt (Export (API)).",
+  );
+}
+
+function isPlainObject(raw: unknown): raw is Record<string, unknown> {
+  return raw !== null && typeof raw === "object" && !Array.isArray(raw);
+}
+
+/**
+ * What `POST /prompt` hands to the validator: a JSON object whose values are all JSON objects
+ * (ComfyUI's `server.py` `post_prompt` and `execution.validate_prompt`, which read
+ * `prompt[x]['class_type']` and `prompt[x]['inputs']` of each value). `{}` is one: the server
+ * answers `prompt_no_outputs`.
+ */
+function isServerPrompt(raw: unknown): raw is Record<string, unknown> {
+  return isPlainObject(raw) && Object.values(raw).every(isPlainObject);
+}
+
+/** The keys of a `POST /prompt` body (`server.py` `post_prompt`). */
+const PROMPT_BODY_KEYS: ReadonlySet<string> = new Set([
+  "prompt",
+  "client_id",
+  "prompt_id",
+  "extra_data",
+  "number",
+  "front",
+  "partial_execution_targets",
+]);
+
+/** A saved `POST /prompt` body: only a body's keys, and a `prompt` that is not itself a node. */
+function isPromptBody(obj: Record<string, unknown>): boolean {
+  const prompt = obj["prompt"];
+  return (
+    isPlainObject(prompt) &&
+    !("class_type" in prompt) &&
+    !("inputs" in prompt) &&
+    Object.keys(obj).every((k) => PROMPT_BODY_KEYS.has(k))
+  );
+}
+
+/** An `/object_info` dump: node definitions (`input` and `output`), none a node of a prompt. */
+function isObjectInfoShape(obj: Record<string, unknown>): boolean {
+  const values = Object.values(obj);
+  return (
+    values.length > 0 &&
+    values.every((v) => isPlainObject(v) && "input" in v && "output" in v && !("class_type" in v))
   );
 }
 
@@ -200,19 +286,35 @@ export function isApiPrompt(raw: unknown): raw is Record<string, unknown> {
 }
 
 function describeShape(raw: unknown): string {
-  if (Array.isArray(raw)) return "an array";
+  if (Array.isArray(raw))
+    return `an array${raw.length === 0 ? " ([])" : ""}, not an object of nodes`;
   if (raw === null || typeof raw !== "object") return `a ${raw === null ? "null" : typeof raw}`;
   const keys = Object.keys(raw);
-  if (keys.length === 0) return "an empty object";
-  const values = Object.values(raw);
-  if (values.every((v) => v && typeof v === "object" && "input" in v && "output" in v))
+  if (keys.length === 0) return "an empty object ({}): a prompt with no nodes";
+  const obj = raw as Record<string, unknown>;
+  if (isObjectInfoShape(obj))
     return "it looks like an object_info (node definitions), not a workflow";
-  if (values.some((v) => v && typeof v === "object" && "class_type" in v))
-    return "some entries have class_type but not every entry is a node with class_type and inputs";
+  if (isPromptBody(obj))
+    return `a POST /prompt body whose prompt is ${describeShape(obj["prompt"])}`;
+  const notNode = keys.find((k) => !isPlainObject(obj[k]));
+  if (notNode !== undefined)
+    return `the value of ${JSON.stringify(notNode)} is ${describeValue(obj[notNode])}, not a node (an object with class_type and inputs)`;
+  if (notNode === undefined) {
+    const incomplete = keys.find((k) => !isApiPrompt({ [k]: obj[k] }));
+    const node = obj[incomplete ?? keys[0]!] as Record<string, unknown>;
+    const missing = typeof node["class_type"] !== "string" ? "string class_type" : "inputs object";
+    return `node ${JSON.stringify(incomplete)} has no ${missing}, so it cannot be converted (\`comfyc validate\` reports what ComfyUI answers for it)`;
+  }
   return `an object with keys ${keys
     .slice(0, 5)
     .map((k) => JSON.stringify(k))
     .join(", ")}${keys.length > 5 ? ", …" : ""}`;
+}
+
+function describeValue(value: unknown): string {
+  if (Array.isArray(value)) return "an array";
+  if (value === null) return "null";
+  return `a ${typeof value}`;
 }
 
 /** Metadata texts found in a container, by lower-cased key (`workflow`, `prompt`). */

@@ -82,6 +82,8 @@ function describeLinkFault(e: ErrorObj, ctx: NodeContext | undefined): string | 
     const l = bad.find((b) => pyKeyRepr(b.from) === e.details) ?? bad[0];
     if (l)
       return `input ${l.input} links to node ${show(l.from)} (${show([l.from, l.index])}), which is not in the prompt`;
+    // execution.py validate_inputs reads prompt[unique_id]['inputs'] first: the node has none.
+    if (e.details === "'inputs'") return "this node has no inputs object";
     return `a link of this node names node ${e.details}, which is not in the prompt`;
   }
   if (type === "IndexError" || type === "TypeError") {
@@ -239,6 +241,14 @@ export function nodeErrorsHint(
   nodeErrors: NodeErrors,
 ): string {
   const type = typeof error === "string" ? undefined : error?.type;
+  // A node without class_type: 0.3.64's "…missing the class_type property." (invalid_prompt),
+  // 0.12.0+'s "Node 'ID #1' has no class_type…" (missing_node_type, class_type null).
+  if (
+    typeof error === "object" &&
+    (type === "missing_node_type" || type === "invalid_prompt") &&
+    /no class_type|missing the class_type/.test(error.message)
+  )
+    return `Give the node named in the details a class_type (its node class, such as "KSampler"), or export the prompt again from the editor (Export (API)).`;
   if (type === "missing_node_type" || type === "invalid_prompt")
     return "Install the missing custom node on the server, or regenerate with `comfyc codegen --url <server>` against it.";
   if (type === "prompt_no_outputs") return "Add an output node such as SaveImage or PreviewImage.";

@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import extractChunks from "png-chunks-extract";
@@ -16,6 +16,7 @@ import { startTestServer, type TestServer } from "../../src/testing/index.js";
 import { COMFYUI_REAL, HAS_REAL_COMFYUI } from "../real-comfyui.js";
 import { errorOf, freePort, queued, started, until } from "../waits.js";
 import { rawSocket } from "./ws-helper.js";
+import { cli } from "../helpers-cli.js";
 
 /**
  * The differential suite: one table of `POST /prompt` exchanges, sent to real ComfyUI releases
@@ -1131,6 +1132,36 @@ describe.runIf(HAS_REAL_COMFYUI)("differential: real ComfyUI vs comfyc", () => {
       expect(offline, `expected to differ: ${why.offline}`).not.toEqual(realUnframed);
     else expect(offline, "offline validator").toEqual(realUnframed);
   });
+
+  test.each(RELEASES.map((r) => r.version))(
+    "comfyc validate --url answers as the release does for prompts the CLI used to refuse (%s)",
+    async (version) => {
+      const side = sides.find((s) => s.version === version)!;
+      const prompts: Record<string, unknown>[] = [
+        {},
+        { "1": {} },
+        { "1": { inputs: {} } },
+        { "2": { class_type: "SaveImage" } },
+        {
+          "1": { class_type: "EmptyImage" },
+          "2": { class_type: "PreviewImage", inputs: { images: ["1", 0] } },
+        },
+      ];
+      const dir = mkdtempSync(join(tmpdir(), "comfyc-validate-"));
+      for (const [i, p] of prompts.entries()) {
+        const real = await postPrompt(side.url, stringifyJson({ prompt: p }));
+        expect(real.status, stringifyJson(p)).toBe(400);
+        const file = join(dir, `p${i}.json`);
+        writeFileSync(file, stringifyJson(p));
+        const out = await cli("validate", file, "--url", side.url, "--json");
+        expect(out.code, `${stringifyJson(p)}: ${out.stderr}`).toBe(1);
+        const ours: Answer = { status: 400, body: parseJsonLossless(out.stdout) };
+        expect(comparable(ours, false, false), stringifyJson(p)).toEqual(
+          comparable(real, false, false),
+        );
+      }
+    },
+  );
 
   test.each(RELEASES.map((r) => r.version))(
     "saved pixels, PNG text and strings (%s)",

@@ -4,6 +4,13 @@ import { describe, expect, test } from "vitest";
 import { buildProgram } from "../../src/cli/main.js";
 import { cli } from "../helpers-cli.js";
 import { BUNDLED_SCHEMA, fixture, readJson, ROOT, tempDir } from "../helpers.js";
+import { stringifyJson } from "../../src/protocol/json.js";
+import { normalizeObjectInfo } from "../../src/schema/normalize.js";
+import { validatePrompt } from "../../src/schema/validate.js";
+
+const bundledSchema = () => normalizeObjectInfo(readJson(BUNDLED_SCHEMA));
+const isPromptBody = (v: unknown): v is { prompt: unknown } =>
+  typeof v === "object" && v !== null && "client_id" in v;
 
 const example = (name: string) => join(ROOT, "examples", name);
 
@@ -154,6 +161,94 @@ describe("comfyc validate", () => {
     expect(bad.stderr).toContain('--comfyui-version: "banana" is not a ComfyUI version');
     expect(bad.stderr).toMatch(/→ Give a release number such as 0\.3\.64/);
   });
+
+  // The library's answers for these are pinned against the real 0.3.64 and 0.33.0 by the
+  // differential suite ("an empty prompt", "node without class_type", "a node without inputs").
+  const judged: [string, unknown][] = [
+    ["{} (no nodes)", {}],
+    ["a POST /prompt body with an empty prompt", { prompt: {}, client_id: "x" }],
+    ["a node without class_type", { "1": { inputs: {} } }],
+    ["an empty node", { "1": {} }],
+    ["a node without inputs", { "2": { class_type: "SaveImage" } }],
+    [
+      "a linked node without inputs",
+      {
+        "1": { class_type: "EmptyImage" },
+        "2": { class_type: "PreviewImage", inputs: { images: ["1", 0] } },
+      },
+    ],
+  ];
+  test.each(judged)(
+    "%s is judged as ComfyUI judges it: exit 1, the library's body with --json",
+    async (_name, content) => {
+      const file = write(content);
+      const bare = isPromptBody(content) ? content.prompt : content;
+      for (const version of ["0.3.64", "0.33.0"]) {
+        const json = await cli(
+          "validate",
+          file,
+          "--schema",
+          BUNDLED_SCHEMA,
+          "--json",
+          "--comfyui-version",
+          version,
+        );
+        expect(json.code, json.stderr).toBe(1);
+        const library = validatePrompt(bare as Record<string, unknown>, bundledSchema(), {
+          comfyuiVersion: version,
+        });
+        expect(library.valid).toBe(false);
+        expect(JSON.parse(json.stdout)).toEqual(
+          JSON.parse(
+            stringifyJson({ error: library.error ?? null, node_errors: library.nodeErrors }),
+          ),
+        );
+        expect(json.stderr).toContain("The prompt fails validation");
+        expect(json.stderr).not.toContain("not a ComfyUI workflow");
+      }
+    },
+  );
+
+  test("the text report names what is wrong and what to do", async () => {
+    const empty = await cli("validate", write({}), "--schema", BUNDLED_SCHEMA);
+    expect(empty.stderr).toMatch(/Prompt has no outputs\n\s+→ Add an output node/);
+    const noClass = await cli(
+      "validate",
+      write({ "1": { inputs: {} } }),
+      "--schema",
+      BUNDLED_SCHEMA,
+    );
+    expect(noClass.stderr).toContain("Node 'ID #1' has no class_type");
+    expect(noClass.stderr).toMatch(/→ Give the node named in the details a class_type/);
+    const noInputs = await cli(
+      "validate",
+      write({ "2": { class_type: "SaveImage" } }),
+      "--schema",
+      BUNDLED_SCHEMA,
+    );
+    expect(noInputs.stderr).toContain('Node "2" (SaveImage): this node has no inputs object');
+  });
+
+  const notPrompts: [string, string, RegExp][] = [
+    ["a JSON array", "[]", /is JSON but not an API prompt or a ComfyUI workflow: an array/],
+    ["a non-empty array", '[{"class_type": "SaveImage"}]', /an array, not an object of nodes/],
+    ["a number", "5", /is JSON but not an API prompt or a ComfyUI workflow: a number/],
+    ["null", "null", /is JSON but not an API prompt or a ComfyUI workflow: a null/],
+    ["a node that is a number", '{"1": 5}', /the value of "1" is a number, not a node/],
+    ["an object_info", '{"KSampler": {"input": {}, "output": []}}', /object_info/],
+  ];
+  test.each(notPrompts)(
+    "%s is not a prompt: exit 3 saying what it is",
+    async (_n, text, message) => {
+      const file = join(tempDir(), "input.json");
+      writeFileSync(file, text);
+      const { code, stderr } = await cli("validate", file, "--schema", BUNDLED_SCHEMA);
+      expect(code).toBe(3);
+      expect(stderr).toMatch(/^error \[WORKFLOW_INVALID\]/);
+      expect(stderr).toMatch(message);
+      expect(stderr).toMatch(/→ Pass an API-format prompt/);
+    },
+  );
 
   test("an editor workflow is converted with the same schema, saying so in one line", async () => {
     const file = join(ROOT, "test", "fixtures", "import", "ui", "ui_tpl_default.json");

@@ -122,3 +122,59 @@ test("NaN and Infinity outside strings become null; inside strings they stay", (
     '{"a": null, "b": "NaN", "c": [null, null]}',
   );
 });
+
+describe('apiPrompt: "editor" (import, convert) vs "server" (validate, run)', () => {
+  const read = (value: unknown, apiPrompt?: "editor" | "server") =>
+    readWorkflowSource(encode(value), "f.json", apiPrompt ? { apiPrompt } : {});
+  const refusal = async (value: unknown, apiPrompt?: "editor" | "server") => {
+    const error = await read(value, apiPrompt).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WorkflowImportError);
+    expect((error as WorkflowImportError).problems[0]!.kind).toBe("not_a_workflow");
+    return (error as Error).message;
+  };
+
+  test("incomplete prompts: refused for import with what is missing, taken as they are for the server", async () => {
+    const cases: [unknown, unknown, RegExp][] = [
+      [{}, {}, /an empty object \(\{\}\): a prompt with no nodes/],
+      [{ prompt: {}, client_id: "c" }, {}, /a POST \/prompt body whose prompt is an empty object/],
+      [{ "1": { inputs: {} } }, { "1": { inputs: {} } }, /node "1" has no string class_type/],
+      [{ "1": {} }, { "1": {} }, /node "1" has no string class_type/],
+      [
+        { "1": { class_type: "SaveImage", inputs: {} }, "2": { class_type: "SaveImage" } },
+        { "1": { class_type: "SaveImage", inputs: {} }, "2": { class_type: "SaveImage" } },
+        /node "2" has no inputs object.*comfyc validate/,
+      ],
+    ];
+    for (const [input, prompt, message] of cases) {
+      expect(await refusal(input)).toMatch(message);
+      expect(await read(input, "server")).toEqual({
+        format: "api",
+        prompt,
+        container: "json",
+        warnings: [],
+      });
+    }
+  });
+
+  test("a node named prompt is a node, not a POST /prompt body", async () => {
+    const node = { prompt: { class_type: "SaveImage" } };
+    expect(await read(node, "server")).toMatchObject({ format: "api", prompt: node });
+  });
+
+  test("what is not a prompt stays refused, saying what it is", async () => {
+    const cases: [unknown, RegExp][] = [
+      [[], /an array \(\[\]\), not an object of nodes/],
+      [[{ class_type: "SaveImage", inputs: {} }], /an array, not an object of nodes/],
+      ["5", /a number$/m],
+      ["null", /a null$/m],
+      [{ "1": 5 }, /the value of "1" is a number, not a node/],
+      [{ "1": [] }, /the value of "1" is an array, not a node/],
+      [{ KSampler: { input: {}, output: [] } }, /object_info/],
+      [{ prompt: [], client_id: "c" }, /the value of "prompt" is an array/],
+    ];
+    for (const [input, message] of cases) {
+      expect(await refusal(input, "server")).toMatch(message);
+      expect(await refusal(input)).toMatch(message);
+    }
+  });
+});
