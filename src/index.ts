@@ -61,9 +61,11 @@ export type { ErrorObj, NodeError, NodeErrors } from "./protocol/prompt.js";
 export { normalizeObjectInfo } from "./schema/normalize.js";
 export { validatePrompt } from "./schema/validate.js";
 export {
+  appliedComfyuiRelease,
   COMFYUI_BEHAVIOURS,
   ComfyuiVersionError,
   comfyuiRules,
+  comfyuiVersionNote,
   compareComfyuiVersions,
   NEWEST_COMFYUI_VERSION,
   OLDEST_COMFYUI_VERSION,

@@ -36,7 +36,10 @@ export interface CompileOptions {
   readonly validate?: boolean;
   /** Validate against this schema instead of the one the node classes were generated from. */
   readonly schema?: NodeSchema;
-  /** Follow this ComfyUI version's validation rules (default: the newest). */
+  /**
+   * Follow this ComfyUI release's validation rules (default: the newest), as `validatePrompt`'s
+   * `comfyuiVersion`: `"0.3.64"` or `"v0.3.64"`; anything else is `ComfyuiVersionError`.
+   */
   readonly comfyuiVersion?: string;
 }
 

@@ -10,8 +10,7 @@ import { normalizeObjectInfo } from "../schema/normalize.js";
 import type { CliIo } from "./io.js";
 import { writeOutputFile } from "./files.js";
 import { loadWorkflowModule, parseParams } from "./load.js";
-import { parseComfyuiVersion } from "../protocol/comfyui-version.js";
-import { collect } from "./options.js";
+import { collect, comfyuiVersionOption } from "./options.js";
 import { ComfycError, isComfycError } from "../errors.js";
 
 interface CompileFlags {
@@ -99,7 +98,7 @@ export function registerCompile(program: Command, io: CliIo): void {
     .option(
       "--comfyui-version <version>",
       "validate with this ComfyUI release's rules (default: the newest known)",
-      (v: string) => parseComfyuiVersion(v, "--comfyui-version").text,
+      comfyuiVersionOption(io),
     )
     .action(async (file: string, flags: CompileFlags) => {
       const { report } = await compileWorkflowFile(file, flags);

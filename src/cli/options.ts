@@ -1,5 +1,11 @@
 import { distance } from "fastest-levenshtein";
 import { ComfycError } from "../errors.js";
+import {
+  noteComfyuiVersion,
+  parseComfyuiVersion,
+  tryParseComfyuiVersion,
+} from "../protocol/comfyui-version.js";
+import type { CliIo } from "./io.js";
 
 /**
  * Parsers for command-line values, shared by every command. Each returns a function for
@@ -153,4 +159,32 @@ export function didYouMean(name: string, candidates: Iterable<string>): string |
   if (best === undefined) return undefined;
   const limit = Math.min(3, Math.max(1, Math.floor(Math.max(name.length, best.length) / 3)));
   return bestDistance <= limit ? best : undefined;
+}
+
+/**
+ * commander's parser for `--comfyui-version`: a ComfyUI release number (`0.3.64`, `v0.33.0`;
+ * `parseComfyuiVersion` says why anything else is refused, exit 2). A release outside the ones
+ * comfyc models is accepted with one `warning:` line on stderr naming the release whose rules
+ * apply instead (`comfyuiVersionNote`).
+ */
+export function comfyuiVersionOption(io: CliIo, flag = "--comfyui-version") {
+  return (text: string): string => {
+    const version = parseComfyuiVersion(text, flag);
+    noteComfyuiVersion(version, flag, (line) => io.warn(`warning: ${line}`));
+    return version.text;
+  };
+}
+
+/**
+ * Warns once on stderr when a server reports a ComfyUI release outside the ones comfyc models
+ * (the rules that apply instead are named); `version` is the text `readServerSchema` returns.
+ */
+export function noteServerComfyuiVersion(
+  version: string | undefined,
+  server: string,
+  io: CliIo,
+): void {
+  const parsed = tryParseComfyuiVersion(version);
+  if (parsed)
+    noteComfyuiVersion(parsed, `${server} (/system_stats)`, (line) => io.warn(`warning: ${line}`));
 }

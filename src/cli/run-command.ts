@@ -16,7 +16,12 @@ import { ComfycError } from "../errors.js";
 import type { CancelOutcome } from "../runtime/job.js";
 import { DEFAULT_UNREACHABLE_TIMEOUT_MS } from "../runtime/tracker.js";
 import { ensureWritableDir } from "./files.js";
-import { collect, millisecondsOption, serverUrlOption } from "./options.js";
+import {
+  collect,
+  millisecondsOption,
+  noteServerComfyuiVersion,
+  serverUrlOption,
+} from "./options.js";
 import { readServerSchema, serverClient } from "./schema-source.js";
 
 /** How long `comfyc run` waits after Ctrl-C or SIGTERM before exiting anyway. */
@@ -86,7 +91,7 @@ export async function runFile(
   // Validate a workflow against what this server has (its model files, its version's rules),
   // not only the schema the node classes were generated from.
   const server =
-    flags.schema || flags.validate === false || !workflow ? {} : await serverSchema(client);
+    flags.schema || flags.validate === false || !workflow ? {} : await serverSchema(client, io);
   // Compiled here, before anything is sent: the runtime takes compiled prompts only.
   const source: Record<string, unknown> | CompileReport =
     prompt ?? compileLoaded(file, workflow!, params, { ...flags, ...server });
@@ -222,7 +227,7 @@ export function registerRun(program: Command, io: CliIo): void {
         // Comfy API v2 deployments serve no /object_info: the workflow's own schema is used.
         const server =
           flags.validate !== false && flags.api === "classic" && /\.[cm]?[jt]sx?$/.test(file)
-            ? await serverSchema(client)
+            ? await serverSchema(client, io)
             : {};
         const { result, saved } = await runFile(
           file,
@@ -260,8 +265,10 @@ export function registerRun(program: Command, io: CliIo): void {
 /** The server's normalized `/object_info` and the version it reports. */
 async function serverSchema(
   client: ComfyClient,
+  io: CliIo,
 ): Promise<{ schema: NodeSchema; comfyuiVersion?: string }> {
   const { raw, comfyuiVersion } = await readServerSchema(client);
+  noteServerComfyuiVersion(comfyuiVersion, client.http.baseUrl.origin, io);
   return {
     schema: normalizeObjectInfo(raw, client.http.baseUrl.origin),
     ...(comfyuiVersion ? { comfyuiVersion } : {}),

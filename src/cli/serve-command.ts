@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { ComfycError, ioError } from "../errors.js";
-import { parseComfyuiVersion } from "../protocol/comfyui-version.js";
+import { appliedComfyuiRelease } from "../protocol/comfyui-version.js";
 import {
   DEFAULT_COMFYUI_VERSION,
   MODEL_FOLDERS,
@@ -10,7 +10,14 @@ import {
 } from "../testing/app.js";
 import { ensureWritableDir } from "./files.js";
 import type { CliIo } from "./io.js";
-import { collect, didYouMean, millisecondsOption, portOption, usageError } from "./options.js";
+import {
+  collect,
+  comfyuiVersionOption,
+  didYouMean,
+  millisecondsOption,
+  portOption,
+  usageError,
+} from "./options.js";
 
 interface ServeFlags {
   objectInfo?: string;
@@ -173,7 +180,7 @@ export function registerServe(program: Command, io: CliIo): void {
     .option(
       "--comfyui-version <version>",
       `behave like and report this ComfyUI release (default ${DEFAULT_COMFYUI_VERSION})`,
-      (v: string) => parseComfyuiVersion(v, "--comfyui-version").text,
+      comfyuiVersionOption(io),
     )
     .action(async (flags: ServeFlags) => {
       const models = parseModelsFlags(flags.models);
@@ -201,7 +208,7 @@ export function registerServe(program: Command, io: CliIo): void {
       }
       const modelCount = Object.values(models).reduce((n, files) => n + files.length, 0);
       io.info(
-        `comfyc test server listening on ${server.url} (ComfyUI ${server.comfyuiVersion} behaviour, ${server.schema.classes.size} node classes` +
+        `comfyc test server listening on ${server.url} (${describeBehaviour(server.comfyuiVersion)}, ${server.schema.classes.size} node classes` +
           `${modelCount ? `, ${modelCount} model files` : ""}; files in ${server.folders.root})`,
       );
       io.out(server.url);
@@ -212,4 +219,12 @@ export function registerServe(program: Command, io: CliIo): void {
       });
       await server.close();
     });
+}
+
+/** "ComfyUI 0.3.64 behaviour", or for a release comfyc does not model, whose behaviour it has. */
+function describeBehaviour(version: string): string {
+  const applied = appliedComfyuiRelease(version);
+  return applied === version
+    ? `ComfyUI ${version} behaviour`
+    : `reports ComfyUI ${version}, behaves like ${applied}`;
 }

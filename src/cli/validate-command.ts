@@ -2,12 +2,17 @@ import type { Command } from "commander";
 import { PromptInvalidError } from "../builder/errors.js";
 import { validatePrompt } from "../schema/validate.js";
 import type { CliIo } from "./io.js";
-import { parseComfyuiVersion } from "../protocol/comfyui-version.js";
+import { appliedComfyuiRelease } from "../protocol/comfyui-version.js";
 import { stringifyJson } from "../protocol/json.js";
 import { schemaFromFlags } from "./schema-source.js";
 import { promptFromWorkflowFile } from "./workflow-input.js";
 import { promptLinks } from "../protocol/describe-errors.js";
-import { collect, serverUrlOption } from "./options.js";
+import {
+  collect,
+  comfyuiVersionOption,
+  noteServerComfyuiVersion,
+  serverUrlOption,
+} from "./options.js";
 import { assumeModelFiles } from "../schema/model-files.js";
 
 interface ValidateFlags {
@@ -43,7 +48,7 @@ export function registerValidate(program: Command, io: CliIo): void {
     .option(
       "--comfyui-version <version>",
       "follow this ComfyUI release's rules (default: the server's, else the newest known)",
-      (v: string) => parseComfyuiVersion(v, "--comfyui-version").text,
+      comfyuiVersionOption(io),
     )
     .option(
       "--ignore-models",
@@ -62,6 +67,7 @@ export function registerValidate(program: Command, io: CliIo): void {
         io,
         { apiPrompt: "server" },
       );
+      if (!flags.comfyuiVersion) noteServerComfyuiVersion(comfyuiVersion, label, io);
       const version = flags.comfyuiVersion ?? comfyuiVersion;
       let schema = served;
       let ignored: string | undefined;
@@ -89,7 +95,7 @@ export function registerValidate(program: Command, io: CliIo): void {
       }
       if (clean) {
         io.info(
-          `${file} is valid against ${label}${version ? ` (ComfyUI ${version} rules)` : ""}: ${result.outputs.length} output node(s) will run.`,
+          `${file} is valid against ${label}${version ? ` (${rulesOf(version)})` : ""}: ${result.outputs.length} output node(s) will run.`,
         );
         return;
       }
@@ -111,4 +117,12 @@ export function registerValidate(program: Command, io: CliIo): void {
         dropped,
       );
     });
+}
+
+/** "ComfyUI 0.3.64 rules", or for a release comfyc does not model, whose rules applied. */
+function rulesOf(version: string): string {
+  const applied = appliedComfyuiRelease(version);
+  return applied === version
+    ? `ComfyUI ${version} rules`
+    : `ComfyUI ${version}, judged by ${applied}'s rules`;
 }

@@ -27,45 +27,143 @@ export const NEWEST_COMFYUI_VERSION = "0.33.0";
 /** The oldest release comfyc's rules describe (the protocol document's primary source). */
 export const OLDEST_COMFYUI_VERSION = "0.3.64";
 
-/** Thrown for a version string that is not a ComfyUI release number (code `USAGE`). */
+/**
+ * Thrown for a version string that is not a ComfyUI release number (code `USAGE`): not
+ * `major.minor.patch`, a pre-release (`0.33.0-rc1`), a partial number (`0.3`) or a number with a
+ * leading zero (`00.3.64`). The message says which.
+ */
 export class ComfyuiVersionError extends ComfycError {
   constructor(
     /** The text that failed to parse. */
     readonly value: string,
     /** Where it came from: `--comfyui-version`, `comfyuiVersion`, a server's `/system_stats`. */
     readonly source: string,
+    /** Why it is not a release number, when more can be said than "not a version". */
+    readonly problem?: string,
+    hint?: string,
   ) {
     super(
       "USAGE",
-      `${source}: ${JSON.stringify(value)} is not a ComfyUI version`,
-      `Give a release number such as ${OLDEST_COMFYUI_VERSION} or ${NEWEST_COMFYUI_VERSION} (major.minor.patch, as /system_stats reports in system.comfyui_version); omit it to behave like ${NEWEST_COMFYUI_VERSION}.`,
+      `${source}: ${JSON.stringify(value)} is not a ComfyUI version${problem ? ` (${problem})` : ""}`,
+      hint ??
+        `Give a release number such as ${OLDEST_COMFYUI_VERSION} or ${NEWEST_COMFYUI_VERSION} (major.minor.patch, as /system_stats reports in system.comfyui_version; a leading "v" is fine); omit it to behave like ${NEWEST_COMFYUI_VERSION}.`,
     );
   }
 }
 
-// "0.3.64", "v0.33.0", "0.4" (patch 0); a pre-release or build suffix ("-rc1", "+abc") is ignored.
-const VERSION_RE = /^v?(\d{1,9})\.(\d{1,9})(?:\.(\d{1,9}))?(?:[-+][0-9A-Za-z.+-]*)?$/;
+// A release as comfyui_version.py writes it ("0.3.64"), or its git tag ("v0.3.64"); build
+// metadata ("+cu128") does not change the release (semver §10) and is dropped.
+const VERSION_RE =
+  /^[vV]?(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})(?:\+[0-9A-Za-z.-]+)?$/;
 
 /**
- * Parses a ComfyUI version such as `"0.3.64"`.
+ * Parses a ComfyUI release number: `major.minor.patch` as `comfyui_version.py` writes it, with
+ * an optional leading `v` (its git tags) and an optional build suffix (`+cu128`, ignored).
+ * Refused with a reason: a pre-release (`0.33.0-rc1`: it precedes 0.33.0 and may lack some of
+ * its changes, so neither release's rules are known to fit), a partial number (`0.3`: every
+ * ComfyUI release has three parts, and `0.3` could mean 0.3.0 or the whole 0.3 series), a leading
+ * zero (`00.3.64`). Any release number parses, also one outside what comfyc models; see
+ * {@link comfyuiVersionNote}.
  *
  * @param source names the flag or field in the error (`--comfyui-version`).
- * @throws {ComfyuiVersionError} (code `USAGE`) when `text` is not `major.minor[.patch]`.
- * @example parseComfyuiVersion("0.10.0").minor // 10
+ * @throws {ComfyuiVersionError} (code `USAGE`) when `text` is not a release number.
+ * @example parseComfyuiVersion("v0.10.0").minor // 10
  */
 export function parseComfyuiVersion(text: string, source = "comfyuiVersion"): ComfyuiVersion {
   const parsed = tryParseComfyuiVersion(text);
-  if (!parsed) throw new ComfyuiVersionError(String(text), source);
-  return parsed;
+  if (parsed) return parsed;
+  const value = String(text);
+  const core = value.trim().replace(/^[vV]/, "");
+  const pre = /^(\d+\.\d+\.\d+)-([0-9A-Za-z.-]+)/.exec(core);
+  if (pre && tryParseComfyuiVersion(pre[1]))
+    throw new ComfyuiVersionError(
+      value,
+      source,
+      `"-${pre[2]}" marks a pre-release, which comes before ${pre[1]} and may lack some of its changes`,
+      `comfyc models releases only: give ${pre[1]} if the build has all of that release's changes, or the release before it.`,
+    );
+  if (/^\d+\.\d+$/.test(core) || /^\d+$/.test(core))
+    throw new ComfyuiVersionError(
+      value,
+      source,
+      "a release number has three parts, major.minor.patch",
+      `Give the whole release number, such as ${OLDEST_COMFYUI_VERSION} or ${NEWEST_COMFYUI_VERSION}, as /system_stats reports it in system.comfyui_version.`,
+    );
+  if (/^\d+\.\d+\.\d+$/.test(core) && /(^|\.)0\d/.test(core))
+    throw new ComfyuiVersionError(
+      value,
+      source,
+      "a part has a leading zero",
+      `Write it without leading zeros: ${core.split(".").map(Number).join(".")}.`,
+    );
+  throw new ComfyuiVersionError(value, source);
 }
 
-/** {@link parseComfyuiVersion} that returns `undefined` instead of throwing (server replies). */
+/**
+ * {@link parseComfyuiVersion} that returns `undefined` instead of throwing (server replies: a
+ * server reporting something else, such as a fork's own numbering, is treated as unknown).
+ */
 export function tryParseComfyuiVersion(text: unknown): ComfyuiVersion | undefined {
   if (typeof text !== "string") return undefined;
   const m = VERSION_RE.exec(text.trim());
   if (!m) return undefined;
-  const [major, minor, patch] = [m[1]!, m[2]!, m[3] ?? "0"].map(Number) as [number, number, number];
+  const [major, minor, patch] = [m[1]!, m[2]!, m[3]!].map(Number) as [number, number, number];
   return Object.freeze({ major, minor, patch, text: `${major}.${minor}.${patch}` });
+}
+
+/**
+ * The release whose rules comfyc applies for `version`: the version itself between
+ * {@link OLDEST_COMFYUI_VERSION} and {@link NEWEST_COMFYUI_VERSION}; a newer one gets the newest
+ * release's rules (comfyc cannot know what changed since), an older one the oldest's (the
+ * protocol document describes nothing before 0.3.64).
+ */
+export function appliedComfyuiRelease(version: string | ComfyuiVersion): string {
+  const v = typeof version === "string" ? parseComfyuiVersion(version) : version;
+  if (compareComfyuiVersions(v, NEWEST_COMFYUI_VERSION) > 0) return NEWEST_COMFYUI_VERSION;
+  if (compareComfyuiVersions(v, OLDEST_COMFYUI_VERSION) < 0) return OLDEST_COMFYUI_VERSION;
+  return v.text;
+}
+
+/**
+ * One line for a version outside the releases comfyc models, naming the release whose rules
+ * apply instead (see {@link appliedComfyuiRelease}); `undefined` for a modelled one.
+ *
+ * @param source names where the version came from (`--comfyui-version`, the server's `/system_stats`).
+ * @example comfyuiVersionNote("0.34.0", "--comfyui-version")
+ * // "--comfyui-version: ComfyUI 0.34.0 is newer than the newest release comfyc models (0.33.0): 0.33.0's rules apply, and what 0.34.0 changed is not modelled"
+ */
+export function comfyuiVersionNote(
+  version: string | ComfyuiVersion,
+  source = "comfyuiVersion",
+): string | undefined {
+  const v = typeof version === "string" ? parseComfyuiVersion(version, source) : version;
+  const applied = appliedComfyuiRelease(v);
+  if (applied === v.text) return undefined;
+  return applied === NEWEST_COMFYUI_VERSION
+    ? `${source}: ComfyUI ${v.text} is newer than the newest release comfyc models (${applied}): ${applied}'s rules apply, and what ${v.text} changed is not modelled`
+    : `${source}: ComfyUI ${v.text} is older than the oldest release comfyc models (${applied}): ${applied}'s rules apply`;
+}
+
+/** Versions already warned about, so each is reported once per process. */
+const noted = new Set<string>();
+
+/**
+ * Reports {@link comfyuiVersionNote} once per version and process: to `warn` when given (the
+ * CLI's stderr), else as a Node process warning (`process.emitWarning`, code
+ * `COMFYC_UNMODELLED_COMFYUI`; listen with `process.on("warning")`, silence with
+ * `--no-warnings`). Returns the note, or `undefined` for a modelled release.
+ */
+export function noteComfyuiVersion(
+  version: ComfyuiVersion,
+  source: string,
+  warn?: (line: string) => void,
+): string | undefined {
+  const note = comfyuiVersionNote(version, source);
+  if (note === undefined || noted.has(version.text)) return note;
+  noted.add(version.text);
+  if (warn) warn(note);
+  else process.emitWarning(note, { code: "COMFYC_UNMODELLED_COMFYUI" });
+  return note;
 }
 
 /**
@@ -283,6 +381,12 @@ export interface ComfyuiRulesOptions {
   readonly unreleased?: readonly UnreleasedBehaviour[];
   /** Names the option or flag the version came from, for the error text. */
   readonly source?: string;
+  /**
+   * How a version outside the releases comfyc models is reported (once per version and
+   * process, see {@link noteComfyuiVersion}): a function for the line (a CLI's stderr), `false`
+   * for not at all; default a Node process warning.
+   */
+  readonly warn?: ((line: string) => void) | false;
 }
 
 /** What one ComfyUI release does: its version and the behaviours it has. */
@@ -295,6 +399,8 @@ export interface ComfyuiRules {
 /**
  * The behaviours of one ComfyUI release. Without a version, those of
  * {@link NEWEST_COMFYUI_VERSION}; unreleased behaviours are off unless listed in `unreleased`.
+ * A release newer than {@link NEWEST_COMFYUI_VERSION} gets the newest release's behaviours, one
+ * older than {@link OLDEST_COMFYUI_VERSION} the oldest's, and a warning says so (`warn`).
  *
  * @throws {ComfyuiVersionError} for a string that is not a version.
  * @example comfyuiRules("0.3.64").has("dependencyCycle") // false
@@ -313,6 +419,8 @@ export function comfyuiRules(
       : typeof version === "string"
         ? parseComfyuiVersion(version, options.source)
         : version;
+  if (version !== undefined && options.warn !== false)
+    noteComfyuiVersion(v, options.source ?? "comfyuiVersion", options.warn);
   const asked = new Set<ComfyuiBehaviour>(options.unreleased ?? []);
   const enabled = new Set<ComfyuiBehaviour>();
   for (const [name, info] of Object.entries(COMFYUI_BEHAVIOURS) as [

@@ -876,7 +876,8 @@ export class Tracker {
     const reported = stats.system.comfyui_version;
     const version = tryParseComfyuiVersion(reported);
     if (version) {
-      const rules = comfyuiRules(version);
+      // Routes only: a newer release has them too, nothing to warn about.
+      const rules = comfyuiRules(version, { warn: false });
       return { jobs: rules.has("jobsApi"), cancel: rules.has("jobsCancel"), version: version.text };
     }
     // No release to go by (a fork, a proxy): the routes every ComfyUI has.

@@ -33,8 +33,11 @@ export interface ValidateOptions {
   /**
    * The ComfyUI release to behave like (`"0.3.64"`, `"0.33.0"`), or its rules from
    * `comfyuiRules()`. Each rule applies from the release that brought it (`COMFYUI_BEHAVIOURS`);
-   * unset means `NEWEST_COMFYUI_VERSION`. A string that is not a version throws
-   * `ComfyuiVersionError` (code `USAGE`).
+   * unset means `NEWEST_COMFYUI_VERSION`. A string that is not a release number throws
+   * `ComfyuiVersionError` (code `USAGE`; `parseComfyuiVersion`: a leading `v` is fine, a
+   * pre-release or partial number is not). A release newer than `NEWEST_COMFYUI_VERSION` gets the
+   * newest rules, one older than `OLDEST_COMFYUI_VERSION` the oldest's, with one process warning
+   * per version (`noteComfyuiVersion`).
    */
   readonly comfyuiVersion?: string | ComfyuiRules;
   /** `partial_execution_targets`: only these output nodes count. */

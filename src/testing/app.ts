@@ -85,7 +85,10 @@ export interface TestServerOptions {
   /**
    * The ComfyUI release to behave like and to report in `/system_stats` (default
    * {@link DEFAULT_COMFYUI_VERSION}); each behaviour of `COMFYUI_BEHAVIOURS` applies from its
-   * release. Throws `ComfyuiVersionError` for a string that is not a version.
+   * release. `"0.3.64"` or `"v0.3.64"`; `ComfyuiVersionError` (code `USAGE`) for anything else,
+   * a pre-release (`0.33.0-rc1`) or partial number (`0.3`) included. A release newer than
+   * `NEWEST_COMFYUI_VERSION` is reported as given and behaves like the newest (a process warning
+   * says so, `noteComfyuiVersion`).
    */
   readonly comfyuiVersion?: string;
   /** Behaviours seen only in unreleased ComfyUI files to turn on (such as `duplicatePromptId`). */

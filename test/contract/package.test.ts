@@ -28,6 +28,7 @@ describe("the built package", () => {
       "comfyc",
       [
         "$unsafeLink",
+        "appliedComfyuiRelease",
         "COMFYUI_BEHAVIOURS",
         "ComfycError",
         "ComfyuiVersionError",
@@ -41,6 +42,7 @@ describe("the built package", () => {
         "comboOptions",
         "comfyuiText",
         "comfyuiRules",
+        "comfyuiVersionNote",
         "compareComfyuiVersions",
         "defineNode",
         "defineWorkflow",

@@ -220,9 +220,40 @@ describe("POST /prompt", () => {
   });
 
   test("a version that is not a version is refused at start", async () => {
-    await expect(startTestServer({ comfyuiVersion: "banana" })).rejects.toMatchObject({
-      code: "USAGE",
+    for (const bad of ["banana", "0.3", "0.33.0-rc1", "00.3.64"])
+      await expect(startTestServer({ comfyuiVersion: bad })).rejects.toMatchObject({
+        code: "USAGE",
+        message: expect.stringContaining(`comfyuiVersion: "${bad}" is not a ComfyUI version`),
+      });
+  });
+
+  test("a release newer than comfyc models: reported as given, 0.33.0's behaviour, one process warning", async () => {
+    const warned = new Promise<Error>((resolve) => {
+      const listener = (w: Error) => {
+        if (!w.message.includes("0.40.0")) return;
+        process.off("warning", listener);
+        resolve(w);
+      };
+      process.on("warning", listener);
     });
+    const newer = await startTestServer({ comfyuiVersion: "v0.40.0" });
+    try {
+      expect((await warned).message).toBe(
+        "comfyuiVersion: ComfyUI 0.40.0 is newer than the newest release comfyc models (0.33.0): 0.33.0's rules apply, and what 0.40.0 changed is not modelled",
+      );
+      expect(newer.comfyuiVersion).toBe("0.40.0");
+      const stats = (await (await fetch(`${newer.url}/system_stats`)).json()) as {
+        system: { comfyui_version: string };
+      };
+      expect(stats.system.comfyui_version).toBe("0.40.0");
+      // 0.33.0's rules: an unknown class is missing_node_type (0.12.0+), not invalid_prompt.
+      const r = await post(`${newer.url}/prompt`, {
+        prompt: { "1": { class_type: "Nope", inputs: {} } },
+      });
+      expect(r.body.error.type).toBe("missing_node_type");
+    } finally {
+      await newer.close();
+    }
   });
 
   test("a v0.3.64 server accepts any prompt id and reports invalid_prompt for unknown classes", async () => {

@@ -250,6 +250,60 @@ describe("comfyc validate", () => {
     },
   );
 
+  test("--comfyui-version: a v prefix is fine; pre-release, partial and zero-padded numbers are refused (exit 2) saying why", async () => {
+    const file = write({ "1": { class_type: "Nope", inputs: {} } });
+    const run = (v: string) =>
+      cli("validate", file, "--schema", BUNDLED_SCHEMA, "--json", "--comfyui-version", v);
+    const tagged = await run("v0.3.64");
+    expect(tagged.code).toBe(1);
+    expect(JSON.parse(tagged.stdout).error.type).toBe("invalid_prompt");
+    const refused: [string, RegExp][] = [
+      ["0.33.0-rc1", /"-rc1" marks a pre-release, which comes before 0\.33\.0/],
+      ["0.3", /three parts, major\.minor\.patch/],
+      ["00.3.64", /leading zero[\s\S]*→ Write it without leading zeros: 0\.3\.64/],
+    ];
+    for (const [v, why] of refused) {
+      const bad = await run(v);
+      expect(bad.code, v).toBe(2);
+      expect(bad.stdout).toBe("");
+      expect(bad.stderr).toContain(`--comfyui-version: "${v}" is not a ComfyUI version`);
+      expect(bad.stderr).toMatch(why);
+    }
+  });
+
+  test("--comfyui-version newer than the newest modelled release: its rules, one warning naming 0.33.0", async () => {
+    const file = write({
+      "1": { class_type: "EmptyImage", inputs: { width: 8, height: 8, batch_size: 1, color: 0 } },
+      "2": { class_type: "PreviewImage", inputs: { images: ["1", 0] } },
+    });
+    const newer = await cli(
+      "validate",
+      file,
+      "--schema",
+      BUNDLED_SCHEMA,
+      "--comfyui-version",
+      "999.0.0",
+    );
+    expect(newer.code).toBe(0);
+    const lines = newer.stderr.split("\n");
+    expect(lines.filter((l) => l.startsWith("warning:"))).toEqual([
+      "warning: --comfyui-version: ComfyUI 999.0.0 is newer than the newest release comfyc models (0.33.0): 0.33.0's rules apply, and what 999.0.0 changed is not modelled",
+    ]);
+    expect(newer.stderr).toContain("(ComfyUI 999.0.0, judged by 0.33.0's rules)");
+    const unknown = write({ "1": { class_type: "Nope", inputs: {} } });
+    const json = await cli(
+      "validate",
+      unknown,
+      "--schema",
+      BUNDLED_SCHEMA,
+      "--json",
+      "--comfyui-version",
+      "1.0.0",
+    );
+    expect(JSON.parse(json.stdout).error.type).toBe("missing_node_type");
+    expect(json.stderr).toMatch(/^warning: .*1\.0\.0 is newer/m);
+  });
+
   test("an editor workflow is converted with the same schema, saying so in one line", async () => {
     const file = join(ROOT, "test", "fixtures", "import", "ui", "ui_tpl_default.json");
     const { stderr } = await cli("validate", file, "--schema", BUNDLED_SCHEMA);
