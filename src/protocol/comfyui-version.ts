@@ -40,12 +40,13 @@ export class ComfyuiVersionError extends ComfycError {
     readonly source: string,
     /** Why it is not a release number, when more can be said than "not a version". */
     readonly problem?: string,
-    hint?: string,
+    /** What to write instead, when the default advice does not fit. */
+    fix?: string,
   ) {
     super(
       "USAGE",
       `${source}: ${JSON.stringify(value)} is not a ComfyUI version${problem ? ` (${problem})` : ""}`,
-      hint ??
+      fix ??
         `Give a release number such as ${OLDEST_COMFYUI_VERSION} or ${NEWEST_COMFYUI_VERSION} (major.minor.patch, as /system_stats reports in system.comfyui_version; a leading "v" is fine); omit it to behave like ${NEWEST_COMFYUI_VERSION}.`,
     );
   }
