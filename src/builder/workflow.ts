@@ -248,6 +248,8 @@ export class Workflow {
       : raw;
     return validatePrompt(prompt, lookup, {
       opaqueClasses: opaque,
+      // localFile()/fileBytes() markers become file names when the runtime uploads them.
+      pendingUpload: (v) => v !== null && typeof v === "object" && "__comfycUpload" in v,
       ...(options.comfyuiVersion ? { comfyuiVersion: options.comfyuiVersion } : {}),
     });
   }

@@ -269,6 +269,12 @@ export const COMFYUI_BEHAVIOURS = {
     summary: "extra_data.create_time (ms) is added at queue time",
     source: "2fde9597, #10741 (changes #15)",
   },
+  usageSourceHeader: {
+    since: "0.25.0",
+    summary:
+      "POST /prompt stores the Comfy-Usage-Source header as extra_data.comfy_usage_source when absent",
+    source: "bc5f8eca, #14404 (changes #17)",
+  },
   systemStatsPlatform: {
     since: "0.4.0",
     summary: '/system_stats system.os is sys.platform ("linux"), not os.name ("posix")',

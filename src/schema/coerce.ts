@@ -10,14 +10,26 @@ export class PyException extends Error {
   }
 }
 
-const typeName = (v: unknown): string =>
-  v === null || v === undefined
-    ? "NoneType"
-    : Array.isArray(v)
-      ? "list"
-      : typeof v === "object"
-        ? "dict"
-        : typeof v;
+/**
+ * Python's `type(v).__name__` for a JSON value as `json.loads` makes it. A number is `int` when it
+ * is an integer (JSON `5.0`, a `float` in Python, reads as 5 here, so it says `int`).
+ */
+export function pyTypeName(v: unknown): string {
+  if (v === null || v === undefined) return "NoneType";
+  if (Array.isArray(v)) return "list";
+  switch (typeof v) {
+    case "boolean":
+      return "bool";
+    case "bigint":
+      return "int";
+    case "number":
+      return Number.isInteger(v) ? "int" : "float";
+    case "string":
+      return "str";
+    default:
+      return "dict";
+  }
+}
 
 /** Python's `int(v)` for a JSON value: truncates floats, parses integer strings. */
 export function pyIntOf(v: unknown): number | bigint {
@@ -41,7 +53,7 @@ export function pyIntOf(v: unknown): number | bigint {
   }
   throw new PyException(
     "TypeError",
-    `int() argument must be a string, a bytes-like object or a real number, not '${typeName(v)}'`,
+    `int() argument must be a string, a bytes-like object or a real number, not '${pyTypeName(v)}'`,
   );
 }
 
@@ -62,7 +74,7 @@ export function pyFloatOf(v: unknown): number {
   }
   throw new PyException(
     "TypeError",
-    `float() argument must be a string or a real number, not '${typeName(v)}'`,
+    `float() argument must be a string or a real number, not '${pyTypeName(v)}'`,
   );
 }
 

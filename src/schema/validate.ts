@@ -1,7 +1,7 @@
 import { comfyuiRules, type ComfyuiRules } from "../protocol/comfyui-version.js";
 import type { ErrorObj, NodeErrors } from "../protocol/prompt.js";
 import { exactLimit } from "../protocol/integers.js";
-import { PyException, pyBoolOf, pyFloatOf, pyIntOf, pyStrOf } from "./coerce.js";
+import { PyException, pyBoolOf, pyFloatOf, pyIntOf, pyStrOf, pyTypeName } from "./coerce.js";
 import type { InputConfig, InputIR, NodeClassIR, NodeSchema } from "./ir.js";
 import { pyFloat, pyInt, pyRepr, pyStr } from "./python-format.js";
 
@@ -20,12 +20,58 @@ export type ClassLookup = (classType: string) => ValidatorClass | undefined;
 
 /**
  * A node's custom validator (`VALIDATE_INPUTS`): the inputs it declares, which the server then
- * does not range- or membership-check, and an optional check of their constant values
- * (`true` passes; a string is the reason it failed).
+ * does not range- or membership-check, and an optional check of their values as the server passes
+ * them (`get_input_data` in execution.py: a link is `null`, an input not given is absent). `true`
+ * passes; a string is the reason it failed; a thrown `PyException` is an exception raised inside
+ * `VALIDATE_INPUTS`, reported as the server reports one (`exception_during_inner_validation` on
+ * the node, from the node that links to it).
  */
 export interface CustomValidator {
   readonly inputs: readonly string[];
   readonly check?: (values: Readonly<Record<string, unknown>>) => true | string;
+}
+
+/** Classes whose `VALIDATE_INPUTS(s, image)` checks `folder_paths.exists_annotated_filepath`. */
+const IMAGE_LOADERS: ReadonlySet<string> = new Set([
+  "LoadImage",
+  "LoadImageMask",
+  "LoadImageOutput",
+]);
+
+/**
+ * The `image` argument of LoadImage's, LoadImageMask's or LoadImageOutput's `VALIDATE_INPUTS`
+ * (nodes.py) up to the file lookup, raising what the real release raises first
+ * (observed on 0.3.64 and 0.33.0):
+ * - no `image` given: `TypeError` `LoadImage.VALIDATE_INPUTS() missing 1 required positional
+ *   argument: 'image'` (LoadImageMask names itself before 0.33.0, where it has a method of its own;
+ *   the release that made it a LoadImage subclass is not dated, so releases between take 0.3.64's,
+ *   as for `tracebackFrames0330`);
+ * - an `image` that is not a str (a number, a list, `null` for a link): `AttributeError`
+ *   `'int' object has no attribute 'endswith'`, from `folder_paths.annotated_filepath`.
+ *
+ * @returns the file reference (`"name.png [output]"`), for the caller to look up.
+ * @throws PyException as above.
+ */
+export function imageLoaderArgument(
+  classType: string,
+  values: Readonly<Record<string, unknown>>,
+  rules: ComfyuiRules,
+): string {
+  if (!("image" in values)) {
+    const owner =
+      classType === "LoadImageMask" && !rules.has("tracebackFrames0330") ? classType : "LoadImage";
+    throw new PyException(
+      "TypeError",
+      `${owner}.VALIDATE_INPUTS() missing 1 required positional argument: 'image'`,
+    );
+  }
+  const image = values["image"];
+  if (typeof image !== "string")
+    throw new PyException(
+      "AttributeError",
+      `'${pyTypeName(image)}' object has no attribute 'endswith'`,
+    );
+  return image;
 }
 
 /** Options of {@link validatePrompt}. */
@@ -53,6 +99,12 @@ export interface ValidateOptions {
    * `LoadImage`'s are: not membership-checked, because offline the file list is unknown.
    */
   readonly customValidators?: Readonly<Record<string, CustomValidator>>;
+  /**
+   * Values that stand for a file the caller uploads before it sends the prompt (the builder's
+   * `localFile()` and `fileBytes()` markers): an image loader's built-in check takes them as the
+   * file name they will become, not as the object they are now.
+   */
+  readonly pendingUpload?: (value: unknown) => boolean;
 }
 
 /** The outcome: `valid` means ComfyUI would queue the prompt (a 200). */
@@ -662,8 +714,9 @@ class Context {
     }
     if (custom?.check) {
       const args = custom.inputs.filter((name) => name in inputs);
+      // get_input_data without outputs: a link's value is None (execution.py is_link).
       const values = Object.fromEntries(
-        args.map((name) => [name, Array.isArray(inputs[name]) ? null : inputs[name]]),
+        args.map((name) => [name, isLink(inputs[name]) ? null : inputs[name]]),
       );
       const result = custom.check(values);
       if (result !== true) {
@@ -726,6 +779,18 @@ class Context {
   #customValidator(cls: ValidatorClass): CustomValidator | undefined {
     const explicit = this.options.customValidators?.[cls.classType];
     if (explicit) return explicit;
+    if (IMAGE_LOADERS.has(cls.classType) && cls.inputs.some((i) => i.name === "image")) {
+      // Offline the files are unknown, but what VALIDATE_INPUTS raises before looking is not.
+      const { rules, options } = this;
+      return {
+        inputs: ["image"],
+        check: (values) => {
+          if (!options.pendingUpload?.(values["image"]))
+            imageLoaderArgument(cls.classType, values, rules);
+          return true;
+        },
+      };
+    }
     let implied = impliedValidators.get(cls.inputs);
     if (implied === undefined) {
       const uploads = cls.inputs.filter(
@@ -782,6 +847,19 @@ class Context {
       this.#cycleErrors.set(id, list);
     }
   }
+}
+
+/**
+ * comfy_execution/graph_utils.py `is_link`: a two-element list of a str node id and a number
+ * (a bool is a Python int too).
+ */
+function isLink(v: unknown): boolean {
+  return (
+    Array.isArray(v) &&
+    v.length === 2 &&
+    typeof v[0] === "string" &&
+    (typeof v[1] === "number" || typeof v[1] === "bigint" || typeof v[1] === "boolean")
+  );
 }
 
 /** Upload and remote combos' implied validator (no check of their own), per class's inputs. */

@@ -17,7 +17,7 @@ import {
 import { parseJsonLossless, stringifyJson } from "../protocol/json.js";
 import type { NodeSchema } from "../schema/ir.js";
 import { normalizeObjectInfo } from "../schema/normalize.js";
-import type { CustomValidator } from "../schema/validate.js";
+import { imageLoaderArgument, type CustomValidator } from "../schema/validate.js";
 import { authorized, sendUnauthorized, type TestServerAuth } from "./auth.js";
 import { Executor, type ExecutorState, type NodeScript } from "./executor.js";
 import { Faults, type HttpFault } from "./faults.js";
@@ -28,8 +28,8 @@ import {
   HttpStatus,
   readBody,
   sendEmpty,
+  sendInternalError,
   sendText,
-  TEXT_500,
   type Route,
 } from "./http.js";
 import { encodePng, pattern, toRgba } from "./images.js";
@@ -222,18 +222,20 @@ export class App {
     this.maxUpload = options.maxUploadSize ?? 100 * 1024 * 1024;
     this.features = { supports_preview_metadata: true, max_upload_size: this.maxUpload };
     const folders = this.folders;
-    const loadImage: CustomValidator = {
+    const rules = this.rules;
+    // nodes.py VALIDATE_INPUTS of the image loaders: what they raise first, then the file.
+    const loadImage = (classType: string): CustomValidator => ({
       inputs: ["image"],
-      check: (v) =>
-        typeof v["image"] === "string" && folders.annotatedPath(v["image"])
-          ? true
-          : `Invalid image file: ${String(v["image"])}`,
-    };
+      check: (v) => {
+        const image = imageLoaderArgument(classType, v, rules);
+        return folders.annotatedPath(image) ? true : `Invalid image file: ${image}`;
+      },
+    });
     // LoadImageOutput subclasses LoadImage and inherits its VALIDATE_INPUTS (nodes.py).
     this.customValidators = {
-      LoadImage: loadImage,
-      LoadImageMask: loadImage,
-      LoadImageOutput: loadImage,
+      LoadImage: loadImage("LoadImage"),
+      LoadImageMask: loadImage("LoadImageMask"),
+      LoadImageOutput: loadImage("LoadImageOutput"),
     };
     this.executor = new Executor(
       this.state,
@@ -430,8 +432,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
         body: () => readBody(req, app.maxUpload),
       });
     } catch (e) {
-      if (e instanceof HttpStatus && e.status !== 500) return sendEmpty(res, e.status);
-      sendText(res, 500, TEXT_500);
+      if (e instanceof HttpStatus && e.status !== 500)
+        return e.text === undefined ? sendEmpty(res, e.status) : sendText(res, e.status, e.text);
+      sendInternalError(req, res);
     }
   };
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {

@@ -5,11 +5,91 @@ import { parseJsonLossless, stringifyJson } from "../protocol/json.js";
 /** aiohttp's plain-text body of an unhandled exception (protocol §1). */
 export const TEXT_500 = "500 Internal Server Error\n\nServer got itself in trouble";
 
-/** Thrown by a handler to answer with a bare status, as aiohttp does for its own errors. */
+/** The same for a client whose `Accept` names `text/html` (a browser). */
+const HTML_500 =
+  "<html><head><title>500 Internal Server Error</title></head><body>\n<h1>500 Internal Server Error</h1>\nServer got itself in trouble\n</body></html>\n";
+
+/**
+ * aiohttp's answer to an exception a handler did not catch (web_protocol.py `handle_error`, as
+ * 0.3.64 and 0.33.0 answer it): `500` with {@link TEXT_500}, or an HTML page when the request's
+ * `Accept` names `text/html`, and `Connection: close` (aiohttp always closes the connection).
+ */
+export function sendInternalError(req: IncomingMessage, res: ServerResponse): void {
+  const html = (req.headers.accept ?? "").includes("text/html");
+  const text = html ? HTML_500 : TEXT_500;
+  res.writeHead(500, {
+    "Content-Type": html ? "text/html; charset=utf-8" : "text/plain; charset=utf-8",
+    "Content-Length": Buffer.byteLength(text),
+    Connection: "close",
+  });
+  res.end(text);
+}
+
+/**
+ * Reason phrases where Python's `http.HTTPStatus`, which aiohttp writes on the status line,
+ * differs from Node's (`413 Request Entity Too Large`, Node's `Payload Too Large`).
+ */
+const PYTHON_REASONS: Readonly<Record<number, string>> = {
+  413: "Request Entity Too Large",
+  414: "Request-URI Too Long",
+  416: "Requested Range Not Satisfiable",
+};
+
+function writeHead(res: ServerResponse, status: number, headers: Record<string, string | number>) {
+  const reason = PYTHON_REASONS[status];
+  if (reason) res.writeHead(status, reason, headers);
+  else res.writeHead(status, headers);
+}
+
+/**
+ * Thrown by a handler to answer with a status, as aiohttp does for its own errors: a bare status,
+ * or the plain text of an aiohttp `HTTPException` (`text/plain; charset=utf-8`).
+ */
 export class HttpStatus extends Error {
-  constructor(readonly status: number) {
-    super(String(status));
+  constructor(
+    readonly status: number,
+    readonly text?: string,
+  ) {
+    super(text ?? String(status));
   }
+}
+
+/**
+ * aiohttp's `HTTPRequestEntityTooLarge` (413) as ComfyUI answers a body over its
+ * `client_max_size` (`--max-upload-size`, 100 MiB by default; server.py `web.Application`):
+ * `Maximum request body size <limit> exceeded, actual body size <n>`, where `n` is how much of the
+ * body had been read when the limit was crossed (it depends on how the bytes arrived; observed on
+ * 0.3.64 and 0.33.0, aiohttp 3.8.4).
+ */
+export function bodyTooLarge(limit: number, actual: number): HttpStatus {
+  return new HttpStatus(
+    413,
+    `Maximum request body size ${limit} exceeded, actual body size ${actual}`,
+  );
+}
+
+/**
+ * How long the rest of a rejected body is read and dropped before the connection is closed:
+ * aiohttp's `lingering_time` (10 s; web_protocol.py). A body that ends in time leaves the
+ * connection open for the next request, as on the real server.
+ */
+const LINGER_MS = 10_000;
+
+/**
+ * Reads and drops what is left of a request body after an early answer, as aiohttp does
+ * (web_protocol.py `start`: "read and ignore" until the payload ends or `lingering_time` runs out,
+ * then it closes the connection). Nothing is kept in memory.
+ */
+export function discardRest(req: IncomingMessage): void {
+  req.removeAllListeners("data");
+  if (req.complete) return;
+  req.on("data", () => undefined);
+  const timer = setTimeout(() => req.socket.destroy(), LINGER_MS);
+  timer.unref();
+  const done = () => clearTimeout(timer);
+  req.once("end", done);
+  req.once("close", done);
+  req.resume();
 }
 
 /** One request as a route handler sees it. */
@@ -86,7 +166,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 
 /** A reply of JSON text already serialized. */
 export function sendJsonBody(res: ServerResponse, status: number, text: string | Buffer): void {
-  res.writeHead(status, {
+  writeHead(res, status, {
     "Content-Type": "application/json; charset=utf-8",
     "Content-Length": Buffer.byteLength(text),
   });
@@ -94,12 +174,12 @@ export function sendJsonBody(res: ServerResponse, status: number, text: string |
 }
 
 export function sendEmpty(res: ServerResponse, status: number): void {
-  res.writeHead(status, { "Content-Type": "application/octet-stream", "Content-Length": 0 });
+  writeHead(res, status, { "Content-Type": "application/octet-stream", "Content-Length": 0 });
   res.end();
 }
 
 export function sendText(res: ServerResponse, status: number, text: string): void {
-  res.writeHead(status, {
+  writeHead(res, status, {
     "Content-Type": "text/plain; charset=utf-8",
     "Content-Length": Buffer.byteLength(text),
   });
@@ -121,15 +201,23 @@ export function asObject(v: unknown): Record<string, unknown> {
     : {};
 }
 
+/**
+ * The whole request body, for a JSON route: aiohttp's `Request.read()` (web_request.py), which
+ * raises {@link bodyTooLarge} as soon as the bytes read reach `limit` (`>=`: a body of exactly
+ * the limit is refused too), whatever the `Content-Length` says (nothing is refused up front: a
+ * declared 200 MB body gets no answer until 100 MiB of it have arrived). The rest is read and
+ * dropped ({@link discardRest}), so memory stays at most `limit` plus one chunk.
+ */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on("data", (c: Buffer) => {
       size += c.length;
-      if (size > limit) {
-        reject(new HttpStatus(413));
-        req.destroy();
+      if (size >= limit) {
+        chunks.length = 0;
+        discardRest(req);
+        reject(bodyTooLarge(limit, size));
         return;
       }
       chunks.push(c);
@@ -139,7 +227,13 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-/** A multipart form's fields and its file part (`image` for ComfyUI's uploads). */
+/**
+ * A multipart form's fields and its file part (`image` for ComfyUI's uploads), read as aiohttp's
+ * `Request.post()` reads one (web_request.py, Debian's aiohttp 3.8.4 that 0.3.64 and 0.33.0 run
+ * on): the decoded bytes of every part's value count against `limit` together (part headers and
+ * boundaries do not), and crossing it (`>`: exactly the limit passes) answers
+ * {@link bodyTooLarge} with the count so far; the rest of the body is dropped unread.
+ */
 export function readMultipart(
   req: IncomingMessage,
   limit: number,
@@ -148,27 +242,50 @@ export function readMultipart(
   return new Promise((resolve, reject) => {
     let parser: busboy.Busboy;
     try {
-      parser = busboy({ headers: req.headers, limits: { fileSize: limit } });
+      // A field may be as long as the limit (busboy would cut it at 1 MiB); one longer is over.
+      parser = busboy({ headers: req.headers, limits: { fieldSize: limit + 1 } });
     } catch {
       reject(new HttpStatus(400));
       return;
     }
     const fields: Record<string, string> = {};
     let file: { filename: string; bytes: Buffer } | undefined;
-    parser.on("field", (name, value) => {
+    let size = 0;
+    let over = false;
+    const count = (n: number): boolean => {
+      size += n;
+      if (over || size <= limit) return over;
+      over = true;
+      req.unpipe(parser);
+      discardRest(req);
+      reject(bodyTooLarge(limit, size));
+      return true;
+    };
+    parser.on("field", (name, value, info) => {
+      if (count(info.valueTruncated ? limit + 1 : Buffer.byteLength(value))) return;
       fields[name] = value;
     });
     parser.on("file", (name, stream, info) => {
       const chunks: Buffer[] = [];
-      stream.on("data", (c: Buffer) => chunks.push(c));
-      stream.on("limit", () => reject(new HttpStatus(413)));
+      stream.on("data", (c: Buffer) => {
+        if (count(c.length)) {
+          chunks.length = 0;
+          stream.resume();
+          return;
+        }
+        if (name === filePart) chunks.push(c);
+      });
       stream.on("end", () => {
-        if (name === filePart)
+        if (name === filePart && !over)
           file = { filename: info.filename ?? "", bytes: Buffer.concat(chunks) };
       });
     });
-    parser.on("close", () => resolve({ fields, ...(file ? { file } : {}) }));
-    parser.on("error", () => reject(new HttpStatus(400)));
+    parser.on("close", () => {
+      if (!over) resolve({ fields, ...(file ? { file } : {}) });
+    });
+    parser.on("error", () => {
+      if (!over) reject(new HttpStatus(400));
+    });
     req.pipe(parser);
   });
 }

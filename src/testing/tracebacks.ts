@@ -401,6 +401,18 @@ interface ValidationLines {
   readonly returnType: number;
   /** 0.33.0 passes `visiting` down (cycle detection). */
   readonly visiting: boolean;
+  /**
+   * A V1 `VALIDATE_INPUTS` call: `validate_inputs`' `ret = await _async_map_node_over_list(…)`,
+   * `_async_map_node_over_list`'s call with values and without (`process_inputs({})`: no
+   * argument given), `process_inputs`' `result = f(**inputs)`.
+   */
+  readonly custom: readonly [call: number, each: number, none: number, process: number];
+  /**
+   * The image loaders' `VALIDATE_INPUTS` (nodes.py) by class, then folder_paths.py's
+   * `exists_annotated_filepath` and `annotated_filepath` (`name.endswith("[output]")`).
+   */
+  readonly loaders: Readonly<Record<string, number>>;
+  readonly annotated: readonly [exists: number, endswith: number];
 }
 
 const VALIDATION_LINES: Readonly<Record<"0.3.64" | "0.33.0", ValidationLines>> = {
@@ -411,6 +423,10 @@ const VALIDATION_LINES: Readonly<Record<"0.3.64" | "0.33.0", ValidationLines>> =
     linkedClass: 788,
     returnType: 790,
     visiting: false,
+    custom: [932, 289, 285, 277],
+    // LoadImageOutput inherits LoadImage's; LoadImageMask has its own in 0.3.64.
+    loaders: { LoadImage: 1701, LoadImageOutput: 1701, LoadImageMask: 1750 },
+    annotated: [205, 177],
   },
   "0.33.0": {
     prompt: 1184,
@@ -419,6 +435,10 @@ const VALIDATION_LINES: Readonly<Record<"0.3.64" | "0.33.0", ValidationLines>> =
     linkedClass: 933,
     returnType: 935,
     visiting: true,
+    custom: [1091, 318, 314, 306],
+    // LoadImageMask and LoadImageOutput both subclass LoadImage in 0.33.0.
+    loaders: { LoadImage: 1808, LoadImageOutput: 1808, LoadImageMask: 1808 },
+    annotated: [361, 258],
   },
 };
 
@@ -426,12 +446,17 @@ const VALIDATION_LINES: Readonly<Record<"0.3.64" | "0.33.0", ValidationLines>> =
  * The `extra_info.traceback` of an `exception_during_validation` (the output node itself
  * raised: `validate_prompt` → `validate_inputs`) or `exception_during_inner_validation` (a linked
  * node raised: the caller's `validate_inputs` → the linked node's), as the release writes it:
- * always two frames, because each `validate_inputs` catches what its inputs' validation raises.
+ * the caller's frame, then where the node raised: two frames in all for the checks of
+ * `validate_inputs` itself, because each `validate_inputs` catches what its inputs' validation
+ * raises; four for an image loader's `VALIDATE_INPUTS` called without its argument (TypeError)
+ * and seven for one given a value that is not a str (AttributeError in folder_paths.py).
  * `[]` for an exception the validator raises where the real frames are not known
  * (`RecursionError`, whose frames run to Python's recursion limit).
  *
  * @param details the error's `details` (the exception message): `'inputs'` is the KeyError of a
  *   node without inputs, another KeyError a link to a missing node.
+ * @param classType the class of the node that raised (the `node_errors` entry's): picks the
+ *   image loader's `VALIDATE_INPUTS` line.
  */
 export function validationTraceback(
   kind: "exception_during_validation" | "exception_during_inner_validation",
@@ -439,32 +464,67 @@ export function validationTraceback(
   details: string,
   rules: ComfyuiRules,
   root: string,
+  classType?: string,
 ): string[] {
   const at = VALIDATION_LINES[rules.has("tracebackFrames0330") ? "0.33.0" : "0.3.64"];
-  let raised: PyFrame;
+  let raised: PyFrame[];
+  const loader = classType === undefined ? undefined : at.loaders[classType];
   if (exceptionType === "KeyError" && details === "'inputs'")
     raised = [
-      "execution.py",
-      at.inputs,
-      "validate_inputs",
-      "inputs = prompt[unique_id]['inputs']",
-      [9, "~~~~~~~~~~~~~~~~~^^^^^^^^^^"],
+      [
+        "execution.py",
+        at.inputs,
+        "validate_inputs",
+        "inputs = prompt[unique_id]['inputs']",
+        [9, "~~~~~~~~~~~~~~~~~^^^^^^^^^^"],
+      ],
     ];
   else if (exceptionType === "KeyError")
     raised = [
-      "execution.py",
-      at.linkedClass,
-      "validate_inputs",
-      "o_class_type = prompt[o_id]['class_type']",
-      [15, "~~~~~~^^^^^^"],
+      [
+        "execution.py",
+        at.linkedClass,
+        "validate_inputs",
+        "o_class_type = prompt[o_id]['class_type']",
+        [15, "~~~~~~^^^^^^"],
+      ],
+    ];
+  else if (loader && exceptionType === "TypeError" && details.includes("VALIDATE_INPUTS()"))
+    raised = customCall(at, false);
+  else if (loader && exceptionType === "AttributeError" && details.endsWith("'endswith'"))
+    raised = [
+      ...customCall(at, true),
+      [
+        "nodes.py",
+        loader,
+        "VALIDATE_INPUTS",
+        "if not folder_paths.exists_annotated_filepath(image):",
+        [7, 52],
+      ],
+      [
+        "folder_paths.py",
+        at.annotated[0],
+        "exists_annotated_filepath",
+        "name, base_dir = annotated_filepath(name)",
+        [17, 41],
+      ],
+      [
+        "folder_paths.py",
+        at.annotated[1],
+        "annotated_filepath",
+        'if name.endswith("[output]"):',
+        [3, 16],
+      ],
     ];
   else if (exceptionType === "IndexError" || exceptionType === "TypeError")
     raised = [
-      "execution.py",
-      at.returnType,
-      "validate_inputs",
-      "received_type = r[val[1]]",
-      [16, "~^^^^^^^^"],
+      [
+        "execution.py",
+        at.returnType,
+        "validate_inputs",
+        "received_type = r[val[1]]",
+        [16, "~^^^^^^^^"],
+      ],
     ];
   else return [];
   const caller: PyFrame =
@@ -483,7 +543,20 @@ export function validationTraceback(
           `r = await validate_inputs(prompt_id, prompt, o_id, validated${at.visiting ? ", visiting" : ""})`,
           [4, at.visiting ? 71 : 61],
         ];
-  return [caller, raised].map((f) => formatFrame(f, root));
+  return [caller, ...raised].map((f) => formatFrame(f, root));
+}
+
+/** `validate_inputs` calling a V1 `VALIDATE_INPUTS`, down to `process_inputs`' call. */
+function customCall(at: ValidationLines, withValues: boolean): PyFrame[] {
+  const [call, each, none, process] = at.custom;
+  const map = `ret = await _async_map_node_over_list(prompt_id, unique_id, obj_class, input_filtered, validate_function_name, ${at.visiting ? "v3_data=v3_data" : "hidden_inputs=hidden_inputs"})`;
+  return [
+    ["execution.py", call, "validate_inputs", map, [6, map.length]],
+    withValues
+      ? ["execution.py", each, "_async_map_node_over_list", "await process_inputs(input_dict, i)"]
+      : ["execution.py", none, "_async_map_node_over_list", "await process_inputs({})"],
+    ["execution.py", process, "process_inputs", "result = f(**inputs)", [9, 20]],
+  ];
 }
 
 /**
@@ -524,6 +597,7 @@ export function withValidationTracebacks<T extends Record<string, { errors: read
               String(error.details),
               rules,
               root,
+              (entry as { class_type?: string }).class_type,
             ),
           },
         };

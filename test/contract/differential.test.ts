@@ -15,6 +15,7 @@ import { validatePrompt } from "../../src/schema/validate.js";
 import { startTestServer, type TestServer } from "../../src/testing/index.js";
 import { COMFYUI_REAL, HAS_REAL_COMFYUI } from "../real-comfyui.js";
 import { errorOf, freePort, queued, started, until } from "../waits.js";
+import { postStreamed } from "../streamed-post.js";
 import { rawSocket } from "./ws-helper.js";
 import { cli } from "../helpers-cli.js";
 
@@ -262,6 +263,89 @@ const EXCHANGES: readonly Exchange[] = [
   {
     name: "a client prompt_id that is a canonical UUID",
     body: prompt({ "1": empty(), "2": preview("1") }, `, "prompt_id": "${UUID}"`),
+  },
+  // post_prompt raising (aiohttp's 500), read from server.py / execution.py of each release.
+  {
+    name: "a node that is a number ('class_type' not in 5)",
+    body: `{"prompt": {"1": 5}}`,
+    differs: {
+      "0.3.64": { offline: "the server answers a bare 500; the validator rejects the node" },
+      "0.33.0": { offline: "the server answers a bare 500; the validator rejects the node" },
+    },
+  },
+  {
+    name: "a node that is a str (0.33.0: node_data.get raises)",
+    body: `{"prompt": {"1": "abc"}}`,
+    differs: {
+      "0.33.0": { offline: "the server answers a bare 500; the validator rejects the node" },
+    },
+  },
+  {
+    name: "an unknown class whose _meta is a str (0.33.0: _meta.get raises)",
+    body: `{"prompt": {"1": {"class_type": "Nope", "inputs": {}, "_meta": "x"}}}`,
+    differs: {
+      "0.33.0": { offline: "the server answers a bare 500; the validator rejects the node" },
+    },
+  },
+  {
+    name: 'a number that float() refuses ("abc")',
+    body: prompt({ "1": empty(), "2": preview("1") }, `, "number": "abc"`),
+    differs: {
+      "0.3.64": { offline: "number is read by the server, not by the validator" },
+      "0.33.0": { offline: "number is read by the server, not by the validator" },
+    },
+  },
+  {
+    name: "extra_data that is a list, valid prompt (0.33.0: create_time assignment raises)",
+    body: prompt({ "1": empty(), "2": preview("1") }, `, "extra_data": [1]`),
+    differs: {
+      "0.33.0": { offline: "extra_data is read by the server, not by the validator" },
+    },
+  },
+  {
+    // Never a valid prompt with a number or null extra_data: 0.3.64 queues it and its prompt
+    // worker thread dies on `"client_id" in extra_data`, so that server runs nothing more.
+    name: "extra_data that is a number, invalid prompt (0.33.0: the in test raises)",
+    body: `{"prompt": {}, "extra_data": 5}`,
+    differs: {
+      "0.33.0": { offline: "extra_data is read by the server, not by the validator" },
+    },
+  },
+  {
+    name: "the body NaN",
+    body: "NaN",
+    differs: {
+      "0.3.64": { offline: "the body is read by the server, not by the validator" },
+      "0.33.0": { offline: "the body is read by the server, not by the validator" },
+    },
+  },
+  {
+    name: "the body a list holding prompt",
+    body: `["prompt"]`,
+    differs: {
+      "0.3.64": { offline: "the body is read by the server, not by the validator" },
+      "0.33.0": { offline: "the body is read by the server, not by the validator" },
+    },
+  },
+  // The image loaders' VALIDATE_INPUTS raising (nodes.py, folder_paths.py).
+  {
+    name: "LoadImageOutput of an image that is a number",
+    body: prompt({
+      "1": `{"class_type": "LoadImageOutput", "inputs": {"image": 5}}`,
+      "2": preview("1"),
+    }),
+  },
+  {
+    name: "LoadImage without an image",
+    body: prompt({ "1": `{"class_type": "LoadImage", "inputs": {}}`, "2": preview("1") }),
+  },
+  {
+    name: "LoadImageMask of an image linked from a PrimitiveString",
+    body: prompt({
+      "3": `{"class_type": "PrimitiveString", "inputs": {"value": "example.png"}}`,
+      "1": `{"class_type": "LoadImageMask", "inputs": {"image": ["3", 0], "channel": "alpha"}}`,
+      "2": `{"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}}`,
+    }),
   },
   {
     name: "a 64-bit seed above the max",
@@ -1026,7 +1110,11 @@ function offlineAnswer(
   schema: ReturnType<typeof normalizeObjectInfo>,
   version: string,
 ): Answer {
-  const body = parseJsonLossless(text) as Record<string, unknown>;
+  const parsed = parseJsonLossless(text);
+  // Offline there is no request body: anything but an object gives the validator no prompt.
+  const body = (
+    parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) ? parsed : {}
+  ) as Record<string, unknown>;
   if (!("prompt" in body))
     return {
       status: 400,
@@ -1161,6 +1249,42 @@ describe.runIf(HAS_REAL_COMFYUI)("differential: real ComfyUI vs comfyc", () => {
         );
       }
     },
+  );
+
+  test.each(RELEASES.map((r) => r.version))(
+    "a body over the 100 MiB upload limit: aiohttp's 413 on /prompt and /upload/image (%s)",
+    async (version) => {
+      const side = sides.find((s) => s.version === version)!;
+      const limit = 104857600;
+      const MiB = 1 << 20;
+      const pattern = /^Maximum request body size (\d+) exceeded, actual body size (\d+)$/;
+      const form = {
+        head: Buffer.from(
+          '--edge\r\nContent-Disposition: form-data; name="image"; filename="big.png"\r\n\r\n',
+        ),
+        tail: Buffer.from("\r\n--edge--\r\n"),
+        headers: { "Content-Type": "multipart/form-data; boundary=edge" },
+      };
+      // One 101 MiB body at a time, streamed from a reused buffer.
+      for (const [path, options] of [
+        ["/prompt", { headers: { "Content-Type": "application/json" } }],
+        ["/upload/image", form],
+      ] as const) {
+        const answers = [];
+        for (const url of [side.url, side.server!.url]) {
+          const got = await postStreamed(url, path, { ...options, size: limit + MiB });
+          const m = pattern.exec(got.text);
+          expect(m, `${url}${path}: ${got.text}`).not.toBeNull();
+          expect(Number(m![1])).toBe(limit);
+          // Where the limit was crossed depends on how the bytes arrived, on both sides.
+          expect(Number(m![2])).toBeGreaterThanOrEqual(limit + (path === "/prompt" ? 0 : 1));
+          expect(Number(m![2])).toBeLessThanOrEqual(limit + MiB);
+          answers.push({ ...got, text: "<size>" });
+        }
+        expect(answers[1], `test server, ${path}`).toEqual(answers[0]);
+      }
+    },
+    180_000,
   );
 
   test.each(RELEASES.map((r) => r.version))(

@@ -81,19 +81,27 @@ describe("pythonTraceback: the frames the real release writes", () => {
 
 describe("validationTraceback: validate_prompt / validate_inputs frames", () => {
   test.each(validation)("%s: %s", (version, _name, real) => {
-    const { type, details, exception_type } = real as unknown as {
+    const { type, details, exception_type, class_type } = real as unknown as {
       type: "exception_during_validation" | "exception_during_inner_validation";
       details: string;
       exception_type: string;
+      class_type: string;
     };
     expect(
-      validationTraceback(type, exception_type, details, comfyuiRules(version), "<root>"),
+      validationTraceback(
+        type,
+        exception_type,
+        details,
+        comfyuiRules(version),
+        "<root>",
+        class_type,
+      ),
     ).toEqual(real.traceback);
   });
 
   test("both releases have each recorded case", () => {
-    expect(validation.filter(([v]) => v === "0.3.64").length).toBe(7);
-    expect(validation.filter(([v]) => v === "0.33.0").length).toBe(7);
+    expect(validation.filter(([v]) => v === "0.3.64").length).toBe(13);
+    expect(validation.filter(([v]) => v === "0.33.0").length).toBe(13);
   });
 
   test("a RecursionError gets no frames (the real ones run to the recursion limit)", () => {
