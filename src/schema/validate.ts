@@ -112,7 +112,14 @@ export interface ValidationResult {
   readonly valid: boolean;
   /** The top-level error of the 400 reply, when not valid. */
   readonly error?: ErrorObj;
-  /** Errors per node; may be non-empty on a valid prompt (some outputs were dropped). */
+  /**
+   * Errors per node; may be non-empty on a valid prompt (some outputs were dropped). An
+   * exception raised while validating (`exception_during_validation`,
+   * `exception_during_inner_validation`) has `extra_info.traceback: []`: the server's frames
+   * name files under its install directory and its release's line numbers, neither of which is
+   * known offline (line numbers are recorded for 0.3.64 and 0.33.0 only). The test server, which
+   * has both, writes the release's frames (`comfyc/testing`).
+   */
   readonly nodeErrors: NodeErrors;
   /** Output node ids that passed validation and will run. */
   readonly outputs: readonly string[];
