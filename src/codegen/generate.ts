@@ -1,5 +1,6 @@
 import { stringifyJson } from "../protocol/json.js";
-import picomatch from "picomatch";
+import { createRequire } from "node:module";
+import type Picomatch from "picomatch";
 import { ComfycError } from "../errors.js";
 import { CanonicalObjectHash, canonicalJson, compareCodeUnits } from "../schema/canonical-json.js";
 import type { NodeInfo } from "../protocol/object-info.js";
@@ -157,8 +158,14 @@ export function selectClasses(
   options: Pick<GenerateOptions, "include" | "exclude">,
 ): NodeClassIR[] {
   // `bash` makes `*` also match `/`, which appears in class types such as "KSampler //Inspire".
+  // picomatch (CommonJS) is loaded only when there are globs to match.
   const compile = (globs: readonly string[] | undefined) =>
-    globs && globs.length ? picomatch([...globs], { bash: true, dot: true }) : undefined;
+    globs && globs.length
+      ? (createRequire(import.meta.url)("picomatch") as typeof Picomatch)([...globs], {
+          bash: true,
+          dot: true,
+        })
+      : undefined;
   const include = compile(options.include);
   const exclude = compile(options.exclude);
   return nodes.filter((n) => {

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { isInteger, isSafeNumber, parse } from "lossless-json";
+import { createRequire } from "node:module";
+import type * as LosslessJson from "lossless-json";
 
 /**
  * JSON as ComfyUI (Python) reads and writes it. Python's `json` module accepts and writes the
@@ -76,8 +77,15 @@ function revive(value: unknown, marks: ReadonlyMap<string, number | bigint>): un
   return value;
 }
 
-/** lossless-json over the text as given: only for text JSON.parse rejected, for its error. */
+/**
+ * lossless-json over the text as given: only for text JSON.parse rejected, for its error. Loaded
+ * then (its CommonJS build, through the package's `require` export), not by every command that
+ * reads JSON.
+ */
 function parseSlowly(text: string): unknown {
+  const { isInteger, isSafeNumber, parse } = createRequire(import.meta.url)(
+    "lossless-json",
+  ) as typeof LosslessJson;
   const marks = NON_FINITE.test(text) ? markExactTokens(text, false) : undefined;
   const reviver = marks
     ? (_key: string, v: unknown) =>
