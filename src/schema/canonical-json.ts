@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 
 /**
  * JSON with object keys sorted by code unit at every level, so two documents that differ only in
@@ -9,20 +9,36 @@ export function canonicalJson(value: unknown): string {
   // and handed to the native JSON.stringify: a third less garbage than building the text here.
   // Anything else (bigint, undefined, functions, class instances, holes, some keys)
   // takes the general path, which writes the same text for plain data.
-  const sorted = sortedPlainCopy(value);
-  return sorted === NOT_PLAIN ? canonicalJsonOf(value) : (JSON.stringify(sorted) ?? "null");
+  // Exact integers beyond 2^53 (a lossless parse of a seed's max) are marked in the copy and
+  // their digits put in place of the marks, as the general path writes them.
+  const bigints: bigint[] = [];
+  const sorted = sortedPlainCopy(value, bigints);
+  if (sorted === NOT_PLAIN) return canonicalJsonOf(value);
+  const text = JSON.stringify(sorted) ?? "null";
+  if (bigints.length === 0) return text;
+  return text.replace(BIGINT_MARKS, (_quoted, i: string) => bigints[Number(i)]!.toString());
 }
 
 const NOT_PLAIN: unique symbol = Symbol("not plain JSON data");
 
-/** `value` with object keys in code-unit order, sharing every part already in order. */
-function sortedPlainCopy(value: unknown): unknown {
+/** A per-process random nonce: no string of the data can be mistaken for a bigint's mark. */
+const BIGINT_MARK = `\u0000${randomBytes(8).toString("hex")}:`;
+/** The marks as `JSON.stringify` writes them (the NUL escaped as `\u0000`), with their index. */
+const BIGINT_MARKS = new RegExp(`"\\\\u0000${BIGINT_MARK.slice(1)}(\\d+)"`, "g");
+
+/**
+ * `value` with object keys in code-unit order, sharing every part already in order; each bigint
+ * is replaced by a mark naming its index in `bigints`.
+ */
+function sortedPlainCopy(value: unknown, bigints: bigint[]): unknown {
   if (value === null) return value;
   switch (typeof value) {
     case "string":
     case "number":
     case "boolean":
       return value;
+    case "bigint":
+      return `${BIGINT_MARK}${bigints.push(value) - 1}`;
     case "object":
       break;
     default:
@@ -33,7 +49,7 @@ function sortedPlainCopy(value: unknown): unknown {
     for (let i = 0; i < value.length; i++) {
       if (!(i in value)) return NOT_PLAIN;
       const item: unknown = value[i];
-      const sorted = sortedPlainCopy(item);
+      const sorted = sortedPlainCopy(item, bigints);
       if (sorted === NOT_PLAIN) return NOT_PLAIN;
       if (sorted !== item) {
         copy ??= value.slice();
@@ -60,7 +76,7 @@ function sortedPlainCopy(value: unknown): unknown {
     const first = key.charCodeAt(0);
     if ((first >= 48 && first <= 57) || key === "__proto__") return NOT_PLAIN;
     const item = obj[key];
-    const sorted = sortedPlainCopy(item);
+    const sorted = sortedPlainCopy(item, bigints);
     if (sorted === NOT_PLAIN) return NOT_PLAIN;
     if (out) out[key] = sorted;
     else if (sorted !== item) {

@@ -22,6 +22,11 @@ describe("canonicalJson", () => {
       { max: 18446744073709551615n, min: 0 },
       '{"max":18446744073709551615,"min":0}',
     ],
+    [
+      "bigints among unsorted keys, in arrays, beside NaN and NUL strings",
+      { z: [-(2n ** 63n), { b: 2n ** 64n - 1n, a: NaN }], y: "\u0000:0", x: 9007199254740993n },
+      '{"x":9007199254740993,"y":"\\u0000:0","z":[-9223372036854775808,{"a":null,"b":18446744073709551615}]}',
+    ],
     ["undefined as null", { b: undefined, a: [undefined] }, '{"a":[null],"b":null}'],
     ["non-finite numbers and -0", [NaN, Infinity, -0], "[null,null,0]"],
     ["strings escaped as JSON", { 'a"b': "line\nbreak\u2028" }, '{"a\\"b":"line\\nbreak\u2028"}'],
