@@ -2,7 +2,11 @@ import { stringifyJson } from "../protocol/json.js";
 import { createRequire } from "node:module";
 import type Picomatch from "picomatch";
 import { ComfycError } from "../errors.js";
-import { CanonicalObjectHash, canonicalJson, compareCodeUnits } from "../schema/canonical-json.js";
+import {
+  CanonicalObjectHash,
+  canonicalJsonOfData,
+  compareCodeUnits,
+} from "../schema/canonical-json.js";
 import type { NodeInfo } from "../protocol/object-info.js";
 import type { NodeClassIR, NodeSchema, SchemaWarning } from "../schema/ir.js";
 import { isWellFormedNodeInfo } from "../protocol/object-info-fast.js";
@@ -101,12 +105,18 @@ export async function generateFiles(
   const schemaHash = new CanonicalObjectHash();
   const packHashes = new Map(packs.map((pack) => [pack, new CanonicalObjectHash()]));
   const packOf = new Map(selected.map((n) => [n.classType, n.pack]));
+  // Classes the native JSON.stringify writes exactly (no 64-bit limit, NaN or infinity), as
+  // that walk finds: their embedded JSON needs no second, Python-faithful walk.
+  const exactJson = new Set<string>();
   // The default sort compares UTF-16 code units, as compareCodeUnits does.
   for (const classType of Object.keys(raw).sort()) {
-    const json = canonicalJson(raw[classType]);
+    const { json, exact } = canonicalJsonOfData(raw[classType]);
     schemaHash.add(classType, json);
     const pack = packOf.get(classType);
-    if (pack !== undefined) packHashes.get(pack)!.add(classType, json);
+    if (pack !== undefined) {
+      packHashes.get(pack)!.add(classType, json);
+      if (exact) exactJson.add(classType);
+    }
   }
   const schema: NodeSchema = { classes, warnings, hash: schemaHash.digest() };
   const emitOptions = { looseCombos: options.looseCombos === true };
@@ -126,7 +136,7 @@ export async function generateFiles(
       yield file(
         paths.implementation,
         header,
-        emitPackImplementation(nodes, names, (c) => specJson(raw[c])),
+        emitPackImplementation(nodes, names, (c) => specJson(raw[c], exactJson.has(c))),
       );
     }
     const indexHeader = headerComment(schema.hash, generationRecord(options, packFiles.digest()));
@@ -187,8 +197,11 @@ const UNUSED_KEYS = new Set([
   "dev_only",
 ]);
 
-/** The JSON text embedded in a factory: the node info minus what only documentation uses. */
-function specJson(info: unknown): string {
+/**
+ * The JSON text embedded in a factory: the node info minus what only documentation uses.
+ * `exact`: the native `JSON.stringify` writes the node info exactly (see `canonicalJsonOfData`).
+ */
+function specJson(info: unknown, exact: boolean): string {
   // A shallow copy without entry arrays; an own `__proto__` key is defined, not assigned (which
   // would set the copy's prototype and drop the key from the JSON).
   const from = info as Record<string, unknown>;
@@ -200,5 +213,5 @@ function specJson(info: unknown): string {
     } else kept[k] = from[k];
   }
   // Exact: a lossless schema's 64-bit limits are embedded digit for digit.
-  return stringifyJson(kept);
+  return exact ? JSON.stringify(kept) : stringifyJson(kept);
 }

@@ -28,16 +28,28 @@ export async function writeGenerated(
   const written: string[] = [];
   const unchanged: string[] = [];
   const produced = new Set<string>();
-  for (const file of files) {
-    produced.add(file.path);
-    const old = existing.has(file.path)
-      ? await readFile(join(outDir, file.path), "utf8")
-      : undefined;
-    if (old === file.content) unchanged.push(file.path);
-    else {
-      await writeFile(join(outDir, file.path), file.content);
-      written.push(file.path);
+  // A file is written while the next one is made (one write in flight at a time), not made
+  // after the last write returned: writing goes to the thread pool while this thread works.
+  let writing: Promise<void> | undefined;
+  try {
+    for (const file of files) {
+      produced.add(file.path);
+      const old = existing.has(file.path)
+        ? await readFile(join(outDir, file.path), "utf8")
+        : undefined;
+      if (old === file.content) unchanged.push(file.path);
+      else {
+        await writing;
+        writing = writeFile(join(outDir, file.path), file.content);
+        // Its failure is thrown where it is awaited; until then it is not an unhandled one.
+        writing.catch(() => {});
+        written.push(file.path);
+      }
     }
+    await writing;
+  } finally {
+    // Making a file failed: the write in flight still ends before this returns.
+    await writing?.catch(() => {});
   }
   const removed: string[] = [];
   for (const path of existing) {

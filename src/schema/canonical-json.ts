@@ -5,18 +5,37 @@ import { createHash, randomBytes } from "node:crypto";
  * key order serialize identically.
  */
 export function canonicalJson(value: unknown): string {
+  return canonicalJsonOfData(value).json;
+}
+
+/**
+ * {@link canonicalJson}, and whether the native `JSON.stringify(value)` writes the value
+ * exactly (`exact`): true for plain JSON data (arrays, plain objects, strings, booleans, null,
+ * finite numbers) without bigints or non-finite numbers, which it would write as `null` or
+ * reject. A caller that serializes the same value again knows then that no slower,
+ * Python-faithful path (`stringifyJson`) is needed, without another walk.
+ */
+export function canonicalJsonOfData(value: unknown): { json: string; exact: boolean } {
   // Plain JSON data (what JSON.parse returns) is copied with its keys sorted where they are not
   // and handed to the native JSON.stringify: a third less garbage than building the text here.
   // Anything else (bigint, undefined, functions, class instances, holes, some keys)
   // takes the general path, which writes the same text for plain data.
   // Exact integers beyond 2^53 (a lossless parse of a seed's max) are marked in the copy and
   // their digits put in place of the marks, as the general path writes them.
-  const bigints: bigint[] = [];
-  const sorted = sortedPlainCopy(value, bigints);
-  if (sorted === NOT_PLAIN) return canonicalJsonOf(value);
+  const found: Found = { bigints: [], nonFinite: false };
+  const sorted = sortedPlainCopy(value, found);
+  if (sorted === NOT_PLAIN) return { json: canonicalJsonOf(value), exact: false };
   const text = JSON.stringify(sorted) ?? "null";
-  if (bigints.length === 0) return text;
-  return text.replace(BIGINT_MARKS, (_quoted, i: string) => bigints[Number(i)]!.toString());
+  const { bigints } = found;
+  if (bigints.length === 0) return { json: text, exact: !found.nonFinite };
+  const json = text.replace(BIGINT_MARKS, (_quoted, i: string) => bigints[Number(i)]!.toString());
+  return { json, exact: false };
+}
+
+/** What {@link sortedPlainCopy} met on its way: the bigints it marked, and non-finite numbers. */
+interface Found {
+  readonly bigints: bigint[];
+  nonFinite: boolean;
 }
 
 const NOT_PLAIN: unique symbol = Symbol("not plain JSON data");
@@ -28,17 +47,19 @@ const BIGINT_MARKS = new RegExp(`"\\\\u0000${BIGINT_MARK.slice(1)}(\\d+)"`, "g")
 
 /**
  * `value` with object keys in code-unit order, sharing every part already in order; each bigint
- * is replaced by a mark naming its index in `bigints`.
+ * is replaced by a mark naming its index in `found.bigints`.
  */
-function sortedPlainCopy(value: unknown, bigints: bigint[]): unknown {
+function sortedPlainCopy(value: unknown, found: Found): unknown {
   if (value === null) return value;
   switch (typeof value) {
     case "string":
-    case "number":
     case "boolean":
       return value;
+    case "number":
+      if (!Number.isFinite(value)) found.nonFinite = true;
+      return value;
     case "bigint":
-      return `${BIGINT_MARK}${bigints.push(value) - 1}`;
+      return `${BIGINT_MARK}${found.bigints.push(value) - 1}`;
     case "object":
       break;
     default:
@@ -49,7 +70,7 @@ function sortedPlainCopy(value: unknown, bigints: bigint[]): unknown {
     for (let i = 0; i < value.length; i++) {
       if (!(i in value)) return NOT_PLAIN;
       const item: unknown = value[i];
-      const sorted = sortedPlainCopy(item, bigints);
+      const sorted = sortedPlainCopy(item, found);
       if (sorted === NOT_PLAIN) return NOT_PLAIN;
       if (sorted !== item) {
         copy ??= value.slice();
@@ -76,7 +97,7 @@ function sortedPlainCopy(value: unknown, bigints: bigint[]): unknown {
     const first = key.charCodeAt(0);
     if ((first >= 48 && first <= 57) || key === "__proto__") return NOT_PLAIN;
     const item = obj[key];
-    const sorted = sortedPlainCopy(item, bigints);
+    const sorted = sortedPlainCopy(item, found);
     if (sorted === NOT_PLAIN) return NOT_PLAIN;
     if (out) out[key] = sorted;
     else if (sorted !== item) {

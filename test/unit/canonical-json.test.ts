@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, test } from "vitest";
-import { canonicalJson } from "../../src/schema/canonical-json.js";
+import { canonicalJson, canonicalJsonOfData } from "../../src/schema/canonical-json.js";
 import { BUNDLED_SCHEMA } from "../helpers.js";
 
 describe("canonicalJson", () => {
@@ -33,6 +33,18 @@ describe("canonicalJson", () => {
     ["scalars", "x", '"x"'],
   ];
   test.each(cases)("%s", (_, given, want) => expect(canonicalJson(given)).toBe(want));
+
+  test.each([
+    ["plain data", { b: [1, "x", null, true], a: { c: -0.5 } }, true],
+    ["a bigint", { max: 2n ** 64n - 1n }, false],
+    ["NaN", { v: [1, NaN] }, false],
+    ["-Infinity", { v: -Infinity }, false],
+    ["undefined", { v: undefined }, false],
+    ["integer-like keys", { "1": 1 }, false],
+    ["a class instance", { d: new Date(0) }, false],
+  ])("canonicalJsonOfData: %s is written exactly by JSON.stringify: %s", (_, given, exact) => {
+    expect(canonicalJsonOfData(given)).toEqual({ json: canonicalJson(given), exact });
+  });
 
   test("shuffling keys of the bundled schema never changes the text", () => {
     const raw = JSON.parse(readFileSync(BUNDLED_SCHEMA, "utf8")) as Record<string, unknown>;

@@ -95,6 +95,22 @@ describe("writeGenerated and --check", () => {
     expect(existsSync(join(out, "mine.ts"))).toBe(true);
   });
 
+  test("a file that cannot be made or written fails the write, after the write in flight", async () => {
+    const out = tempDir();
+    const failing = function* () {
+      yield { path: "a.js", content: "// a\n" };
+      throw new Error("making b.js failed");
+    };
+    await expect(writeGenerated(out, failing())).rejects.toThrow("making b.js failed");
+    expect(readFileSync(join(out, "a.js"), "utf8")).toBe("// a\n");
+    // A write that fails (no such folder) is thrown even though the next file was made.
+    const unwritable = [
+      { path: "missing/c.js", content: "// c\n" },
+      { path: "d.js", content: "// d\n" },
+    ];
+    await expect(writeGenerated(out, unwritable)).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
   test("reports classes, inputs, outputs and combo values that drifted", async () => {
     const out = tempDir();
     const before = await generate(bundled, { include: ["core"] });
