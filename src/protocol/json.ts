@@ -20,13 +20,27 @@ const LONG_DIGITS = /\d{16}/;
  * echo the value back as `NaN`.
  *
  * The engine's own `JSON.parse` does the parsing: those tokens are first replaced by marker
- * strings (found by one scan that skips strings) and put back by one walk over the result.
- * A JSON parser written in JavaScript took several times as long on a 2 MB object_info.
+ * strings and put back by one walk over the result. A JSON parser
+ * written in JavaScript took several times as long on a 2 MB object_info.
+ *
+ * Which tokens are inside strings is first guessed from their neighbours alone (a token stands
+ * after `:`, `,` or `[` and before `,`, `}` or `]`): a marker put inside a string by a wrong
+ * guess closes that string and leaves a backslash outside one, which `JSON.parse` always
+ * rejects, and then a scan that skips every string decides. Skipping every string of a 2 MB
+ * object_info cost about as much as parsing it.
  *
  * @throws SyntaxError for text Python would not read either.
  */
 export function parseJsonLossless(text: string): unknown {
   if (!NON_FINITE.test(text) && !LONG_DIGITS.test(text)) return JSON.parse(text);
+  const guessed = markExactTokens(text, true, true);
+  if (guessed) {
+    try {
+      return revive(JSON.parse(guessed.text), guessed);
+    } catch {
+      // A token inside a string was marked, or the text is invalid: decided string by string.
+    }
+  }
   const marks = markExactTokens(text);
   if (!marks) return JSON.parse(text);
   let value: unknown;
@@ -36,7 +50,7 @@ export function parseJsonLossless(text: string): unknown {
     // Invalid text: lossless-json's error, with positions in the text as given.
     return parseSlowly(text);
   }
-  return revive(value, marks.values);
+  return revive(value, marks);
 }
 
 /**
@@ -44,7 +58,7 @@ export function parseJsonLossless(text: string): unknown {
  * own (so nesting as deep as `JSON.parse` takes is fine). A `JSON.parse` reviver cost twice the
  * parse itself, calling back into JavaScript for every value.
  */
-function revive(value: unknown, marks: ReadonlyMap<string, number | bigint>): unknown {
+function revive(value: unknown, { values: marks }: Marks): unknown {
   const marked = (v: unknown): v is string =>
     typeof v === "string" && v.charCodeAt(0) === 0 && marks.has(v);
   if (marked(value)) return marks.get(value);
@@ -100,15 +114,14 @@ function parseSlowly(text: string): unknown {
  * Replaces, outside strings, the tokens `NaN`, `Infinity` and `-Infinity` and (unless
  * `integers` is false) integers beyond 2^53 with unique marker strings (a per-call random
  * nonce, so no user string can be mistaken for one); `values` maps each marker to its value.
+ * With `guess`, strings are not skipped: a candidate counts as outside them when it stands
+ * where a JSON value can ({@link standsAsToken}); `JSON.parse` of the result tells.
  *
  * The engine finds what might need marking (a regular expression over the whole text) and the
  * strings to skip (`indexOf` from quote to quote): a loop over every character took most of a
  * cold `comfyc codegen`'s parse, which runs before the JIT has optimized anything.
  */
-function markExactTokens(
-  text: string,
-  integers = true,
-): { text: string; values: Map<string, number | bigint> } | undefined {
+function markExactTokens(text: string, integers = true, guess = false): Marks | undefined {
   const values = new Map<string, number | bigint>();
   const nonce = randomBytes(8).toString("hex");
   let out = "";
@@ -124,6 +137,10 @@ function markExactTokens(
   let outside = 0;
   for (let m = candidates.exec(text); m; m = candidates.exec(text)) {
     const at = m.index;
+    if (guess) {
+      if (standsAsToken(text, at, at + m[0].length)) markToken(m[0], at);
+      continue;
+    }
     // Skip the strings that start before the candidate; if one contains it, go on after it.
     let inString = false;
     for (let open = text.indexOf('"', outside); open !== -1 && open < at;) {
@@ -140,7 +157,14 @@ function markExactTokens(
       candidates.lastIndex = outside;
       continue;
     }
-    const token = m[0];
+    markToken(m[0], at);
+    outside = candidates.lastIndex;
+  }
+  if (values.size === 0) return undefined;
+  return { text: out + text.slice(last), values, nonce };
+
+  /** Marks the candidate `token` at `at`, outside strings, if it is one to mark. */
+  function markToken(token: string, at: number): void {
     const before = text.charCodeAt(at - 1);
     if (token === "NaN") mark(at, at + 3, NaN);
     else if (token === "Infinity") {
@@ -151,22 +175,48 @@ function markExactTokens(
       // exponent mark or its sign, or followed by a fraction or an exponent).
       const end = at + token.length;
       const after = text.charCodeAt(end);
-      if (after === 0x2e /* . */ || after === 0x65 /* e */ || after === 0x45 /* E */) continue;
+      if (after === 0x2e /* . */ || after === 0x65 /* e */ || after === 0x45 /* E */) return;
       let start = at;
       if (before === 0x2d /* - */) {
         const sign = text.charCodeAt(at - 2);
-        if (sign === 0x65 || sign === 0x45) continue;
+        if (sign === 0x65 || sign === 0x45) return;
         start = at - 1;
       } else if (before === 0x2e || before === 0x65 || before === 0x45 || before === 0x2b /* + */) {
-        continue;
+        return;
       }
       const digits = text.slice(start, end);
       if (!Number.isSafeInteger(Number(digits))) mark(start, end, BigInt(digits));
     }
-    outside = candidates.lastIndex;
   }
-  if (values.size === 0) return undefined;
-  return { text: out + text.slice(last), values };
+}
+
+/** Marked text, and each marker's value; every marker holds `nonce`. */
+interface Marks {
+  readonly text: string;
+  readonly values: Map<string, number | bigint>;
+  readonly nonce: string;
+}
+
+/**
+ * Whether the candidate at `start`–`end` (with a `-` before it taken in) stands where a JSON
+ * value can: after `:`, `,`, `[` or the start, and before `,`, `}`, `]` or the end (JSON
+ * whitespace between). A candidate that does not is inside a string or the text is invalid.
+ */
+function standsAsToken(text: string, start: number, end: number): boolean {
+  let i = start - 1;
+  if (text.charCodeAt(i) === 0x2d /* - */) i--;
+  while (isJsonSpace(text.charCodeAt(i))) i--;
+  const before = text.charCodeAt(i);
+  if (i >= 0 && before !== 0x3a /* : */ && before !== 0x2c /* , */ && before !== 0x5b /* [ */)
+    return false;
+  let j = end;
+  while (isJsonSpace(text.charCodeAt(j))) j++;
+  const after = text.charCodeAt(j);
+  return j >= text.length || after === 0x2c || after === 0x7d /* } */ || after === 0x5d; /* ] */
+}
+
+function isJsonSpace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }
 
 /** The quote that closes the string opened at `open` (one not escaped by a backslash), or -1. */

@@ -11,6 +11,23 @@ describe("JSON as Python reads and writes it", () => {
     ).toEqual({ a: NaN, b: [Infinity, -Infinity], c: "NaN Infinity", 'd"NaN': 1 });
   });
 
+  test("tokens inside strings that look like values stay text (the guess from neighbours fails)", () => {
+    const text =
+      '{"a": "x, 18446744073709551615, y", "b": [ 18446744073709551615 ], "c": "[NaN]",' +
+      ' "d": "\\\\ ,-Infinity,", "e": -Infinity, "f": "1:\\n 9223372036854775808}"}';
+    expect(parseJsonLossless(text)).toEqual({
+      a: "x, 18446744073709551615, y",
+      b: [2n ** 64n - 1n],
+      c: "[NaN]",
+      d: "\\ ,-Infinity,",
+      e: -Infinity,
+      f: "1:\n 9223372036854775808}",
+    });
+    // Invalid text is still refused, whatever was guessed.
+    expect(() => parseJsonLossless("[1 NaN]")).toThrow(SyntaxError);
+    expect(() => parseJsonLossless('{"a": NaN "b"}')).toThrow(SyntaxError);
+  });
+
   test("with 64-bit integers in the same text, both stay exact", () => {
     const v = parseJsonLossless('{"seed": 18446744073709551615, "x": NaN}') as Record<
       string,
