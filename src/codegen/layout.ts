@@ -103,8 +103,16 @@ export function printDoc(doc: Doc, width: number, indentation = 0, start = inden
       continue;
     }
     if (Array.isArray(d)) {
+      // Leading strings are printed at once (they would be taken next), the rest stacked.
       const list = d as readonly Doc[];
-      for (let i = list.length - 1; i >= 0; i--) commands.push(ind, mode, list[i]!);
+      let first = 0;
+      for (; first < list.length; first++) {
+        const item = list[first]!;
+        if (typeof item !== "string") break;
+        out.push(item);
+        column += item.length;
+      }
+      for (let i = list.length - 1; i >= first; i--) commands.push(ind, mode, list[i]!);
       continue;
     }
     const x = d as Exclude<Doc, string | readonly Doc[]>;
@@ -115,7 +123,11 @@ export function printDoc(doc: Doc, width: number, indentation = 0, start = inden
         break;
       }
       case "indent":
-        commands.push(ind + x.by, mode, x.contents);
+        // A string prints alike at any indentation (a union member, mostly): printed at once.
+        if (typeof x.contents === "string") {
+          out.push(x.contents);
+          column += x.contents.length;
+        } else commands.push(ind + x.by, mode, x.contents);
         break;
       case "if-break":
         commands.push(ind, mode, mode === "break" ? x.broken : x.flat);
