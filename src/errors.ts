@@ -16,6 +16,7 @@ export type ErrorCode =
   | "EXECUTION_FAILED"
   | "INTERRUPTED"
   | "CANCELLED"
+  | "CANCEL_UNDELIVERED"
   | "JOB_LOST"
   | "TIMEOUT"
   | "SERVER_UNREACHABLE"

@@ -23,6 +23,7 @@ export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = {
   SERVER_GONE: 8,
   SERVER_ERROR: 8,
   BAD_SERVER_REPLY: 8,
+  CANCEL_UNDELIVERED: 8,
   AUTH_FAILED: 9,
   UNSAFE_PATH: 10,
   MISSING_PACKAGE: 11,

@@ -12,7 +12,7 @@ import { progressMode, showProgress } from "./progress.js";
 import { isPlainWorkflow } from "../builder/define-workflow.js";
 import type { CompileReport } from "../builder/types.js";
 import { compileLoaded } from "./compile-command.js";
-import { ComfycError } from "../errors.js";
+import { ComfycError, isComfycError } from "../errors.js";
 import type { CancelOutcome } from "../runtime/job.js";
 import { DEFAULT_UNREACHABLE_TIMEOUT_MS } from "../runtime/tracker.js";
 import { ensureWritableDir } from "./files.js";
@@ -116,7 +116,9 @@ export async function runFile(
   } catch (e) {
     // A timeout or a cancel stops the prompt on the server too; say whether that worked
     // before exiting (the outcome settles within the client's cancel budget).
-    if (job.cancelOutcome) reportCancel(await job.cancelOutcome, client, io);
+    // (A cancel the job itself ended on, CANCEL_UNDELIVERED, says so in its own error.)
+    const outcome = job.cancelOutcome ? await job.cancelOutcome : undefined;
+    if (outcome && !isComfycError(e, "CANCEL_UNDELIVERED")) reportCancel(outcome, client, io);
     throw e;
   } finally {
     stop();

@@ -37,7 +37,12 @@ export interface ClientOptions extends HttpOptions {
    * jobs of a server that died for good never wait forever.
    */
   readonly unreachableTimeoutMs?: number;
-  /** The budget for delivering a cancel (dequeue or interrupt), in ms (default 5000). */
+  /**
+   * The budget for delivering a cancel (dequeue or interrupt), in ms (default 5000), on our
+   * clock: every request of a cancel, and a cancel's wait for the reply to a pending
+   * `POST /prompt`, run under it. A cancel not delivered within it resolves `undelivered`
+   * (`TIMEOUT`) and ends the job `failed` with `CancelUndeliveredError`.
+   */
   readonly cancelTimeoutMs?: number;
   /** Receives one JSON-ready line per job phase (queued, running, done, failed). */
   readonly onLog?: (line: JobLogLine) => void;

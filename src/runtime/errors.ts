@@ -1,4 +1,4 @@
-import { ComfycError } from "../errors.js";
+import { ComfycError, internalError, isComfycError } from "../errors.js";
 import { formatRejection, nodeErrorsHint, type NodeContext } from "../protocol/describe-errors.js";
 import type { ErrorObj, NodeErrors } from "../protocol/prompt.js";
 
@@ -69,6 +69,52 @@ export class CancelledError extends ComfycError {
   constructor(readonly promptId: string) {
     super("CANCELLED", `Prompt ${promptId} was cancelled`, "Submit it again to rerun it.");
   }
+}
+
+/**
+ * A cancel (`job.cancel()`, the submission's AbortSignal, Ctrl-C) that could not be delivered
+ * within the client's cancel budget (`cancelTimeoutMs`): the server did not answer in time, or
+ * answered with an error. The job was NOT cancelled as far as anyone knows: the prompt may still
+ * be queued or running on the server, and may even have been queued by a submission whose reply
+ * never came. comfyc stopped following it (the job ends `failed` with this error, code
+ * `CANCEL_UNDELIVERED`, CLI exit 8). `reason` is why the cancel failed (`TIMEOUT` when the
+ * budget ran out, else the request's own error).
+ */
+export class CancelUndeliveredError extends ComfycError {
+  constructor(
+    readonly promptId: string,
+    /** The server's origin. */
+    readonly server: string,
+    readonly reason: ComfycError,
+  ) {
+    super(
+      "CANCEL_UNDELIVERED",
+      `Prompt ${promptId} was not cancelled: ${reason.message.split("\n")[0]}. It may still be queued or running on ${server}; comfyc stopped following it`,
+      `Check the server once it answers: cancel the prompt there (POST /interrupt with its prompt_id, or POST /api/jobs/${promptId}/cancel on ComfyUI 0.26.0+), or follow it again with client.attach("${promptId}").`,
+      { cause: reason },
+    );
+  }
+}
+
+/**
+ * Why a cancel was not delivered: `TIMEOUT` when the budget (`deadline`) ran out before the
+ * server answered (the request itself then reports only that it was aborted), else the request's
+ * own error.
+ */
+export function cancelFailure(
+  cause: unknown,
+  deadline: { readonly signal: AbortSignal; readonly ms: number },
+  server: string,
+  what: string,
+): ComfycError {
+  if (deadline.signal.aborted)
+    return new ComfycError(
+      "TIMEOUT",
+      `${server} did not answer ${what} within the cancel budget of ${deadline.ms} ms`,
+      "The server may be frozen or overloaded; raise cancelTimeoutMs to give a cancel more time.",
+      { cause },
+    );
+  return isComfycError(cause) ? cause : internalError(cause, what);
 }
 
 /** The server no longer knows the prompt: it restarted (queue and history are in memory). */

@@ -3,6 +3,7 @@ export { ComfyClient } from "./client.js";
 export type { ClientOptions, RunOptions, Submittable } from "./client.js";
 export {
   CancelledError,
+  CancelUndeliveredError,
   ExecutionFailedError,
   InterruptedError,
   JobLostError,

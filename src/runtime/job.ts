@@ -113,8 +113,10 @@ export interface JobLogLine {
  *   id; from ComfyUI 0.26.0 the atomic `POST /api/jobs/{id}/cancel`);
  * - `not-submitted`: it never reached the server (withdrawn before `POST /prompt`);
  * - `finished`: it had already ended, nothing to stop;
- * - `undelivered`: the server could not be reached within the cancel budget (`error` says
- *   why); the prompt may still run there.
+ * - `undelivered`: the server did not take the cancel within the cancel budget
+ *   (`cancelTimeoutMs`): `error` is `TIMEOUT` when it did not answer in time, else the request's
+ *   own error. The prompt may still be queued or running there; a job cancelled by
+ *   `cancel()` or its AbortSignal then ends `failed` with `CancelUndeliveredError`.
  */
 export type CancelOutcome =
   | { readonly state: "dequeued" | "interrupted" | "not-submitted" | "finished" }
@@ -151,7 +153,8 @@ export interface Job {
   readonly cancelOutcome: Promise<CancelOutcome> | undefined;
   /**
    * Resolves to the outputs; rejects with a typed error: `ExecutionFailedError`,
-   * `InterruptedError`, `CancelledError`, `JobLostError`, `JobTimeoutError`, `ServerGoneError`,
+   * `InterruptedError`, `CancelledError`, `CancelUndeliveredError` (a cancel the server did not
+   * take: its state there is unknown), `JobLostError`, `JobTimeoutError`, `ServerGoneError`,
    * `PromptRejectedError`, or a transport error from submitting. When the socket delivered every
    * event it resolves on `execution_success`, a moment before the server writes the history
    * entry, so `client.history(id)` may still be empty right then.
@@ -176,8 +179,11 @@ export interface Job {
    * Stops the job: deletes it from the queue if pending, interrupts it if running (one atomic
    * `POST /api/jobs/{id}/cancel` on ComfyUI 0.26.0+, `/queue {delete}` or `/interrupt` before);
    * a job still being submitted is withdrawn as soon as the server accepts it (or never posted). Resolves
-   * with what the server did (see {@link CancelOutcome}); never rejects. The job then ends
-   * `cancelled` (or `succeeded`, if it finished before the interrupt took effect).
+   * with what the server did (see {@link CancelOutcome}) within the client's `cancelTimeoutMs`
+   * (ms, default 5000), whatever the server does; never rejects. The job then ends `cancelled`
+   * (or `succeeded`, if it finished before the interrupt took effect); when the cancel was not
+   * delivered, `failed` with `CancelUndeliveredError` (code `CANCEL_UNDELIVERED`), never
+   * `cancelled`: the prompt may still run on the server.
    */
   cancel(): Promise<CancelOutcome>;
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter, on } from "node:events";
-import { internalError, isComfycError, type ComfycError } from "../errors.js";
+import { internalError, type ComfycError } from "../errors.js";
 import { comfyuiRules, tryParseComfyuiVersion } from "../protocol/comfyui-version.js";
 import type { NodeContext } from "../protocol/describe-errors.js";
 import type { ServerJobDetail } from "../protocol/jobs.js";
@@ -13,7 +13,9 @@ import {
   type WsMessage,
 } from "../protocol/messages.js";
 import {
+  cancelFailure,
   CancelledError,
+  CancelUndeliveredError,
   ExecutionFailedError,
   InterruptedError,
   JobLostError,
@@ -95,6 +97,12 @@ export const DEFAULT_UNREACHABLE_TIMEOUT_MS = 60_000;
 /** Default of `cancelTimeoutMs`: the budget for delivering one cancel. */
 export const DEFAULT_CANCEL_TIMEOUT_MS = 5_000;
 
+/** The budget of one cancel: its signal aborts every request of the cancel when it runs out. */
+interface CancelDeadline {
+  readonly signal: AbortSignal;
+  readonly ms: number;
+}
+
 /** The final job statuses. */
 export const FINAL: ReadonlySet<JobStatus> = new Set([
   "succeeded",
@@ -175,6 +183,10 @@ interface JobState {
   cancelOutcome: Promise<CancelOutcome> | undefined;
   /** Resolves the outcome of a cancel requested while the prompt was still being posted. */
   settleEarlyCancel: ((outcome: CancelOutcome) => void) | undefined;
+  /** The budget of the cancel, once one was asked: every cancel request runs under it. */
+  cancelDeadline: CancelDeadline | undefined;
+  /** True once `POST /prompt` was sent: before, a cancel withdraws the job at once. */
+  posting: boolean;
   outputs: Map<string, NodeOutput | null>;
   cached: readonly string[];
   currentNode: string | undefined;
@@ -196,8 +208,13 @@ interface JobState {
  * ```text
  * status      input                           next status
  * ----------  ------------------------------  -------------------------------------------------
- * submitting  accepted (200, or 409: exists)  queued (a cancel asked meanwhile is then sent)
- *             withdrawn (cancel before POST)  cancelled
+ * submitting  accepted (200, or 409: exists)  queued (a cancel asked meanwhile is then sent,
+ *                                             within what is left of its budget)
+ *             withdrawn (cancel before the    cancelled, at once (nothing reached the server)
+ *               POST was sent)
+ *             cancel-undelivered (the POST    failed (CANCEL_UNDELIVERED: it may have queued
+ *               got no reply within the         the prompt; we stop following it)
+ *               cancel budget)
  *             submit-failed (400, transport)  failed (cancelled, when a cancel was asked)
  * queued      start event¹                    running
  * queued or   execution_success               succeeded, if the socket missed nothing since the
@@ -211,7 +228,8 @@ interface JobState {
  *             absent (neither queued, running queued again with resubmitOnLoss, else lost
  *               nor in history)
  *             dequeued (our delete worked)    cancelled
- *             cancel-undelivered              cancelled (we stop following it)
+ *             cancel-undelivered              failed (CANCEL_UNDELIVERED: the prompt may still
+ *                                             run; we stop following it)
  *             timeout (queue, run, stall)     failed (TIMEOUT); a server cancel is started
  *             gone (server silent too long)   failed (SERVER_GONE)
  * final²      anything                        unchanged
@@ -225,7 +243,9 @@ interface JobState {
  * expected outputs come from the builder's compile report, which has them either way.
  *
  * Timeouts, the unreachable watchdog and the cancel budget run on our clock: a frozen server
- * (one that accepts connections but never answers) cannot delay them.
+ * (one that accepts connections but never answers) cannot delay them. Every request of a cancel
+ * runs under one deadline (`cancelTimeoutMs`), also a cancel that waits for the reply to
+ * `POST /prompt`.
  */
 export class Tracker {
   readonly #options: TrackerOptions;
@@ -322,11 +342,44 @@ export class Tracker {
     if (job.cancelOutcome) return job.cancelOutcome;
     if (FINAL.has(job.status)) return Promise.resolve({ state: "finished" });
     job.cancelRequested = true;
-    if (job.status === "submitting") {
-      // Settled by #post: withdrawn before the POST, or sent once it is accepted.
-      job.cancelOutcome = new Promise((resolve) => (job.settleEarlyCancel = resolve));
-    } else job.cancelOutcome = this.#deliverCancel(job, true);
+    const deadline = this.#cancelDeadline();
+    job.cancelDeadline = deadline;
+    if (job.status !== "submitting") {
+      job.cancelOutcome = this.#deliverCancel(job, true, deadline);
+      return this.#keep(job.cancelOutcome);
+    }
+    // Settled by #post (sent once the server accepts the prompt), by #finish (withdrawn, or the
+    // POST failed), or by the deadline below.
+    job.cancelOutcome = new Promise((resolve) => (job.settleEarlyCancel = resolve));
+    if (!job.posting) {
+      // Still uploading or connecting the socket: nothing reached the server, nothing to wait for.
+      this.#apply(job, { type: "withdrawn" });
+    } else {
+      deadline.signal.addEventListener(
+        "abort",
+        () => {
+          const settle = job.settleEarlyCancel;
+          if (!settle) return;
+          job.settleEarlyCancel = undefined;
+          const error = cancelFailure(
+            undefined,
+            deadline,
+            this.#server,
+            "POST /prompt (the cancel needs its reply to know what to stop)",
+          );
+          settle({ state: "undelivered", error });
+          this.#apply(job, { type: "cancel-undelivered", error });
+        },
+        { once: true },
+      );
+    }
     return this.#keep(job.cancelOutcome);
+  }
+
+  /** A new cancel budget (`cancelTimeoutMs`), on our clock. */
+  #cancelDeadline(): CancelDeadline {
+    const ms = this.#options.cancelTimeoutMs ?? DEFAULT_CANCEL_TIMEOUT_MS;
+    return { ms, signal: AbortSignal.timeout(ms) };
   }
 
   /**
@@ -390,8 +443,13 @@ export class Tracker {
           new JobTimeoutError(job.promptId, input.phase, input.ms),
         );
       case "dequeued":
-      case "cancel-undelivered":
         return this.#finish(job, "cancelled", new CancelledError(job.promptId));
+      case "cancel-undelivered":
+        return this.#finish(
+          job,
+          "failed",
+          new CancelUndeliveredError(job.promptId, this.#server, input.error),
+        );
       case "gone":
         if (job.status === "submitting") return;
         return this.#finish(
@@ -631,6 +689,8 @@ export class Tracker {
       cancelRequested: false,
       cancelOutcome: undefined,
       settleEarlyCancel: undefined,
+      cancelDeadline: undefined,
+      posting: false,
       outputs: new Map(),
       cached: [],
       currentNode: undefined,
@@ -648,6 +708,8 @@ export class Tracker {
   /** Uploads, subscribes and posts a new job. */
   async #post(job: JobState, options: SubmitOptions): Promise<void> {
     try {
+      // Withdrawn before it started (an AbortSignal aborted already): nothing to do.
+      if (FINAL.has(job.status)) return;
       let prompt = await this.#options.uploads.resolve(
         job.prompt as Record<string, unknown>,
         options.signal,
@@ -672,10 +734,11 @@ export class Tracker {
           ? { partial_execution_targets: options.partialExecutionTargets }
           : {}),
       });
-      if (job.cancelRequested) {
+      if (job.cancelRequested || FINAL.has(job.status)) {
         this.#apply(job, { type: "withdrawn" });
         return;
       }
+      job.posting = true;
       // Not aborted by the signal: a POST cut short may still have queued the prompt, and
       // the cancel withdraws it once accepted, which an aborted request could not.
       const reply = await this.#postPrompt(job, body);
@@ -700,7 +763,8 @@ export class Tracker {
       if (settle) {
         // A cancel asked while posting: now that the server has the prompt, stop it there.
         job.settleEarlyCancel = undefined;
-        settle(await this.#deliverCancel(job, true));
+        // Within what is left of the budget that started with the cancel.
+        settle(await this.#deliverCancel(job, true, job.cancelDeadline));
         return;
       }
       if (
@@ -782,9 +846,13 @@ export class Tracker {
    * prompt id. `endJob` lets the outcome end the job (a user's cancel); after a timeout the job
    * has ended already and only the outcome is reported.
    */
-  async #deliverCancel(job: JobState, endJob: boolean): Promise<CancelOutcome> {
+  async #deliverCancel(
+    job: JobState,
+    endJob: boolean,
+    deadline: CancelDeadline = this.#cancelDeadline(),
+  ): Promise<CancelOutcome> {
     const routes = this.#options.routes;
-    const signal = AbortSignal.timeout(this.#options.cancelTimeoutMs ?? DEFAULT_CANCEL_TIMEOUT_MS);
+    const { signal } = deadline;
     try {
       if ((await this.#serverRoutes(signal)).cancel)
         return await this.#cancelAtomically(job, endJob, signal);
@@ -805,7 +873,12 @@ export class Tracker {
       await routes.interrupt(job.promptId, { signal });
       return { state: "interrupted" };
     } catch (e) {
-      const error = isComfycError(e) ? e : internalError(e, "cancelling a prompt");
+      const error = cancelFailure(
+        e,
+        deadline,
+        this.#server,
+        `the cancel of prompt ${job.promptId}`,
+      );
       if (endJob) this.#apply(job, { type: "cancel-undelivered", error });
       return { state: "undelivered", error };
     }

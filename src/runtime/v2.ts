@@ -16,7 +16,9 @@ import { parseJsonLossless, stringifyJson } from "../protocol/json.js";
 import type { NodeOutput } from "../protocol/messages.js";
 import type { ErrorObj, NodeErrors } from "../protocol/prompt.js";
 import {
+  cancelFailure,
   CancelledError,
+  CancelUndeliveredError,
   ExecutionFailedError,
   InterruptedError,
   JobLostError,
@@ -78,6 +80,10 @@ interface V2State extends JobView {
   urls: V2Job["urls"] | undefined;
   cancelRequested: boolean;
   settleEarlyCancel: ((o: CancelOutcome) => void) | undefined;
+  /** The budget of the cancel, once one was asked: every cancel request runs under it. */
+  cancelDeadline: { readonly signal: AbortSignal; readonly ms: number } | undefined;
+  /** True once `POST /api/v2/jobs` was sent: before, a cancel withdraws the job at once. */
+  posting: boolean;
   lastContact: number;
   queuedAt: number | undefined;
   startedAt: number | undefined;
@@ -200,6 +206,8 @@ export class V2Jobs {
       urls: undefined,
       cancelRequested: false,
       settleEarlyCancel: undefined,
+      cancelDeadline: undefined,
+      posting: false,
       lastContact: Date.now(),
       queuedAt: undefined,
       startedAt: undefined,
@@ -237,6 +245,9 @@ export class V2Jobs {
         workflow,
         ...(typeof apiKey === "string" ? { extra_data: { api_key_comfy_org: apiKey } } : {}),
       });
+      if (job.cancelRequested || FINAL.has(job.status))
+        return this.#finish(job, "cancelled", new CancelledError(job.promptId));
+      job.posting = true;
       let attempts = 0;
       const reply = await this.#options.http.request(
         {
@@ -257,12 +268,14 @@ export class V2Jobs {
         `POST ${this.#options.http.url("api/v2/jobs")}`,
       );
       job.lastContact = Date.now();
+      // The cancel's budget ran out before this reply: the job ended CANCEL_UNDELIVERED.
+      if (FINAL.has(job.status)) return;
       this.#enterQueued(job, v2.id);
       if (job.settleEarlyCancel) {
         const settle = job.settleEarlyCancel;
         job.settleEarlyCancel = undefined;
-        job.cancelOutcome = this.#keep(this.#deliverCancel(job, true));
-        settle(await job.cancelOutcome);
+        // Within what is left of the budget that started with the cancel.
+        settle(await this.#deliverCancel(job, true, job.cancelDeadline));
       }
       this.#apply(job, v2);
       void this.#follow(job);
@@ -560,22 +573,61 @@ export class V2Jobs {
     if (job.cancelOutcome) return job.cancelOutcome;
     if (FINAL.has(job.status)) return Promise.resolve({ state: "finished" });
     job.cancelRequested = true;
-    if (job.status === "submitting")
-      job.cancelOutcome = new Promise((resolve) => (job.settleEarlyCancel = resolve));
-    else job.cancelOutcome = this.#deliverCancel(job, true);
+    const ms = this.#options.cancelTimeoutMs ?? DEFAULT_CANCEL_TIMEOUT_MS;
+    const deadline = { ms, signal: AbortSignal.timeout(ms) };
+    job.cancelDeadline = deadline;
+    if (job.status !== "submitting") {
+      job.cancelOutcome = this.#deliverCancel(job, true, deadline);
+      return this.#keep(job.cancelOutcome);
+    }
+    job.cancelOutcome = new Promise((resolve) => (job.settleEarlyCancel = resolve));
+    if (!job.posting) {
+      // Nothing reached the server yet (uploading assets): withdrawn at once.
+      job.settleEarlyCancel?.({ state: "not-submitted" });
+      job.settleEarlyCancel = undefined;
+      this.#finish(job, "cancelled", new CancelledError(job.promptId));
+    } else {
+      deadline.signal.addEventListener(
+        "abort",
+        () => {
+          const settle = job.settleEarlyCancel;
+          if (!settle) return;
+          job.settleEarlyCancel = undefined;
+          const error = cancelFailure(
+            undefined,
+            deadline,
+            this.#options.http.baseUrl.origin,
+            "POST /api/v2/jobs (the cancel waits for the job's id)",
+          );
+          settle({ state: "undelivered", error });
+          this.#finish(
+            job,
+            "failed",
+            new CancelUndeliveredError(job.promptId, this.#options.http.baseUrl.origin, error),
+          );
+        },
+        { once: true },
+      );
+    }
     return this.#keep(job.cancelOutcome);
   }
 
-  /** `POST …/cancel` within `cancelTimeoutMs`; the reply says what became of the job. */
-  async #deliverCancel(job: V2State, endJob: boolean): Promise<CancelOutcome> {
+  /**
+   * `POST …/cancel` within the cancel budget (`deadline`, a new one by default); the reply says
+   * what became of the job. Not delivered in time: the job ends `CANCEL_UNDELIVERED`.
+   */
+  async #deliverCancel(
+    job: V2State,
+    endJob: boolean,
+    deadline?: { readonly signal: AbortSignal; readonly ms: number },
+  ): Promise<CancelOutcome> {
     const wasQueued = job.status === "queued";
+    const ms = this.#options.cancelTimeoutMs ?? DEFAULT_CANCEL_TIMEOUT_MS;
+    const budget = deadline ?? { ms, signal: AbortSignal.timeout(ms) };
+    const server = this.#options.http.baseUrl.origin;
     try {
       const v2 = await this.#options.http.json(
-        {
-          method: "POST",
-          path: this.#link(job, "cancel"),
-          signal: AbortSignal.timeout(this.#options.cancelTimeoutMs ?? DEFAULT_CANCEL_TIMEOUT_MS),
-        },
+        { method: "POST", path: this.#link(job, "cancel"), signal: budget.signal },
         V2JobSchema,
       );
       job.lastContact = Date.now();
@@ -587,8 +639,9 @@ export class V2Jobs {
         this.#finish(job, "cancelled", new CancelledError(job.promptId));
       return { state: wasQueued && v2.status === "canceled" ? "dequeued" : "interrupted" };
     } catch (e) {
-      const error = isComfycError(e) ? e : internalError(e, "cancelling a v2 job");
-      if (endJob) this.#finish(job, "cancelled", new CancelledError(job.promptId));
+      const error = cancelFailure(e, budget, server, `the cancel of job ${job.promptId}`);
+      if (endJob)
+        this.#finish(job, "failed", new CancelUndeliveredError(job.promptId, server, error));
       return { state: "undelivered", error };
     }
   }

@@ -268,6 +268,45 @@ describe("Ctrl-C during comfyc run", () => {
     }
     // Spawns the CLI through tsx; slow to start on a loaded machine.
   }, 180_000);
+
+  test("against a server that freezes (accepts, never answers): exit 8, CANCEL_UNDELIVERED, never 'cancelled'", async () => {
+    const frozen = await startTestServer({ port: 0 });
+    frozen.script.node("KSampler", { durationMs: 60_000 });
+    try {
+      const child = spawnCli(
+        "run",
+        example("sd15-txt2img.ts"),
+        "--param",
+        "seed=271828",
+        "--server",
+        frozen.url,
+        "--out",
+        tempDir(),
+      );
+      let stderr = "";
+      await new Promise<void>((resolve, reject) => {
+        child.stderr.on("data", (chunk: Buffer) => {
+          stderr += chunk.toString();
+          if (/node KSampler #\d+/.test(stderr)) resolve();
+        });
+        child.once("exit", () => reject(new Error(`exited early:\n${stderr}`)));
+      });
+      frozen.script.freeze();
+      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+      child.kill("SIGINT");
+      // The CLI exits on its own, within the cancel budget, while the server is still frozen.
+      expect(await exited).toBe(8);
+      expect(stderr).toMatch(/Cancelling the job/);
+      expect(stderr).toMatch(
+        /error \[CANCEL_UNDELIVERED\]: Prompt [0-9a-f-]{36} was not cancelled: \S+ did not answer the cancel of prompt [0-9a-f-]{36} within the cancel budget of 5000 ms/,
+      );
+      expect(stderr).toContain(`may still be queued or running on ${frozen.url}`);
+      expect(stderr).not.toMatch(/CANCELLED/);
+    } finally {
+      frozen.script.thaw();
+      await frozen.close();
+    }
+  }, 180_000);
 });
 
 describe("comfyc serve", () => {

@@ -75,6 +75,7 @@ describe("the built package", () => {
       "comfyc/runtime",
       [
         "CancelledError",
+        "CancelUndeliveredError",
         "ComfyClient",
         "DEFAULT_CANCEL_TIMEOUT_MS",
         "DEFAULT_UNREACHABLE_TIMEOUT_MS",

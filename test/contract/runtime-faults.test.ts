@@ -1,6 +1,9 @@
 import { randomUUID } from "node:crypto";
+import { createServer, type AddressInfo, type Socket } from "node:net";
 import { afterEach, describe, expect, test, vi } from "vitest";
 import {
+  CancelledError,
+  CancelUndeliveredError,
   ComfyClient,
   DEFAULT_UNREACHABLE_TIMEOUT_MS,
   HttpError,
@@ -141,6 +144,11 @@ describe("a server that goes away", () => {
     expect((error as JobTimeoutError).phase).toBe("run");
     const outcome = await job.cancelOutcome!;
     expect(outcome.state).toBe("undelivered");
+    // The budget ran out, not the request's own timeout: TIMEOUT, naming the budget.
+    expect(outcome.state === "undelivered" && outcome.error).toMatchObject({ code: "TIMEOUT" });
+    expect(outcome.state === "undelivered" && outcome.error.message).toContain(
+      "within the cancel budget of 300 ms",
+    );
     // Still frozen: all of this happened without one reply from the server.
     s.script.thaw();
   });
@@ -161,7 +169,7 @@ describe("a server that goes away", () => {
 });
 
 describe("cancel outcomes", () => {
-  test("pending: dequeued; running: interrupted; ended: finished; server dead: undelivered, and the job ends", async () => {
+  test("pending: dequeued; running: interrupted; ended: finished; server dead: undelivered, and the job ends CANCEL_UNDELIVERED", async () => {
     const s = await server();
     // Like ComfyUI, the test server interrupts between nodes (and sampler steps), not inside one.
     s.script.node("ImageInvert", { durationMs: 1500 });
@@ -187,6 +195,105 @@ describe("cancel outcomes", () => {
     const outcome = await orphan.cancel();
     expect(outcome.state).toBe("undelivered");
     expect(outcome.state === "undelivered" && outcome.error.code).toBe("SERVER_UNREACHABLE");
-    await expect(orphan.result()).rejects.toMatchObject({ code: "CANCELLED" });
+    // Not "cancelled": nothing says the prompt stopped.
+    const error = await errorOf(orphan.result());
+    expect(error).toBeInstanceOf(CancelUndeliveredError);
+    expect(error).toMatchObject({ code: "CANCEL_UNDELIVERED", promptId: orphan.promptId });
+    expect(orphan.status).toBe("failed");
   });
+});
+
+/**
+ * A server that accepts connections and never answers (the test server frozen, as `kill -STOP`
+ * leaves a real one, or a bare TCP socket): a cancel resolves within its budget while the server
+ * stays silent, and says honestly that the job was not cancelled. Each test waits on the outcome
+ * (an event) with the server still frozen; none measures time. The per-test limits only bound a
+ * hang: before, a cancel waited for three WebSocket attempts of 10 s, or a POST's 60 s timeout.
+ */
+describe("a cancel the server does not take", () => {
+  test("running on a frozen server: undelivered (TIMEOUT) within the budget while it stays frozen; the job ends CANCEL_UNDELIVERED, not cancelled", async () => {
+    const s = await server();
+    s.script.node("ImageInvert", { durationMs: 60_000 });
+    const c = client(s.url, { retry: FAST_RETRY, cancelTimeoutMs: 300 });
+    const job = c.submit(slowPrompt(16));
+    await started(job);
+    // The routes are decided (GET /system_stats answered) before the freeze.
+    await until(() => s.requests.includes("GET /api/system_stats"));
+    s.script.freeze();
+    const outcome = await job.cancel();
+    expect(outcome.state).toBe("undelivered");
+    expect(outcome.state === "undelivered" && outcome.error).toMatchObject({ code: "TIMEOUT" });
+    const error = await errorOf(job.result());
+    expect(error).toBeInstanceOf(CancelUndeliveredError);
+    expect(error).toMatchObject({
+      code: "CANCEL_UNDELIVERED",
+      promptId: job.promptId,
+      server: s.url,
+    });
+    expect((error as Error).message).toContain(`Prompt ${job.promptId} was not cancelled`);
+    expect((error as Error).message).toContain(`may still be queued or running on ${s.url}`);
+    expect((error as CancelUndeliveredError).hint).toContain(`client.attach("${job.promptId}")`);
+    expect(job.status).toBe("failed");
+    s.script.thaw();
+  }, 30_000);
+
+  test("while POST /prompt waits for a reply: undelivered within the budget, and the prompt the server queued after the thaw runs (CANCEL_UNDELIVERED was the truth)", async () => {
+    const s = await server();
+    const c = client(s.url, { retry: FAST_RETRY, cancelTimeoutMs: 300 });
+    await c.run(slowPrompt(17));
+    // The socket is open: the next submission posts at once.
+    s.script.freeze();
+    const before = s.requests.length;
+    const job = c.submit(slowPrompt(18));
+    // The submission reached the server: its POST, or (when a reused keep-alive connection was
+    // closed under it) the history check the transport makes before posting again.
+    await until(() =>
+      s.requests
+        .slice(before)
+        .some((r) => r === "POST /api/prompt" || r === `GET /api/history/${job.promptId}`),
+    );
+    const outcome = await job.cancel();
+    expect(outcome.state === "undelivered" && outcome.error).toMatchObject({ code: "TIMEOUT" });
+    expect(outcome.state === "undelivered" && outcome.error.message).toContain("POST /prompt");
+    expect(await errorOf(job.result())).toMatchObject({ code: "CANCEL_UNDELIVERED" });
+    s.script.thaw();
+    await s.finished(job.promptId);
+    expect(await c.history(job.promptId)).toMatchObject({ status: { status_str: "success" } });
+  }, 30_000);
+
+  test("before POST /prompt was sent (its socket still connecting to a frozen server): withdrawn at once", async () => {
+    const s = await server();
+    s.script.freeze();
+    const c = client(s.url, { retry: FAST_RETRY, cancelTimeoutMs: 60_000 });
+    const job = c.submit(slowPrompt(19));
+    expect(await job.cancel()).toEqual({ state: "not-submitted" });
+    expect(await errorOf(job.result())).toBeInstanceOf(CancelledError);
+    expect(job.status).toBe("cancelled");
+    s.script.thaw();
+  }, 20_000);
+
+  test("a bare TCP socket that accepts and never replies: the cancel of an attached job is undelivered (TIMEOUT)", async () => {
+    const received: string[] = [];
+    const sockets = new Set<Socket>();
+    const hole = createServer((socket) => {
+      sockets.add(socket);
+      socket.on("data", (chunk) => received.push(chunk.toString("latin1").split("\r\n")[0]!));
+      socket.on("error", () => undefined);
+    });
+    await new Promise<void>((resolve) => hole.listen(0, "127.0.0.1", resolve));
+    cleanup.push(async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => hole.close(resolve));
+    });
+    const url = `http://127.0.0.1:${(hole.address() as AddressInfo).port}`;
+    const c = client(url, { retry: FAST_RETRY, cancelTimeoutMs: 300 });
+    const job = c.attach(randomUUID());
+    const outcome = await job.cancel();
+    expect(outcome.state === "undelivered" && outcome.error).toMatchObject({ code: "TIMEOUT" });
+    // The cancel's request reached the socket and got no answer (routes unknown: GET /queue).
+    // Requests reached the socket and got no answer (the route decision's GET /system_stats,
+    // which the cancel waits for within its budget).
+    expect(received).toContain("GET /api/system_stats HTTP/1.1");
+    expect(await errorOf(job.result())).toMatchObject({ code: "CANCEL_UNDELIVERED" });
+  }, 30_000);
 });

@@ -8,6 +8,7 @@ import { localFile, workflow } from "comfyc";
 import { PNG } from "pngjs";
 import {
   CancelledError,
+  CancelUndeliveredError,
   ComfyClient,
   ExecutionFailedError,
   JobTimeoutError,
@@ -419,6 +420,28 @@ describe("Comfy API v2 transport against the test server", () => {
     } finally {
       server.script.clearNodes();
       await client.close();
+    }
+  });
+
+  test("cancel on a frozen server: undelivered (TIMEOUT) within the budget while it stays frozen; the job ends CANCEL_UNDELIVERED, not cancelled", async () => {
+    // A server of its own: its 60 s node outlives the test (interrupts land between nodes).
+    const own = await startTestServer({ port: 0 });
+    own.script.node("ImageInvert", { durationMs: 60_000 });
+    const client = new ComfyClient({ url: own.url, api: "v2", ...FAST, cancelTimeoutMs: 300 });
+    try {
+      const running = client.submit(graph(28));
+      await new Promise<void>((r) => running.on("started", () => r()));
+      own.script.freeze();
+      const outcome = await running.cancel();
+      expect(outcome.state === "undelivered" && outcome.error).toMatchObject({ code: "TIMEOUT" });
+      const error = await errorOf(running.result());
+      expect(error).toBeInstanceOf(CancelUndeliveredError);
+      expect(error).toMatchObject({ code: "CANCEL_UNDELIVERED", promptId: running.promptId });
+      expect(running.status).toBe("failed");
+    } finally {
+      own.script.thaw();
+      await client.close();
+      await own.close();
     }
   });
 
