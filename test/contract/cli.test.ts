@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startTestServer, type TestServer } from "comfyc/testing";
-import { cli, spawnCli } from "../helpers-cli.js";
+import { cli, cliProcess, spawnCli } from "../helpers-cli.js";
 import { ROOT, tempDir } from "../helpers.js";
 
 const example = (name: string) => join(ROOT, "examples", name);
@@ -193,6 +193,22 @@ describe("comfyc codegen and validate against a live server", () => {
     expect(JSON.parse(old.stdout).error.type).toBe("invalid_prompt");
     const valid = await cli("validate", writePrompt(image(5, 5)), "--url", server.url);
     expect(valid.code).toBe(0);
+  });
+
+  test("validate --url against a release newer than comfyc models: the newest rules, one warning naming both", async () => {
+    const newer = await startTestServer({ port: 0, comfyuiVersion: "0.41.0" });
+    try {
+      // In a process of its own: this one has already been warned about 0.41.0 (by the server).
+      const file = writePrompt({ "1": { class_type: "Nope", inputs: {} } });
+      const run = await cliProcess(["validate", file, "--url", newer.url, "--json"]);
+      expect(run.code).toBe(1);
+      expect(JSON.parse(run.stdout).error.type).toBe("missing_node_type");
+      expect(run.stderr.split("\n").filter((l) => l.startsWith("warning:"))).toEqual([
+        `warning: ${newer.url}/api/object_info (/system_stats): ComfyUI 0.41.0 is newer than the newest release comfyc models (0.33.0): 0.33.0's rules apply, and what 0.41.0 changed is not modelled`,
+      ]);
+    } finally {
+      await newer.close();
+    }
   });
 });
 
