@@ -183,7 +183,7 @@ describe("a user's exception in a workflow", () => {
 });
 
 describe("signals", () => {
-  test("SIGTERM against a dead server: cancels, says it could not, exits 5 within the cancel budget", async () => {
+  test("SIGTERM against a dead server: cancels, says it could not, exits 8 (CANCEL_UNDELIVERED, not cancelled) within the cancel budget", async () => {
     const s = await startTestServer();
     try {
       s.script.node("ImageInvert", { durationMs: 60_000 });
@@ -195,9 +195,13 @@ describe("signals", () => {
       const code = await run.exit;
       // The cancel budget (5 s) bounds it, well inside the 10 s grace period.
       expect(Date.now() - t0).toBeLessThan(10_000);
-      expect(code).toBe(5);
+      // The server never took the cancel: nothing says the prompt stopped.
+      expect(code).toBe(8);
       expect(run.stderr()).toMatch(/Cancelling the job/);
-      expect(run.stderr()).toMatch(/Could not cancel the job/);
+      expect(run.stderr()).toMatch(
+        /error \[CANCEL_UNDELIVERED\]: Prompt [0-9a-f-]{36} was not cancelled: .*cannot reach/,
+      );
+      expect(run.stderr()).not.toMatch(/\[CANCELLED\]/);
     } finally {
       await s.close();
     }
