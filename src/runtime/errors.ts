@@ -1,6 +1,7 @@
 import { ComfycError, internalError, isComfycError } from "../errors.js";
 import { formatRejection, nodeErrorsHint, type NodeContext } from "../protocol/describe-errors.js";
 import type { ErrorObj, NodeErrors } from "../protocol/prompt.js";
+import type { CancelOutcome } from "./job.js";
 
 /**
  * The server rejected the prompt: a 400, or a 200 whose `node_errors` is non-empty (some
@@ -96,6 +97,44 @@ export class CancelUndeliveredError extends ComfycError {
   }
 }
 
+/** The budget of one cancel (`cancelTimeoutMs`, on our clock): its signal aborts every request of it. */
+export interface CancelDeadline {
+  readonly signal: AbortSignal;
+  readonly ms: number;
+}
+
+/** A new cancel budget of `ms` milliseconds, starting now. */
+export function cancelDeadline(ms: number): CancelDeadline {
+  return { ms, signal: AbortSignal.timeout(ms) };
+}
+
+/**
+ * For a cancel asked while the job's submit request is in flight: if `deadline` passes before
+ * the reply settled the cancel (`job.settleEarlyCancel` still set), the cancel is reported
+ * undelivered (a `TIMEOUT` naming `what`, see {@link cancelFailure}) and `end` ends the job with
+ * that error. Shared by the classic tracker and the Comfy API v2 client.
+ */
+export function undeliveredAtDeadline(
+  job: { settleEarlyCancel: ((outcome: CancelOutcome) => void) | undefined },
+  deadline: CancelDeadline,
+  server: string,
+  what: string,
+  end: (error: ComfycError) => void,
+): void {
+  deadline.signal.addEventListener(
+    "abort",
+    () => {
+      const settle = job.settleEarlyCancel;
+      if (!settle) return;
+      job.settleEarlyCancel = undefined;
+      const error = cancelFailure(undefined, deadline, server, what);
+      settle({ state: "undelivered", error });
+      end(error);
+    },
+    { once: true },
+  );
+}
+
 /**
  * Why a cancel was not delivered: `TIMEOUT` when the budget (`deadline`) ran out before the
  * server answered (the request itself then reports only that it was aborted), else the request's
@@ -103,7 +142,7 @@ export class CancelUndeliveredError extends ComfycError {
  */
 export function cancelFailure(
   cause: unknown,
-  deadline: { readonly signal: AbortSignal; readonly ms: number },
+  deadline: CancelDeadline,
   server: string,
   what: string,
 ): ComfycError {

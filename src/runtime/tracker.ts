@@ -13,6 +13,8 @@ import {
   type WsMessage,
 } from "../protocol/messages.js";
 import {
+  cancelDeadline,
+  type CancelDeadline,
   cancelFailure,
   CancelledError,
   CancelUndeliveredError,
@@ -22,6 +24,7 @@ import {
   JobTimeoutError,
   PromptRejectedError,
   ServerGoneError,
+  undeliveredAtDeadline,
 } from "./errors.js";
 import type { InputUploads } from "./files.js";
 import type { Http } from "./http.js";
@@ -96,12 +99,6 @@ export interface PreparedPrompt {
 export const DEFAULT_UNREACHABLE_TIMEOUT_MS = 60_000;
 /** Default of `cancelTimeoutMs`: the budget for delivering one cancel. */
 export const DEFAULT_CANCEL_TIMEOUT_MS = 5_000;
-
-/** The budget of one cancel: its signal aborts every request of the cancel when it runs out. */
-interface CancelDeadline {
-  readonly signal: AbortSignal;
-  readonly ms: number;
-}
 
 /** The final job statuses. */
 export const FINAL: ReadonlySet<JobStatus> = new Set([
@@ -355,22 +352,12 @@ export class Tracker {
       // Still uploading or connecting the socket: nothing reached the server, nothing to wait for.
       this.#apply(job, { type: "withdrawn" });
     } else {
-      deadline.signal.addEventListener(
-        "abort",
-        () => {
-          const settle = job.settleEarlyCancel;
-          if (!settle) return;
-          job.settleEarlyCancel = undefined;
-          const error = cancelFailure(
-            undefined,
-            deadline,
-            this.#server,
-            "POST /prompt (the cancel needs its reply to know what to stop)",
-          );
-          settle({ state: "undelivered", error });
-          this.#apply(job, { type: "cancel-undelivered", error });
-        },
-        { once: true },
+      undeliveredAtDeadline(
+        job,
+        deadline,
+        this.#server,
+        "POST /prompt (the cancel needs its reply to know what to stop)",
+        (error) => this.#apply(job, { type: "cancel-undelivered", error }),
       );
     }
     return this.#keep(job.cancelOutcome);
@@ -378,8 +365,7 @@ export class Tracker {
 
   /** A new cancel budget (`cancelTimeoutMs`), on our clock. */
   #cancelDeadline(): CancelDeadline {
-    const ms = this.#options.cancelTimeoutMs ?? DEFAULT_CANCEL_TIMEOUT_MS;
-    return { ms, signal: AbortSignal.timeout(ms) };
+    return cancelDeadline(this.#options.cancelTimeoutMs ?? DEFAULT_CANCEL_TIMEOUT_MS);
   }
 
   /**

@@ -16,6 +16,8 @@ import { parseJsonLossless, stringifyJson } from "../protocol/json.js";
 import type { NodeOutput } from "../protocol/messages.js";
 import type { ErrorObj, NodeErrors } from "../protocol/prompt.js";
 import {
+  cancelDeadline,
+  type CancelDeadline,
   cancelFailure,
   CancelledError,
   CancelUndeliveredError,
@@ -25,6 +27,7 @@ import {
   JobTimeoutError,
   PromptRejectedError,
   ServerGoneError,
+  undeliveredAtDeadline,
 } from "./errors.js";
 import { parseReply, type Http } from "./http.js";
 import { V2Assets } from "./v2-assets.js";
@@ -81,7 +84,7 @@ interface V2State extends JobView {
   cancelRequested: boolean;
   settleEarlyCancel: ((o: CancelOutcome) => void) | undefined;
   /** The budget of the cancel, once one was asked: every cancel request runs under it. */
-  cancelDeadline: { readonly signal: AbortSignal; readonly ms: number } | undefined;
+  cancelDeadline: CancelDeadline | undefined;
   /** True once `POST /api/v2/jobs` was sent: before, a cancel withdraws the job at once. */
   posting: boolean;
   lastContact: number;
@@ -573,8 +576,7 @@ export class V2Jobs {
     if (job.cancelOutcome) return job.cancelOutcome;
     if (FINAL.has(job.status)) return Promise.resolve({ state: "finished" });
     job.cancelRequested = true;
-    const ms = this.#options.cancelTimeoutMs ?? DEFAULT_CANCEL_TIMEOUT_MS;
-    const deadline = { ms, signal: AbortSignal.timeout(ms) };
+    const deadline = this.#cancelDeadline();
     job.cancelDeadline = deadline;
     if (job.status !== "submitting") {
       job.cancelOutcome = this.#deliverCancel(job, true, deadline);
@@ -587,43 +589,34 @@ export class V2Jobs {
       job.settleEarlyCancel = undefined;
       this.#finish(job, "cancelled", new CancelledError(job.promptId));
     } else {
-      deadline.signal.addEventListener(
-        "abort",
-        () => {
-          const settle = job.settleEarlyCancel;
-          if (!settle) return;
-          job.settleEarlyCancel = undefined;
-          const error = cancelFailure(
-            undefined,
-            deadline,
-            this.#options.http.baseUrl.origin,
-            "POST /api/v2/jobs (the cancel waits for the job's id)",
-          );
-          settle({ state: "undelivered", error });
-          this.#finish(
-            job,
-            "failed",
-            new CancelUndeliveredError(job.promptId, this.#options.http.baseUrl.origin, error),
-          );
-        },
-        { once: true },
+      const server = this.#options.http.baseUrl.origin;
+      undeliveredAtDeadline(
+        job,
+        deadline,
+        server,
+        "POST /api/v2/jobs (the cancel waits for the job's id)",
+        (error) =>
+          this.#finish(job, "failed", new CancelUndeliveredError(job.promptId, server, error)),
       );
     }
     return this.#keep(job.cancelOutcome);
   }
 
+  /** A new cancel budget (`cancelTimeoutMs`), on our clock. */
+  #cancelDeadline(): CancelDeadline {
+    return cancelDeadline(this.#options.cancelTimeoutMs ?? DEFAULT_CANCEL_TIMEOUT_MS);
+  }
+
   /**
-   * `POST …/cancel` within the cancel budget (`deadline`, a new one by default); the reply says
+   * `POST …/cancel` within the cancel budget (`budget`, a new one by default); the reply says
    * what became of the job. Not delivered in time: the job ends `CANCEL_UNDELIVERED`.
    */
   async #deliverCancel(
     job: V2State,
     endJob: boolean,
-    deadline?: { readonly signal: AbortSignal; readonly ms: number },
+    budget: CancelDeadline = this.#cancelDeadline(),
   ): Promise<CancelOutcome> {
     const wasQueued = job.status === "queued";
-    const ms = this.#options.cancelTimeoutMs ?? DEFAULT_CANCEL_TIMEOUT_MS;
-    const budget = deadline ?? { ms, signal: AbortSignal.timeout(ms) };
     const server = this.#options.http.baseUrl.origin;
     try {
       const v2 = await this.#options.http.json(
