@@ -299,16 +299,11 @@ function describeShape(raw: unknown): string {
   const notNode = keys.find((k) => !isPlainObject(obj[k]));
   if (notNode !== undefined)
     return `the value of ${JSON.stringify(notNode)} is ${describeValue(obj[notNode])}, not a node (an object with class_type and inputs)`;
-  if (notNode === undefined) {
-    const incomplete = keys.find((k) => !isApiPrompt({ [k]: obj[k] }));
-    const node = obj[incomplete ?? keys[0]!] as Record<string, unknown>;
-    const missing = typeof node["class_type"] !== "string" ? "string class_type" : "inputs object";
-    return `node ${JSON.stringify(incomplete)} has no ${missing}, so it cannot be converted (\`comfyc validate\` reports what ComfyUI answers for it)`;
-  }
-  return `an object with keys ${keys
-    .slice(0, 5)
-    .map((k) => JSON.stringify(k))
-    .join(", ")}${keys.length > 5 ? ", …" : ""}`;
+  // Every value is an object, yet the whole is no prompt: some node lacks class_type or inputs.
+  const incomplete = keys.find((k) => !isApiPrompt({ [k]: obj[k] })) ?? keys[0]!;
+  const node = obj[incomplete] as Record<string, unknown>;
+  const missing = typeof node["class_type"] !== "string" ? "string class_type" : "inputs object";
+  return `node ${JSON.stringify(incomplete)} has no ${missing}, so it cannot be converted (\`comfyc validate\` reports what ComfyUI answers for it)`;
 }
 
 function describeValue(value: unknown): string {
