@@ -16,7 +16,8 @@ const SECONDS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 180
  * - `comfyc_job_wait_seconds{workflow}`: enqueued → started, first attempts;
  * - `comfyc_job_run_seconds{workflow,outcome}`: one attempt, started → ended;
  * - `comfyc_jobs_total{workflow,outcome}`: attempts ended (`succeeded`, `failed`, `retried`,
- *   `cancelled`, `handed_back`);
+ *   `cancelled`, `handed_back`; a cancel the instance did not take is `failed`, with the code
+ *   `CANCEL_UNDELIVERED`);
  * - `comfyc_job_failures_total{code}`: attempts that failed, by error code;
  * - `comfyc_instance_up{instance}`: 1 while the worker's ComfyUI answers, 0 while it does not;
  * - the process's default metrics (`process_*`, `nodejs_*`).

@@ -22,7 +22,10 @@ export interface JobErrorRecord {
   readonly hint?: string;
   /**
    * ComfyUI's details: for `PROMPT_REJECTED` `{ error, node_errors }` (the `/prompt` body), for
-   * `EXECUTION_FAILED` `{ node_id, node_type, exception_type, exception_message, traceback }`.
+   * `EXECUTION_FAILED` `{ node_id, node_type, exception_type, exception_message, traceback }`,
+   * for `CANCEL_UNDELIVERED` (a cancel the instance did not take: the prompt may still run
+   * there) `{ prompt_id, server, reason }` (`reason`: `TIMEOUT` when the cancel budget ran out,
+   * else the code of the request's error).
    */
   readonly details?: Readonly<Record<string, unknown>>;
 }

@@ -66,6 +66,8 @@ const PERMANENT = new Set([
   "EXECUTION_FAILED",
   "INTERRUPTED",
   "CANCELLED",
+  // The prompt may still run on the instance: running it again could run it twice.
+  "CANCEL_UNDELIVERED",
   "UNSAFE_PATH",
   "WORKFLOW_INVALID",
   "AUTH_FAILED",
@@ -89,7 +91,10 @@ interface ActiveJob {
  * outcome), copies the outputs to storage, and records the result in the job.
  *
  * Failures: a rejected prompt, an execution error, an interrupt, a cancel or a timeout end the
- * job (`UnrecoverableError`, ComfyUI's details in the record). Transient ones (instance
+ * job (`UnrecoverableError`, ComfyUI's details in the record). A cancel of a running job ends it
+ * `cancelled` only when the instance took the cancel; one it did not take within the client's
+ * `cancelTimeoutMs` (frozen or unreachable) ends it `failed` with `CANCEL_UNDELIVERED`, the
+ * prompt id and instance in `error.details`, since the prompt may still run there. Transient ones (instance
  * unreachable or restarted, job lost, storage errors) are retried by BullMQ with exponential
  * backoff and jitter. Before each attempt posts anything, the worker records the prompt id and
  * instance in the job, so the next attempt, here or on another worker after a crash, first
@@ -482,7 +487,12 @@ export class ComfyWorker {
         );
         throw new DelayedError();
       }
-      const error = toErrorRecord(reason === "cancel" ? cancelledJob(job.id!) : e);
+      // A cancel the instance did not take stays what it is: the prompt may still run there.
+      const error = toErrorRecord(
+        reason === "cancel" && !(isComfycError(e) && e.code === "CANCEL_UNDELIVERED")
+          ? cancelledJob(job.id!)
+          : e,
+      );
       const permanent = PERMANENT.has(error.code);
       const last = attempt >= (job.opts.attempts ?? 1);
       this.metrics.failures.inc({ code: error.code });
@@ -703,7 +713,8 @@ export class ComfyWorker {
         const onStop = () => {
           const reason = signal.reason as StopReason;
           if (reason === "cancel") {
-            // Interrupt on the instance; the tracker then ends the job as cancelled.
+            // Interrupt on the instance; the tracker then ends the job as cancelled, or with
+            // CANCEL_UNDELIVERED when the instance did not take the cancel in its budget.
             comfyJob.cancel().catch(() => undefined);
             return;
           }
@@ -840,6 +851,12 @@ function toErrorRecord(e: unknown): JobErrorRecord {
     details["exception_type"] = x["exceptionType"];
     details["exception_message"] = x["exceptionMessage"];
     details["traceback"] = x["traceback"];
+  } else if (e.code === "CANCEL_UNDELIVERED") {
+    // What an operator needs to find the prompt on the instance and stop or follow it there.
+    details["prompt_id"] = x["promptId"];
+    details["server"] = x["server"];
+    const reason = x["reason"];
+    if (isComfycError(reason)) details["reason"] = reason.code;
   }
   const message = e.hint
     ? e.message.slice(0, e.message.lastIndexOf("\n  → ")) || e.message
