@@ -130,6 +130,16 @@ export interface ServerRoutes {
   readonly version: string | undefined;
 }
 
+/**
+ * How long a cancel with a budget of `budgetMs` waits for the server's routes to be decided (a
+ * `GET /system_stats` in flight): a quarter of the budget, at most 1 s (1.25 s of the default
+ * 5 s would leave less for the two or three requests of a classic cancel than it needs on a slow
+ * server). After that the cancel goes by the classic routes.
+ */
+function routeWaitMs(budgetMs: number): number {
+  return Math.min(budgetMs / 4, 1000);
+}
+
 /** The routes every ComfyUI has: used until the server's release is known, and before 0.6.0. */
 const CLASSIC_ROUTES: ServerRoutes = { jobs: false, cancel: false, version: undefined };
 
@@ -840,7 +850,7 @@ export class Tracker {
     const routes = this.#options.routes;
     const { signal } = deadline;
     try {
-      if ((await this.#serverRoutes(signal)).cancel)
+      if ((await this.#serverRoutes(deadline)).cancel)
         return await this.#cancelAtomically(job, endJob, signal);
       if (job.status !== "running") {
         const q = await routes.queue({ signal });
@@ -896,21 +906,33 @@ export class Tracker {
 
   /**
    * The server's routes (see {@link ServerRoutes}): the classic ones until a first job was
-   * queued (which starts {@link #decideRoutes}), the decision's answer while it is on its way (at
-   * most until `signal` aborts), then the decided ones.
+   * queued (which starts {@link #decideRoutes}), then the decided ones. While the decision is on
+   * its way, a cancel waits for it at most {@link routeWaitMs} of its budget (`deadline`), then
+   * takes the classic routes, which every ComfyUI serves: a `GET /system_stats` that never
+   * answers cannot spend the whole budget and leave nothing for the cancel itself.
    */
-  async #serverRoutes(signal?: AbortSignal): Promise<ServerRoutes> {
+  async #serverRoutes(deadline?: CancelDeadline): Promise<ServerRoutes> {
     if (this.#routes) return this.#routes;
     const deciding = this.#decidingRoutes;
     if (!deciding) return CLASSIC_ROUTES;
-    if (!signal) return deciding;
-    return Promise.race([
-      deciding,
-      new Promise<ServerRoutes>((resolve) => {
-        if (signal.aborted) resolve(CLASSIC_ROUTES);
-        signal.addEventListener("abort", () => resolve(CLASSIC_ROUTES), { once: true });
-      }),
-    ]);
+    if (!deadline) return deciding;
+    const { signal } = deadline;
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    try {
+      return await Promise.race([
+        deciding,
+        new Promise<ServerRoutes>((resolve) => {
+          onAbort = () => resolve(CLASSIC_ROUTES);
+          if (signal.aborted) return onAbort();
+          signal.addEventListener("abort", onAbort, { once: true });
+          timer = setTimeout(onAbort, routeWaitMs(deadline.ms));
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) signal.removeEventListener("abort", onAbort);
+    }
   }
 
   /**

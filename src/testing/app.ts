@@ -140,7 +140,17 @@ export interface TestServerScript {
    * socket frame and runs no node until {@link thaw}.
    */
   freeze(): void;
-  /** Resumes a frozen server (`kill -CONT`): held requests are answered, held frames sent. */
+  /**
+   * Requests whose path matches `path` (`/system_stats` or `/api/system_stats`: test the path
+   * with a regular expression such as `/system_stats$/`) get no answer, their connection left
+   * open, as behind a handler stuck on a lock, until {@link thaw} (then they are answered). The
+   * rest of the server answers as usual.
+   */
+  hang(path: RegExp): void;
+  /**
+   * Resumes a frozen server (`kill -CONT`): held requests are answered, held frames sent; ends a
+   * {@link hang} too.
+   */
   thaw(): void;
   /** Same as `POST /interrupt` without a body. */
   interrupt(): void;
@@ -558,6 +568,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       // Nothing is read either: not even a WebSocket close frame gets its answer.
       for (const socket of connections) socket.pause();
     },
+    hang: (path) => faults.hang(path),
     thaw: () => {
       thawAll();
     },

@@ -21,8 +21,8 @@ export interface HttpFault {
 }
 
 /**
- * Scripted faults of the test server: failing or reset HTTP replies, added latency, and a
- * freeze that stops everything (HTTP replies, socket frames, node execution) the way `kill
+ * Scripted faults of the test server: failing or reset HTTP replies, added latency, requests of
+ * one route that never get an answer, and a freeze that stops everything (HTTP replies, socket frames, node execution) the way `kill
  * -STOP` stops a real server, until thawed.
  */
 export class Faults {
@@ -38,6 +38,7 @@ export class Faults {
     | undefined;
   latencyMs = 0;
   #frozen: { promise: Promise<void>; thaw: () => void } | undefined;
+  #hanging: { path: RegExp; promise: Promise<void>; release: () => void } | undefined;
 
   /** Sets the HTTP fault (replacing the previous one); `{ count: 0 }` clears it. */
   failHttp(fault: HttpFault): void {
@@ -59,10 +60,24 @@ export class Faults {
     this.#frozen = { promise, thaw };
   }
 
+  /**
+   * Holds every request whose path matches `path` without an answer (its connection open) until
+   * {@link thaw}; the rest of the server answers as usual.
+   */
+  hang(path: RegExp): void {
+    this.#hanging?.release();
+    let release!: () => void;
+    const promise = new Promise<void>((r) => (release = r));
+    this.#hanging = { path, promise, release };
+  }
+
   thaw(): void {
     const frozen = this.#frozen;
     this.#frozen = undefined;
     frozen?.thaw();
+    const hanging = this.#hanging;
+    this.#hanging = undefined;
+    hanging?.release();
   }
 
   get frozen(): boolean {
@@ -75,7 +90,7 @@ export class Faults {
   }
 
   /**
-   * Applies latency, freeze and the HTTP fault to a request; true when the fault answered it
+   * Applies latency, freeze, hang and the HTTP fault to a request; true when the fault answered it
    * (`respond` is then only called for `afterHandling`, into a reply nobody receives).
    */
   async intercept(
@@ -85,6 +100,7 @@ export class Faults {
     respond: (res: ServerResponse) => Promise<void>,
   ): Promise<boolean> {
     await this.whileFrozen();
+    if (this.#hanging?.path.test(path)) await this.#hanging.promise;
     if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
     const fault = this.#fault;
     if (!fault || (fault.path && !fault.path.test(path))) return false;

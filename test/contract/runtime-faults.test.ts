@@ -11,7 +11,7 @@ import {
   ServerGoneError,
 } from "comfyc/runtime";
 import { startTestServer, type TestServer } from "comfyc/testing";
-import { errorOf, freePort, started, until } from "../waits.js";
+import { errorOf, freePort, queued, started, until } from "../waits.js";
 
 /** A prompt whose ImageInvert node takes as long as the test server is told. */
 const slowPrompt = (w: number) => ({
@@ -234,6 +234,32 @@ describe("a cancel the server does not take", () => {
     expect((error as Error).message).toContain(`may still be queued or running on ${s.url}`);
     expect((error as CancelUndeliveredError).hint).toContain(`client.attach("${job.promptId}")`);
     expect(job.status).toBe("failed");
+    s.script.thaw();
+  }, 30_000);
+
+  test("GET /system_stats never answers: the cancel does not spend its budget on the route choice; the classic routes dequeue the pending job and interrupt the running one", async () => {
+    const s = await server();
+    // ComfyUI 0.33.0 has the atomic POST /api/jobs/{id}/cancel, but its release is never learnt.
+    s.script.hang(/system_stats$/);
+    s.script.node("ImageInvert", { durationMs: 60_000 });
+    const c = client(s.url, { retry: FAST_RETRY, cancelTimeoutMs: 2000 });
+    const running = c.submit(slowPrompt(20));
+    const pending = c.submit(slowPrompt(21));
+    await started(running);
+    await queued(pending);
+    // The route choice has asked, and waits for a reply that will not come.
+    await until(() => s.requests.includes("GET /api/system_stats"));
+    const before = s.requests.length;
+    expect(await pending.cancel()).toEqual({ state: "dequeued" });
+    expect(await errorOf(pending.result())).toBeInstanceOf(CancelledError);
+    expect(pending.status).toBe("cancelled");
+    expect(await running.cancel()).toEqual({ state: "interrupted" });
+    const sent = s.requests.slice(before);
+    expect(sent).toContain("POST /api/queue");
+    expect(sent).toContain("POST /api/interrupt");
+    expect(sent.some((r) => r.startsWith("POST /api/jobs/"))).toBe(false);
+    // The server never ran the dequeued prompt, and the route probe is still unanswered.
+    expect(s.executed).not.toContain(pending.promptId);
     s.script.thaw();
   }, 30_000);
 

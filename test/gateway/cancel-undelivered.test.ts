@@ -118,7 +118,9 @@ describe("a cancel the instance does not take (real Redis, frozen test server)",
     ]);
     // The truth of the record: the prompt is still there once the instance answers again.
     server.script.thaw();
-    const queue = await fetch(`${server.url}/queue`).then((r) => r.json());
+    const queue = (await fetch(`${server.url}/queue`).then((r) => r.json())) as {
+      queue_running: unknown[];
+    };
     expect(JSON.stringify(queue.queue_running)).toContain(String(promptId));
     server.script.interrupt();
   }, 60_000);
