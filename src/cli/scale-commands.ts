@@ -169,9 +169,15 @@ export function registerEnqueue(program: Command, io: CliIo): void {
       // Anything that is not a module is data: an API prompt as it is, an editor workflow or an
       // image converted with the node definitions --schema or --url name.
       const isModule = /\.[cm]?[jt]sx?$/.test(file);
+      // Any JSON object of objects is a prompt, as for `validate` and `run`: the instance judges
+      // it as POST /prompt does. Only {} is judged here, since it can run nowhere and every
+      // release answers it the same way (prompt_no_outputs, exit 1), so nothing doomed is queued.
       const source = isModule
         ? await load.loadWorkflowModule(file)
-        : await input.promptFromWorkflowFile(file, () => schemaFromFlags("enqueue", flags), io);
+        : await input.promptFromWorkflowFile(file, () => schemaFromFlags("enqueue", flags), io, {
+            apiPrompt: "server",
+          });
+      if (!isModule && Object.keys(source).length === 0) await refuseEmptyPrompt(file);
       const params =
         isModule && !isPlainWorkflow(source as never)
           ? load.parseParams(
@@ -215,6 +221,21 @@ export function registerEnqueue(program: Command, io: CliIo): void {
         await storage?.close?.();
       }
     });
+}
+
+/**
+ * `{}` as `comfyc validate` judges it: ComfyUI's `validate_prompt` finds no output node in an
+ * empty prompt on every release (`prompt_no_outputs`), so the same error (PROMPT_INVALID, exit 1)
+ * without a schema.
+ */
+async function refuseEmptyPrompt(file: string): Promise<never> {
+  const [{ validatePrompt }, { PromptInvalidError }] = await Promise.all([
+    import("../schema/validate.js"),
+    import("../builder/errors.js"),
+  ]);
+  // No node to look up: the schema is never read.
+  const result = validatePrompt({}, { classes: new Map(), warnings: [], hash: "" });
+  throw new PromptInvalidError(result.error, result.nodeErrors, undefined, `validation (${file})`);
 }
 
 interface JobsFlags {

@@ -86,10 +86,11 @@ export function requirementsOf(prompt: Readonly<Record<string, unknown>>): Requi
   for (const [id, node] of Object.entries(prompt)) {
     const classType = (node as { class_type?: unknown } | null)?.class_type;
     if (typeof classType !== "string")
+      // PROMPT_INVALID (exit 1), as `comfyc validate` and ComfyUI judge such a node.
       throw new ComfycError(
-        "WORKFLOW_INVALID",
-        `Node "${id}" of the prompt has no class_type`,
-        "Pass an API-format prompt ({ id: { class_type, inputs } }) or a builder workflow.",
+        "PROMPT_INVALID",
+        `Node "${id}" of the prompt has no class_type, so no instance can run it`,
+        "Give every node a class_type (its node class, such as KSampler); `comfyc validate --url <server>` shows how ComfyUI answers this prompt.",
       );
     classes.add(classType);
     const inputs = (node as { inputs?: unknown }).inputs;

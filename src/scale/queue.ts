@@ -194,7 +194,8 @@ export class ComfyQueue {
    * storage under content-addressed keys (`inputs/<sha256>.<ext>`) and named in the prompt by
    * their content-hash name; the worker that takes the job uploads them to its own instance.
    *
-   * Throws `PARAMS_INVALID`/`PROMPT_INVALID` (the builder's errors), `NO_CAPABLE_SERVER` (no
+   * Throws `PARAMS_INVALID`/`PROMPT_INVALID` (the builder's errors; also a prompt node without
+   * `class_type`, which no lane can be chosen for), `NO_CAPABLE_SERVER` (no
    * lane can run it, or no worker ever registered), `USAGE` (bad options, or upload inputs
    * without `storage`), `IO_ERROR` (a local file that cannot be read, storage errors).
    */

@@ -114,6 +114,59 @@ describe("comfyc worker, enqueue and jobs as processes", { timeout: 240_000 }, (
     expect(await new Promise((r) => worker.once("exit", r))).toBe(0);
   });
 
+  test("enqueue judges an incomplete API prompt as validate and run do: {} and a node without class_type exit 1 at once, queueing nothing; a node without inputs is queued and the instance rejects it (--wait: exit 1)", async () => {
+    const dir = tempDir();
+    const file = async (name: string, prompt: unknown) => {
+      const path = join(dir, name);
+      await writeFile(path, JSON.stringify(prompt));
+      return path;
+    };
+    const worker = await c.addWorker(a);
+    try {
+      const before = (await c.queue.listJobs()).length;
+      for (const prompt of [{}, { prompt: {}, client_id: "x" }]) {
+        const empty = await cliProcess(
+          "enqueue",
+          await file("empty.json", prompt),
+          "--redis",
+          c.redis.url,
+        );
+        expect(empty.code, empty.stderr).toBe(EXIT_CODES.PROMPT_INVALID);
+        expect(empty.stderr).toMatch(/^error \[PROMPT_INVALID\]/);
+        expect(empty.stderr).toMatch(/Prompt has no outputs\n\s+→ Add an output node/);
+        expect(empty.stderr).not.toContain("not a ComfyUI workflow");
+      }
+      const noClass = await cliProcess(
+        "enqueue",
+        await file("no-class.json", { "1": { inputs: {} } }),
+        "--redis",
+        c.redis.url,
+      );
+      expect(noClass.code, noClass.stderr).toBe(EXIT_CODES.PROMPT_INVALID);
+      expect(noClass.stderr).toContain('Node "1" of the prompt has no class_type');
+      expect((await c.queue.listJobs()).length).toBe(before);
+
+      const noInputs = await cliProcess(
+        "enqueue",
+        await file("no-inputs.json", { "2": { class_type: "SaveImage" } }),
+        "--redis",
+        c.redis.url,
+        "--wait",
+        "--json",
+      );
+      expect(noInputs.code, noInputs.stderr).toBe(EXIT_CODES.PROMPT_REJECTED);
+      const record = JSON.parse(noInputs.stdout) as JobRecord;
+      expect(record).toMatchObject({
+        state: "failed",
+        attempts: 1,
+        error: { code: "PROMPT_REJECTED" },
+      });
+      expect(JSON.stringify(record.error?.details)).toContain("exception_during_validation");
+    } finally {
+      await worker.close({ graceMs: 0 });
+    }
+  });
+
   test("jobs cancel takes a queued job off the queue; bad flags and unknown ids exit with their codes", async () => {
     // A worker registers the instance's lane and stops: the job waits there.
     await (await c.addWorker(a)).close({ graceMs: 0 });
