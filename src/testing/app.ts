@@ -91,6 +91,13 @@ export interface TestServerOptions {
    * says so, `noteComfyuiVersion`).
    */
   readonly comfyuiVersion?: string;
+  /**
+   * How a `comfyuiVersion` outside the releases comfyc models is reported (once per version and
+   * process): a function for the line, `false` for not at all (a test that uses such a release
+   * on purpose); default a Node process warning (code `COMFYC_UNMODELLED_COMFYUI`), as
+   * `comfyuiRules()`'s `warn`.
+   */
+  readonly warn?: ((line: string) => void) | false;
   /** Behaviours seen only in unreleased ComfyUI files to turn on (such as `duplicatePromptId`). */
   readonly unreleased?: readonly UnreleasedBehaviour[];
   /** Default time each node takes, in ms (default 0). */
@@ -221,6 +228,7 @@ export class App {
     this.rules = comfyuiRules(options.comfyuiVersion ?? DEFAULT_COMFYUI_VERSION, {
       source: "comfyuiVersion",
       unreleased: options.unreleased ?? [],
+      ...(options.warn !== undefined ? { warn: options.warn } : {}),
     });
     this.version = this.rules.version.text;
     this.modelFiles = options.models ?? {};

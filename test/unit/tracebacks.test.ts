@@ -29,7 +29,7 @@ const validation = recorded
 describe("pythonTraceback: the frames the real release writes", () => {
   test.each(cases)("%s: %s", (version, name, real) => {
     const [site, classType] = name.split(" ") as [FailureSite, string];
-    const rules = comfyuiRules(version);
+    const rules = comfyuiRules(version, { warn: false });
     expect(pythonTraceback({ classType, site }, rules, "<root>")).toEqual(real.traceback);
     if (site === "image_missing")
       expect(missingImageExceptionType(rules)).toBe(real.exception_type);
@@ -49,7 +49,7 @@ describe("pythonTraceback: the frames the real release writes", () => {
     (version, line) => {
       const tb = pythonTraceback(
         { classType: "SaveImage", site: "save_outside" },
-        comfyuiRules(version),
+        comfyuiRules(version, { warn: false }),
         "/ComfyUI",
       );
       expect(tb[0]).toMatch(
@@ -61,7 +61,7 @@ describe("pythonTraceback: the frames the real release writes", () => {
   test.each(["0.3.64", "0.33.0"])(
     "a scripted failure on %s: the release's execute chain, then one stand-in frame",
     (version) => {
-      const rules = comfyuiRules(version);
+      const rules = comfyuiRules(version, { warn: false });
       const tb = pythonTraceback({ classType: "ImageInvert", scripted: true }, rules, "/srv");
       const chain = pythonTraceback(
         { classType: "SaveImage", site: "save_outside" },
@@ -92,7 +92,7 @@ describe("validationTraceback: validate_prompt / validate_inputs frames", () => 
         type,
         exception_type,
         details,
-        comfyuiRules(version),
+        comfyuiRules(version, { warn: false }),
         "<root>",
         class_type,
       ),
