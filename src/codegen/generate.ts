@@ -140,9 +140,10 @@ export async function generateFiles(
       );
     }
     const indexHeader = headerComment(schema.hash, generationRecord(options, packFiles.digest()));
-    const index = emitIndexModule(packs);
-    yield { path: "index.d.ts", content: printSourceFile(indexHeader, index) };
-    yield { path: "index.js", content: printSourceFile(indexHeader, index) };
+    // The index is the same text in both files (re-exports only): printed once.
+    const index = printSourceFile(indexHeader, emitIndexModule(packs));
+    yield { path: "index.d.ts", content: index };
+    yield { path: "index.js", content: index };
   }
   return { files: files(), schema, classes: selected, warnings };
 }
