@@ -513,6 +513,15 @@ class Context {
     ) {
       // Python indexes prompt[id]['inputs'] and iterates it.
       if (!("inputs" in node)) throw new PyException("KeyError", "'inputs'");
+      // `x not in inputs` for each declared input: a list or str is searched, anything else
+      // (None, a number, a bool) is not iterable.
+      const raw = node["inputs"];
+      if (
+        cls.inputs.length > 0 &&
+        (raw === null || typeof raw !== "object") &&
+        typeof raw !== "string"
+      )
+        throw new PyException("TypeError", `argument of type '${pyTypeName(raw)}' is not iterable`);
       this.own(id);
       (this.prompt[id] as Record<string, unknown>)["inputs"] = {};
     }
@@ -878,6 +887,8 @@ function configOf(input: InputIR): InputConfig {
 
 /** `RETURN_TYPES[index]` with Python indexing: negative indices count from the end. */
 function returnType(cls: ValidatorClass, index: unknown): string | readonly unknown[] {
+  // A bool is a Python int: `RETURN_TYPES[True]` is `RETURN_TYPES[1]`.
+  if (typeof index === "boolean") index = index ? 1 : 0;
   if (typeof index !== "number" || !Number.isInteger(index)) {
     throw new PyException(
       "TypeError",

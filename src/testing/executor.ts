@@ -292,7 +292,7 @@ export class Executor {
       for (const [k, v] of Object.entries(node.inputs)) {
         inputs[k] =
           Array.isArray(v) && v.length === 2 && typeof v[0] === "string"
-            ? results.get(v[0])?.[v[1] as number]
+            ? pyIndex(results.get(v[0]), v[1])
             : v;
       }
       const script = { ...this.scripts.get(node.class_type), ...this.scripts.get(id) };
@@ -564,4 +564,15 @@ function hiddenInputs(
     } else if (name === "unique_id") out[name] = [id];
   }
   return out;
+}
+
+/**
+ * `outputs[node][index]` as ComfyUI's `get_input_data` reads it: validation accepted the index,
+ * so it is an int in Python's sense (a bool counts as 0 or 1) and a negative one counts from
+ * the end.
+ */
+function pyIndex(values: readonly unknown[] | undefined, index: unknown): unknown {
+  if (!values) return undefined;
+  const i = Number(index);
+  return values[i < 0 ? values.length + i : i];
 }

@@ -399,6 +399,8 @@ interface ValidationLines {
   readonly linkedClass: number;
   /** `received_type = r[val[1]]`: a bad output index (IndexError, TypeError). */
   readonly returnType: number;
+  /** `if x not in inputs:`: `inputs` that is not iterable (None, a number: TypeError). */
+  readonly notIn: number;
   /** 0.33.0 passes `visiting` down (cycle detection). */
   readonly visiting: boolean;
   /**
@@ -422,6 +424,7 @@ const VALIDATION_LINES: Readonly<Record<"0.3.64" | "0.33.0", ValidationLines>> =
     inputs: 730,
     linkedClass: 788,
     returnType: 790,
+    notIn: 757,
     visiting: false,
     custom: [932, 289, 285, 277],
     // LoadImageOutput inherits LoadImage's; LoadImageMask has its own in 0.3.64.
@@ -434,6 +437,7 @@ const VALIDATION_LINES: Readonly<Record<"0.3.64" | "0.33.0", ValidationLines>> =
     inputs: 870,
     linkedClass: 933,
     returnType: 935,
+    notIn: 901,
     visiting: true,
     custom: [1091, 318, 314, 306],
     // LoadImageMask and LoadImageOutput both subclass LoadImage in 0.33.0.
@@ -516,6 +520,8 @@ export function validationTraceback(
         [3, 16],
       ],
     ];
+  else if (exceptionType === "TypeError" && details.endsWith("is not iterable"))
+    raised = [["execution.py", at.notIn, "validate_inputs", "if x not in inputs:", [3, 18]]];
   else if (exceptionType === "IndexError" || exceptionType === "TypeError")
     raised = [
       [

@@ -173,6 +173,35 @@ const EXCHANGES: readonly Exchange[] = [
     }),
   },
   {
+    name: "a negative link index counts from the end",
+    body: prompt({
+      "1": empty(),
+      "2": `{"class_type": "PreviewImage", "inputs": {"images": ["1", -1]}}`,
+    }),
+  },
+  {
+    name: "a link index that is a bool (a Python int)",
+    body: prompt({
+      "1": empty(),
+      "2": `{"class_type": "PreviewImage", "inputs": {"images": ["1", false]}}`,
+      "3": `{"class_type": "PreviewImage", "inputs": {"images": ["1", true]}}`,
+    }),
+  },
+  {
+    name: "a node whose inputs is null",
+    body: prompt({ "1": `{"class_type": "EmptyImage", "inputs": null}`, "2": preview("1") }),
+    differs: {
+      "0.33.0": { offline: "the server answers a bare 500; the validator rejects the node" },
+    },
+  },
+  {
+    name: "an output node whose inputs is a number",
+    body: prompt({ "1": empty(), "2": `{"class_type": "PreviewImage", "inputs": 5}` }),
+    differs: {
+      "0.33.0": { offline: "the server answers a bare 500; the validator rejects the node" },
+    },
+  },
+  {
     name: "a two-node cycle",
     body: prompt({ "1": invert("2"), "2": invert("1"), "3": preview("1") }),
   },

@@ -695,6 +695,28 @@ describe("files", () => {
     expect(res.bytes.includes(Buffer.from("tEXtprompt"))).toBe(true);
   });
 
+  test("link indices as Python reads them: -1 is the last output, false is 0", async () => {
+    // ImageScaleToMaxDimension-free: EmptyImage has one output, so -1, 0 and false are the same.
+    const { id } = await runToEnd({
+      "1": image(20, 12, 1, 0x00ff00),
+      "2": { class_type: "SaveImage", inputs: { images: ["1", -1], filename_prefix: "idx/neg" } },
+      "3": {
+        class_type: "SaveImage",
+        inputs: { images: ["1", false], filename_prefix: "idx/bool" },
+      },
+    });
+    const entry = (await get(`${server.url}/history/${id}`)).body[id];
+    expect(entry.status.status_str).toBe("success");
+    for (const node of ["2", "3"]) {
+      const [saved] = entry.outputs[node].images;
+      const res = await get(
+        `${server.url}/view?filename=${saved.filename}&subfolder=idx&type=output`,
+      );
+      const png = PNG.sync.read(res.bytes);
+      expect([png.width, png.height, ...png.data.subarray(0, 3)]).toEqual([20, 12, 0, 255, 0]);
+    }
+  });
+
   test("PreviewImage writes to temp with a random infix; animated PNG is a real APNG", async () => {
     const { id } = await runToEnd({
       "1": image(8, 8, 3),
