@@ -160,6 +160,7 @@ const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
  */
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const workflows = workflowEndpoints(options.workflows);
+  const served = new Set(workflows.map((w) => w.name));
   const hosts = options.webhookHosts ?? [];
   if (hosts.length > 0 && !options.webhookSecret) {
     throw new ComfycError(
@@ -238,13 +239,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply, log));
   app.setNotFoundHandler((request, reply) =>
-    sendError(
-      new ApiError(404, "not_found", `No route ${request.method} ${request.url.split("?")[0]}`),
-      request,
-      reply,
-      log,
-    ),
+    sendError(notFound(request.method, request.url.split("?")[0]!, served), request, reply, log),
   );
+  // Only JSON (and multipart, for uploads) is read: a text/plain body is a 415 like any other
+  // media type, not a string that fails the body schema with "expected object".
+  app.removeContentTypeParser("text/plain");
 
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
@@ -403,6 +402,31 @@ function describeEvents(doc: OpenApiDocument): OpenApiDocument {
     done: { description: "The whole job, final; the stream ends", schema: ref("Job") },
   };
   return doc;
+}
+
+/**
+ * The 404 of an unmatched route. A path under `/v1/workflows/{name}` names the workflow that is
+ * not served (each workflow has its own routes) without listing the others: the route is
+ * unmatched, so the caller may have sent no key.
+ */
+function notFound(method: string, path: string, served: ReadonlySet<string>): ApiError {
+  const workflow = /^\/v1\/workflows\/([^/]+)(\/jobs)?\/?$/.exec(path);
+  if (workflow) {
+    let name = workflow[1]!;
+    try {
+      name = decodeURIComponent(name);
+    } catch {
+      // an undecodable name is shown as sent
+    }
+    if (!served.has(name))
+      return new ApiError(
+        404,
+        "not_found",
+        `No workflow ${JSON.stringify(name)} on this gateway; GET /v1/workflows lists the workflows your key may use.`,
+        { workflow: name },
+      );
+  }
+  return new ApiError(404, "not_found", `No route ${method} ${path}`);
 }
 
 /**
@@ -590,7 +614,13 @@ export function toApiError(error: unknown): ApiError {
     case "FST_ERR_CTP_EMPTY_JSON_BODY":
       return new ApiError(400, "invalid_json", "The JSON body is empty.");
     case "FST_ERR_CTP_INVALID_JSON_BODY":
-      return new ApiError(400, "invalid_json", "The body is not valid JSON.");
+      // Fastify's parser (secure-json-parse) also refuses valid JSON with a `__proto__` or
+      // `constructor.prototype` key, and says no more than this code.
+      return new ApiError(
+        400,
+        "invalid_json",
+        'The body is not valid JSON, or it holds a "__proto__" or "constructor": {"prototype"} key, which is refused.',
+      );
   }
   if (error instanceof SyntaxError || fe?.statusCode === 400) {
     return new ApiError(

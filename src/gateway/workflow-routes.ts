@@ -21,7 +21,7 @@ export function jobLinks(id: string): { self: string; events: string; cancel: st
 
 const errors = {
   400: ErrorEnvelopeSchema.describe(
-    "`invalid_json`: the JSON body is empty or malformed; `bad_request`: the body could not be read",
+    "`invalid_json`: the JSON body is empty or malformed, or holds a `__proto__` (or `constructor.prototype`) key; `bad_request`: the body could not be read",
   ),
   401: ErrorEnvelopeSchema.describe("`unauthorized`: no key, or an unknown or revoked one"),
   403: ErrorEnvelopeSchema.describe("`forbidden`: the key may not use this workflow"),

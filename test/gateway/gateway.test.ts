@@ -184,10 +184,49 @@ describe("typed submission", () => {
     for (const res of [bad, big]) expect(res.body).not.toMatch(/at .*\.(ts|js):\d+/);
   });
 
-  test("answers 404 in the error envelope for an unknown workflow", async () => {
+  test("answers 404 in the error envelope for an unknown workflow, naming it", async () => {
     const res = await post("/v1/workflows/nope/jobs", {});
     expect(res.statusCode).toBe(404);
     expect(body(res).error.code).toBe("not_found");
+    expect(body(res).error.details).toEqual({ workflow: "nope" });
+    expect(body(res).error.message).toContain('No workflow "nope"');
+    expect(body(res).error.message).toContain("GET /v1/workflows");
+    // A served workflow's other paths are plain unmatched routes.
+    const other = await gateway.app.inject({ method: "GET", url: "/v1/workflows/echo/jobs" });
+    expect(other.statusCode).toBe(404);
+    expect(body(other).error.message).toBe("No route GET /v1/workflows/echo/jobs");
+  });
+
+  test("a text/plain body is 415 like any body that is not JSON", async () => {
+    for (const type of [
+      "text/plain",
+      "text/plain; charset=utf-8",
+      "application/x-www-form-urlencoded",
+    ]) {
+      const res = await gateway.app.inject({
+        method: "POST",
+        url: "/v1/workflows/echo/jobs",
+        payload: '{"params": {"size": "8"}}',
+        headers: { ...bearer("all"), "content-type": type },
+      });
+      expect([type, res.statusCode, body(res).error.code]).toEqual([
+        type,
+        415,
+        "unsupported_media_type",
+      ]);
+    }
+  });
+
+  test("valid JSON with a __proto__ key is refused saying so, not called malformed alone", async () => {
+    const res = await gateway.app.inject({
+      method: "POST",
+      url: "/v1/workflows/echo/jobs",
+      payload: '{"params": {"size": "8", "__proto__": {"x": 1}}}',
+      headers: { ...bearer("all"), "content-type": "application/json" },
+    });
+    expect(res.statusCode).toBe(400);
+    expect(body(res).error.code).toBe("invalid_json");
+    expect(body(res).error.message).toContain('"__proto__"');
   });
 });
 
