@@ -5,7 +5,8 @@ import type { CliIo } from "./io.js";
 import { appliedComfyuiRelease } from "../protocol/comfyui-version.js";
 import { stringifyJson } from "../protocol/json.js";
 import { schemaFromFlags } from "./schema-source.js";
-import { promptFromWorkflowFile } from "./workflow-input.js";
+import { promptAndBodyFromWorkflowFile } from "./workflow-input.js";
+import { invalidWorkflow } from "../import/errors.js";
 import { promptLinks } from "../protocol/describe-errors.js";
 import {
   collect,
@@ -61,12 +62,15 @@ export function registerValidate(program: Command, io: CliIo): void {
       // Editor workflows and images are converted with the same schema they are checked against.
       // Any JSON object of objects is judged as POST /prompt would judge it ({} answers
       // prompt_no_outputs, a node without class_type invalid_prompt or missing_node_type, …).
-      const prompt = await promptFromWorkflowFile(
+      const { prompt, body } = await promptAndBodyFromWorkflowFile(
         file,
         async () => ({ schema: served, label }),
         io,
         { apiPrompt: "server" },
       );
+      // A saved POST /prompt body is judged with its partial_execution_targets, as the server
+      // judges it: only the outputs it names run (and are validated).
+      const targets = partialTargets(body, prompt, file);
       if (!flags.comfyuiVersion) noteServerComfyuiVersion(comfyuiVersion, label, io);
       const version = flags.comfyuiVersion ?? comfyuiVersion;
       let schema = served;
@@ -79,7 +83,14 @@ export function registerValidate(program: Command, io: CliIo): void {
           ? `assumed installed: ${files.join(", ")}`
           : "the schema lists every model file the prompt names";
       }
-      const result = validatePrompt(prompt, schema, version ? { comfyuiVersion: version } : {});
+      const result = validatePrompt(prompt, schema, {
+        ...(version ? { comfyuiVersion: version } : {}),
+        ...(targets ? { partialExecutionTargets: targets } : {}),
+      });
+      if (targets)
+        io.info(
+          `${file}: partial_execution_targets selects output node(s) ${targets.length ? targets.map((t) => JSON.stringify(t)).join(", ") : "(none)"}.`,
+        );
       if (ignored)
         io.info(`--ignore-models: which model files are installed is not checked (${ignored}).`);
       const clean = result.valid && Object.keys(result.nodeErrors).length === 0;
@@ -125,4 +136,30 @@ function rulesOf(version: string): string {
   return applied === version
     ? `ComfyUI ${version} rules`
     : `ComfyUI ${version}, judged by ${applied}'s rules`;
+}
+
+/**
+ * The node ids a `POST /prompt` body's `partial_execution_targets` selects, as ComfyUI's
+ * `validate_prompt` tests each output node (`x in partial_execution_list`, execution.py since
+ * 0.3.64): `undefined` when the field is absent or null (every output runs); from a list the ids
+ * equal to one of its strings (a number never equals a str id); from a string the ids it contains;
+ * from an object its keys. A number or bool is not iterable: the server answers 500, so the file is
+ * refused (`WORKFLOW_INVALID`, exit 3).
+ */
+function partialTargets(
+  body: Readonly<Record<string, unknown>> | undefined,
+  prompt: Record<string, unknown>,
+  file: string,
+): string[] | undefined {
+  const value = body?.["partial_execution_targets"];
+  if (value === undefined || value === null) return undefined;
+  const ids = Object.keys(prompt);
+  if (Array.isArray(value)) return ids.filter((id) => value.includes(id));
+  if (typeof value === "string") return ids.filter((id) => value.includes(id));
+  if (typeof value === "object") return ids.filter((id) => Object.hasOwn(value, id));
+  throw invalidWorkflow(
+    "not_a_workflow",
+    `${file}: partial_execution_targets is ${JSON.stringify(value)}, not a list of node ids (ComfyUI answers 500 for it)`,
+    'Write the output node ids as a list of strings, e.g. "partial_execution_targets": ["9"].',
+  );
 }

@@ -72,15 +72,29 @@ export async function promptFromWorkflowFile(
   io: CliIo,
   options: ReadWorkflowOptions = {},
 ): Promise<Record<string, unknown>> {
+  return (await promptAndBodyFromWorkflowFile(file, schema, io, options)).prompt;
+}
+
+/**
+ * {@link promptFromWorkflowFile}, with the other fields of the `POST /prompt` body the prompt was
+ * saved in (`partial_execution_targets`, …) when the file is such a body.
+ */
+export async function promptAndBodyFromWorkflowFile(
+  file: string,
+  schema: () => Promise<{ schema: NodeSchema; label: string }>,
+  io: CliIo,
+  options: ReadWorkflowOptions = {},
+): Promise<{ prompt: Record<string, unknown>; body?: Readonly<Record<string, unknown>> }> {
   const source = await readWorkflowFile(file, io, options);
-  if (source.format === "api") return source.prompt;
+  if (source.format === "api")
+    return { prompt: source.prompt, ...(source.body ? { body: source.body } : {}) };
   const { schema: nodeSchema, label } = await schema();
   const { prompt, warnings } = convertWorkflow(source.workflow, nodeSchema);
   io.info(
     `Converted the editor workflow in ${file}${source.container === "json" ? "" : ` (${source.container.toUpperCase()} metadata)`} to an API prompt of ${Object.keys(prompt).length} nodes with ${label}${warnings.length ? ` (${warnings.length} warning(s))` : ""}.`,
   );
   printWarnings(io, warnings);
-  return prompt;
+  return { prompt };
 }
 
 /** Flags of the editor's queue-time behaviour (`--dynamic-prompts`, …), shared by convert and import. */

@@ -44,6 +44,11 @@ export type WorkflowSource =
       readonly prompt: Record<string, unknown>;
       readonly container: WorkflowContainer;
       /**
+       * When the file is a saved `POST /prompt` body: its other fields (`partial_execution_targets`,
+       * `extra_data`, `client_id`, `front`, …) as they were, without `prompt`.
+       */
+      readonly body?: Readonly<Record<string, unknown>>;
+      /**
        * Problems of the file that did not stop the reading (`truncated_file`); always set by
        * {@link readWorkflowSource}.
        */
@@ -201,11 +206,11 @@ export function classifyJson(
       };
     }
     if (isApiPrompt(obj["prompt"]) && !("class_type" in obj))
-      return { format: "api", prompt: obj["prompt"], container };
+      return { format: "api", prompt: obj["prompt"], container, body: bodyFields(obj) };
     if (isApiPrompt(obj)) return { format: "api", prompt: obj, container };
     if (detection === "server") {
       if (isPromptBody(obj) && isServerPrompt(obj["prompt"]))
-        return { format: "api", prompt: obj["prompt"], container };
+        return { format: "api", prompt: obj["prompt"], container, body: bodyFields(obj) };
       if (isServerPrompt(obj) && !isObjectInfoShape(obj))
         return { format: "api", prompt: obj, container };
     }
@@ -243,6 +248,12 @@ const PROMPT_BODY_KEYS: ReadonlySet<string> = new Set([
   "front",
   "partial_execution_targets",
 ]);
+
+/** A `POST /prompt` body without its `prompt`. */
+function bodyFields(obj: Record<string, unknown>): Record<string, unknown> {
+  const { prompt: _prompt, ...rest } = obj;
+  return rest;
+}
 
 /** A saved `POST /prompt` body: only a body's keys, and a `prompt` that is not itself a node. */
 function isPromptBody(obj: Record<string, unknown>): boolean {

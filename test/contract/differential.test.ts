@@ -1281,6 +1281,47 @@ describe.runIf(HAS_REAL_COMFYUI)("differential: real ComfyUI vs comfyc", () => {
   );
 
   test.each(RELEASES.map((r) => r.version))(
+    "comfyc validate judges a saved POST /prompt body with its partial_execution_targets (%s)",
+    async (version) => {
+      const side = sides.find((s) => s.version === version)!;
+      // Output 2 is valid, output 3 links to a node that is not there.
+      const prompt = {
+        "1": { class_type: "EmptyImage", inputs: { width: 8, height: 8, batch_size: 1, color: 0 } },
+        "2": { class_type: "PreviewImage", inputs: { images: ["1", 0] } },
+        "3": { class_type: "PreviewImage", inputs: { images: ["9", 0] } },
+      };
+      const dir = mkdtempSync(join(tmpdir(), "comfyc-targets-"));
+      const targets: unknown[] = [["2"], ["3"], [], [2], "23", { "2": 1 }, null];
+      for (const [i, partial] of targets.entries()) {
+        const body = stringifyJson({ prompt, partial_execution_targets: partial });
+        const real = await postPrompt(side.url, body);
+        const file = join(dir, `b${i}.json`);
+        writeFileSync(file, body);
+        const out = await cli("validate", file, "--url", side.url, "--json");
+        const clean =
+          real.status === 200 &&
+          Object.keys((real.body as { node_errors: object }).node_errors).length === 0;
+        expect(out.code, `${body}: ${out.stderr}`).toBe(clean ? 0 : 1);
+        if (clean) continue;
+        const ours = parseJsonLossless(out.stdout) as { error: unknown; node_errors: unknown };
+        const answer: Answer =
+          real.status === 200
+            ? { status: 200, body: { node_errors: ours.node_errors } }
+            : { status: 400, body: ours };
+        expect(comparable(answer, false, false), body).toEqual(comparable(real, false, false));
+      }
+      // Not iterable: the server fails (500); the CLI refuses the file.
+      const bad = stringifyJson({ prompt, partial_execution_targets: 5 });
+      expect((await postPrompt(side.url, bad)).status).toBe(500);
+      const file = join(dir, "bad.json");
+      writeFileSync(file, bad);
+      const out = await cli("validate", file, "--url", side.url);
+      expect(out.code, out.stderr).toBe(3);
+      expect(out.stderr).toContain("partial_execution_targets is 5");
+    },
+  );
+
+  test.each(RELEASES.map((r) => r.version))(
     "a body over the 100 MiB upload limit: aiohttp's 413 on /prompt and /upload/image (%s)",
     async (version) => {
       const side = sides.find((s) => s.version === version)!;

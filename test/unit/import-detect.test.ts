@@ -60,7 +60,14 @@ describe("JSON documents: the format comes from the content", () => {
   test("an API prompt, bare or as a POST /prompt body; a body's workflow copy wins", async () => {
     const prompt = importFixture("editor", "ui_tpl_default.json");
     expect((await readWorkflowSource(encode(prompt))).format).toBe("api");
-    expect((await readWorkflowSource(encode({ prompt, client_id: "x" }))).format).toBe("api");
+    const body = await readWorkflowSource(
+      encode({ prompt, client_id: "x", partial_execution_targets: ["9"] }),
+    );
+    // The body's other fields come along (validate honours partial_execution_targets).
+    expect(body.format === "api" && body.body).toEqual({
+      client_id: "x",
+      partial_execution_targets: ["9"],
+    });
     const withWorkflow = {
       prompt,
       extra_data: { extra_pnginfo: { workflow: importFixture("ui", "ui_tpl_default.json") } },
@@ -134,9 +141,14 @@ describe('apiPrompt: "editor" (import, convert) vs "server" (validate, run)', ()
   };
 
   test("incomplete prompts: refused for import with what is missing, taken as they are for the server", async () => {
-    const cases: [unknown, unknown, RegExp][] = [
+    const cases: [unknown, unknown, RegExp, Record<string, unknown>?][] = [
       [{}, {}, /an empty object \(\{\}\): a prompt with no nodes/],
-      [{ prompt: {}, client_id: "c" }, {}, /a POST \/prompt body whose prompt is an empty object/],
+      [
+        { prompt: {}, client_id: "c" },
+        {},
+        /a POST \/prompt body whose prompt is an empty object/,
+        { client_id: "c" },
+      ],
       [{ "1": { inputs: {} } }, { "1": { inputs: {} } }, /node "1" has no string class_type/],
       [{ "1": {} }, { "1": {} }, /node "1" has no string class_type/],
       [
@@ -145,13 +157,14 @@ describe('apiPrompt: "editor" (import, convert) vs "server" (validate, run)', ()
         /node "2" has no inputs object.*comfyc validate/,
       ],
     ];
-    for (const [input, prompt, message] of cases) {
+    for (const [input, prompt, message, body] of cases) {
       expect(await refusal(input)).toMatch(message);
       expect(await read(input, "server")).toEqual({
         format: "api",
         prompt,
         container: "json",
         warnings: [],
+        ...(body ? { body } : {}),
       });
     }
   });
