@@ -7,7 +7,7 @@ import type { NodeSchema } from "../schema/ir.js";
 import { normalizeObjectInfo } from "../schema/normalize.js";
 import type { CliIo } from "./io.js";
 import { loadWorkflowModule, parseParams } from "./load.js";
-import { promptFromWorkflowFile } from "./workflow-input.js";
+import { partialTargets, promptAndBodyFromWorkflowFile } from "./workflow-input.js";
 import { progressMode, showProgress } from "./progress.js";
 import { isPlainWorkflow } from "../builder/define-workflow.js";
 import type { CompileReport } from "../builder/types.js";
@@ -72,9 +72,9 @@ export async function runFile(
     workflow && !isPlainWorkflow(workflow) ? workflow.paramsJsonSchema() : undefined,
     file,
   );
-  const prompt = workflow
+  const data = workflow
     ? undefined
-    : await promptFromWorkflowFile(
+    : await promptAndBodyFromWorkflowFile(
         file,
         async () => ({
           schema:
@@ -86,6 +86,9 @@ export async function runFile(
         // Any JSON object of objects goes to the server, which answers for it as for any prompt.
         { apiPrompt: "server" },
       );
+  const prompt = data?.prompt;
+  // A saved POST /prompt body runs the outputs its partial_execution_targets names, as posted.
+  const targets = data && partialTargets(data.body, data.prompt, file);
   // Before the job runs, not after: a finished job whose outputs cannot be saved is lost work.
   ensureWritableDir(flags.out, "--out");
   // Validate a workflow against what this server has (its model files, its version's rules),
@@ -98,6 +101,7 @@ export async function runFile(
   const timeout = flags.timeout;
   const job = client.submit(source, {
     ...(flags.fresh ? { fresh: true } : {}),
+    ...(targets ? { partialExecutionTargets: targets } : {}),
     ...(timeout ? { timeouts: { runMs: timeout, queueMs: timeout } } : {}),
     ...(flags.signal ? { signal: flags.signal } : {}),
   });

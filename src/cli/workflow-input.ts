@@ -136,3 +136,29 @@ export function queueTimeOptions(flags: QueueTimeFlags): QueueTimeOptions {
     ...(flags.controlModes ? { controlModes: { random } } : {}),
   };
 }
+
+/**
+ * The node ids a `POST /prompt` body's `partial_execution_targets` selects, as ComfyUI's
+ * `validate_prompt` tests each output node (`x in partial_execution_list`, execution.py since
+ * 0.3.64): `undefined` when the field is absent or null (every output runs); from a list the ids
+ * equal to one of its strings (a number never equals a str id); from a string the ids it contains;
+ * from an object its keys. A number or bool is not iterable: the server answers 500, so the file is
+ * refused (`WORKFLOW_INVALID`, exit 3).
+ */
+export function partialTargets(
+  body: Readonly<Record<string, unknown>> | undefined,
+  prompt: Record<string, unknown>,
+  file: string,
+): string[] | undefined {
+  const value = body?.["partial_execution_targets"];
+  if (value === undefined || value === null) return undefined;
+  const ids = Object.keys(prompt);
+  if (Array.isArray(value)) return ids.filter((id) => value.includes(id));
+  if (typeof value === "string") return ids.filter((id) => value.includes(id));
+  if (typeof value === "object") return ids.filter((id) => Object.hasOwn(value, id));
+  throw invalidWorkflow(
+    "not_a_workflow",
+    `${file}: partial_execution_targets is ${JSON.stringify(value)}, not a list of node ids (ComfyUI answers 500 for it)`,
+    'Write the output node ids as a list of strings, e.g. "partial_execution_targets": ["9"].',
+  );
+}

@@ -75,6 +75,31 @@ describe("comfyc run", () => {
     expect(stderr).toMatch(/Done: [0-9a-f-]{36}/);
   });
 
+  test("a saved POST /prompt body runs the outputs its partial_execution_targets names", async () => {
+    const out = tempDir();
+    const prompt = {
+      ...image(13, 5),
+      // An output that cannot run: the body leaves it out of partial_execution_targets.
+      "4": { class_type: "SaveImage", inputs: { images: ["9", 0], filename_prefix: "cli/x" } },
+    };
+    const file = join(tempDir(), "body.json");
+    writeFileSync(file, JSON.stringify({ prompt, partial_execution_targets: ["3"] }));
+    const ran = await cli("run", file, "--server", server.url, "--out", out);
+    expect(ran.code, ran.stderr).toBe(0);
+    expect(ran.stdout.trim().split("\n")).toHaveLength(1);
+    expect(PNG.sync.read(readFileSync(ran.stdout.trim())).width).toBe(13);
+    // validate judges the same body the same way; without the field output 4 fails.
+    expect((await cli("validate", file, "--url", server.url)).code).toBe(0);
+    writeFileSync(file, JSON.stringify({ prompt, partial_execution_targets: 5 }));
+    const refused = await cli("run", file, "--server", server.url, "--out", out);
+    expect([refused.code, refused.stderr]).toEqual([
+      3,
+      expect.stringContaining("partial_execution_targets is 5"),
+    ]);
+    writeFileSync(file, JSON.stringify({ prompt }));
+    expect((await cli("validate", file, "--url", server.url)).code).toBe(1);
+  });
+
   test("--param image=<local file> uploads it for img2img's LoadImage, once", async () => {
     const photo = join(tempDir(), "photo.png");
     const png = new PNG({ width: 40, height: 24 });
