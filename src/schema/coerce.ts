@@ -31,6 +31,35 @@ export function pyTypeName(v: unknown): string {
   }
 }
 
+/**
+ * What `int()` and `float()` strip: ASCII " \t\n\v\f\r" and the non-ASCII `str.isspace()`
+ * characters (CPython maps those to spaces first; ASCII \x1c–\x1f stay). JS `trim()` differs.
+ */
+const PY_SPACE =
+  /^[\t\n\v\f\r\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/gu;
+const DECIMAL_DIGIT = /\p{Nd}/u;
+
+/**
+ * The text `int()` and `float()` parse: Python's whitespace stripped and every Unicode decimal
+ * digit (`\p{Nd}`: "١٦", "１６") read as its ASCII digit, as CPython's
+ * `_PyUnicode_TransformDecimalAndSpaceToASCII` does. Decimal digits come in runs of ten, zero
+ * first, so a digit's value is its distance from the start of its run, modulo 10.
+ */
+function asciiNumberText(v: string): string {
+  const stripped = v.replace(PY_SPACE, "");
+  if (/^[\x00-\x7f]*$/.test(stripped)) return stripped;
+  let out = "";
+  for (const ch of stripped) {
+    if (ch > "\x7f" && DECIMAL_DIGIT.test(ch)) {
+      const cp = ch.codePointAt(0)!;
+      let start = cp;
+      while (DECIMAL_DIGIT.test(String.fromCodePoint(start - 1))) start--;
+      out += String((cp - start) % 10);
+    } else out += ch;
+  }
+  return out;
+}
+
 /** Python's `int(v)` for a JSON value: truncates floats, parses integer strings. */
 export function pyIntOf(v: unknown): number | bigint {
   if (typeof v === "bigint") return v;
@@ -42,7 +71,7 @@ export function pyIntOf(v: unknown): number | bigint {
     return Math.trunc(v) || 0;
   }
   if (typeof v === "string") {
-    const s = v.trim();
+    const s = asciiNumberText(v);
     if (/^[+-]?\d+(_\d+)*$/.test(s)) {
       const big = BigInt(s.replace(/_/g, ""));
       return big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER)
@@ -63,7 +92,7 @@ export function pyFloatOf(v: unknown): number {
   if (typeof v === "bigint") return Number(v);
   if (typeof v === "boolean") return v ? 1 : 0;
   if (typeof v === "string") {
-    const s = v.trim().replace(/(?<=\d)_(?=\d)/g, "");
+    const s = asciiNumberText(v).replace(/(?<=\d)_(?=\d)/g, "");
     if (/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(s)) return Number(s);
     const special = /^([+-]?)(nan|inf|infinity)$/i.exec(s);
     if (special) {

@@ -27,7 +27,17 @@ export function pyInt(n: number | bigint): string {
   return Number.isSafeInteger(n) ? String(n) : BigInt(Math.trunc(n)).toString();
 }
 
-/** `repr(str)`: single quotes unless the text has `'` and no `"`. */
+/**
+ * Characters Python's `str.isprintable()` rejects beyond ASCII: categories Cc, Cf, Cs, Co, Cn, Zl,
+ * Zp and Zs (the space itself is ASCII). Unicode versions of V8 and of the server's Python may
+ * differ on newly assigned characters (Cn).
+ */
+const PY_UNPRINTABLE = /^[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Zs}]$/u;
+
+/**
+ * `repr(str)`: single quotes unless the text has `'` and no `"`; control characters and what
+ * `str.isprintable()` rejects (`\xa0`, `\u200b`, `\ufeff`, lone surrogates) as escapes.
+ */
 export function pyStrRepr(s: string): string {
   const quote = s.includes("'") && !s.includes('"') ? '"' : "'";
   let out = quote;
@@ -39,7 +49,16 @@ export function pyStrRepr(s: string): string {
     else if (ch === "\r") out += "\\r";
     else if (ch === "\t") out += "\\t";
     else if (code < 0x20 || code === 0x7f) out += `\\x${code.toString(16).padStart(2, "0")}`;
-    else out += ch;
+    else if (code > 0x7f && PY_UNPRINTABLE.test(ch)) {
+      // unicode_repr: what str.isprintable() rejects is written as an escape of its size.
+      const hex = code.toString(16);
+      out +=
+        code <= 0xff
+          ? `\\x${hex.padStart(2, "0")}`
+          : code <= 0xffff
+            ? `\\u${hex.padStart(4, "0")}`
+            : `\\U${hex.padStart(8, "0")}`;
+    } else out += ch;
   }
   return out + quote;
 }

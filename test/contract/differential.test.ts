@@ -173,6 +173,22 @@ const EXCHANGES: readonly Exchange[] = [
     }),
   },
   {
+    name: "INT and FLOAT strings with Unicode digits and Unicode spaces (int(), float())",
+    body: prompt({
+      "1": empty('"\u0661\u0666"', '"\u3000\uff11\uff16\u00a0"'),
+      "3": `{"class_type": "ImageScaleBy", "inputs": {"image": ["1", 0], "upscale_method": "nearest-exact", "scale_by": "\u0661.\u0665"}}`,
+      "2": preview("3"),
+    }),
+  },
+  {
+    name: "int() refuses an ASCII control separator and a byte-order mark; repr escapes what is not printable",
+    body: prompt({
+      "1": `{"class_type": "EmptyImage", "inputs": {"width": "\\u001c16", "height": "\\ufeff16", "batch_size": 1, "color": 0}}`,
+      "3": `{"class_type": "ImageScaleBy", "inputs": {"image": ["1", 0], "upscale_method": "nearest\\u00a0exact", "scale_by": 1}}`,
+      "2": preview("3"),
+    }),
+  },
+  {
     name: "a negative link index counts from the end",
     body: prompt({
       "1": empty(),

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { parseJsonLossless, stringifyJson } from "../../src/protocol/json.js";
-import { pyJsonDumps } from "../../src/schema/python-format.js";
+import { pyFloatOf, pyIntOf } from "../../src/schema/coerce.js";
+import { pyJsonDumps, pyStrRepr } from "../../src/schema/python-format.js";
 
 describe("JSON as Python reads and writes it", () => {
   test("NaN, Infinity and -Infinity are numbers outside strings, text inside them", () => {
@@ -93,5 +94,50 @@ describe("pyJsonDumps: json.dumps with Python's defaults (the text ComfyUI write
     expect(pyJsonDumps([NaN, Infinity, -Infinity])).toBe("[NaN, Infinity, -Infinity]");
     expect(pyJsonDumps({})).toBe("{}");
     expect(pyJsonDumps([])).toBe("[]");
+  });
+});
+
+describe("int(), float() and repr() of strings as CPython does them", () => {
+  // Expected values printed by CPython 3.11: int(s), float(s), repr(s).
+  const numbers: [string, number | string, number | string][] = [
+    ["١٦", 16, 16],
+    ["\u3000１６\u00a0", 16, 16],
+    ["𝟏𝟔", 16, 16],
+    ["١٦.٥", "invalid literal for int() with base 10: '١٦.٥'", 16.5],
+    [
+      "\u001c16",
+      "invalid literal for int() with base 10: '\\x1c16'",
+      "could not convert string to float: '\\x1c16'",
+    ],
+    [
+      "\ufeff16",
+      "invalid literal for int() with base 10: '\\ufeff16'",
+      "could not convert string to float: '\\ufeff16'",
+    ],
+  ];
+  test.each(numbers)("%j", (text, int, float) => {
+    const attempt = (f: () => unknown) => {
+      try {
+        return f();
+      } catch (e) {
+        return (e as Error).message;
+      }
+    };
+    expect(attempt(() => pyIntOf(text))).toEqual(int);
+    expect(attempt(() => pyFloatOf(text))).toEqual(float);
+  });
+
+  test("repr() escapes what str.isprintable() rejects", () => {
+    expect(
+      ["a\u00a0b", "\u200b", "\ud800", "é🦊", "\u{e0001}", "\u2028", "it's"].map(pyStrRepr),
+    ).toEqual([
+      "'a\\xa0b'",
+      "'\\u200b'",
+      "'\\ud800'",
+      "'é🦊'",
+      "'\\U000e0001'",
+      "'\\u2028'",
+      `"it's"`,
+    ]);
   });
 });
