@@ -498,7 +498,11 @@ class ModuleWriter {
           `Bad --param ${JSON.stringify(spec)}: write <node>.<input>=<name>, with <name> a plain identifier (not ${[...NAMES_IN_SCOPE].join(", ")})`,
         );
       }
-      if (out.some((p) => p.name === name)) throw usage(`--param name "${name}" is used twice`);
+      if (out.some((p) => p.name === name))
+        throw usage(
+          `--param name "${name}" is used twice`,
+          "Give each lifted input its own parameter name.",
+        );
       const matches: { nodeId: string; input: string }[] = [];
       for (const e of this.#entries) {
         for (const label of new Set([e.id, e.title, e.cls?.displayName, e.classType])) {
@@ -517,18 +521,23 @@ class ModuleWriter {
           `--param ${spec}: "${target}" matches nodes ${[...nodes].join(", ")}; name the node by id`,
         );
       }
+      const twice = out.find((p) => p.nodeId === chosen.nodeId && p.input === chosen.input);
+      if (twice)
+        throw usage(
+          `--param ${spec}: input ${chosen.input} of node ${chosen.nodeId} is already the parameter "${twice.name}"`,
+          "Lift each input once; one parameter can feed one input only.",
+        );
       out.push({ ...chosen, name });
     }
     return out;
   }
 }
 
-function usage(message: string): ComfycError {
-  return new ComfycError(
-    "USAGE",
-    message,
-    "Name the node by its id (as in the prompt) or its title, e.g. --param 6.text=prompt.",
-  );
+function usage(
+  message: string,
+  hint = "Name the node by its id (as in the prompt) or its title, e.g. --param 6.text=prompt.",
+): ComfycError {
+  return new ComfycError("USAGE", message, hint);
 }
 
 const isLink = (v: unknown): v is readonly [string | number, number] =>

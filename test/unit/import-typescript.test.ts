@@ -182,17 +182,27 @@ describe("--param lifts inputs into a defineWorkflow with a zod schema", () => {
     expect(await prettier.format(source, { parser: "typescript", printWidth: 100 })).toBe(source);
   });
 
-  const bad: [string, string, RegExp][] = [
+  const bad: [string, string | string[], RegExp][] = [
     ["an unknown node", "99.text=prompt", /no node/],
     ["an unknown input", "6.nope=prompt", /no input "nope"/],
     ["a linked input", "6.clip=clip", /linked/],
     ["a name that is not an identifier", "6.text=my prompt", /Bad --param/],
     ["no name", "6.text", /Bad --param/],
+    // Not "node 3 has no input seed": it has, and it is lifted already.
+    [
+      "one input lifted twice",
+      ["3.seed=seed", "KSampler.seed=seed2"],
+      /input seed of node 3 is already the parameter "seed"\n {2}→ Lift each input once/,
+    ],
+    ["one name twice", ["3.seed=seed", "3.steps=seed"], /"seed" is used twice\n {2}→ Give each/],
   ];
   test.each(bad)("%s is a USAGE error", (_, spec, message) => {
     let error: unknown;
     try {
-      importWorkflow(ui("ui_tpl_default"), schema033(), { generated, params: [spec] });
+      importWorkflow(ui("ui_tpl_default"), schema033(), {
+        generated,
+        params: typeof spec === "string" ? [spec] : spec,
+      });
     } catch (e) {
       error = e;
     }
