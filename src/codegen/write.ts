@@ -1,5 +1,6 @@
 import { parseJsonLossless, stringifyJson } from "../protocol/json.js";
-import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { writeFileSync } from "node:fs";
+import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { compareCodeUnits } from "../schema/canonical-json.js";
 import type { InputIR, NodeClassIR } from "../schema/ir.js";
@@ -28,28 +29,19 @@ export async function writeGenerated(
   const written: string[] = [];
   const unchanged: string[] = [];
   const produced = new Set<string>();
-  // A file is written while the next one is made (one write in flight at a time), not made
-  // after the last write returned: writing goes to the thread pool while this thread works.
-  let writing: Promise<void> | undefined;
-  try {
-    for (const file of files) {
-      produced.add(file.path);
-      const old = existing.has(file.path)
-        ? await readFile(join(outDir, file.path), "utf8")
-        : undefined;
-      if (old === file.content) unchanged.push(file.path);
-      else {
-        await writing;
-        writing = writeFile(join(outDir, file.path), file.content);
-        // Its failure is thrown where it is awaited; until then it is not an unhandled one.
-        writing.catch(() => {});
-        written.push(file.path);
-      }
+  for (const file of files) {
+    produced.add(file.path);
+    const old = existing.has(file.path)
+      ? await readFile(join(outDir, file.path), "utf8")
+      : undefined;
+    if (old === file.content) unchanged.push(file.path);
+    else {
+      // Written synchronously: fs/promises' writeFile goes to the thread pool in 512 KiB chunks
+      // (a round trip each) and cost this thread more than the whole write; on a 1,686-class
+      // schema (4.8 MB in 28 files) three to five times the CPU of writeFileSync.
+      writeFileSync(join(outDir, file.path), file.content);
+      written.push(file.path);
     }
-    await writing;
-  } finally {
-    // Making a file failed: the write in flight still ends before this returns.
-    await writing?.catch(() => {});
   }
   const removed: string[] = [];
   for (const path of existing) {

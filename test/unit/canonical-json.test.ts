@@ -1,7 +1,21 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, test } from "vitest";
+import { parseJsonLossless } from "../../src/protocol/json.js";
 import { canonicalJson, canonicalJsonOfData } from "../../src/schema/canonical-json.js";
-import { BUNDLED_SCHEMA } from "../helpers.js";
+import { BUNDLED_SCHEMA, fixture, HAS_SHARED_DATA, objectInfoDumps } from "../helpers.js";
+
+/**
+ * Canonical JSON the plain way, as the rule states it: keys sorted by UTF-16 code unit at every
+ * level, bigints as digits, anything else as `JSON.stringify` writes it (a missing value as null).
+ */
+function reference(value: unknown): string {
+  if (typeof value === "bigint") return value.toString();
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
+  if (Array.isArray(value)) return `[${Array.from(value, reference).join(",")}]`;
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${reference(obj[k])}`).join(",")}}`;
+}
 
 describe("canonicalJson", () => {
   const cases: [string, unknown, string][] = [
@@ -31,8 +45,42 @@ describe("canonicalJson", () => {
     ["non-finite numbers and -0", [NaN, Infinity, -0], "[null,null,0]"],
     ["strings escaped as JSON", { 'a"b': "line\nbreak\u2028" }, '{"a\\"b":"line\\nbreak\u2028"}'],
     ["scalars", "x", '"x"'],
+    [
+      "empty objects and arrays, nested",
+      { b: {}, a: [[], [{}], { z: [] }] },
+      '{"a":[[],[{}],{"z":[]}],"b":{}}',
+    ],
+    [
+      "keys in order with a member out of order inside",
+      { a: 1, b: { d: 1, c: [true, false, null] }, c: "x" },
+      '{"a":1,"b":{"c":[true,false,null],"d":1},"c":"x"}',
+    ],
+    [
+      "keys by UTF-16 code unit: astral characters before U+E000–U+FFFF",
+      { "\uFF01": 1, "\u{1F600}": 2, "\uE000": 3, "\u00E9": 4 },
+      '{"é":4,"😀":2,"\uE000":3,"！":1}',
+    ],
+    [
+      "-0 in an object out of order",
+      { b: -0, a: [-0, 0.5, 1e21, 5e-7] },
+      '{"a":[0,0.5,1e+21,5e-7],"b":0}',
+    ],
+    [
+      "a bigint as the only value, and in nested arrays",
+      [[2n ** 64n], [[-(2n ** 63n)]], { a: [2n ** 70n, "x"] }],
+      '[[18446744073709551616],[[-9223372036854775808]],{"a":[1180591620717411303424,"x"]}]',
+    ],
+    ["an own __proto__ key in order", JSON.parse('{"__proto__":1,"a":2}'), '{"__proto__":1,"a":2}'],
+    [
+      "a null-prototype object",
+      Object.assign(Object.create(null), { b: 1, a: 2 }),
+      '{"a":2,"b":1}',
+    ],
   ];
-  test.each(cases)("%s", (_, given, want) => expect(canonicalJson(given)).toBe(want));
+  test.each(cases)("%s", (_, given, want) => {
+    expect(canonicalJson(given)).toBe(want);
+    expect(reference(given)).toBe(want);
+  });
 
   test.each([
     ["plain data", { b: [1, "x", null, true], a: { c: -0.5 } }, true],
@@ -44,6 +92,24 @@ describe("canonicalJson", () => {
     ["a class instance", { d: new Date(0) }, false],
   ])("canonicalJsonOfData: %s is written exactly by JSON.stringify: %s", (_, given, exact) => {
     expect(canonicalJsonOfData(given)).toEqual({ json: canonicalJson(given), exact });
+  });
+
+  // Every real dump when ../shared/data is there; the bundled and vendored ones otherwise.
+  const dumps = HAS_SHARED_DATA
+    ? objectInfoDumps()
+    : [
+        BUNDLED_SCHEMA,
+        ...readdirSync(fixture("object_info")).map((f) => fixture("object_info", f)),
+      ];
+  test.each(dumps)("writes every class of %s as the plain rule does", (path) => {
+    const raw = parseJsonLossless(readFileSync(path, "utf8")) as Record<string, unknown>;
+    for (const [classType, info] of Object.entries(raw)) {
+      const { json, exact } = canonicalJsonOfData(info);
+      expect(json, classType).toBe(reference(info));
+      // Exact: the native JSON.stringify writes the same data (in its own key order) unchanged.
+      if (exact) expect(JSON.parse(JSON.stringify(info)), classType).toEqual(info);
+    }
+    expect(canonicalJson(raw)).toBe(reference(raw));
   });
 
   test("shuffling keys of the bundled schema never changes the text", () => {

@@ -95,7 +95,7 @@ describe("writeGenerated and --check", () => {
     expect(existsSync(join(out, "mine.ts"))).toBe(true);
   });
 
-  test("a file that cannot be made or written fails the write, after the write in flight", async () => {
+  test("a file that cannot be made or written fails the write, after the files before it", async () => {
     const out = tempDir();
     const failing = function* () {
       yield { path: "a.js", content: "// a\n" };
@@ -103,7 +103,7 @@ describe("writeGenerated and --check", () => {
     };
     await expect(writeGenerated(out, failing())).rejects.toThrow("making b.js failed");
     expect(readFileSync(join(out, "a.js"), "utf8")).toBe("// a\n");
-    // A write that fails (no such folder) is thrown even though the next file was made.
+    // A write that fails (no such folder) is thrown, with the error of the file system.
     const unwritable = [
       { path: "missing/c.js", content: "// c\n" },
       { path: "d.js", content: "// d\n" },
