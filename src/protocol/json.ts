@@ -59,9 +59,10 @@ export function parseJsonLossless(text: string): unknown {
  * parse itself, calling back into JavaScript for every value.
  */
 function revive(value: unknown, { values: marks }: Marks): unknown {
-  const marked = (v: unknown): v is string =>
-    typeof v === "string" && v.charCodeAt(0) === 0 && marks.has(v);
-  if (marked(value)) return marks.get(value);
+  // Markers are strings starting with NUL. The test is written out at each place rather than
+  // called: this walk visits every value of the document, before the JIT has optimized it.
+  if (typeof value === "string" && value.charCodeAt(0) === 0 && marks.has(value))
+    return marks.get(value);
   const pending: unknown[] = [value];
   while (pending.length > 0) {
     const container = pending.pop();
@@ -69,22 +70,25 @@ function revive(value: unknown, { values: marks }: Marks): unknown {
     if (Array.isArray(container)) {
       for (let i = 0; i < container.length; i++) {
         const v: unknown = container[i];
-        if (marked(v)) container[i] = marks.get(v);
-        else if (typeof v === "object" && v !== null) pending.push(v);
+        if (typeof v === "string") {
+          if (v.charCodeAt(0) === 0 && marks.has(v)) container[i] = marks.get(v);
+        } else if (typeof v === "object" && v !== null) pending.push(v);
       }
       continue;
     }
     const object = container as Record<string, unknown>;
     for (const key of Object.keys(object)) {
       const v = object[key];
-      if (marked(v)) {
-        // An own `__proto__` key (JSON.parse makes one) is redefined, never assigned.
-        Object.defineProperty(object, key, {
-          value: marks.get(v),
-          enumerable: true,
-          writable: true,
-          configurable: true,
-        });
+      if (typeof v === "string") {
+        if (v.charCodeAt(0) === 0 && marks.has(v)) {
+          // An own `__proto__` key (JSON.parse makes one) is redefined, never assigned.
+          Object.defineProperty(object, key, {
+            value: marks.get(v),
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          });
+        }
       } else if (typeof v === "object" && v !== null) pending.push(v);
     }
   }

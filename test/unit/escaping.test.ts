@@ -66,6 +66,10 @@ describe("stringLiteral", () => {
   test("uses single quotes, as prettier does, when the text holds more double quotes", () => {
     expect(stringLiteral('{"a":"it\'s"}')).toBe(`'{"a":"it\\'s"}'`);
     expect(stringLiteral('say "\\"')).toBe(`'say "\\\\"'`);
+    // As many double as single quotes: double quotes, counted past the single ones.
+    expect(stringLiteral(`a"b'c"d'`)).toBe(`"a\\"b'c\\"d'"`);
+    expect(jsonTextLiteral(`{"it's":"x'"}`)).toBe(`'{"it\\'s":"x\\'"}'`);
+    expect(jsonTextLiteral(`{"a":""}`)).toBe(`"{\\"a\\":\\"\\"}"`);
   });
 });
 
