@@ -69,7 +69,7 @@ describe("stringLiteral", () => {
     // As many double as single quotes: double quotes, counted past the single ones.
     expect(stringLiteral(`a"b'c"d'`)).toBe(`"a\\"b'c\\"d'"`);
     expect(jsonTextLiteral(`{"it's":"x'"}`)).toBe(`'{"it\\'s":"x\\'"}'`);
-    expect(jsonTextLiteral(`{"a":""}`)).toBe(`"{\\"a\\":\\"\\"}"`);
+    expect(jsonTextLiteral(`{"a":"''''"}`)).toBe(`"{\\"a\\":\\"''''\\"}"`);
   });
 });
 
