@@ -7,7 +7,8 @@
  * reads a server, so both read /object_info from the test server (in its own process).
  * Then the type-check cost of a workflow against the 73-class and the 1,686-class output.
  *
- * `BENCH_ROUNDS=n` sets the number of paired rounds (default 5).
+ * `BENCH_ROUNDS=n` sets the number of paired rounds (default 5); the peer runs first in every
+ * other round.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -105,13 +106,19 @@ async function compare(label: string, schema: string): Promise<void> {
       const comfyc = (...extra: string[]) => run([BIN, "codegen", ...extra, "--out", out]);
       const cfli = () =>
         peer ? run([PEER, "codegen", "-H", server.url, "-o", peerOut]) : undefined;
-      const coldUrl = comfyc("--url", server.url);
-      const peerCold = cfli();
+      // Who runs first alternates from round to round, so neither side always meets the
+      // caches (and any other load) the other one left.
+      const peerFirst = round % 2 === 1;
+      const pair = (ours: () => Run) => {
+        const theirs = peerFirst ? cfli() : undefined;
+        const o = ours();
+        return { ours: o, theirs: peerFirst ? theirs : cfli() };
+      };
+      const { ours: coldUrl, theirs: peerCold } = pair(() => comfyc("--url", server.url));
       add("cold, over HTTP", coldUrl.ms, peerCold?.ms);
       add("peak RSS, cold", coldUrl.rssMiB, peerCold?.rssMiB);
-      const again = comfyc("--url", server.url);
       // The peer has no up-to-date check: its re-run is a full run.
-      const peerAgain = cfli();
+      const { ours: again, theirs: peerAgain } = pair(() => comfyc("--url", server.url));
       add("unchanged re-run, over HTTP", again.ms, peerAgain?.ms);
       add("peak RSS, re-run", again.rssMiB, peerAgain?.rssMiB);
       rmSync(out, { recursive: true });
