@@ -255,6 +255,11 @@ export function stringifyJson(value: unknown, indent?: number): string {
   } catch (e) {
     if (!(e instanceof TypeError) || !/BigInt/i.test(e.message)) throw e;
   }
+  if (indent === undefined) {
+    const text = plainJsonText(value, false, { bigint: false, nonFinite: false });
+    if (text !== NOT_PLAIN) return text ?? JSON.stringify(value);
+  }
+  // Anything else (an indent, toJSON, undefined members…): JSON.stringify with a replacer.
   const marks = new Map<string, string>();
   // A per-call random nonce: a user string can never be mistaken for a marker.
   const nonce = randomBytes(8).toString("hex");
@@ -277,6 +282,144 @@ export function stringifyJson(value: unknown, indent?: number): string {
     const mark = JSON.parse(quoted) as string;
     return marks.get(mark) ?? quoted;
   });
+}
+
+/** What {@link plainJsonText} met on its way: bigints, and non-finite numbers. */
+export interface PlainJsonFound {
+  bigint: boolean;
+  nonFinite: boolean;
+}
+
+/** {@link plainJsonText} of a value that is not plain JSON data. */
+export const NOT_PLAIN: unique symbol = Symbol("not plain JSON data");
+
+/**
+ * The JSON text of plain JSON data (arrays, plain objects, strings, booleans, null, numbers,
+ * bigints), or `undefined` when the native `JSON.stringify(value)` writes exactly that, or
+ * {@link NOT_PLAIN} for anything else (undefined, functions, class instances, holes).
+ * Bigints are written as their digits. `canonical`: keys in code-unit order at every level
+ * (`canonicalJson`) and non-finite numbers as `null`, as `JSON.stringify` writes them; integer-like
+ * keys and an own `__proto__` are then {@link NOT_PLAIN}. Otherwise keys in their own order and
+ * non-finite numbers as Python's `NaN`, `Infinity`, `-Infinity` ({@link stringifyJson}).
+ *
+ * One walk that hands every part it needs not change to the native `JSON.stringify` (most
+ * leaves: strings, numbers, option lists) and writes the text of the rest itself: building
+ * copies (sorted, or with marks for bigints) and stringifying them cost a third more time and
+ * twice the garbage on a 1,686-class schema, and a replacer function several times as much.
+ */
+export function plainJsonText(
+  value: unknown,
+  canonical: boolean,
+  found: PlainJsonFound,
+): string | undefined | typeof NOT_PLAIN {
+  if (value === null) return undefined;
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return undefined;
+    case "number":
+      if (Number.isFinite(value)) return undefined;
+      found.nonFinite = true;
+      // JSON.stringify writes a non-finite number as null (canonically, as the general path).
+      if (canonical) return undefined;
+      return Number.isNaN(value) ? "NaN" : value > 0 ? "Infinity" : "-Infinity";
+    case "bigint":
+      // Exact integers beyond 2^53 (a lossless parse of a seed's max) are written as digits.
+      found.bigint = true;
+      return value.toString();
+    case "object":
+      break;
+    default:
+      return NOT_PLAIN;
+  }
+  if (Array.isArray(value)) {
+    // Items are written here only once one of them needs it.
+    let parts: string[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      if (!(i in value)) return NOT_PLAIN;
+      const item: unknown = value[i];
+      const text = plainJsonText(item, canonical, found);
+      if (text === undefined) {
+        if (parts !== undefined) parts.push(scalarJson(item));
+        continue;
+      }
+      if (text === NOT_PLAIN) return NOT_PLAIN;
+      if (parts === undefined) {
+        parts = [];
+        for (let j = 0; j < i; j++) parts.push(scalarJson(value[j]));
+      }
+      parts.push(text);
+    }
+    return parts === undefined ? undefined : `[${parts.join(",")}]`;
+  }
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return NOT_PLAIN;
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj);
+  let inOrder = true;
+  for (let i = 1; canonical && i < keys.length; i++) {
+    if (!(keys[i - 1]! < keys[i]!)) {
+      inOrder = false;
+      break;
+    }
+  }
+  // The default sort compares UTF-16 code units, as compareCodeUnits does, without a callback.
+  if (!inOrder) keys.sort();
+  // Written here once a key is out of order or a member needs it; else JSON.stringify writes it.
+  let out: string | undefined;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    // An object lists integer-like keys first whatever the insertion order, and an own
+    // `__proto__` needs care: canonically such keys take the general path.
+    if (canonical) {
+      const first = key.charCodeAt(0);
+      if ((first >= 48 && first <= 57) || key === "__proto__") return NOT_PLAIN;
+    }
+    const item = obj[key];
+    const text = plainJsonText(item, canonical, found);
+    if (text === NOT_PLAIN) return NOT_PLAIN;
+    if (out !== undefined) out += `,${memberPrefix(key)}${text ?? scalarJson(item)}`;
+    else if (text !== undefined || !inOrder) {
+      out = "{";
+      for (let j = 0; j < i; j++) {
+        out += `${j ? "," : ""}${memberPrefix(keys[j]!)}${scalarJson(obj[keys[j]!])}`;
+      }
+      out += `${i ? "," : ""}${memberPrefix(key)}${text ?? scalarJson(item)}`;
+    }
+  }
+  return out === undefined ? undefined : `${out}}`;
+}
+
+/**
+ * `JSON.stringify(value)` for a part {@link plainJsonText} found written exactly so; numbers and
+ * literals without the call (the same text: JSON writes a finite number as `String` does).
+ */
+function scalarJson(value: unknown): string {
+  switch (typeof value) {
+    case "number":
+      return Number.isFinite(value) ? `${value}` : "null";
+    case "boolean":
+      return value ? "true" : "false";
+    default:
+      return value === null ? "null" : JSON.stringify(value);
+  }
+}
+
+/**
+ * `"key":` for each key met, kept: object_info repeats a few hundred keys many thousand times.
+ * Bounded, as a long-running process hashes schemas from many servers.
+ */
+const memberPrefixes = new Map<string, string>();
+const MEMBER_PREFIXES_KEPT = 20_000;
+
+function memberPrefix(key: string): string {
+  let prefix = memberPrefixes.get(key);
+  if (prefix === undefined) {
+    prefix = `${JSON.stringify(key)}:`;
+    if (memberPrefixes.size >= MEMBER_PREFIXES_KEPT) memberPrefixes.clear();
+    memberPrefixes.set(key, prefix);
+  }
+  return prefix;
 }
 
 /**

@@ -1,20 +1,24 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, test } from "vitest";
-import { parseJsonLossless } from "../../src/protocol/json.js";
+import { parseJsonLossless, stringifyJson } from "../../src/protocol/json.js";
 import { canonicalJson, canonicalJsonOfData } from "../../src/schema/canonical-json.js";
 import { BUNDLED_SCHEMA, fixture, HAS_SHARED_DATA, objectInfoDumps } from "../helpers.js";
 
 /**
  * Canonical JSON the plain way, as the rule states it: keys sorted by UTF-16 code unit at every
  * level, bigints as digits, anything else as `JSON.stringify` writes it (a missing value as null).
+ * With `python`, keys in their own order and non-finite numbers as Python's tokens instead.
  */
-function reference(value: unknown): string {
+function reference(value: unknown, python = false): string {
   if (typeof value === "bigint") return value.toString();
+  if (python && typeof value === "number" && !Number.isFinite(value))
+    return Number.isNaN(value) ? "NaN" : value > 0 ? "Infinity" : "-Infinity";
   if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
-  if (Array.isArray(value)) return `[${Array.from(value, reference).join(",")}]`;
+  if (Array.isArray(value)) return `[${Array.from(value, (v) => reference(v, python)).join(",")}]`;
   const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${reference(obj[k])}`).join(",")}}`;
+  const keys = Object.keys(obj);
+  if (!python) keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${reference(obj[k], python)}`).join(",")}}`;
 }
 
 describe("canonicalJson", () => {
@@ -101,11 +105,12 @@ describe("canonicalJson", () => {
         BUNDLED_SCHEMA,
         ...readdirSync(fixture("object_info")).map((f) => fixture("object_info", f)),
       ];
-  test.each(dumps)("writes every class of %s as the plain rule does", (path) => {
+  test.each(dumps)("writes every class of %s as the plain rules do (canonical, Python)", (path) => {
     const raw = parseJsonLossless(readFileSync(path, "utf8")) as Record<string, unknown>;
     for (const [classType, info] of Object.entries(raw)) {
       const { json, exact } = canonicalJsonOfData(info);
       expect(json, classType).toBe(reference(info));
+      expect(stringifyJson(info), classType).toBe(reference(info, true));
       // Exact: the native JSON.stringify writes the same data (in its own key order) unchanged.
       if (exact) expect(JSON.parse(JSON.stringify(info)), classType).toEqual(info);
     }

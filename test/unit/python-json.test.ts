@@ -77,6 +77,33 @@ describe("JSON as Python reads and writes it", () => {
     const round = parseJsonLossless(stringifyJson({ x: [NaN, -Infinity, 1.5] }));
     expect(round).toEqual({ x: [NaN, -Infinity, 1.5] });
   });
+
+  test.each<[string, unknown, string]>([
+    [
+      "keys in their own order, integer-like first, an own __proto__ kept",
+      JSON.parse('{"z":[1],"9":{"b":2,"a":1},"__proto__":{"q":1}}'),
+      '{"9":{"b":2,"a":1},"z":[1],"__proto__":{"q":1}}',
+    ],
+    [
+      "bigints deep in arrays and objects, beside plain parts",
+      { a: [[2n ** 64n], "x"], b: { c: -(2n ** 63n), d: [1, 2] }, e: -0 },
+      '{"a":[[18446744073709551616],"x"],"b":{"c":-9223372036854775808,"d":[1,2]},"e":0}',
+    ],
+    ["a bigint alone", 2n ** 53n + 1n, "9007199254740993"],
+    [
+      "undefined members as JSON.stringify drops them",
+      { a: 1n, b: undefined, c: [undefined] },
+      '{"a":1,"c":[null]}',
+    ],
+    [
+      "toJSON as JSON.stringify calls it",
+      { a: 1n, d: new Date(0) },
+      '{"a":1,"d":"1970-01-01T00:00:00.000Z"}',
+    ],
+    ["with an indent", { a: [NaN] }, '{\n  "a": [\n    NaN\n  ]\n}'],
+  ])("stringifyJson: %s", (_, value, want) => {
+    expect(stringifyJson(value, want.includes("\n") ? 2 : undefined)).toBe(want);
+  });
 });
 
 describe("pyJsonDumps: json.dumps with Python's defaults (the text ComfyUI writes into PNGs)", () => {
