@@ -19,7 +19,7 @@ import {
   packFileNames,
 } from "./emit/module.js";
 import { assignClassNames } from "./emit/names.js";
-import { printSourceFile } from "./print.js";
+import { printSourceFile, printSourceParts } from "./print.js";
 import type { Statement } from "./statements.js";
 import { FilesHash, generationRecord } from "./up-to-date.js";
 
@@ -39,6 +39,30 @@ export interface GenerateOptions {
 export interface GeneratedFile {
   readonly path: string;
   readonly content: string;
+}
+
+/** The parts of each file made by {@link generateFiles}, before they are joined. */
+const printedParts = new WeakMap<GeneratedFile, readonly string[]>();
+
+/**
+ * A generated file whose `content` is joined from `parts` when first read: `writeGenerated`
+ * writes the parts of a new file as they are ({@link partsOf}) and never joins them.
+ */
+function printedFile(path: string, parts: readonly string[]): GeneratedFile {
+  let content: string | undefined;
+  const file = {
+    path,
+    get content() {
+      return (content ??= parts.join(""));
+    },
+  };
+  printedParts.set(file, parts);
+  return file;
+}
+
+/** The parts whose concatenation is `file.content`, for a file `generateFiles` made. */
+export function partsOf(file: GeneratedFile): readonly string[] | undefined {
+  return printedParts.get(file);
 }
 
 /** What {@link generate} produced. */
@@ -124,9 +148,9 @@ export async function generateFiles(
     // The index records a hash of the pack files, taken as they go by.
     const packFiles = new FilesHash();
     const file = (path: string, header: string, statements: Iterable<Statement>) => {
-      const content = printSourceFile(header, statements);
-      packFiles.add(path, content);
-      return { path, content };
+      const parts = printSourceParts(header, statements);
+      packFiles.add(path, parts);
+      return printedFile(path, parts);
     };
     for (const pack of packs) {
       const nodes = byPack.get(pack)!;

@@ -38,9 +38,12 @@ export function filesHash(
 export class FilesHash {
   readonly #hash = createHash("sha256");
 
-  /** Adds the next file. */
-  add(path: string, content: string | Uint8Array): void {
-    this.#hash.update(path).update("\0").update(content).update("\0");
+  /** Adds the next file: its content, or the parts that make it up, in order. */
+  add(path: string, content: string | Uint8Array | readonly string[]): void {
+    this.#hash.update(path).update("\0");
+    if (typeof content === "string" || content instanceof Uint8Array) this.#hash.update(content);
+    else for (const part of content) this.#hash.update(part);
+    this.#hash.update("\0");
   }
 
   /** The hex digest of the files added (call once). */

@@ -7,6 +7,7 @@ import {
   checkGenerated,
   embeddedSpecs,
   formatDriftReport,
+  PartsWriter,
   writeGenerated,
 } from "../../src/codegen/write.js";
 import { normalizeObjectInfo } from "../../src/schema/normalize.js";
@@ -93,6 +94,22 @@ describe("writeGenerated and --check", () => {
     const third = await generate(bundled, { include: ["api-nodes"] });
     expect((await writeGenerated(out, third.files)).removed).toEqual(["core.d.ts", "core.js"]);
     expect(existsSync(join(out, "mine.ts"))).toBe(true);
+  });
+
+  test("parts are written as the bytes of their joined text, across buffer refills and growth", () => {
+    const out = tempDir();
+    const parts = ["ascii ", "é", "😀 and 字", "x".repeat(40), "", "\u2028 end", "\n"];
+    for (const bytes of [1, 4, 7, 1 << 20]) {
+      new PartsWriter(bytes).write(join(out, `f${bytes}`), parts);
+      expect(readFileSync(join(out, `f${bytes}`))).toEqual(Buffer.from(parts.join("")));
+    }
+  });
+
+  test("generated files write and hash the same text as their content", async () => {
+    const out = tempDir();
+    const { files } = await generate(bundled, { include: ["core"] });
+    await writeGenerated(out, files);
+    for (const f of files) expect(readFileSync(join(out, f.path), "utf8"), f.path).toBe(f.content);
   });
 
   test("a file that cannot be made or written fails the write, after the files before it", async () => {
