@@ -15,7 +15,17 @@ import { CLI_PACKAGES } from "./packages.js";
 // CPU and wall time, and less memory (bench/codegen.ts). Baseline code (Sparkplug) still runs.
 // Only for this process, and only for codegen: the long-running commands (serve, worker,
 // gateway) keep the optimizing compiler. Any argument named so counts, as main.ts loads commands.
-if (process.argv.includes("codegen")) setFlagsFromString("--max-opt=1");
+//
+// Nor does its young generation grow (it stays at about 2 MiB where V8 grows it to 32 MiB):
+// nearly all codegen allocates is either the parsed schema, which lives to the end, or
+// short-lived text. A small young generation is scavenged more often, but it stays in the CPU's
+// caches and the process faults in a quarter fewer fresh pages (each a costly trap on this VM):
+// on the 1,686-class dump about a tenth less wall time and 15 MiB less peak memory. V8 reads
+// the growth factor at every growth decision, so setting it here, after start-up, applies.
+if (process.argv.includes("codegen")) {
+  setFlagsFromString("--max-opt=1");
+  setFlagsFromString("--semi-space-growth-factor=1");
+}
 
 try {
   requirePackages(CLI_PACKAGES, "The comfyc command");
