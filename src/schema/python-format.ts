@@ -3,22 +3,28 @@
  * JSON values so offline errors read exactly like the server's.
  */
 
-/** `repr(float)`: `1.0`, `0.1`, `1e-05`, `1.5e+16`, `inf`, `nan`. */
+/**
+ * `repr(float)`: `1.0`, `0.1`, `1e-05`, `1.5e+16`, `inf`, `nan`. The shortest digits that read
+ * back as `n` (JavaScript's and Python's agree), in fixed notation with at least one decimal
+ * when the decimal exponent is -4 to 15, otherwise as `d.ddde±XX` with at least two exponent
+ * digits (CPython `float_repr`, format code `'r'`). The exponent is read from those digits, not
+ * from a logarithm, which rounds the wrong way next to a power of ten (`9.999999999999999e-05`).
+ */
 export function pyFloat(n: number): string {
   if (Number.isNaN(n)) return "nan";
   if (!Number.isFinite(n)) return n > 0 ? "inf" : "-inf";
   if (n === 0) return Object.is(n, -0) ? "-0.0" : "0.0";
-  const exp = Math.floor(Math.log10(Math.abs(n)));
-  if (exp < -4 || exp >= 16) {
-    // Shortest round-trip digits, in Python's exponent spelling (at least two digits).
-    const [mantissa, e] = n.toExponential().split("e") as [string, string];
-    const sign = e.startsWith("-") ? "-" : "+";
-    const digits = e.replace(/^[+-]/, "").padStart(2, "0");
-    return `${mantissa}e${sign}${digits}`;
+  const [mantissa, exponent] = n.toExponential().split("e") as [string, string];
+  const e = Number(exponent);
+  const sign = n < 0 ? "-" : "";
+  const digits = mantissa.replace("-", "").replace(".", "");
+  if (e < -4 || e >= 16) {
+    const m = digits.length > 1 ? `${digits[0]}.${digits.slice(1)}` : digits;
+    return `${sign}${m}e${e < 0 ? "-" : "+"}${String(Math.abs(e)).padStart(2, "0")}`;
   }
-  const s = String(n);
-  if (s.includes("e")) return pyFloat(Number(n.toPrecision(17)));
-  return Number.isInteger(n) ? `${s}.0` : s;
+  if (e < 0) return `${sign}0.${"0".repeat(-e - 1)}${digits}`;
+  const whole = digits.slice(0, e + 1).padEnd(e + 1, "0");
+  return `${sign}${whole}.${digits.slice(e + 1) || "0"}`;
 }
 
 /** `str(int)` for a JS number or bigint holding an integer. */

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import busboy from "busboy";
 import { parseJsonLossless, stringifyJson } from "../protocol/json.js";
+import { withPythonFloats } from "./python-float.js";
 
 /** aiohttp's plain-text body of an unhandled exception (protocol §1). */
 export const TEXT_500 = "500 Internal Server Error\n\nServer got itself in trouble";
@@ -159,9 +160,12 @@ export function allowedMethods(routes: readonly Route[], path: string, rawPath =
   return [...methods].sort().join(",");
 }
 
-/** A JSON reply; bigints (64-bit seeds) are written as exact JSON integers. */
+/**
+ * A JSON reply; bigints (64-bit seeds) are written as exact JSON integers, `PyFloat`s as
+ * Python writes floats (`5.0`).
+ */
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  sendJsonBody(res, status, stringifyJson(body));
+  sendJsonBody(res, status, withPythonFloats(stringifyJson(body)));
 }
 
 /** A reply of JSON text already serialized. */

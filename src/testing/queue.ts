@@ -1,6 +1,14 @@
+import { PyFloat } from "./python-float.js";
+
 /** One queued prompt: `[number, prompt_id, prompt, extra_data, outputs_to_execute]` (§7.1). */
 export interface QueueItem {
   readonly number: number;
+  /**
+   * The client gave the number (`POST /prompt` `number`): `server.py` keeps
+   * `float(json_data['number'])`, which `/queue`, history and the jobs API write as a float
+   * (`5.0`); the server's own count is an int.
+   */
+  readonly clientNumber?: boolean;
   readonly promptId: string;
   readonly prompt: Record<string, unknown>;
   readonly extraData: Record<string, unknown>;
@@ -12,8 +20,13 @@ export interface QueueItem {
 /** The item as `/queue` and history show it. */
 export function queueTuple(
   item: QueueItem,
-): [number, string, Record<string, unknown>, Record<string, unknown>, string[]] {
-  return [item.number, item.promptId, item.prompt, item.extraData, [...item.outputs]];
+): [number | PyFloat, string, Record<string, unknown>, Record<string, unknown>, string[]] {
+  return [queueNumber(item), item.promptId, item.prompt, item.extraData, [...item.outputs]];
+}
+
+/** The item's number as the server writes it: a float when the client gave it. */
+export function queueNumber(item: QueueItem): number | PyFloat {
+  return item.clientNumber ? new PyFloat(item.number) : item.number;
 }
 
 const before = (a: QueueItem, b: QueueItem) =>

@@ -437,6 +437,50 @@ async function runToHistory(url: string, body: string): Promise<Finished> {
 }
 
 /**
+ * The literal a client's `number` comes back as (server.py keeps `float(number)`): in the reply
+ * to POST /prompt, in the history entry's `prompt[0]` and, from 0.6.0, in the jobs API's
+ * `priority`; for each number as sent, and for none (the server's own count, an int).
+ */
+async function numberScenario(url: string, jobsApi: boolean): Promise<string[][]> {
+  const sent = ["5", '"5"', "5.5", "-3", '" 1_5 "', "1e3", "true", "12345678901234567890", "0", ""];
+  const literal = (text: string, pattern: RegExp) => pattern.exec(text)?.[1] ?? `none in ${text}`;
+  const rows: string[][] = [];
+  for (const [i, number] of sent.entries()) {
+    const prompt = `{"1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": ${i}}}, "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}`;
+    const res = await fetch(`${url}/prompt`, {
+      method: "POST",
+      body: number ? `{"prompt": ${prompt}, "number": ${number}}` : `{"prompt": ${prompt}}`,
+    });
+    const reply = await res.text();
+    const id = (JSON.parse(reply) as { prompt_id: string }).prompt_id;
+    let history = "{}";
+    await until(
+      async () => (history = await (await fetch(`${url}/history/${id}`)).text()) !== "{}",
+      120_000,
+      20,
+    );
+    const row = [
+      number,
+      // The server's own count differs between the two (how many prompts each took before).
+      number
+        ? literal(reply, /"number":\s*([^,}]+)/)
+        : /^\d+$/.test(literal(reply, /"number":\s*([^,}]+)/))
+          ? "an int"
+          : reply,
+      number ? literal(history, /"prompt":\s*\[([^,]+),/) : "-",
+    ];
+    if (jobsApi)
+      row.push(
+        number
+          ? literal(await (await fetch(`${url}/api/jobs/${id}`)).text(), /"priority":\s*([^,}]+)/)
+          : "-",
+      );
+    rows.push(row);
+  }
+  return rows;
+}
+
+/**
  * The jobs API (protocol §2.18) on one server: a saved image's job, query errors, unknown ids,
  * the literal `/api/jobs` paths, wrong methods and both cancel routes. Ids, times and queue
  * numbers are masked (they differ between any two runs); the rest must be equal.
@@ -1396,6 +1440,18 @@ describe.runIf(HAS_REAL_COMFYUI)("differential: real ComfyUI vs comfyc", () => {
       // Both releases have the audio nodes; SaveText came with 0.28.0.
       expect(Object.keys(real.outputs).sort()).toEqual(version === "0.3.64" ? ["4"] : ["2", "4"]);
       expect(await saversScenario(side.server!.url, prefix, has)).toEqual(real);
+    },
+  );
+
+  test.each(RELEASES.map((r) => r.version))(
+    "a client's number comes back as the float Python writes (5.0) (%s)",
+    async (version) => {
+      const side = sides.find((s) => s.version === version)!;
+      const jobsApi = version !== "0.3.64";
+      const real = await numberScenario(side.url, jobsApi);
+      // What the test is about: the real release writes the float, not the int.
+      expect(real[0]!.slice(1)).toEqual(jobsApi ? ["5.0", "5.0", "5.0"] : ["5.0", "5.0"]);
+      expect(await numberScenario(side.server!.url, jobsApi)).toEqual(real);
     },
   );
 

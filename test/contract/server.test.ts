@@ -586,6 +586,75 @@ describe("queue, interrupt, history", () => {
     ws.close();
   });
 
+  test("a client's number is a Python float: written as ComfyUI writes it (5.0) in the reply, /queue, history and the jobs API", async () => {
+    // Recorded from the real ComfyUI 0.3.64 and 0.33.0 (the same on both, 30 Nov 2026): the
+    // `number` of POST /prompt as sent → the literal in its reply, in /queue, in the history
+    // entry's prompt[0] and in the jobs API's priority. server.py keeps float(number).
+    const recorded: [string, string][] = [
+      ["5", "5.0"],
+      ['"5"', "5.0"],
+      ["5.5", "5.5"],
+      ["-3", "-3.0"],
+      ['" 1_5 "', "15.0"],
+      ["1e3", "1000.0"],
+      ["true", "1.0"],
+      ["12345678901234567890", "1.2345678901234567e+19"],
+      ["0", "0.0"],
+    ];
+    // The server's own count stays an int.
+    const own = { body: "", literal: /^-?\d+$/ };
+    server.script.node("KSampler", { durationMs: 60_000 });
+    const ws = await rawSocket(server.url, "numbers");
+    const running = await post(`${server.url}/prompt`, { prompt: sampler(100) });
+    await ws.waitFor(
+      (m) => m.type === "progress" && m.data.prompt_id === running.body.prompt_id,
+      60_000,
+    );
+    const sent: { id: string; want: string | RegExp }[] = [];
+    for (const [i, [number, want]] of [...recorded, ["", own.literal] as const].entries()) {
+      const prompt = JSON.stringify({ "1": image(30 + i, 2), "2": previewNode("1") });
+      const body = number ? `{"prompt": ${prompt}, "number": ${number}}` : `{"prompt": ${prompt}}`;
+      const res = await post(`${server.url}/prompt`, body, true);
+      expect(res.status, res.text).toBe(200);
+      const literal = /"number":\s*([^,}]+)/.exec(res.text)![1]!;
+      if (typeof want === "string") expect(literal, `reply to number ${number}`).toBe(want);
+      else expect(literal).toMatch(want);
+      sent.push({ id: res.body.prompt_id as string, want });
+    }
+    const literalOf = (text: string, pattern: (id: string) => RegExp, id: string) =>
+      pattern(id).exec(text)?.[1];
+    const expectLiterals = (text: string, pattern: (id: string) => RegExp, where: string) => {
+      for (const { id, want } of sent) {
+        const literal = literalOf(text, pattern, id);
+        if (typeof want === "string") expect(literal, `${where} of ${id}`).toBe(want);
+        else expect(literal, `${where} of ${id}`).toMatch(want);
+      }
+    };
+    const queueText = await (await fetch(`${server.url}/queue`)).text();
+    expectLiterals(queueText, (id) => new RegExp(`\\[([^,\\[]+),\\s*"${id}"`), "/queue");
+    const jobsText = await (await fetch(`${server.url}/api/jobs?status=pending`)).text();
+    expectLiterals(
+      jobsText,
+      (id) => new RegExp(`"id":\\s*"${id}"[^}]*?"priority":\\s*([^,}]+)`),
+      "/api/jobs",
+    );
+    server.script.clearNodes();
+    await fetch(`${server.url}/interrupt`, { method: "POST" });
+    ws.close();
+    for (const { id } of sent) await server.finished(id);
+    for (const { id, want } of sent) {
+      const history = await (await fetch(`${server.url}/history/${id}`)).text();
+      const job = await (await fetch(`${server.url}/api/jobs/${id}`)).text();
+      for (const [where, literal] of [
+        ["history prompt[0]", literalOf(history, () => /"prompt":\s*\[([^,]+),/, id)],
+        ["job priority", literalOf(job, () => /"priority":\s*([^,}]+)/, id)],
+      ] as const) {
+        if (typeof want === "string") expect(literal, `${where} of ${id}`).toBe(want);
+        else expect(literal, `${where} of ${id}`).toMatch(want);
+      }
+    }
+  });
+
   test("a targeted interrupt of another prompt does nothing; a global one stops the run", async () => {
     // 200 steps of 300 ms: still running whenever the checks below happen; the global
     // interrupt ends it at the next step.

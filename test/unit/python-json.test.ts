@@ -1,7 +1,8 @@
 import { describe, expect, test } from "vitest";
 import { parseJsonLossless, stringifyJson } from "../../src/protocol/json.js";
 import { pyFloatOf, pyIntOf } from "../../src/schema/coerce.js";
-import { pyJsonDumps, pyStrRepr } from "../../src/schema/python-format.js";
+import { pyFloat, pyJsonDumps, pyStrRepr } from "../../src/schema/python-format.js";
+import { PyFloat, withPythonFloats } from "../../src/testing/python-float.js";
 
 describe("JSON as Python reads and writes it", () => {
   test("NaN, Infinity and -Infinity are numbers outside strings, text inside them", () => {
@@ -166,5 +167,53 @@ describe("int(), float() and repr() of strings as CPython does them", () => {
       "'\\u2028'",
       `"it's"`,
     ]);
+  });
+});
+
+describe("floats as Python writes them", () => {
+  // repr() of each float, from Python 3.11 (Debian 12's python3); json.dumps writes the same.
+  const cases: [number, string][] = [
+    [5, "5.0"],
+    [5.5, "5.5"],
+    [-3, "-3.0"],
+    [0, "0.0"],
+    [-0, "-0.0"],
+    [0.1, "0.1"],
+    [0.0001, "0.0001"],
+    [0.0001234, "0.0001234"],
+    [1e-5, "1e-05"],
+    [1.5e-7, "1.5e-07"],
+    [2.5e-300, "2.5e-300"],
+    [1e15, "1000000000000000.0"],
+    [1e16, "1e+16"],
+    [1e21, "1e+21"],
+    [1.2345678901234567e19, "1.2345678901234567e+19"],
+    [1234567890123456.8, "1234567890123456.8"],
+    [9007199254740992, "9007199254740992.0"],
+    // Next to a power of ten, where a logarithm rounds the wrong way.
+    [9.999999999999999e-5, "9.999999999999999e-05"],
+    [9.999999999999998e15, "9999999999999998.0"],
+    [0.09999999999999999, "0.09999999999999999"],
+    [Infinity, "inf"],
+    [NaN, "nan"],
+  ];
+  test.each(cases)("repr(%d) is %s", (n, repr) => expect(pyFloat(n)).toBe(repr));
+
+  test("the test server's PyFloat is written as json.dumps writes the float, anywhere in a reply", () => {
+    const body = {
+      number: new PyFloat(5),
+      queue: [[new PyFloat(-0), "id"]],
+      n: [new PyFloat(NaN)],
+    };
+    expect(withPythonFloats(stringifyJson(body))).toBe(
+      '{"number":5.0,"queue":[[-0.0,"id"]],"n":[NaN]}',
+    );
+    // With a bigint the general path runs: the same.
+    expect(withPythonFloats(stringifyJson({ seed: 2n ** 64n, p: new PyFloat(1e16) }))).toBe(
+      '{"seed":18446744073709551616,"p":1e+16}',
+    );
+    // A client's string that looks like a marker stays a string.
+    const lookalike = "\u0000pyfloat-0123456789abcdef:5.0";
+    expect(JSON.parse(withPythonFloats(stringifyJson({ s: lookalike })))).toEqual({ s: lookalike });
   });
 });

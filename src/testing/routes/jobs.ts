@@ -10,7 +10,7 @@ import { pyRepr, pyStr } from "../../schema/python-format.js";
 import type { App } from "../app.js";
 import type { HistoryEntry } from "../executor.js";
 import { sendJson, type Route } from "../http.js";
-import type { QueueItem } from "../queue.js";
+import { queueNumber, type QueueItem } from "../queue.js";
 
 /**
  * The jobs API as ComfyUI 0.33.0's `comfy_execution/jobs.py` and `server.py` serve it (protocol
@@ -212,7 +212,8 @@ function queueJob(item: QueueItem, status: ServerJobStatus, shape: JobShape): Se
   return {
     id: item.promptId,
     status,
-    priority: item.number,
+    // A client's number is a float (5.0 on the wire); to every reader it is a number.
+    priority: queueNumber(item) as number,
     ...(create_time !== undefined ? { create_time } : {}),
     outputs_count: 0,
     ...(shape.previewableCount ? { previewable_outputs_count: 0 } : {}),
@@ -227,6 +228,7 @@ function historyJob(
   shape: JobShape,
   details = false,
 ): ServerJobDetailWire {
+  // The number as the queue wrote it: a PyFloat when the client gave it (written as 5.0).
   const [priority, , prompt, extra] = entry.prompt as [
     number,
     string,

@@ -6,6 +6,7 @@ import { validatePrompt } from "../../schema/validate.js";
 import type { App } from "../app.js";
 import { withValidationTracebacks } from "../tracebacks.js";
 import { HttpStatus, parseBody, sendJson, type Route } from "../http.js";
+import { PyFloat } from "../python-float.js";
 
 /** `GET /prompt` (queue size) and `POST /prompt` (validate and queue; protocol §4, §5). */
 export function promptRoutes(app: App): Route[] {
@@ -105,15 +106,22 @@ export function promptRoutes(app: App): Route[] {
           }
         }
         if (rules.has("extraDataCreateTime")) extra["create_time"] = Date.now();
+        const clientNumber = pyContains(json, "number");
         state.queue.push({
           number,
+          ...(clientNumber ? { clientNumber } : {}),
           promptId,
           prompt: result.prompt,
           extraData: extra,
           outputs: result.outputs,
           sensitive,
         });
-        sendJson(res, 200, { prompt_id: promptId, number, node_errors: nodeErrors });
+        sendJson(res, 200, {
+          prompt_id: promptId,
+          // float(json_data['number']) is written as a float (5.0); the server's count as an int.
+          number: clientNumber ? new PyFloat(number) : number,
+          node_errors: nodeErrors,
+        });
         // The queued status is sent from the handler, after the reply (it may race the response).
         setImmediate(() => {
           app.broadcastStatus();
