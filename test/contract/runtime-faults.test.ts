@@ -316,9 +316,8 @@ describe("a cancel the server does not take", () => {
     const job = c.attach(randomUUID());
     const outcome = await job.cancel();
     expect(outcome.state === "undelivered" && outcome.error).toMatchObject({ code: "TIMEOUT" });
-    // The cancel's request reached the socket and got no answer (routes unknown: GET /queue).
     // Requests reached the socket and got no answer (the route decision's GET /system_stats,
-    // which the cancel waits for within its budget).
+    // which the cancel waits for a quarter of its budget, then the classic routes' requests).
     expect(received).toContain("GET /api/system_stats HTTP/1.1");
     expect(await errorOf(job.result())).toMatchObject({ code: "CANCEL_UNDELIVERED" });
   }, 30_000);
