@@ -244,6 +244,12 @@ export async function readMultipartSubmission(
         files.set(part.fieldname, { bytes, filename: part.filename || "image.png" });
       } else if (part.fieldname in fields) {
         problems.push({ path: part.fieldname, message: "this field is given twice" });
+      } else if (imageParams.includes(part.fieldname)) {
+        // A text field under an image parameter's name (curl -F image=photo.png, without @).
+        problems.push({
+          path: `params.${part.fieldname}`,
+          message: `send the image as a file part (curl -F ${part.fieldname}=@photo.png), or its URL inside params`,
+        });
       } else {
         fields[part.fieldname] = String(part.value);
       }

@@ -131,6 +131,12 @@ export function registerWorkflowRoutes(
           const caller = request.caller!;
           authorizeWorkflow(caller, wf.name);
           await admit(ctx, caller);
+          if (images.length === 0 && request.isMultipart())
+            throw new ApiError(
+              415,
+              "unsupported_media_type",
+              `The workflow ${JSON.stringify(wf.name)} has no image parameters: send its body as application/json.`,
+            );
           // A multipart body is read only now: a refused caller uploads nothing.
           if (images.length > 0 && request.isMultipart()) {
             const read = await readMultipartSubmission(

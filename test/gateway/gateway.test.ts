@@ -217,6 +217,19 @@ describe("typed submission", () => {
     }
   });
 
+  test("a multipart body to a workflow without image parameters is 415, not 'expected object'", async () => {
+    const boundary = "----comfyc";
+    const res = await gateway.app.inject({
+      method: "POST",
+      url: "/v1/workflows/echo/jobs",
+      payload: `--${boundary}\r\ncontent-disposition: form-data; name="params"\r\n\r\n{"size": "8"}\r\n--${boundary}--\r\n`,
+      headers: { ...bearer("all"), "content-type": `multipart/form-data; boundary=${boundary}` },
+    });
+    expect(res.statusCode).toBe(415);
+    expect(body(res).error.code).toBe("unsupported_media_type");
+    expect(body(res).error.message).toContain('"echo" has no image parameters');
+  });
+
   test("valid JSON with a __proto__ key is refused saying so, not called malformed alone", async () => {
     const res = await gateway.app.inject({
       method: "POST",

@@ -240,6 +240,20 @@ describe("image parameters on the gateway", { timeout: 60_000 }, () => {
     ]);
   });
 
+  test("an image parameter sent as a text field is a 422 saying to send a file part", async () => {
+    const form = new FormData();
+    form.append("image", "cat.png");
+    const res = await submitForm(form);
+    expect(res.status).toBe(422);
+    expect(res.json.error.details.issues).toEqual([
+      {
+        path: "params.image",
+        message:
+          "send the image as a file part (curl -F image=@photo.png), or its URL inside params",
+      },
+    ]);
+  });
+
   test("a workflow whose parameters carry a refinement takes images too, and its refinement holds", async () => {
     const url = `${base}/v1/workflows/refined/jobs`;
     const send = (copies: number) =>
