@@ -141,7 +141,7 @@ async function writeKeysFile(path: string, file: KeysFile): Promise<void> {
 /** What `addKey` stores about a new key. */
 export interface NewKeyOptions {
   readonly name: string;
-  /** Workflow names the key may use (default: all). */
+  /** Workflow names the key may use (default: all; an empty list is a `USAGE` error). */
   readonly workflows?: readonly string[];
   readonly rate?: Rate;
 }
@@ -160,6 +160,12 @@ export async function addKey(
       "USAGE",
       "A key needs a name",
       "Name it after who uses it: `keys add ci`.",
+    );
+  if (options.workflows && options.workflows.length === 0)
+    throw new ComfycError(
+      "USAGE",
+      `The key ${JSON.stringify(name)} would be allowed no workflow (an empty workflow list)`,
+      "Name the workflows it may use (--workflows sd15-txt2img,invert-image), or leave --workflows out to allow all.",
     );
   const file = await readKeysFile(path);
   if (file.keys.some((k) => k.name === name && k.revoked_at === null)) {

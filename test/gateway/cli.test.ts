@@ -59,6 +59,12 @@ describe("comfyc gateway keys", () => {
       2,
     ],
     ["no keys file", ["gateway", "keys", "list"], 2],
+    // Not a key that may use nothing: every request with it would be 403.
+    ...["", " , "].map((names) => [
+      `--workflows ${JSON.stringify(names)}`,
+      ["gateway", "keys", "add", "x", "--keys", join(tempDir(), "k.json"), "--workflows", names],
+      2,
+    ]),
     ["no --redis", ["gateway", "--workflows", "examples", "--no-auth"], 2],
     [
       "neither --keys nor --no-auth",
