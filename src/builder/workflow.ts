@@ -134,7 +134,7 @@ export class Workflow {
       site: this.#sourceLocations ? captureCallSite(Workflow.prototype.add) : NO_SITE,
       outputNode: spec.outputNode,
     });
-    return makeHandle(id, spec.classType, spec.outputs) as H;
+    return makeHandle(id, spec.classType, spec.outputs, this) as H;
   }
 
   /**
@@ -186,7 +186,7 @@ export class Workflow {
   compileWithReport(options: CompileOptions = {}): CompileReport {
     // Arrays by node position, not maps by id: this runs on every compile.
     const nodes = this.#nodes;
-    const compiled = nodes.map(compileInputs);
+    const compiled = nodes.map((node) => compileInputs(node, this));
     const keep = reachableFromOutputs(nodes, compiled, this.#ids);
     const prompt: ApiPrompt = {};
     const unreachable: DroppedNode[] = [];
@@ -424,10 +424,22 @@ export function $unsafeLink(nodeId: string, index: number): UntypedOutput {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type UntypedOutput = Output<any>;
 
-function makeHandle(nodeId: string, classType: string, outputs: ClassSpec["outputs"]): NodeHandle {
+/**
+ * The workflow each output (and single-output handle) was made by. Ids are per workflow, so an
+ * output used in another workflow would link to whatever node has its id there.
+ */
+const OUTPUT_OWNERS = new WeakMap<object, Workflow>();
+
+function makeHandle(
+  nodeId: string,
+  classType: string,
+  outputs: ClassSpec["outputs"],
+  owner: Workflow,
+): NodeHandle {
   const handle: Record<string, unknown> = { nodeId, classType };
   for (const out of outputs) {
     const output: Output = Object.freeze({ nodeId, index: out.index, type: out.type });
+    OUTPUT_OWNERS.set(output, owner);
     handle[out.identifier] = output;
     handle[out.index] = output;
   }
@@ -436,7 +448,9 @@ function makeHandle(nodeId: string, classType: string, outputs: ClassSpec["outpu
     handle["index"] = 0;
     handle["type"] = outputs[0]!.type;
   }
-  return Object.freeze(handle) as unknown as NodeHandle;
+  const frozen = Object.freeze(handle);
+  OUTPUT_OWNERS.set(frozen, owner);
+  return frozen as unknown as NodeHandle;
 }
 
 /** True for an output (or single-output handle): an object with a node id and an index. */
@@ -451,9 +465,9 @@ export function isOutput(value: unknown): value is Output {
 }
 
 /** A node's prompt inputs and the ids of the nodes it links to. */
-function compileInputs(node: NodeRecord): Compiling {
+function compileInputs(node: NodeRecord, owner: Workflow): Compiling {
   // Module-level helpers with the state passed along: this runs once per node per compile.
-  const c: Compiling = { node, out: {}, links: [] };
+  const c: Compiling = { node, owner, out: {}, links: [] };
   const given = node.inputs;
   if (node.spec) {
     const declared = node.spec.inputs;
@@ -478,6 +492,7 @@ function compileInputs(node: NodeRecord): Compiling {
 /** One node being compiled: its prompt inputs so far and the node ids it links to. */
 interface Compiling {
   readonly node: NodeRecord;
+  readonly owner: Workflow;
   readonly out: Record<string, PromptValue>;
   readonly links: string[];
 }
@@ -500,6 +515,14 @@ function inputAt(c: Compiling, input: string) {
 
 function convertInput(c: Compiling, key: string, value: unknown): PromptValue {
   if (isOutput(value)) {
+    const owner = OUTPUT_OWNERS.get(value);
+    if (owner !== undefined && owner !== c.owner) {
+      throw new GraphError(
+        `input ${key} is an output of node "${value.nodeId}" of another workflow`,
+        "Add that node to this workflow (components take the workflow as an argument); to link by id on purpose, use $unsafeLink(nodeId, index).",
+        inputAt(c, key),
+      );
+    }
     c.links.push(value.nodeId);
     return [value.nodeId, value.index];
   }

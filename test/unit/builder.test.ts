@@ -147,6 +147,32 @@ describe("workflow builder", () => {
     }
   });
 
+  test("an output of another workflow is an error naming the input, not a link to this one's node", () => {
+    const a = workflow();
+    const b = workflow();
+    const image = a.add(EmptyImage, {});
+    // Node "1" of b would be the SaveImage itself: without the check this compiled to a self-link.
+    b.add(SaveImage, { images: image.IMAGE });
+    let error: unknown;
+    try {
+      b.compile({ validate: false });
+    } catch (e) {
+      error = e;
+    }
+    expect(isComfycError(error, "INVALID_GRAPH")).toBe(true);
+    expect((error as Error).message).toMatch(
+      /input images is an output of node "1" of another workflow/,
+    );
+    // The same through a single-output handle passed directly; $unsafeLink stays deliberate.
+    const c = workflow();
+    c.add(PreviewImage, { images: image });
+    expect(() => c.compile({ validate: false })).toThrow(/another workflow/);
+    const d = workflow();
+    d.add(EmptyImage, {});
+    d.add(PreviewImage, { images: $unsafeLink("1", 0) });
+    expect(Object.keys(d.compile())).toEqual(["1", "2"]);
+  });
+
   test("a node with several outputs passed as a link is a clear error", () => {
     const wf = workflow();
     const ckpt = wf.add(CheckpointLoaderSimple, { ckpt_name: "v1-5-pruned-emaonly.safetensors" });
