@@ -263,12 +263,9 @@ function renumberInnerIds(
   return out;
 }
 
-function shapeError(
-  raw: unknown,
-  issues: readonly { path: readonly PropertyKey[]; message: string }[],
-): WorkflowImportError {
+function shapeError(raw: unknown, issues: readonly ShapeIssue[]): WorkflowImportError {
   const problems: ImportProblem[] = [];
-  for (const issue of issues.slice(0, 5)) {
+  for (const issue of issues.slice(0, 5).map(unionBranchIssue)) {
     const at = locate(raw, issue.path);
     problems.push({
       kind: "invalid_document",
@@ -289,6 +286,32 @@ function shapeError(
     problems,
     "The file does not have the shape of an editor workflow (schema 0.4 or 1); re-export it from the editor.",
   );
+}
+
+/** A zod issue as far as it can be read: its own fields, and a union's branch issues. */
+interface ShapeIssue {
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+  readonly code?: string;
+  readonly errors?: readonly (readonly ShapeIssue[])[];
+}
+
+/**
+ * A union that matched no branch ("Invalid input", as zod says for a link that is neither an
+ * array nor an object link) is reported by the branch that got furthest: the one whose issues
+ * reach deepest into the value (`links[0].origin_slot`, not "expected array"), then the one with
+ * the fewest issues. Other issues are returned as they are.
+ */
+function unionBranchIssue(issue: ShapeIssue): ShapeIssue {
+  if (issue.code !== "invalid_union" || !issue.errors?.length) return issue;
+  const depth = (branch: readonly ShapeIssue[]) => Math.max(0, ...branch.map((i) => i.path.length));
+  const best = [...issue.errors]
+    .filter((b) => b.length > 0)
+    .sort((a, b) => depth(b) - depth(a) || a.length - b.length)[0];
+  if (!best) return issue;
+  const inner = unionBranchIssue(best[0]!);
+  const more = best.length > 1 ? ` (and ${best.length - 1} more in this entry)` : "";
+  return { path: [...issue.path, ...inner.path], message: `${inner.message}${more}` };
 }
 
 /** The node (if any) a zod issue path points into, and the path as text. */

@@ -220,6 +220,20 @@ describe("wrong types: the document check names the node and field", () => {
       /node 7 \(KSampler\): nodes\[0\]\.inputs: .*expected array/,
     ],
     ["a link of two numbers", doc([decode(2, 5)], [[5, 2] as unknown as Link]), /links\[0\]/],
+    // A union's "Invalid input" alone named no field: the closest spelling names it.
+    [
+      "an array link with a string slot",
+      doc([decode(2, 5)], [[5, 2, "0", 2, 0, "LATENT"] as unknown as Link]),
+      /links\[0\]\[2\]: .*expected number, received string/,
+    ],
+    [
+      "an object link without origin_slot",
+      doc(
+        [decode(2, 5)],
+        [{ id: 5, origin_id: 2, target_id: 2, target_slot: 0, type: "LATENT" } as unknown as Link],
+      ),
+      /links\[0\]\.origin_slot: .*expected number, received undefined/,
+    ],
     [
       "subgraph definitions that are numbers",
       doc([], [], { definitions: { subgraphs: [5] } }),
