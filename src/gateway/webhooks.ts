@@ -4,11 +4,15 @@ import { request, type Dispatcher } from "undici";
 import { ComfycError } from "../errors.js";
 
 /**
- * Which callback URLs a job may carry: `http(s)` URLs whose host is on the allow-list.
+ * Which callback URLs a job may carry: `http(s)` URLs of at most {@link MAX_WEBHOOK_URL}
+ * characters, without credentials, whose host is on the allow-list.
  * Entries are host names (`hooks.example.com`), host:port (`127.0.0.1:9000`) or a wildcard for
  * subdomains (`*.example.com`, which does not match `example.com` itself). Everything else is
  * refused, so a caller cannot make the gateway POST to internal services.
  */
+/** The longest callback URL a job may carry (what browsers and proxies commonly accept). */
+export const MAX_WEBHOOK_URL = 2048;
+
 export class WebhookPolicy {
   readonly #entries: readonly string[];
 
@@ -24,6 +28,9 @@ export class WebhookPolicy {
   /** Why `url` is refused, or `undefined` when it is allowed. */
   problem(url: string): string | undefined {
     if (!this.enabled) return "webhooks are not enabled on this gateway (no --webhook-hosts)";
+    // Stored with the job and sent on every delivery attempt: a URL, not a payload.
+    if (url.length > MAX_WEBHOOK_URL)
+      return `callback URLs may be at most ${MAX_WEBHOOK_URL} characters, not ${url.length}`;
     let parsed: URL;
     try {
       parsed = new URL(url);

@@ -169,6 +169,18 @@ describe("typed submission", () => {
     expect(error.request_id).toBe(res.headers["x-request-id"]);
   });
 
+  test("a webhook URL over 2048 characters is a 422 saying so, even on an allowed host", async () => {
+    const url = `http://hooks.example.com/${"a".repeat(2100)}`;
+    const res = await post("/v1/workflows/echo/jobs", { params: { size: "8" }, webhook: url });
+    expect(res.statusCode).toBe(422);
+    expect(body(res).error.details.issues).toEqual([
+      {
+        path: "webhook",
+        message: `callback URLs may be at most 2048 characters, not ${url.length}`,
+      },
+    ]);
+  });
+
   test("answers 400 for malformed JSON and 413 for a body over the limit, without a stack", async () => {
     const bad = await gateway.app.inject({
       method: "POST",
