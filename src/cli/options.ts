@@ -42,11 +42,15 @@ export interface IntegerBounds {
  */
 export function parseInteger(text: string, flag: string, bounds: IntegerBounds = {}): number {
   const { min = 0, max = Number.MAX_SAFE_INTEGER, unit } = bounds;
-  const range = `${min}–${max === Number.MAX_SAFE_INTEGER ? "…" : max}${unit ? ` ${unit}` : ""}`;
+  const range = `${min}–${max}${unit ? ` ${unit}` : ""}`;
   const example = bounds.example ?? Math.max(min, Math.min(max, 1));
   const hint = `Write a whole number in ${range}, for example ${flag} ${example}.`;
   const trimmed = text.trim();
-  const n = /^[+-]?\d+$/.test(trimmed) ? Number(trimmed) : Number.NaN;
+  const digits = /^[+-]?\d+$/.test(trimmed);
+  const n = digits ? Number(trimmed) : Number.NaN;
+  // Digits beyond 2^53 are a whole number all the same: too large, not malformed.
+  if (digits && !Number.isSafeInteger(n))
+    throw usageError(`${flag}: ${trimmed} is out of range`, hint);
   if (!Number.isSafeInteger(n))
     throw usageError(`${flag}: ${JSON.stringify(text)} is not a whole number`, hint);
   if (n < min || n > max) throw usageError(`${flag}: ${n} is out of range`, hint);

@@ -98,6 +98,14 @@ describe("comfyc convert", () => {
     const bad = await cli(...args, "--control-modes", "--random-seed", "seven");
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--random-seed: "seven" is not a whole number/);
+    // Too many digits is a number out of range, and the range has both ends.
+    const big = await cli(...args, "--control-modes", "--random-seed", "99999999999999999999");
+    expect([big.code, big.stderr]).toEqual([
+      2,
+      expect.stringMatching(
+        /--random-seed: 99999999999999999999 is out of range\n {2}→ Write a whole number in 0–9007199254740991/,
+      ),
+    ]);
   });
 
   test("a PNG cut short after its metadata converts, warning that it is cut (exit 0)", async () => {
