@@ -13,9 +13,6 @@ import { ensureWritableDir, writeError } from "./files.js";
 import type { CliIo } from "./io.js";
 import { collect, serverUrlOption } from "./options.js";
 
-type GenerateModule = typeof import("../codegen/generate.js");
-type WriteModule = typeof import("../codegen/write.js");
-
 interface CodegenFlags {
   url?: string;
   file?: string;
@@ -50,46 +47,19 @@ export function registerCodegen(program: Command, io: CliIo): void {
       const source = sourceOf(flags);
       // Checked before the schema is fetched and generated, not after.
       if (!flags.check) ensureWritableDir(flags.out, "--out");
+      // The schema as read, unparsed and hashed: an unchanged re-run goes no further.
+      const { textHash, label, parse } = await readSource(source);
+      const started = performance.now();
       const options = {
         include: flags.include,
         exclude: flags.exclude,
         looseCombos: flags.looseCombos === true,
       };
-      // The generator (normalizer, printer) loads only when there is work to do, and then while
-      // the schema is fetched or read: compiling its modules fills what would be a wait for the
-      // server. Whether there is work is known before the schema is read when the folder records
-      // no generation (a first run) or with --check and --force.
-      let generator: Promise<[GenerateModule, WriteModule]> | undefined;
-      const loadGenerator = () => {
-        if (!generator) {
-          generator = Promise.all([
-            import("../codegen/generate.js"),
-            import("../codegen/write.js"),
-          ]);
-          // Awaited where it is used; until then its failure is not an unhandled one.
-          generator.catch(() => {});
-        }
-        return generator;
-      };
-      // What the folder records is read meanwhile too.
-      const recordedHash =
-        flags.check || flags.force ? undefined : recordedSchemaHash(flags.out, options);
-      if (recordedHash) {
-        recordedHash.then(
-          (recorded) => {
-            if (recorded === undefined) void loadGenerator();
-          },
-          () => {},
-        );
-      } else loadGenerator();
-      // The schema as read, unparsed and hashed: an unchanged re-run goes no further.
-      const { textHash, label, parse } = await readSource(source);
-      const started = performance.now();
       let raw: unknown;
       // Same schema hash, options and comfyc version as the files on disk: nothing to do. The
       // source's own hash, remembered from the last run, answers without parsing the JSON.
-      if (recordedHash) {
-        const recorded = await recordedHash;
+      if (!flags.check && !flags.force) {
+        const recorded = await recordedSchemaHash(flags.out, options);
         if (recorded !== undefined) {
           let same = (await rememberedSchemaHash(flags.out, textHash)) === recorded;
           if (!same) {
@@ -107,8 +77,9 @@ export function registerCodegen(program: Command, io: CliIo): void {
         }
       }
       raw ??= await parse();
+      // The generator (normalizer, printer) loads only when there is work to do.
       const [{ generateFiles }, { checkGenerated, formatDriftReport, writeGenerated }] =
-        await loadGenerator();
+        await Promise.all([import("../codegen/generate.js"), import("../codegen/write.js")]);
       // Files are made one at a time as they are written (or compared), never all held.
       const result = await generateFiles(raw, { ...options, source: label });
       for (const w of result.warnings) io.warn(`warning: ${w.path}: ${w.message}`);
