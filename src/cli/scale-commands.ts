@@ -172,12 +172,19 @@ export function registerEnqueue(program: Command, io: CliIo): void {
       // Any JSON object of objects is a prompt, as for `validate` and `run`: the instance judges
       // it as POST /prompt does. Only {} is judged here, since it can run nowhere and every
       // release answers it the same way (prompt_no_outputs, exit 1), so nothing doomed is queued.
-      const source = isModule
-        ? await load.loadWorkflowModule(file)
-        : await input.promptFromWorkflowFile(file, () => schemaFromFlags("enqueue", flags), io, {
-            apiPrompt: "server",
-          });
-      if (!isModule && Object.keys(source).length === 0) await refuseEmptyPrompt(file);
+      const data = isModule
+        ? undefined
+        : await input.promptAndBodyFromWorkflowFile(
+            file,
+            () => schemaFromFlags("enqueue", flags),
+            io,
+            { apiPrompt: "server" },
+          );
+      const source = data ? data.prompt : await load.loadWorkflowModule(file);
+      if (data && Object.keys(source).length === 0) await refuseEmptyPrompt(file);
+      // A saved POST /prompt body runs the outputs its partial_execution_targets names, as
+      // `comfyc run` sends it; a value the server cannot iterate is refused (exit 3), nothing queued.
+      const targets = data && input.partialTargets(data.body, data.prompt, file);
       const params =
         isModule && !isPlainWorkflow(source as never)
           ? load.parseParams(
@@ -197,6 +204,7 @@ export function registerEnqueue(program: Command, io: CliIo): void {
         const { id } = await queue.enqueue(source, {
           params,
           compile: { validate: flags.validate !== false },
+          ...(targets ? { partialExecutionTargets: targets } : {}),
           ...(priority ? { priority } : {}),
           ...(attempts !== undefined ? { attempts } : {}),
         });

@@ -71,6 +71,11 @@ export interface EnqueueOptions {
   readonly fresh?: boolean;
   /** Extra data stored with the prompt (`extra_pnginfo`, partner-node credentials, …). */
   readonly extraData?: Readonly<Record<string, unknown>>;
+  /**
+   * Output node ids to run, sent as the `POST /prompt` body's `partial_execution_targets`
+   * (ComfyUI 0.3.64+): only these outputs run and are validated; unset runs every output.
+   */
+  readonly partialExecutionTargets?: readonly string[];
   /** Per-attempt timeouts on the instance, in ms. */
   readonly timeouts?: { readonly queueMs?: number; readonly runMs?: number };
   /** A request id that follows the job into the worker's logs. */
@@ -227,6 +232,16 @@ export class ComfyQueue {
         `priority must be an integer from 0 to 2097152, got ${options.priority}`,
         "1 is the highest priority; 0 or unset means none.",
       );
+    const targets = options.partialExecutionTargets;
+    if (
+      targets !== undefined &&
+      (!Array.isArray(targets) || targets.some((t) => typeof t !== "string"))
+    )
+      throw new ComfycError(
+        "USAGE",
+        `partialExecutionTargets must be a list of node ids (strings), got ${JSON.stringify(targets)}`,
+        'Name the output nodes to run, e.g. ["9"]; leave it unset to run every output.',
+      );
     const lane = await this.#route(compiled.prompt);
     // Every input file this job needs is referenced before it is looked for in storage, so a
     // job with the same file that ends meanwhile cannot delete it (see input-refs.ts).
@@ -291,6 +306,9 @@ export class ComfyQueue {
       ...(compiled.expectedOutputs ? { expectedOutputs: compiled.expectedOutputs } : {}),
       ...(options.fresh ? { fresh: true } : {}),
       ...(options.extraData ? { extraData: options.extraData } : {}),
+      ...(options.partialExecutionTargets
+        ? { partialExecutionTargets: [...options.partialExecutionTargets] }
+        : {}),
       ...(options.timeouts ? { timeouts: options.timeouts } : {}),
       ...(options.requestId ? { requestId: options.requestId } : {}),
       ...(options.meta ? { meta: options.meta } : {}),

@@ -95,6 +95,11 @@ export interface QueuedJobData {
   readonly inputs?: readonly StagedInput[];
   readonly fresh?: boolean;
   readonly extraData?: Readonly<Record<string, unknown>>;
+  /**
+   * The body's `partial_execution_targets`: only these output nodes run. Absent on jobs queued
+   * before comfyc carried it (and when every output runs).
+   */
+  readonly partialExecutionTargets?: readonly string[];
   readonly timeouts?: { readonly queueMs?: number; readonly runMs?: number };
   /** A request id that follows the job into the worker's logs. */
   readonly requestId?: string;

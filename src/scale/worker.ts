@@ -648,6 +648,10 @@ export class ComfyWorker {
       promptId,
       ...(data.fresh ? { fresh: true } : {}),
       ...(data.extraData ? { extraData: data.extraData } : {}),
+      // Jobs queued before this field existed have none: every output runs, as before.
+      ...(Array.isArray(data.partialExecutionTargets)
+        ? { partialExecutionTargets: data.partialExecutionTargets }
+        : {}),
       ...(data.timeouts ? { timeouts: data.timeouts } : {}),
       ...(data.expectedOutputs ? { expectedOutputs: data.expectedOutputs } : {}),
     });

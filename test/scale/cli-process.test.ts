@@ -167,6 +167,37 @@ describe("comfyc worker, enqueue and jobs as processes", { timeout: 240_000 }, (
     }
   });
 
+  test("enqueue of a saved POST /prompt body runs only the outputs its partial_execution_targets names, through the queue; a value the server cannot iterate exits 3, queueing nothing", async () => {
+    const file = join(tempDir(), "body.json");
+    const prompt = {
+      "1": { class_type: "EmptyImage", inputs: { width: 12, height: 8, batch_size: 1, color: 0 } },
+      "2": { class_type: "ImageInvert", inputs: { image: ["1", 0] } },
+      "3": { class_type: "SaveImage", inputs: { images: ["2", 0], filename_prefix: "scale/pt" } },
+      // An output the instance rejects (its input names no node): the body leaves it out.
+      "4": { class_type: "SaveImage", inputs: { images: ["9", 0], filename_prefix: "scale/x" } },
+    };
+    const worker = await c.addWorker(a);
+    try {
+      await writeFile(file, JSON.stringify({ prompt, partial_execution_targets: ["3"] }));
+      const ran = await cliProcess("enqueue", file, "--redis", c.redis.url, "--wait", "--json");
+      expect(ran.code, ran.stderr).toBe(0);
+      const record = JSON.parse(ran.stdout) as JobRecord;
+      expect(record.state).toBe("succeeded");
+      expect(record.outputs!.map((o) => o.node)).toEqual(["3"]);
+
+      const before = (await c.queue.listJobs()).length;
+      await writeFile(file, JSON.stringify({ prompt, partial_execution_targets: 5 }));
+      const refused = await cliProcess("enqueue", file, "--redis", c.redis.url);
+      expect([refused.code, refused.stderr]).toEqual([
+        EXIT_CODES.WORKFLOW_INVALID,
+        expect.stringContaining("partial_execution_targets is 5"),
+      ]);
+      expect((await c.queue.listJobs()).length).toBe(before);
+    } finally {
+      await worker.close({ graceMs: 0 });
+    }
+  });
+
   test("jobs cancel takes a queued job off the queue; bad flags and unknown ids exit with their codes", async () => {
     // A worker registers the instance's lane and stops: the job waits there.
     await (await c.addWorker(a)).close({ graceMs: 0 });
