@@ -3,6 +3,9 @@ import { Webhook } from "standardwebhooks";
 import { request, type Dispatcher } from "undici";
 import { ComfycError } from "../errors.js";
 
+/** The longest callback URL a job may carry (what browsers and proxies commonly accept). */
+export const MAX_WEBHOOK_URL = 2048;
+
 /**
  * Which callback URLs a job may carry: `http(s)` URLs of at most {@link MAX_WEBHOOK_URL}
  * characters, without credentials, whose host is on the allow-list.
@@ -10,9 +13,6 @@ import { ComfycError } from "../errors.js";
  * subdomains (`*.example.com`, which does not match `example.com` itself). Everything else is
  * refused, so a caller cannot make the gateway POST to internal services.
  */
-/** The longest callback URL a job may carry (what browsers and proxies commonly accept). */
-export const MAX_WEBHOOK_URL = 2048;
-
 export class WebhookPolicy {
   readonly #entries: readonly string[];
 

@@ -541,8 +541,9 @@ export class ComfyQueue {
    * as `cancelled`; a running one is interrupted on its instance by its worker and ends
    * `cancelled`, or `failed` with `CANCEL_UNDELIVERED` (prompt id and instance in
    * `error.details`) when the instance did not take the cancel within the worker client's
-   * `cancelTimeoutMs`: the prompt may still run there. Returns the record as it is right after the request (a running job may still
-   * show `running` for a moment); a finished job is left as it is. Throws `NOT_FOUND`.
+   * `cancelTimeoutMs`: the prompt may still run there. Returns the record as it is right after
+   * the request (a running job may still show `running` for a moment); a finished job is left as
+   * it is. Throws `NOT_FOUND`.
    */
   async cancel(id: string): Promise<JobRecord> {
     const record = await this.getJob(id);

@@ -94,11 +94,11 @@ interface ActiveJob {
  * job (`UnrecoverableError`, ComfyUI's details in the record). A cancel of a running job ends it
  * `cancelled` only when the instance took the cancel; one it did not take within the client's
  * `cancelTimeoutMs` (frozen or unreachable) ends it `failed` with `CANCEL_UNDELIVERED`, the
- * prompt id and instance in `error.details`, since the prompt may still run there. Transient ones (instance
- * unreachable or restarted, job lost, storage errors) are retried by BullMQ with exponential
- * backoff and jitter. Before each attempt posts anything, the worker records the prompt id and
- * instance in the job, so the next attempt, here or on another worker after a crash, first
- * collects a run that finished (no second execution) or follows one still running.
+ * prompt id and instance in `error.details`, since the prompt may still run there. Transient
+ * ones (instance unreachable or restarted, job lost, storage errors) are retried by BullMQ with
+ * exponential backoff and jitter. Before each attempt posts anything, the worker records the
+ * prompt id and instance in the job, so the next attempt, here or on another worker after a
+ * crash, first collects a run that finished (no second execution) or follows one still running.
  *
  * @example
  * const worker = new ComfyWorker({ redis: "redis://127.0.0.1:6379", server: "http://127.0.0.1:8188" });

@@ -22,8 +22,8 @@ export interface HttpFault {
 
 /**
  * Scripted faults of the test server: failing or reset HTTP replies, added latency, requests of
- * one route that never get an answer, and a freeze that stops everything (HTTP replies, socket frames, node execution) the way `kill
- * -STOP` stops a real server, until thawed.
+ * one route that never get an answer, and a freeze that stops everything (HTTP replies, socket
+ * frames, node execution) the way `kill -STOP` stops a real server, until thawed.
  */
 export class Faults {
   #fault:
