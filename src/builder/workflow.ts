@@ -428,7 +428,26 @@ export type UntypedOutput = Output<any>;
  * The workflow each output (and single-output handle) was made by. Ids are per workflow, so an
  * output used in another workflow would link to whatever node has its id there.
  */
-const OUTPUT_OWNERS = new WeakMap<object, Workflow>();
+class Owned {
+  readonly #owner: Workflow;
+
+  constructor(owner: Workflow) {
+    this.#owner = owner;
+  }
+
+  /** The workflow that made `value`, or `undefined` for any other object ($unsafeLink's). */
+  static ownerOf(value: object): Workflow | undefined {
+    return #owner in value ? (value as Owned).#owner : undefined;
+  }
+}
+
+/**
+ * A fresh object owned by `owner`: a private field, not a WeakMap entry, since every `wf.add`
+ * makes one per output and a WeakMap insert cost as much as the rest of an unlocated add.
+ */
+function owned(owner: Workflow): Record<string | number, unknown> {
+  return new Owned(owner) as unknown as Record<string | number, unknown>;
+}
 
 function makeHandle(
   nodeId: string,
@@ -436,10 +455,15 @@ function makeHandle(
   outputs: ClassSpec["outputs"],
   owner: Workflow,
 ): NodeHandle {
-  const handle: Record<string, unknown> = { nodeId, classType };
+  const handle = owned(owner);
+  handle["nodeId"] = nodeId;
+  handle["classType"] = classType;
   for (const out of outputs) {
-    const output: Output = Object.freeze({ nodeId, index: out.index, type: out.type });
-    OUTPUT_OWNERS.set(output, owner);
+    const made = owned(owner);
+    made["nodeId"] = nodeId;
+    made["index"] = out.index;
+    made["type"] = out.type;
+    const output = Object.freeze(made) as unknown as Output;
     handle[out.identifier] = output;
     handle[out.index] = output;
   }
@@ -448,9 +472,7 @@ function makeHandle(
     handle["index"] = 0;
     handle["type"] = outputs[0]!.type;
   }
-  const frozen = Object.freeze(handle);
-  OUTPUT_OWNERS.set(frozen, owner);
-  return frozen as unknown as NodeHandle;
+  return Object.freeze(handle) as unknown as NodeHandle;
 }
 
 /** True for an output (or single-output handle): an object with a node id and an index. */
@@ -515,7 +537,7 @@ function inputAt(c: Compiling, input: string) {
 
 function convertInput(c: Compiling, key: string, value: unknown): PromptValue {
   if (isOutput(value)) {
-    const owner = OUTPUT_OWNERS.get(value);
+    const owner = Owned.ownerOf(value);
     if (owner !== undefined && owner !== c.owner) {
       throw new GraphError(
         `input ${key} is an output of node "${value.nodeId}" of another workflow`,
