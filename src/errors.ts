@@ -27,6 +27,7 @@ export type ErrorCode =
   | "UNSAFE_PATH"
   | "NO_CAPABLE_SERVER"
   | "NOT_FOUND"
+  | "JOB_DATA_INVALID"
   | "CODEGEN_DRIFT"
   | "IO_ERROR"
   | "USAGE"

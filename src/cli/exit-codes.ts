@@ -14,6 +14,7 @@ export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = {
   WORKFLOW_INVALID: 3,
   IO_ERROR: 3,
   NOT_FOUND: 3,
+  JOB_DATA_INVALID: 3,
   EXECUTION_FAILED: 4,
   INTERRUPTED: 5,
   CANCELLED: 5,

@@ -21,6 +21,7 @@ import {
 import { INPUTS_PREFIX, stageUploads, type StagedInput } from "./inputs.js";
 import { compileSource } from "./prompt-source.js";
 import {
+  inputsOf,
   recordOf,
   type JobOutcome,
   type JobRecord,
@@ -489,7 +490,7 @@ export class ComfyQueue {
     let job = first;
     if (job && !job.finishedOn && (state === "completed" || state === "failed")) job = await read();
     return job && state !== "unknown"
-      ? recordOf(this.name, job, settledState(job, state))
+      ? recordOf(this.name, lane, job, settledState(job, state))
       : undefined;
   }
 
@@ -520,7 +521,7 @@ export class ComfyQueue {
           JobOutcome
         >[];
         for (const job of jobs)
-          if (job) records.push(recordOf(this.name, job, settledState(job, type)));
+          if (job) records.push(recordOf(this.name, lane, job, settledState(job, type)));
       }
     }
     if (states.has("cancelled")) {
@@ -557,8 +558,9 @@ export class ComfyQueue {
       try {
         await job?.remove();
         // Taken off before it ran: its input files are not needed by it any more.
-        if (job?.data.inputs?.length)
-          await this.releaseInputs(id, job.data.inputs, this.#storage).catch(() => undefined);
+        const inputs = job ? inputsOf(job.data) : [];
+        if (inputs.length)
+          await this.releaseInputs(id, inputs, this.#storage).catch(() => undefined);
         const now = new Date().toISOString();
         const tomb: JobRecord = {
           ...record,

@@ -1,4 +1,7 @@
 import type { Job as BullJob } from "bullmq";
+import { z } from "zod";
+import { ComfycError } from "../errors.js";
+import { parseJsonLossless } from "../protocol/json.js";
 import type { OutputKind } from "../runtime/files.js";
 import type { StagedInput } from "./inputs.js";
 
@@ -111,6 +114,126 @@ export interface QueuedJobData {
   readonly error?: JobErrorRecord;
 }
 
+const errorRecordSchema = z.object({
+  code: z.string(),
+  message: z.string(),
+  hint: z.string().optional(),
+  details: z.record(z.string(), z.unknown()).optional(),
+});
+
+const runRecordSchema = z.object({
+  promptId: z.string().min(1),
+  server: z.url({ protocol: /^https?$/ }),
+  worker: z.string(),
+  attempt: z.number().int().positive(),
+  startedAt: z.number(),
+});
+
+const stagedInputSchema = z.object({
+  name: z.string().regex(/^comfyc-[0-9a-f]{24}\.[a-z0-9]{1,10}$/, "not a comfyc input name"),
+  key: z.string().min(1),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, "not a SHA-256 in hex"),
+  size: z.number().int().nonnegative(),
+  storage: z.string(),
+});
+
+const timeoutMs = z.number().positive().finite().optional();
+
+/**
+ * {@link QueuedJobData} as a worker and a reader accept it from Redis (untrusted: written by any
+ * producer with access, or by hand). Unknown keys are kept, so a newer producer's fields
+ * survive the worker's `updateData`.
+ */
+const queuedJobDataSchema = z.looseObject({
+  v: z.literal(1),
+  prompt: z.string(),
+  workflow: z.string().optional(),
+  lane: z.string(),
+  expectedOutputs: z.array(z.string()).optional(),
+  inputs: z.array(stagedInputSchema).optional(),
+  fresh: z.boolean().optional(),
+  extraData: z.record(z.string(), z.unknown()).optional(),
+  partialExecutionTargets: z.array(z.string()).optional(),
+  timeouts: z.object({ queueMs: timeoutMs, runMs: timeoutMs }).optional(),
+  requestId: z.string().optional(),
+  meta: z.record(z.string(), z.unknown()).optional(),
+  run: runRecordSchema.optional(),
+  error: errorRecordSchema.optional(),
+});
+
+/**
+ * Checks a BullMQ job's `data` against {@link QueuedJobData} (zod), and that its `prompt` is the
+ * JSON text of an API-format prompt (an object whose values are objects). Returns the data and
+ * the parsed prompt. Throws `JOB_DATA_INVALID` (CLI exit 3) naming the job and every field that
+ * is wrong: the job cannot run as it is, so a worker fails it for good instead of retrying.
+ */
+export function parseJobData(
+  raw: unknown,
+  jobId: string,
+): { data: QueuedJobData; prompt: Record<string, unknown> } {
+  const parsed = queuedJobDataSchema.safeParse(raw);
+  const problems = parsed.success
+    ? []
+    : parsed.error.issues.map(
+        (i) => `${i.path.length ? i.path.join(".") : "(data)"}: ${i.message}`,
+      );
+  let prompt: unknown;
+  if (parsed.success) {
+    try {
+      prompt = parseJsonLossless(parsed.data.prompt);
+    } catch (e) {
+      problems.push(`prompt: not JSON (${(e as Error).message})`);
+    }
+    if (prompt !== undefined && !isPromptShape(prompt))
+      problems.push("prompt: not an API-format prompt (an object of node objects by id)");
+  }
+  if (problems.length)
+    throw new ComfycError(
+      "JOB_DATA_INVALID",
+      `Job ${jobId}'s data in Redis is not a comfyc job:\n  ${problems.join("\n  ")}`,
+      "It was not written by this version's enqueue() (or was changed by hand): enqueue the" +
+        " prompt again with ComfyQueue.enqueue() or `comfyc enqueue`.",
+    );
+  return { data: parsed.data as QueuedJobData, prompt: prompt as Record<string, unknown> };
+}
+
+/**
+ * The fields of a job's `data` that pass {@link parseJobData}'s checks one by one, for reading a
+ * record of a job whose data is malformed (it still shows, with its error).
+ */
+function readableData(raw: unknown): Partial<QueuedJobData> {
+  const whole = queuedJobDataSchema.safeParse(raw);
+  if (whole.success) return whole.data as QueuedJobData;
+  if (typeof raw !== "object" || raw === null) return {};
+  const r = raw as Record<string, unknown>;
+  const pick = <T>(schema: z.ZodType<T>, v: unknown): T | undefined => {
+    const p = schema.safeParse(v);
+    return p.success ? p.data : undefined;
+  };
+  return {
+    workflow: pick(z.string(), r["workflow"]),
+    requestId: pick(z.string(), r["requestId"]),
+    meta: pick(z.record(z.string(), z.unknown()), r["meta"]),
+    run: pick(runRecordSchema, r["run"]),
+    error: pick(errorRecordSchema, r["error"]),
+  };
+}
+
+/** The input files a job's data names, or none when they are malformed. */
+export function inputsOf(raw: unknown): readonly StagedInput[] {
+  const p = z.object({ inputs: z.array(stagedInputSchema) }).safeParse(raw);
+  return p.success ? p.data.inputs : [];
+}
+
+function isPromptShape(v: unknown): v is Record<string, unknown> {
+  return (
+    typeof v === "object" &&
+    v !== null &&
+    !Array.isArray(v) &&
+    Object.values(v).every((n) => typeof n === "object" && n !== null && !Array.isArray(n))
+  );
+}
+
 /**
  * Everything known about a queued job: `getJob(id)`, `comfyc jobs --json`, and the gateway's
  * `GET /v1/jobs/{id}` read this shape. Times are ISO 8601, durations ms.
@@ -148,13 +271,17 @@ export interface JobRecord {
   readonly meta?: Readonly<Record<string, unknown>>;
 }
 
-/** The record of a BullMQ job in the given BullMQ state. */
+/**
+ * The record of a BullMQ job in the given BullMQ state and lane. Malformed data (see
+ * {@link parseJobData}) gives a record of what is readable; a failed job's error says why.
+ */
 export function recordOf(
   queue: string,
+  lane: string,
   job: BullJob<QueuedJobData, JobOutcome>,
   queueState: string,
 ): JobRecord {
-  const data = job.data;
+  const data = readableData(job.data);
   const outcome = job.returnvalue ?? undefined;
   const cancelled = data.error?.code === "CANCELLED";
   const state: QueueJobState =
@@ -176,7 +303,7 @@ export function recordOf(
   return strip({
     id: job.id!,
     queue,
-    lane: data.lane,
+    lane,
     state,
     queueState,
     workflow: data.workflow,

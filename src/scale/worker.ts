@@ -6,7 +6,7 @@ import type { Redis } from "ioredis";
 import pRetry from "p-retry";
 import { pino, type Logger } from "pino";
 import { ComfycError, isComfycError } from "../errors.js";
-import { parseJsonLossless, stringifyJson } from "../protocol/json.js";
+import { stringifyJson } from "../protocol/json.js";
 import { ComfyClient, type ClientOptions } from "../runtime/client.js";
 import type { Job, JobResult } from "../runtime/job.js";
 import { capabilitiesOf, capabilityId, type Capabilities } from "./capabilities.js";
@@ -14,12 +14,14 @@ import { ensureInputs, renameInputs } from "./inputs.js";
 import { LocalStorage } from "./local-storage.js";
 import { ScaleMetrics } from "./metrics.js";
 import { ComfyQueue, type WorkerInfo } from "./queue.js";
-import type {
-  JobErrorRecord,
-  JobOutcome,
-  JobOutput,
-  JobProgressRecord,
-  QueuedJobData,
+import {
+  inputsOf,
+  parseJobData,
+  type JobErrorRecord,
+  type JobOutcome,
+  type JobOutput,
+  type JobProgressRecord,
+  type QueuedJobData,
 } from "./record.js";
 import {
   BULL_PREFIX,
@@ -73,6 +75,8 @@ const PERMANENT = new Set([
   "AUTH_FAILED",
   "TIMEOUT",
   "USAGE",
+  // Data in Redis that is not a comfyc job: every attempt would read the same.
+  "JOB_DATA_INVALID",
 ]);
 
 /** Why an attempt was stopped from outside the job. */
@@ -283,10 +287,11 @@ export class ComfyWorker {
    * job needed, now removed from storage).
    */
   #releaseInputs(job: BullJob<QueuedJobData, JobOutcome> | undefined): void {
-    if (!job?.id || !job.finishedOn || !job.data.inputs?.length) return;
+    const inputs = job ? inputsOf(job.data) : [];
+    if (!job?.id || !job.finishedOn || !inputs.length) return;
     const jobId = job.id;
     const release = this.queue
-      .releaseInputs(jobId, job.data.inputs, this.storage)
+      .releaseInputs(jobId, inputs, this.storage)
       .then(
         (deleted) => {
           this.#log.info(
@@ -419,18 +424,28 @@ export class ComfyWorker {
     job: BullJob<QueuedJobData, JobOutcome>,
     token: string | undefined,
   ): Promise<JobOutcome> {
-    const data = job.data;
-    const workflow = data.workflow ?? "unnamed";
+    // Redis is untrusted: data that is not a comfyc job fails the job for good, clearly.
+    let parsed: ReturnType<typeof parseJobData> | undefined;
+    let invalid: unknown;
+    try {
+      parsed = parseJobData(job.data, job.id!);
+    } catch (e) {
+      invalid = e;
+    }
+    const data = parsed?.data;
+    const workflow = data?.workflow ?? "unnamed";
     const log = this.#log.child({
       jobId: job.id,
-      ...(data.requestId ? { requestId: data.requestId } : {}),
+      ...(data?.requestId ? { requestId: data.requestId } : {}),
       workflow,
     });
+    /** The prompt id of the attempt recorded in the job, if its data is readable. */
+    const runPromptId = () => (parsed ? job.data.run?.promptId : undefined);
     const active: ActiveJob = { job, token, controller: new AbortController() };
     this.#active.set(job.id!, active);
     const startedAt = Date.now();
     const attempt = job.attemptsMade + 1;
-    if (job.attemptsMade === 0 && !data.run)
+    if (job.attemptsMade === 0 && !data?.run)
       this.metrics.waitSeconds.observe({ workflow }, (startedAt - job.timestamp) / 1000);
     this.#phase(
       log,
@@ -446,9 +461,10 @@ export class ComfyWorker {
     try {
       if (await this.queue.redis.exists(this.#keys.cancelMark(job.id!)))
         throw cancelledJob(job.id!);
+      if (!parsed) throw invalid;
       const outcome =
-        (await this.#recover(job, active, log)) ??
-        (await this.#runFresh(job, active, attempt, log));
+        (await this.#recover(job, active, parsed.prompt, log)) ??
+        (await this.#runFresh(job, active, parsed.prompt, attempt, log));
       const runMs = Date.now() - startedAt;
       this.metrics.runSeconds.observe({ workflow, outcome: "succeeded" }, runMs / 1000);
       this.metrics.jobs.inc({ workflow, outcome: "succeeded" });
@@ -479,7 +495,7 @@ export class ComfyWorker {
           job.id!,
           {
             phase: "handed_back",
-            promptId: job.data.run?.promptId,
+            promptId: runPromptId(),
             instance: this.server,
             runMs,
           },
@@ -501,7 +517,10 @@ export class ComfyWorker {
         runMs / 1000,
       );
       if (permanent || last) {
-        await job.updateData({ ...job.data, error });
+        // Malformed data is kept as it was (when an object), with the error beside it.
+        const kept: unknown =
+          parsed || (typeof job.data === "object" && job.data !== null) ? job.data : {};
+        await job.updateData({ ...(kept as QueuedJobData), error });
         this.metrics.jobs.inc({
           workflow,
           outcome: error.code === "CANCELLED" ? "cancelled" : "failed",
@@ -511,7 +530,7 @@ export class ComfyWorker {
           job.id!,
           {
             phase: "failed",
-            promptId: job.data.run?.promptId,
+            promptId: runPromptId(),
             instance: this.server,
             runMs,
             code: error.code,
@@ -528,7 +547,7 @@ export class ComfyWorker {
         job.id!,
         {
           phase: "retried",
-          promptId: job.data.run?.promptId,
+          promptId: runPromptId(),
           instance: this.server,
           runMs,
           code: error.code,
@@ -552,6 +571,7 @@ export class ComfyWorker {
   async #recover(
     job: BullJob<QueuedJobData, JobOutcome>,
     active: ActiveJob,
+    prompt: Record<string, unknown>,
     log: Logger,
   ): Promise<JobOutcome | undefined> {
     const run = job.data.run;
@@ -600,13 +620,7 @@ export class ComfyWorker {
         run.promptId,
         job.data.expectedOutputs ? { expectedOutputs: job.data.expectedOutputs } : {},
       );
-      const result = await this.#follow(
-        job,
-        active,
-        comfyJob,
-        parseJsonLossless(job.data.prompt) as Record<string, unknown>,
-        log,
-      );
+      const result = await this.#follow(job, active, comfyJob, prompt, log);
       return await this.#collect(job, client, result, run.promptId, true);
     } finally {
       if (!own) await client.close();
@@ -616,13 +630,14 @@ export class ComfyWorker {
   async #runFresh(
     job: BullJob<QueuedJobData, JobOutcome>,
     active: ActiveJob,
+    parsedPrompt: Record<string, unknown>,
     attempt: number,
     log: Logger,
   ): Promise<JobOutcome> {
     const client = this.#requireClient();
     const data = job.data;
     const promptId = randomUUID();
-    let prompt = parseJsonLossless(data.prompt) as Record<string, unknown>;
+    let prompt = parsedPrompt;
     if (data.inputs?.length) {
       // Before posting: the instance must have every input file the prompt names.
       const { uploaded, renamed } = await ensureInputs(
