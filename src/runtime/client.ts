@@ -6,6 +6,7 @@ import type { CompileOptions } from "../builder/workflow.js";
 import { ComfycError } from "../errors.js";
 import type { NodeContext } from "../protocol/describe-errors.js";
 import type { FileRef, UploadReply } from "../protocol/messages.js";
+import { checkDurations } from "./durations.js";
 import { InputUploads, readFileRef, readLocal, saveAll, saveFileRef } from "./files.js";
 import { Http, type HttpOptions } from "./http.js";
 import type { Job, JobLogLine, JobResult } from "./job.js";
@@ -80,6 +81,13 @@ export class ComfyClient extends Routes {
   #closed = false;
 
   constructor(options: ClientOptions) {
+    checkDurations(options, [
+      "timeoutMs",
+      "pollIntervalMs",
+      "silenceMs",
+      "unreachableTimeoutMs",
+      "cancelTimeoutMs",
+    ]);
     super(new Http(options));
     this.clientId = options.clientId ?? randomUUID();
     this.#uploads = new InputUploads(this);
@@ -167,6 +175,7 @@ export class ComfyClient extends Routes {
    */
   submit(source: Submittable, options: SubmitOptions = {}): Job {
     this.#assertOpen();
+    checkDurations(options.timeouts, JOB_TIMEOUTS, "timeouts.");
     return this.#tracker.submit(prepare(source, options), options);
   }
 
@@ -183,6 +192,7 @@ export class ComfyClient extends Routes {
   /** Follows a prompt submitted earlier (for example by a process that restarted). */
   attach(promptId: string, options: AttachOptions = {}): Job {
     this.#assertOpen();
+    checkDurations(options.timeouts, JOB_TIMEOUTS, "timeouts.");
     return this.#tracker.attach(promptId, options);
   }
 
@@ -212,6 +222,9 @@ export class ComfyClient extends Routes {
       );
   }
 }
+
+/** The fields of `JobTimeouts`. */
+const JOB_TIMEOUTS = ["queueMs", "runMs", "stallMs"] as const;
 
 function nameOf(data: Uint8Array | string): string {
   return typeof data === "string" ? data.split(/[\\/]/).pop()! : "upload.png";

@@ -14,6 +14,7 @@ import {
   type Requirements,
 } from "./capabilities.js";
 import { compileSource } from "./prompt-source.js";
+import { checkDurations } from "../runtime/durations.js";
 
 /** Settings of a {@link ComfyPool}. */
 export interface PoolOptions {
@@ -259,6 +260,7 @@ export class ComfyPool {
       throw new ComfycError("USAGE", "This ComfyPool is closed", "Create a new ComfyPool.");
     let job: PoolJob;
     try {
+      checkDurations(options.timeouts, ["queueMs", "runMs", "stallMs"], "timeouts.");
       const compiled = compileSource(source, options);
       job = new PoolJob(
         compiled.prompt,
@@ -385,11 +387,20 @@ export class ComfyPool {
       promptId: _promptId,
       ...options
     } = job.options;
-    const run = member.client.submit(job.prompt, {
-      ...options,
-      promptId,
-      ...(job.expectedOutputs ? { expectedOutputs: job.expectedOutputs } : {}),
-    });
+    let run: Job;
+    try {
+      run = member.client.submit(job.prompt, {
+        ...options,
+        promptId,
+        ...(job.expectedOutputs ? { expectedOutputs: job.expectedOutputs } : {}),
+      });
+    } catch (e) {
+      // Refused before anything was sent (bad options, a closed client): the job ends with it.
+      member.inFlight--;
+      member.jobs.delete(job);
+      job.finish(internalError(e, "submitting the job"));
+      return;
+    }
     this.#follow(job, member, run);
   }
 

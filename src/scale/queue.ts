@@ -5,6 +5,7 @@ import type { AnyWorkflow } from "../builder/define-workflow.js";
 import type { CompileOptions } from "../builder/workflow.js";
 import { ComfycError } from "../errors.js";
 import { stringifyJson } from "../protocol/json.js";
+import { checkDurations } from "../runtime/durations.js";
 import {
   missingFrom,
   NoCapableServerError,
@@ -233,6 +234,7 @@ export class ComfyQueue {
         `priority must be an integer from 0 to 2097152, got ${options.priority}`,
         "1 is the highest priority; 0 or unset means none.",
       );
+    checkDurations(options.timeouts, ["queueMs", "runMs"], "timeouts.");
     const targets = options.partialExecutionTargets;
     if (
       targets !== undefined &&

@@ -2,6 +2,7 @@ import type { Job as BullJob } from "bullmq";
 import { z } from "zod";
 import { ComfycError } from "../errors.js";
 import { parseJsonLossless } from "../protocol/json.js";
+import { MAX_TIMER_MS } from "../runtime/durations.js";
 import type { OutputKind } from "../runtime/files.js";
 import type { StagedInput } from "./inputs.js";
 
@@ -137,7 +138,7 @@ const stagedInputSchema = z.object({
   storage: z.string(),
 });
 
-const timeoutMs = z.number().positive().finite().optional();
+const timeoutMs = z.number().min(0).max(MAX_TIMER_MS).optional();
 
 /**
  * {@link QueuedJobData} as a worker and a reader accept it from Redis (untrusted: written by any

@@ -102,6 +102,20 @@ describe(
   },
 );
 
+describe("enqueue checks what it will store", { timeout: 60_000 }, () => {
+  test("a timeout no Node timer can keep is a USAGE error, nothing queued", async () => {
+    const c = await Cluster.start();
+    try {
+      await expect(c.queue.enqueue(imageGraph(8), { timeouts: { runMs: 1e12 } })).rejects.toThrow(
+        /timeouts\.runMs must be a number of milliseconds from 0 to 2147483647/,
+      );
+      expect(await c.queue.listJobs()).toEqual([]);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
 describe("parseJobData", () => {
   test("names every wrong field at once and is a typed error", () => {
     let error: unknown;
