@@ -345,22 +345,24 @@ export class V2Jobs {
         job.stop.signal,
       );
       if (FINAL.has(job.status) || this.#closed) break;
-      await this.#poll(job);
-      const silent = Date.now() - Math.max(job.lastContact, this.#options.http.lastReplyAt);
+      // A poll of a frozen server ends when the watchdog's limit is reached, not later.
+      const heard = () => Math.max(job.lastContact, this.#options.http.lastReplyAt);
+      await this.#poll(job, Math.min(10_000, Math.max(100, unreachable - (Date.now() - heard()))));
+      const silent = Date.now() - heard();
       if (silent >= unreachable)
         this.#finish(job, "failed", new ServerGoneError(job.promptId, this.#server, silent));
     }
   }
 
   /** One `GET /api/v2/jobs/{id}`; a failure is left to the next poll and the watchdog. */
-  async #poll(job: V2State): Promise<void> {
+  async #poll(job: V2State, timeoutMs = 10_000): Promise<void> {
     try {
       const v2 = await this.#options.http.json(
         {
           method: "GET",
           path: this.#link(job, "self"),
           retry: false,
-          timeoutMs: 10_000,
+          timeoutMs,
           signal: job.stop.signal,
         },
         V2JobSchema,

@@ -5,12 +5,13 @@ import { ComfyPool } from "comfyc/scale";
 import { startTestServer, type TestServer } from "comfyc/testing";
 import { EmptyImage, ImageInvert, SaveImage } from "../../generated/core.js";
 
-function graph(width: number) {
+function imageWorkflow(width: number) {
   const wf = workflow();
   const image = wf.add(EmptyImage, { width, height: 8, batch_size: 1 });
   wf.add(SaveImage, { images: wf.add(ImageInvert, { image }), filename_prefix: "options/x" });
-  return wf.compileWithReport();
+  return wf;
 }
+const graph = (width: number) => imageWorkflow(width).compileWithReport();
 
 /** Timeouts no Node timer can keep: negative, not a number, or beyond 2^31 - 1 ms. */
 const BAD: [string, object, RegExp][] = [
@@ -71,9 +72,9 @@ describe("millisecond options are checked where they are given", () => {
   test("ComfyPool: the job ends with the USAGE error at once, and the pool goes on", async () => {
     const pool = new ComfyPool({ servers: [server.url] });
     try {
-      const bad = pool.submit(graph(10), { timeouts: { runMs: 1e12 } });
+      const bad = pool.submit(imageWorkflow(10), { timeouts: { runMs: 1e12 } });
       await expect(bad.result()).rejects.toThrow(/timeouts\.runMs/);
-      await pool.run(graph(11));
+      await pool.run(imageWorkflow(11));
     } finally {
       await pool.close();
     }

@@ -13,6 +13,7 @@ import {
   ExecutionFailedError,
   JobTimeoutError,
   PromptRejectedError,
+  ServerGoneError,
   type JobEvent,
 } from "comfyc/runtime";
 import { startTestServer, type TestServer } from "comfyc/testing";
@@ -438,6 +439,28 @@ describe("Comfy API v2 transport against the test server", () => {
       expect(error).toBeInstanceOf(CancelUndeliveredError);
       expect(error).toMatchObject({ code: "CANCEL_UNDELIVERED", promptId: running.promptId });
       expect(running.status).toBe("failed");
+    } finally {
+      own.script.thaw();
+      await client.close();
+      await own.close();
+    }
+  });
+
+  test("a server frozen mid-job: SERVER_GONE once unreachableTimeoutMs has passed, not after the poll's own 10 s timeout", async () => {
+    const own = await startTestServer({ port: 0 });
+    own.script.node("ImageInvert", { durationMs: 60_000 });
+    const client = new ComfyClient({ url: own.url, api: "v2", ...FAST, unreachableTimeoutMs: 300 });
+    try {
+      const job = client.submit(graph(29));
+      await new Promise<void>((r) => job.on("started", () => r()));
+      own.script.freeze();
+      const error = await errorOf(job.result());
+      expect(error).toBeInstanceOf(ServerGoneError);
+      // The poll that met the frozen server gave up with the watchdog's budget, on our clock:
+      // before, it held the watchdog for its own timeout (here about 6 s, 20 times the limit).
+      // The margin is wide on purpose: under load the ticks around it stretch.
+      expect((error as ServerGoneError).silentMs).toBeLessThan(4000);
+      expect(job.status).toBe("failed");
     } finally {
       own.script.thaw();
       await client.close();
