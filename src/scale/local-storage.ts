@@ -39,7 +39,8 @@ export class LocalStorage implements Storage {
       await pipeline(source, createWriteStream(temp));
       await rename(temp, path);
     } catch (cause) {
-      await rm(temp, { force: true });
+      // The temp file may not exist, or its folder may not be one: the write's error is the news.
+      await rm(temp, { force: true }).catch(() => undefined);
       throw new ComfycError(
         "IO_ERROR",
         `Cannot write ${key} to ${this.location}: ${(cause as Error).message}`,
@@ -58,7 +59,16 @@ export class LocalStorage implements Storage {
     await new Promise<void>((resolveOpen, reject) => {
       stream.once("open", () => resolveOpen());
       stream.once("error", (e) =>
-        reject((e as NodeJS.ErrnoException).code === "ENOENT" ? notFound(this.location, key) : e),
+        reject(
+          (e as NodeJS.ErrnoException).code === "ENOENT"
+            ? notFound(this.location, key)
+            : new ComfycError(
+                "IO_ERROR",
+                `Cannot read ${key} from ${this.location}: ${e.message}`,
+                "Check that the storage folder is readable by this process.",
+                { cause: e },
+              ),
+        ),
       );
     });
     return stream;
@@ -78,6 +88,15 @@ export class LocalStorage implements Storage {
   }
 
   async delete(key: string): Promise<void> {
-    await rm(this.#path(key), { force: true });
+    try {
+      await rm(this.#path(key), { force: true });
+    } catch (cause) {
+      throw new ComfycError(
+        "IO_ERROR",
+        `Cannot delete ${key} from ${this.location}: ${(cause as Error).message}`,
+        "Check that the storage folder is writable by this process.",
+        { cause },
+      );
+    }
   }
 }

@@ -1,5 +1,10 @@
 import { afterEach, describe, expect, test } from "vitest";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { Cluster, imageGraph, nextPhase } from "./cluster.js";
+import { LocalStorage } from "../../src/scale/local-storage.js";
+import { tempDir } from "../helpers.js";
 import type { JobRecord } from "../../src/scale/record.js";
 import { until } from "../waits.js";
 
@@ -43,6 +48,23 @@ describe("durable queue under faults (real Redis, test servers)", { timeout: 120
     expect(record.outputs).toHaveLength(1);
     expect((await c.stored(record.outputs![0]!.key)).length).toBeGreaterThan(0);
     expectExactlyOnce(c, [record]);
+  });
+
+  test("output storage that cannot be written: retried, then failed with IO_ERROR naming it; the prompt ran once", async () => {
+    c = await Cluster.start();
+    const a = await c.addServer();
+    const root = join(tempDir("comfyc-storage-"), "a-file");
+    writeFileSync(root, "not a folder");
+    await c.addWorker(a, { storage: new LocalStorage(root) });
+    const { id } = await c.queue.enqueue(imageGraph(33), { attempts: 3, backoffMs: 10 });
+    const record = await c.queue.waitFor(id);
+    expect(record.state).toBe("failed");
+    expect(record.attempts).toBe(3);
+    expect(record.error?.code).toBe("IO_ERROR");
+    expect(record.error?.message).toContain(`to ${pathToFileURL(root).href}`);
+    expect(record.error?.hint).toMatch(/writable/);
+    // Later attempts collected the run the first one started: no second execution.
+    expect(a.executed).toEqual([record.promptId]);
   });
 
   test("ComfyUI restarted mid-job: the lost job is detected and run again, once", async () => {

@@ -1,5 +1,7 @@
 import { createHash } from "node:crypto";
+import { writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import S3rver from "@20minutes/s3rver";
@@ -59,6 +61,23 @@ describe("storage keys", () => {
     const storage = new LocalStorage(tempDir());
     expect((await errorOf(storage.put("a/../b", Buffer.from("x")))).code).toBe("UNSAFE_PATH");
     expect((await errorOf(storage.get("/etc/passwd"))).code).toBe("UNSAFE_PATH");
+  });
+});
+
+describe("local storage errors", () => {
+  test("a storage root that is a file: put, get and delete are IO_ERROR naming the key and the folder", async () => {
+    const dir = tempDir();
+    const root = join(dir, "not-a-folder");
+    writeFileSync(root, "x");
+    const storage = new LocalStorage(root);
+    const put = await errorOf(storage.put("job-3/1/a.png", Buffer.from("png")));
+    expect(put.code).toBe("IO_ERROR");
+    expect(put.message).toContain(`Cannot write job-3/1/a.png to ${storage.location}`);
+    const get = await errorOf(storage.get("job-3/1/a.png"));
+    expect(get.code).toBe("IO_ERROR");
+    expect(get.message).toContain("Cannot read job-3/1/a.png");
+    const del = await errorOf(storage.delete("job-3/1/a.png"));
+    expect(del.code).toBe("IO_ERROR");
   });
 });
 
