@@ -657,11 +657,21 @@ export class V2Jobs {
     }, ms);
   }
 
-  /** A follow-up link of the job (`urls`), resolved against the server's origin. */
+  /**
+   * A follow-up link of the job (`urls`), resolved against the server's origin. A link to
+   * another origin is not followed: every request carries the client's credentials, which never
+   * leave the server they were given for (as for assets); the job's route under the client's
+   * URL (its path prefix kept) is used instead, and so when the server gave no link.
+   */
   #link(job: V2State, name: "self" | "events" | "cancel"): string {
     const given = job.urls?.[name];
-    const fallback = `/api/v2/jobs/${encodeURIComponent(job.promptId)}${name === "self" ? "" : `/${name}`}`;
-    return new URL(given ?? fallback, this.#options.http.baseUrl.origin).href;
+    const origin = this.#options.http.baseUrl.origin;
+    if (given !== undefined) {
+      const url = URL.canParse(given, origin) ? new URL(given, origin) : undefined;
+      if (url?.origin === origin) return url.href;
+    }
+    const path = `api/v2/jobs/${encodeURIComponent(job.promptId)}${name === "self" ? "" : `/${name}`}`;
+    return this.#options.http.url(path).href;
   }
 
   #emit(job: V2State, event: JobEvent): void {

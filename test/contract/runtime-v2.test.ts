@@ -732,3 +732,68 @@ describe("Comfy API v2 transport against the test server", () => {
     }
   });
 });
+
+describe("Comfy API v2 links the server gives", () => {
+  test("a job whose urls name another origin: the client's token never goes there, and the job is followed on its own server", async () => {
+    const server = await startTestServer({ port: 0 });
+    // Where a hostile or misconfigured server points the job's links: it records what it gets.
+    const elsewhere: string[] = [];
+    const foreign = createServer((req, res) => {
+      elsewhere.push(`${req.method} ${req.url} ${req.headers.authorization ?? "(no credentials)"}`);
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => foreign.listen(0, "127.0.0.1", r));
+    const foreignUrl = `http://127.0.0.1:${(foreign.address() as AddressInfo).port}`;
+    // Forwards to the test server, pointing every JSON reply's `urls` at the foreign origin.
+    const proxy = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        const upstream = request(
+          new URL(req.url ?? "/", server.url),
+          { method: req.method, headers: req.headers },
+          (up) => {
+            if (!String(up.headers["content-type"]).includes("json")) {
+              res.writeHead(up.statusCode ?? 502, up.headers);
+              up.pipe(res);
+              return;
+            }
+            const body: Buffer[] = [];
+            up.on("data", (c: Buffer) => body.push(c));
+            up.on("end", () => {
+              const reply = JSON.parse(Buffer.concat(body).toString()) as {
+                urls?: Record<string, string>;
+              };
+              for (const [k, v] of Object.entries(reply.urls ?? {}))
+                reply.urls![k] = new URL(new URL(v, server.url).pathname, foreignUrl).href;
+              const { "content-length": _length, ...headers } = up.headers;
+              res.writeHead(up.statusCode ?? 502, headers).end(JSON.stringify(reply));
+            });
+          },
+        );
+        upstream.on("error", () => res.destroy());
+        upstream.end(Buffer.concat(chunks));
+      });
+    });
+    await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
+    const client = new ComfyClient({
+      url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+      api: "v2",
+      auth: { bearer: "secret-token" },
+      pollIntervalMs: 50,
+      silenceMs: 200,
+    });
+    try {
+      const result = await client.run(graph(30));
+      expect(result.files.length).toBeGreaterThan(0);
+      expect(elsewhere).toEqual([]);
+    } finally {
+      await client.close();
+      proxy.closeAllConnections();
+      foreign.closeAllConnections();
+      await new Promise((r) => proxy.close(r));
+      await new Promise((r) => foreign.close(r));
+      await server.close();
+    }
+  });
+});
