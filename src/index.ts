@@ -9,7 +9,8 @@ export type { ErrorCode } from "./errors.js";
 export { comboOptions, defineNode, nodeClassFromSpec } from "./builder/node-class.js";
 export type { ClassSpec, DefinedNodeClass } from "./builder/node-class.js";
 export { serializePrompt } from "./builder/serialize.js";
-export { parseJsonLossless } from "./protocol/json.js";
+export { parseJsonLossless, writtenAsFloat } from "./protocol/json.js";
+export type { ParseJsonOptions } from "./protocol/json.js";
 export { exactLimit, formatLimit, UINT64_MAX } from "./protocol/integers.js";
 export { formatLocation } from "./builder/source-location.js";
 export {

@@ -11,6 +11,65 @@ import type * as LosslessJson from "lossless-json";
 const NON_FINITE = /NaN|Infinity/;
 /** Without a run of 16+ digits no integer can exceed 2^53 (9007199254740992). */
 const LONG_DIGITS = /\d{16}/;
+/** Without a digit before `.`, `e` or `E` the text holds no float token. */
+const FLOAT_SIGN = /\d[.eE]/;
+
+/** Options of {@link parseJsonLossless}. */
+export interface ParseJsonOptions {
+  /**
+   * Record which integral numbers were written as floats (`1.0`, `0.0`, `-0.0`, `1e3`), for
+   * {@link writtenAsFloat}. Python's `json` reads those as `float` and the rest as `int`, and
+   * ComfyUI's behaviour depends on it (`RETURN_TYPES[0.0]` raises `TypeError`, `str(5.0)` is
+   * `"5.0"`, an error prints a limit of `1000.0` as `1000.0`); JavaScript reads both as the same
+   * number. Off by default: it costs a marker per such token, and only a validator needs it.
+   */
+  readonly floats?: boolean;
+}
+
+/**
+ * Containers of values written as integral floats by a parse with `floats`, and the keys (an
+ * object's) or indices (an array's) holding them. A side table, so parsed values stay plain
+ * numbers; weak, so it never keeps a document alive. Made on the first such parse only.
+ */
+let floatKeys: WeakMap<object, Set<string | number>> | undefined;
+
+/** Documents parsed with `floats`: their root, and the objects and arrays directly in it. */
+const floatsTracked = new WeakSet<object>();
+
+/**
+ * Whether `value` is what `parseJsonLossless(text, { floats: true })` returned, or an object or
+ * array directly inside it (a node class of an object_info, a node of a prompt: they stay the
+ * same objects when a caller copies the root, as a zod record does). Inside such a value,
+ * {@link writtenAsFloat} is false only for numbers the text wrote as ints.
+ */
+export function parsedWithFloats(value: object): boolean {
+  return floatsTracked.has(value);
+}
+
+/**
+ * Whether `container[key]` is a number that the text parsed by
+ * `parseJsonLossless(text, { floats: true })` wrote as a float while its value is an integer
+ * (`1.0`, `0.0`, `-0.0`, `1e3`): a Python `float` where `typeof` says only `number`. A number
+ * with a fraction (`0.5`) is a float anyway (`Number.isInteger` is false) and is not recorded.
+ * `key` is an array's index as a number, an object's key as a string. False for anything not
+ * parsed so (values built in JavaScript, copies): they count as ints, as `JSON.stringify` writes
+ * them.
+ */
+export function writtenAsFloat(container: object, key: string | number): boolean {
+  return floatKeys !== undefined && floatKeys.get(container)?.has(key) === true;
+}
+
+/**
+ * Records `container[key]` as a Python float for {@link writtenAsFloat}, as a parse with `floats`
+ * does: for a copy of parsed values that must stay what the text said (a validator passing a
+ * node's values on to a check of its own).
+ */
+export function noteFloat(container: object, key: string | number): void {
+  floatKeys ??= new WeakMap();
+  let keys = floatKeys.get(container);
+  if (keys === undefined) floatKeys.set(container, (keys = new Set()));
+  keys.add(key);
+}
 
 /**
  * `JSON.parse` as Python's `json.loads` reads: integers beyond 2^53 stay exact (as bigint), and
@@ -29,11 +88,29 @@ const LONG_DIGITS = /\d{16}/;
  * rejects, and then a scan that skips every string decides. Skipping every string of a 2 MB
  * object_info cost about as much as parsing it.
  *
+ * With `floats` (see {@link ParseJsonOptions}), integral float tokens are marked too, and
+ * {@link writtenAsFloat} tells them afterwards.
+ *
  * @throws SyntaxError for text Python would not read either.
  */
-export function parseJsonLossless(text: string): unknown {
-  if (!NON_FINITE.test(text) && !LONG_DIGITS.test(text)) return JSON.parse(text);
-  const guessed = markExactTokens(text, true, true);
+export function parseJsonLossless(text: string, options?: ParseJsonOptions): unknown {
+  if (options?.floats !== true) return parseExact(text, false);
+  const value = parseExact(text, FLOAT_SIGN.test(text));
+  if (typeof value === "object" && value !== null) {
+    floatsTracked.add(value);
+    const members = value as Record<string, unknown>;
+    for (const key of Object.keys(members)) {
+      const member = members[key];
+      if (typeof member === "object" && member !== null) floatsTracked.add(member);
+    }
+  }
+  return value;
+}
+
+/** {@link parseJsonLossless}; `floats`: the text may hold float tokens to mark. */
+function parseExact(text: string, floats: boolean): unknown {
+  if (!floats && !NON_FINITE.test(text) && !LONG_DIGITS.test(text)) return JSON.parse(text);
+  const guessed = markExactTokens(text, true, true, floats);
   if (guessed) {
     try {
       return revive(JSON.parse(guessed.text), guessed);
@@ -41,7 +118,7 @@ export function parseJsonLossless(text: string): unknown {
       // A token inside a string was marked, or the text is invalid: decided string by string.
     }
   }
-  const marks = markExactTokens(text);
+  const marks = markExactTokens(text, true, false, floats);
   if (!marks) return JSON.parse(text);
   let value: unknown;
   try {
@@ -58,9 +135,10 @@ export function parseJsonLossless(text: string): unknown {
  * own (so nesting as deep as `JSON.parse` takes is fine). A `JSON.parse` reviver cost twice the
  * parse itself, calling back into JavaScript for every value.
  */
-function revive(value: unknown, { values: marks }: Marks): unknown {
+function revive(value: unknown, { values: marks, floats }: Marks): unknown {
   // Markers are strings starting with NUL. The test is written out at each place rather than
   // called: this walk visits every value of the document, before the JIT has optimized it.
+  // A whole document that is one float has no container to record it in.
   if (typeof value === "string" && value.charCodeAt(0) === 0 && marks.has(value))
     return marks.get(value);
   const pending: unknown[] = [value];
@@ -71,7 +149,10 @@ function revive(value: unknown, { values: marks }: Marks): unknown {
       for (let i = 0; i < container.length; i++) {
         const v: unknown = container[i];
         if (typeof v === "string") {
-          if (v.charCodeAt(0) === 0 && marks.has(v)) container[i] = marks.get(v);
+          if (v.charCodeAt(0) === 0 && marks.has(v)) {
+            container[i] = marks.get(v);
+            if (floats !== undefined && floats.has(v)) noteFloat(container, i);
+          }
         } else if (typeof v === "object" && v !== null) pending.push(v);
       }
       continue;
@@ -88,6 +169,7 @@ function revive(value: unknown, { values: marks }: Marks): unknown {
             writable: true,
             configurable: true,
           });
+          if (floats !== undefined && floats.has(v)) noteFloat(object, key);
         }
       } else if (typeof v === "object" && v !== null) pending.push(v);
     }
@@ -115,9 +197,10 @@ function parseSlowly(text: string): unknown {
 }
 
 /**
- * Replaces, outside strings, the tokens `NaN`, `Infinity` and `-Infinity` and (unless
- * `integers` is false) integers beyond 2^53 with unique marker strings (a per-call random
- * nonce, so no user string can be mistaken for one); `values` maps each marker to its value.
+ * Replaces, outside strings, the tokens `NaN`, `Infinity` and `-Infinity`, (unless
+ * `integers` is false) integers beyond 2^53 and (with `floats`) float tokens of integral value
+ * with unique marker strings (a per-call random nonce, so no user string can be mistaken for
+ * one); `values` maps each marker to its value, `floats` holds the markers of floats.
  * With `guess`, strings are not skipped: a candidate counts as outside them when it stands
  * where a JSON value can ({@link standsAsToken}); `JSON.parse` of the result tells.
  *
@@ -125,8 +208,14 @@ function parseSlowly(text: string): unknown {
  * strings to skip (`indexOf` from quote to quote): a loop over every character took most of a
  * cold `comfyc codegen`'s parse, which runs before the JIT has optimized anything.
  */
-function markExactTokens(text: string, integers = true, guess = false): Marks | undefined {
+function markExactTokens(
+  text: string,
+  integers = true,
+  guess = false,
+  floats = false,
+): Marks | undefined {
   const values = new Map<string, number | bigint>();
+  const floatMarks = floats ? new Set<string>() : undefined;
   const nonce = randomBytes(8).toString("hex");
   let out = "";
   let last = 0;
@@ -135,14 +224,30 @@ function markExactTokens(text: string, integers = true, guess = false): Marks | 
     values.set(marker, value);
     out += `${text.slice(last, start)}${JSON.stringify(marker)}`;
     last = end;
+    return marker;
   };
-  const candidates = integers ? /NaN|Infinity|\d{16,}/g : /NaN|Infinity/g;
+  // With `floats`, a digit before `.`, `e` or `E` starts a candidate too, widened below to the
+  // whole number token (a pattern matching whole float tokens backtracked at every digit of
+  // every integer, and took a quarter of the parse of a 2 MB object_info).
+  const candidates = floats
+    ? /NaN|Infinity|\d{16,}|\d[.eE]/g
+    : integers
+      ? /NaN|Infinity|\d{16,}/g
+      : /NaN|Infinity/g;
   // Everything before `outside` is known; `outside` is not inside a string.
   let outside = 0;
   for (let m = candidates.exec(text); m; m = candidates.exec(text)) {
-    const at = m.index;
+    let at = m.index;
+    let token = m[0];
+    if (floats && token !== "NaN" && token !== "Infinity") {
+      // The whole number: its integer digits, then a fraction and an exponent if well formed.
+      while (isDigit(text.charCodeAt(at - 1))) at--;
+      const end = numberEnd(text, at);
+      token = text.slice(at, end);
+      candidates.lastIndex = end;
+    }
     if (guess) {
-      if (standsAsToken(text, at, at + m[0].length)) markToken(m[0], at);
+      if (standsAsToken(text, at, at + token.length)) markToken(token, at);
       continue;
     }
     // Skip the strings that start before the candidate; if one contains it, go on after it.
@@ -161,11 +266,16 @@ function markExactTokens(text: string, integers = true, guess = false): Marks | 
       candidates.lastIndex = outside;
       continue;
     }
-    markToken(m[0], at);
+    markToken(token, at);
     outside = candidates.lastIndex;
   }
   if (values.size === 0) return undefined;
-  return { text: out + text.slice(last), values, nonce };
+  return {
+    text: out + text.slice(last),
+    values,
+    nonce,
+    ...(floatMarks?.size ? { floats: floatMarks } : {}),
+  };
 
   /** Marks the candidate `token` at `at`, outside strings, if it is one to mark. */
   function markToken(token: string, at: number): void {
@@ -174,6 +284,15 @@ function markExactTokens(text: string, integers = true, guess = false): Marks | 
     else if (token === "Infinity") {
       if (before === 0x2d /* - */) mark(at - 1, at + 8, -Infinity);
       else mark(at, at + 8, Infinity);
+    } else if (token.charCodeAt(0) === 0x30 /* 0 */ && isDigit(token.charCodeAt(1))) {
+      // A leading zero (`01.0`, `0123…`) is not JSON: left as it is for JSON.parse to refuse.
+      return;
+    } else if (floatMarks !== undefined && isFloatToken(token)) {
+      // Only an integral value needs the mark: 0.5 is a float in JavaScript too. Infinity from
+      // an overflowing exponent (1e400) is not integral, and is a Python float as well.
+      const start = before === 0x2d /* - */ ? at - 1 : at;
+      const value = Number(text.slice(start, at + token.length));
+      if (Number.isInteger(value)) floatMarks.add(mark(start, at + token.length, value));
     } else {
       // A run of 16+ digits: an integer token unless it is part of a float (after `.`, an
       // exponent mark or its sign, or followed by a fraction or an exponent).
@@ -199,6 +318,46 @@ interface Marks {
   readonly text: string;
   readonly values: Map<string, number | bigint>;
   readonly nonce: string;
+  /** The markers of integral floats (with `floats`), when there are any. */
+  readonly floats?: ReadonlySet<string>;
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+/**
+ * The end of the number token whose integer digits start at `start`: after its digits, then a
+ * fraction (`.` and digits) and an exponent (`e`, a sign, digits) where they are well formed
+ * (Python's NUMBER_RE; anything else is left for `JSON.parse` to judge).
+ */
+function numberEnd(text: string, start: number): number {
+  let i = start;
+  while (isDigit(text.charCodeAt(i))) i++;
+  if (text.charCodeAt(i) === 0x2e /* . */ && isDigit(text.charCodeAt(i + 1))) {
+    i += 2;
+    while (isDigit(text.charCodeAt(i))) i++;
+  }
+  const e = text.charCodeAt(i);
+  if (e === 0x65 /* e */ || e === 0x45 /* E */) {
+    let j = i + 1;
+    const sign = text.charCodeAt(j);
+    if (sign === 0x2b /* + */ || sign === 0x2d /* - */) j++;
+    if (isDigit(text.charCodeAt(j))) {
+      while (isDigit(text.charCodeAt(j))) j++;
+      i = j;
+    }
+  }
+  return i;
+}
+
+/** Whether a candidate token of {@link markExactTokens} is a float (has a fraction or exponent). */
+function isFloatToken(token: string): boolean {
+  for (let i = 0; i < token.length; i++) {
+    const c = token.charCodeAt(i);
+    if (c === 0x2e /* . */ || c === 0x65 /* e */ || c === 0x45 /* E */) return true;
+  }
+  return false;
 }
 
 /**

@@ -69,6 +69,7 @@ describe("the built package", () => {
         "UINT64_MAX",
         "validatePrompt",
         "workflow",
+        "writtenAsFloat",
       ],
     ],
     [
