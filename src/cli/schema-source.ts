@@ -40,7 +40,10 @@ export function serverClient(
 
 /** A server's `/object_info` and the ComfyUI version its `/system_stats` reports. */
 export async function readServerSchema(client: ComfyClient): Promise<RawSchema> {
-  const [raw, stats] = await Promise.all([client.objectInfo(), client.systemStats()]);
+  const [raw, stats] = await Promise.all([
+    client.objectInfo({ floats: true }),
+    client.systemStats(),
+  ]);
   // A server reporting something that is not a version gets the newest rules.
   const version = tryParseComfyuiVersion(stats.system.comfyui_version)?.text;
   return {
@@ -60,7 +63,8 @@ export async function rawSchemaFromFlags(command: string, flags: SchemaFlags): P
     );
   }
   if (flags.schema) {
-    const { raw, label } = await loadObjectInfo({ file: flags.schema });
+    // Floats kept: the validator prints a limit of 1000.0 as the server does.
+    const { raw, label } = await loadObjectInfo({ file: flags.schema }, { floats: true });
     return { raw: raw as Record<string, unknown>, label };
   }
   const client = serverClient(flags.url!, parseHeaders(flags.header));

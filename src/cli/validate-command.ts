@@ -65,7 +65,8 @@ export function registerValidate(program: Command, io: CliIo): void {
         file,
         async () => ({ schema: served, label }),
         io,
-        { apiPrompt: "server" },
+        // Floats kept: ComfyUI refuses a link index of 0.0 and makes str(5.0) "5.0".
+        { apiPrompt: "server", floats: true },
       );
       // A saved POST /prompt body is judged with its partial_execution_targets, as the server
       // judges it: only the outputs it names run (and are validated).

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { ComfycError, ioError } from "../errors.js";
-import { parseJsonLossless } from "../protocol/json.js";
+import { parseJsonLossless, type ParseJsonOptions } from "../protocol/json.js";
 
 /**
  * Where to read an object_info from: a saved `/object_info` file. Codegen is pure (schema in,
@@ -20,9 +20,11 @@ export type ObjectInfoSource = { readonly file: string };
  */
 export async function loadObjectInfo(
   source: ObjectInfoSource,
+  /** `floats`: keep which limits were written as floats, for the validator's messages. */
+  options?: ParseJsonOptions,
 ): Promise<{ raw: unknown; label: string }> {
   const { text, label } = await readObjectInfoText(source);
-  return { raw: parseObjectInfo(text, label), label };
+  return { raw: parseObjectInfo(text, label, options), label };
 }
 
 /**
@@ -43,9 +45,9 @@ export async function readObjectInfoText(
  * Parses an object_info's text losslessly (64-bit limits stay exact bigints, as Python's `json`
  * reads them); `where` names its source in the `OBJECT_INFO_INVALID` error.
  */
-export function parseObjectInfo(text: string, where: string): unknown {
+export function parseObjectInfo(text: string, where: string, options?: ParseJsonOptions): unknown {
   try {
-    return parseJsonLossless(text);
+    return parseJsonLossless(text, options);
   } catch (cause) {
     throw new ComfycError(
       "OBJECT_INFO_INVALID",

@@ -76,6 +76,12 @@ export type ApiPromptDetection = "editor" | "server";
 export interface ReadWorkflowOptions {
   /** How a JSON object is recognised as an API prompt (default `"editor"`). */
   readonly apiPrompt?: ApiPromptDetection;
+  /**
+   * Parse a JSON file with `floats` (`parseJsonLossless`): which integral numbers it wrote as
+   * floats (`0.0`) is kept for a validator to judge as ComfyUI does (`writtenAsFloat`). JSON
+   * files only; off by default, as it costs a marker per such number.
+   */
+  readonly floats?: boolean;
 }
 
 /**
@@ -109,7 +115,7 @@ export async function readWorkflowSource(
   if (container === "json") {
     checkJsonSize(source.size, name);
     const bytes = input instanceof Uint8Array ? input : await source.read(0, source.size);
-    const raw = parseJsonText(bytes, name);
+    const raw = parseJsonText(bytes, name, options.floats === true);
     return { ...classifyJson(raw, name, "json", options.apiPrompt), warnings: [] };
   }
   const found = await extractMetadata(input, source, container, name);
@@ -149,7 +155,7 @@ function checkJsonSize(size: number, name: string): void {
   }
 }
 
-function parseJsonText(bytes: Uint8Array, name: string): unknown {
+function parseJsonText(bytes: Uint8Array, name: string, floats: boolean): unknown {
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes).replace(/^\uFEFF/, "");
@@ -171,7 +177,7 @@ function parseJsonText(bytes: Uint8Array, name: string): unknown {
     );
   }
   try {
-    return parseJsonLossless(text);
+    return parseJsonLossless(text, { floats });
   } catch (cause) {
     throw invalidWorkflow(
       "invalid_json",

@@ -1,4 +1,5 @@
 import { formatLimit } from "./integers.js";
+import { writtenAsFloat } from "./json.js";
 import type { ErrorObj, NodeErrors } from "./prompt.js";
 
 /** What a reader needs to find a node: its title and where it was created. */
@@ -22,6 +23,11 @@ export interface LinkContext {
   readonly from: unknown;
   /** The output index, as sent. */
   readonly index: unknown;
+  /**
+   * The index is an integral number written as a float (`0.0`; `writtenAsFloat`), which
+   * ComfyUI refuses as an index (`TypeError`).
+   */
+  readonly indexIsFloat?: true;
   /** The source node's class, when it is in the prompt. */
   readonly sourceClass?: string;
   /** The source class's output types, when the schema knows the class. */
@@ -55,6 +61,7 @@ export function promptLinks(
       input,
       from,
       index,
+      ...(typeof index === "number" && writtenAsFloat(value, 1) ? { indexIsFloat: true } : {}),
       ...(sourceClass ? { sourceClass } : {}),
       ...(sourceOutputs ? { sourceOutputs } : {}),
     });
@@ -65,6 +72,7 @@ export function promptLinks(
 /** A link's index is not an output of its source (Python: IndexError or TypeError). */
 function outOfRange(l: LinkContext): boolean {
   if (!l.sourceOutputs) return false;
+  if (l.indexIsFloat) return true;
   const n = l.sourceOutputs.length;
   return !(
     typeof l.index === "number" &&
@@ -90,6 +98,12 @@ function describeLinkFault(e: ErrorObj, ctx: NodeContext | undefined): string | 
     const l = links.find(outOfRange);
     if (l) {
       const outputs = l.sourceOutputs!;
+      if (l.indexIsFloat) {
+        const index = l.index as number;
+        const int = Object.is(index, -0) ? "-0" : String(index);
+        const written = Number.isSafeInteger(index) ? `${int}.0` : int;
+        return `input ${l.input} links to output ${written} of node ${show(l.from)} (${l.sourceClass}): an output index must be written as an integer (${int}, not ${written})`;
+      }
       const listed = outputs.map((t, i) => `${i}: ${t}`).join(", ");
       return `input ${l.input} links to output ${show(l.index)} of node ${show(l.from)} (${l.sourceClass}), which has ${outputs.length === 0 ? "no outputs" : `${outputs.length} output(s) (${listed})`}`;
     }

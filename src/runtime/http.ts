@@ -3,7 +3,7 @@ import type { Socket } from "node:net";
 import type { buildConnector as UndiciConnector, Dispatcher, FormData } from "undici";
 import type { z } from "zod";
 import { ComfycError, type ErrorCode } from "../errors.js";
-import { parseJsonLossless } from "../protocol/json.js";
+import { parseJsonLossless, type ParseJsonOptions } from "../protocol/json.js";
 import { Agent, buildConnector, request } from "./undici-parts.js";
 
 /** Credentials sent on every HTTP request and on the WebSocket upgrade. */
@@ -439,9 +439,9 @@ export function parseReply<S extends z.ZodType>(text: string, schema: S, what: s
 }
 
 /** The JSON of a reply, parsed losslessly; `BAD_SERVER_REPLY` when it is not JSON. */
-export function parseReplyJson(text: string, what: string): unknown {
+export function parseReplyJson(text: string, what: string, options?: ParseJsonOptions): unknown {
   try {
-    return parseJsonLossless(text);
+    return parseJsonLossless(text, options);
   } catch (cause) {
     throw new ComfycError(
       "BAD_SERVER_REPLY",

@@ -20,13 +20,21 @@ import {
   type ServerJobStatus,
 } from "../protocol/jobs.js";
 import { ObjectInfoSchema } from "../protocol/object-info.js";
+import { isJsonObject } from "../protocol/object-info-fast.js";
 import {
   PromptAcceptedBodySchema,
   PromptErrorBodySchema,
   type ErrorObj,
   type NodeErrors,
 } from "../protocol/prompt.js";
-import { parseReply, ServerStatusError, type Http, type HttpRequest } from "./http.js";
+import {
+  checkReply,
+  parseReply,
+  parseReplyJson,
+  ServerStatusError,
+  type Http,
+  type HttpRequest,
+} from "./http.js";
 import { objectInfoText } from "./object-info.js";
 
 /** Per-call settings of a route. */
@@ -69,9 +77,22 @@ export class Routes {
    * seed, 18446744073709551615, is an exact bigint) and checked to be an object of node classes.
    * Normalize it with `normalizeObjectInfo`. Throws `BAD_SERVER_REPLY` for a reply that is not
    * such JSON, and the transport's typed errors (`SERVER_UNREACHABLE`, `AUTH_FAILED`, …).
+   *
+   * `floats`: parsed with `parseJsonLossless(text, { floats: true })`, so the schema normalized
+   * from it knows which limits are Python floats (`numbersAsWritten`) and `validatePrompt` prints
+   * them as the server does (`max of 1000.0`). It costs about half a parse more on a big schema.
    */
-  async objectInfo(options: RouteOptions = {}): Promise<Record<string, unknown>> {
-    return this.http.json(get("api/object_info", options), ObjectInfoSchema);
+  async objectInfo(
+    options: RouteOptions & { readonly floats?: boolean } = {},
+  ): Promise<Record<string, unknown>> {
+    if (!options.floats) return this.http.json(get("api/object_info", options), ObjectInfoSchema);
+    const what = `GET ${this.http.url("api/object_info")}`;
+    const raw = parseReplyJson(await objectInfoText(this.http, common(options)), what, {
+      floats: true,
+    });
+    // The parsed object itself: a zod record's copy would lose what the parse recorded.
+    if (isJsonObject(raw) && !Object.hasOwn(raw, "__proto__")) return raw;
+    return checkReply(raw, ObjectInfoSchema, what);
   }
 
   /**

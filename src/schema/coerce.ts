@@ -12,9 +12,10 @@ export class PyException extends Error {
 
 /**
  * Python's `type(v).__name__` for a JSON value as `json.loads` makes it. A number is `int` when it
- * is an integer (JSON `5.0`, a `float` in Python, reads as 5 here, so it says `int`).
+ * is an integer, unless `asFloat` says Python holds a float (JSON `5.0`, which reads as 5 here:
+ * see `writtenAsFloat` in `protocol/json.ts`).
  */
-export function pyTypeName(v: unknown): string {
+export function pyTypeName(v: unknown, asFloat = false): string {
   if (v === null || v === undefined) return "NoneType";
   if (Array.isArray(v)) return "list";
   switch (typeof v) {
@@ -23,7 +24,7 @@ export function pyTypeName(v: unknown): string {
     case "bigint":
       return "int";
     case "number":
-      return Number.isInteger(v) ? "int" : "float";
+      return asFloat || !Number.isInteger(v) ? "float" : "int";
     case "string":
       return "str";
     default:
@@ -107,9 +108,12 @@ export function pyFloatOf(v: unknown): number {
   );
 }
 
-/** Python's `str(v)`: `null` → `"None"`, objects → their repr. */
-export function pyStrOf(v: unknown): string {
-  return pyStr(v);
+/**
+ * Python's `str(v)`: `null` → `"None"`, objects → their repr; `asFloat`: an integral number
+ * Python holds as a float (`str(5.0)` is `"5.0"`).
+ */
+export function pyStrOf(v: unknown, asFloat = false): string {
+  return pyStr(v, asFloat);
 }
 
 /** Python's `bool(v)`: `"false"` is true; `0`, `""`, `null` and `{}` are false. */

@@ -171,6 +171,22 @@ export interface NodeClassIR {
   readonly priceBadge?: PriceBadgeIR;
   /** `has_intermediate_output` (0.19.0+): shows UI output before it finishes. */
   readonly hasIntermediateOutput?: true;
+  /**
+   * The object_info was read with `parseJsonLossless(text, { floats: true })` (this class's
+   * entry is `parsedWithFloats`): a number in this
+   * class's input options (`min`, `max`, combo values) is a Python float exactly when
+   * `writtenAsFloat` says so, and the validator prints it so (`max of 1000.0` for a V3
+   * `io.Float` limit, `max of 1` for a classic FLOAT input declaring `"max": 1`). Without it, a
+   * FLOAT input's limits print as floats and other limits as ints, as most classes declare them.
+   */
+  readonly numbersAsWritten?: true;
+  /**
+   * A V3 node (`comfy_api` `io.ComfyNode`), told from its entry: V3 entries always
+   * carry `deprecated` and `experimental`, classic ones each only when true. Its `RETURN_TYPES`
+   * is a list, so a bad link index raises `list indices must be…` / `list index out of range`
+   * where a classic node's tuple says `tuple`.
+   */
+  readonly v3?: true;
 }
 
 /** A problem in one part of an object_info that was skipped rather than failing everything. */

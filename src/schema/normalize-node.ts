@@ -1,4 +1,5 @@
 import { ComfycError, describeValue, formatJsonPath } from "../errors.js";
+import { parsedWithFloats } from "../protocol/json.js";
 import { isComboList, isInputSpec } from "../protocol/object-info-fast.js";
 import type { ComboValue, InputOptions, InputSpec, NodeInfo } from "../protocol/object-info.js";
 import { compareCodeUnits } from "./canonical-json.js";
@@ -63,7 +64,13 @@ export function normalizeNodeClassesWith(
       continue;
     }
     try {
-      nodes.push(normalizeNode(classType, parsed.data));
+      const node = normalizeNode(classType, parsed.data);
+      // Parsed with floats (parseJsonLossless): its limits print as the server prints them.
+      nodes.push(
+        typeof value === "object" && value !== null && parsedWithFloats(value)
+          ? { ...node, numbersAsWritten: true }
+          : node,
+      );
     } catch (e) {
       if (!(e instanceof SpecIssue)) throw e;
       warnings.push({
@@ -151,6 +158,9 @@ export function normalizeNode(classType: string, info: NodeInfo): NodeWithoutIde
     essentialsCategory: info.essentials_category || undefined,
     priceBadge: priceBadgeOf(info),
     hasIntermediateOutput: info.has_intermediate_output === true ? true : undefined,
+    // A V3 node's info (`GET_NODE_INFO_V1`, an `asdict`) always has both flags; a classic node's
+    // has each only when it is true (server.py `node_info`).
+    v3: "deprecated" in info && "experimental" in info ? true : undefined,
   });
 }
 

@@ -1,3 +1,5 @@
+import { writtenAsFloat } from "../protocol/json.js";
+
 /**
  * ComfyUI builds its error texts with Python's `str()` and `repr()`. These reproduce them for
  * JSON values so offline errors read exactly like the server's.
@@ -71,27 +73,35 @@ export function pyStrRepr(s: string): string {
 
 /**
  * `repr()` of a JSON value as Python sees it after `json.loads`: integers without a point,
- * other numbers as floats, `True`/`False`/`None`, lists and dicts.
+ * other numbers as floats, `True`/`False`/`None`, lists and dicts. An integral number is an int
+ * unless `asFloat` says Python holds a float (`repr(5.0)` is `5.0`); inside lists and dicts, each
+ * item that a `parseJsonLossless(text, { floats: true })` read as a float token is one
+ * ({@link writtenAsFloat}).
  */
-export function pyRepr(value: unknown): string {
+export function pyRepr(value: unknown, asFloat = false): string {
   if (value === null || value === undefined) return "None";
   if (value === true) return "True";
   if (value === false) return "False";
   if (typeof value === "bigint") return value.toString();
-  if (typeof value === "number") return Number.isInteger(value) ? pyInt(value) : pyFloat(value);
+  if (typeof value === "number")
+    return asFloat || !Number.isInteger(value) ? pyFloat(value) : pyInt(value);
   if (typeof value === "string") return pyStrRepr(value);
-  if (Array.isArray(value)) return `[${value.map(pyRepr).join(", ")}]`;
+  if (Array.isArray(value))
+    return `[${value.map((v, i) => pyRepr(v, writtenAsFloat(value, i))).join(", ")}]`;
   if (typeof value === "object") {
     return `{${Object.entries(value)
-      .map(([k, v]) => `${pyStrRepr(k)}: ${pyRepr(v)}`)
+      .map(([k, v]) => `${pyStrRepr(k)}: ${pyRepr(v, writtenAsFloat(value, k))}`)
       .join(", ")}}`;
   }
   return String(value);
 }
 
-/** `str()` of a JSON value: strings as they are, everything else as {@link pyRepr}. */
-export function pyStr(value: unknown): string {
-  return typeof value === "string" ? value : pyRepr(value);
+/**
+ * `str()` of a JSON value: strings as they are, everything else as {@link pyRepr} (`asFloat`:
+ * an integral number that Python holds as a float, `str(5.0)` being `5.0`).
+ */
+export function pyStr(value: unknown, asFloat = false): string {
+  return typeof value === "string" ? value : pyRepr(value, asFloat);
 }
 
 /**

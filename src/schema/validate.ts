@@ -1,6 +1,7 @@
 import { comfyuiRules, type ComfyuiRules } from "../protocol/comfyui-version.js";
 import type { ErrorObj, NodeErrors } from "../protocol/prompt.js";
 import { exactLimit } from "../protocol/integers.js";
+import { noteFloat, writtenAsFloat } from "../protocol/json.js";
 import { PyException, pyBoolOf, pyFloatOf, pyIntOf, pyStrOf, pyTypeName } from "./coerce.js";
 import type { InputConfig, InputIR, NodeClassIR, NodeSchema } from "./ir.js";
 import { pyFloat, pyInt, pyRepr, pyStr } from "./python-format.js";
@@ -47,7 +48,8 @@ const IMAGE_LOADERS: ReadonlySet<string> = new Set([
  *   the release that made it a LoadImage subclass is not dated, so releases between take 0.3.64's,
  *   as for `tracebackFrames0330`);
  * - an `image` that is not a str (a number, a list, `null` for a link): `AttributeError`
- *   `'int' object has no attribute 'endswith'`, from `folder_paths.annotated_filepath`.
+ *   `'int' object has no attribute 'endswith'`, from `folder_paths.annotated_filepath` (`'float'`
+ *   for a number written as a float, `writtenAsFloat(values, "image")`).
  *
  * @returns the file reference (`"name.png [output]"`), for the caller to look up.
  * @throws PyException as above.
@@ -69,7 +71,7 @@ export function imageLoaderArgument(
   if (typeof image !== "string")
     throw new PyException(
       "AttributeError",
-      `'${pyTypeName(image)}' object has no attribute 'endswith'`,
+      `'${pyTypeName(image, writtenAsFloat(values, "image"))}' object has no attribute 'endswith'`,
     );
   return image;
 }
@@ -399,10 +401,11 @@ class Context {
   /** Where Python's recursion limit stops this release's validation (see {@link validate}). */
   readonly recursion: RecursionDepths;
 
-  node(id: unknown): Record<string, unknown> {
+  /** `prompt[id]`; `idIsFloat`: an integral `id` that Python holds as a float (its repr). */
+  node(id: unknown, idIsFloat = false): Record<string, unknown> {
     // Python: prompt[o_id] — a KeyError names the missing key with repr().
     if (typeof id !== "string" || !(id in this.prompt))
-      throw new PyException("KeyError", pyRepr(id));
+      throw new PyException("KeyError", pyRepr(id, idIsFloat));
     return this.prompt[id] as Record<string, unknown>;
   }
 
@@ -521,7 +524,10 @@ class Context {
         (raw === null || typeof raw !== "object") &&
         typeof raw !== "string"
       )
-        throw new PyException("TypeError", `argument of type '${pyTypeName(raw)}' is not iterable`);
+        throw new PyException(
+          "TypeError",
+          `argument of type '${pyTypeName(raw, writtenAsFloat(node, "inputs"))}' is not iterable`,
+        );
       this.own(id);
       (this.prompt[id] as Record<string, unknown>)["inputs"] = {};
     }
@@ -588,9 +594,11 @@ class Context {
           continue;
         }
         const [sourceId, index] = val as [unknown, unknown];
-        const source = this.node(sourceId);
+        const source = this.node(sourceId, writtenAsFloat(val, 0));
         const sourceClass = this.find(String(source["class_type"]));
-        const receivedType = sourceClass ? returnType(sourceClass, index) : undefined;
+        const receivedType = sourceClass
+          ? returnType(sourceClass, index, writtenAsFloat(val, 1))
+          : undefined;
         if (sourceClass && !this.#typesMatch(receivedType!, config[0])) {
           const shown = typeof receivedType === "string" ? receivedType : pyRepr(receivedType);
           errors.push(
@@ -628,17 +636,24 @@ class Context {
         frame.next = i;
         return target;
       }
-      // A constant: unwrap __value__, coerce by the exact type string, write back.
+      // A constant: unwrap __value__, coerce by the exact type string, write back. `isFloat`:
+      // an integral number that Python holds as a float (written `5.0` in the prompt's JSON).
+      let isFloat: boolean;
       if (val !== null && typeof val === "object" && "__value__" in val) {
+        isFloat = writtenAsFloat(val, "__value__");
         val = (val as { __value__: unknown }).__value__;
         if (inputs === given) inputs = this.own(id);
         inputs[key] = val;
-      }
+      } else isFloat = typeof val === "number" && writtenAsFloat(given, key);
       const type = config[0];
       try {
-        if (type === "INT") val = pyIntOf(val);
-        else if (type === "FLOAT") val = pyFloatOf(val);
-        else if (type === "STRING") val = pyStrOf(val);
+        if (type === "INT") {
+          val = pyIntOf(val);
+          isFloat = false;
+        } else if (type === "FLOAT") {
+          val = pyFloatOf(val);
+          isFloat = true;
+        } else if (type === "STRING") val = pyStrOf(val, isFloat);
         else if (type === "BOOLEAN") val = pyBoolOf(val);
         if (!Object.is(val, inputs[key])) {
           if (inputs === given) inputs = this.own(id);
@@ -650,7 +665,7 @@ class Context {
           pyError(
             "invalid_input_type",
             `Failed to convert an input value to a ${type} value`,
-            `${key}, ${pyStr(val)}, ${ex.message}`,
+            `${key}, ${pyStr(val, isFloat)}, ${ex.message}`,
             {
               input_name: key,
               input_config: [config[0], config[1]],
@@ -670,7 +685,7 @@ class Context {
         errors.push(
           pyError(
             "value_smaller_than_min",
-            `Value ${formatNumber(val, type)} smaller than min of ${formatNumber(exactLimit(min), type)}`,
+            `Value ${pyNumber(val, isFloat)} smaller than min of ${this.#limit(id, config, "min")}`,
             key,
             { input_name: key, input_config: [config[0], config[1]], received_value: val },
           ),
@@ -681,7 +696,7 @@ class Context {
         errors.push(
           pyError(
             "value_bigger_than_max",
-            `Value ${formatNumber(val, type)} bigger than max of ${formatNumber(exactLimit(max), type)}`,
+            `Value ${pyNumber(val, isFloat)} bigger than max of ${this.#limit(id, config, "max")}`,
             key,
             { input_name: key, input_config: [config[0], config[1]], received_value: val },
           ),
@@ -701,17 +716,19 @@ class Context {
         // One value (the common case) is looked up without allocating; indexOf compares with
         // ===, as Python's `in` does for these scalars (NaN is never in the list).
         const missing = perElement
-          ? (val as unknown[]).filter((v) => list.indexOf(v) === -1)
+          ? (val as unknown[]).flatMap((v, i) =>
+              list.indexOf(v) === -1 ? [pyRepr(v, writtenAsFloat(val as unknown[], i))] : [],
+            )
           : list.indexOf(val) === -1
-            ? [val]
+            ? [pyRepr(val, isFloat)]
             : [];
         if (missing.length > 0) {
           const long = list.length > 20;
           const listInfo = long ? `(list of length ${list.length})` : pyRepr(list);
           // 0.21.0 lists the repr() of each invalid value; before, the value's str() in quotes.
           const shown = this.rules.has("multiselectPerElement")
-            ? missing.map((v) => pyRepr(v)).join(", ")
-            : `'${pyStr(val)}'`;
+            ? missing.join(", ")
+            : `'${pyStr(val, isFloat)}'`;
           errors.push(
             pyError(
               "value_not_in_list",
@@ -734,6 +751,10 @@ class Context {
       const values = Object.fromEntries(
         args.map((name) => [name, isLink(inputs[name]) ? null : inputs[name]]),
       );
+      for (const name of args) {
+        if (typeof values[name] === "number" && writtenAsFloat(given, name))
+          noteFloat(values, name);
+      }
       const result = custom.check(values);
       if (result !== true) {
         for (const name of args) {
@@ -790,6 +811,17 @@ class Context {
     } else if (!verdict![0]) frame.valid = false;
     frame.next++;
     return this.#validateNode(frame);
+  }
+
+  /**
+   * `str(extra_info[name])` of node `id`'s input options: as the object_info wrote it when its
+   * class knows (`numbersAsWritten`), else a FLOAT input's as a float and others as ints.
+   */
+  #limit(id: string, config: InputConfig, name: "min" | "max"): string {
+    const limit = exactLimit(config[1][name] as number | bigint);
+    const cls = this.find(String((this.prompt[id] as { class_type?: unknown }).class_type));
+    const asFloat = cls?.numbersAsWritten ? writtenAsFloat(config[1], name) : config[0] === "FLOAT";
+    return pyNumber(limit, asFloat);
   }
 
   #customValidator(cls: ValidatorClass): CustomValidator | undefined {
@@ -885,20 +917,30 @@ function configOf(input: InputIR): InputConfig {
   return input.config;
 }
 
-/** `RETURN_TYPES[index]` with Python indexing: negative indices count from the end. */
-function returnType(cls: ValidatorClass, index: unknown): string | readonly unknown[] {
+/**
+ * `RETURN_TYPES[index]` with Python indexing: negative indices count from the end. A float
+ * index raises `TypeError`, also an integral one (`0.0`, `indexIsFloat`: Python's `json` reads
+ * it as a float; observed on 0.3.64 and 0.33.0).
+ */
+function returnType(
+  cls: ValidatorClass,
+  index: unknown,
+  indexIsFloat = false,
+): string | readonly unknown[] {
   // A bool is a Python int: `RETURN_TYPES[True]` is `RETURN_TYPES[1]`.
   if (typeof index === "boolean") index = index ? 1 : 0;
-  if (typeof index !== "number" || !Number.isInteger(index)) {
+  // A V3 node's RETURN_TYPES is a list, a classic node's a tuple (observed on 0.3.64, 0.33.0).
+  const sequence = cls.v3 ? "list" : "tuple";
+  if (typeof index !== "number" || !Number.isInteger(index) || indexIsFloat) {
     throw new PyException(
       "TypeError",
-      `tuple indices must be integers or slices, not ${index === null ? "NoneType" : typeof index === "number" ? "float" : typeof index === "string" ? "str" : typeof index}`,
+      `${sequence} indices must be integers or slices, not ${index === null ? "NoneType" : typeof index === "number" ? "float" : typeof index === "string" ? "str" : typeof index}`,
     );
   }
   const n = cls.outputs.length;
   const i = index < 0 ? n + index : index;
   const output = cls.outputs[i];
-  if (i < 0 || !output) throw new PyException("IndexError", "tuple index out of range");
+  if (i < 0 || !output) throw new PyException("IndexError", `${sequence} index out of range`);
   return output.rawType;
 }
 
@@ -975,9 +1017,9 @@ function isLimit(v: unknown): v is number | bigint {
   return typeof v === "number" || typeof v === "bigint";
 }
 
-function formatNumber(n: unknown, type: InputConfig[0]): string {
+/** `str()` of a number Python holds as a float when `asFloat` (or when it is not integral). */
+function pyNumber(n: unknown, asFloat: boolean): string {
   if (typeof n === "bigint") return n.toString();
   if (typeof n !== "number") return pyStr(n);
-  if (type === "FLOAT") return pyFloat(n);
-  return Number.isInteger(n) ? pyInt(n) : pyFloat(n);
+  return asFloat || !Number.isInteger(n) ? pyFloat(n) : pyInt(n);
 }
