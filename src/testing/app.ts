@@ -626,8 +626,12 @@ function loadRaw(objectInfo: unknown): Record<string, unknown> {
       const mtimeMs = statSync(path).mtimeMs;
       const cached = parsedFiles.get(path);
       if (cached?.mtimeMs === mtimeMs) return cached.raw;
-      // Lossless: 64-bit limits stay exact, as the server's Python ints are.
-      const raw = parseJsonLossless(readFileSync(path, "utf8")) as Record<string, unknown>;
+      // Lossless: 64-bit limits stay exact, as the server's Python ints are, and a limit written
+      // 1000.0 prints so in validation errors.
+      const raw = parseJsonLossless(readFileSync(path, "utf8"), { floats: true }) as Record<
+        string,
+        unknown
+      >;
       parsedFiles.set(path, { mtimeMs, raw });
       return raw;
     } catch (cause) {
@@ -642,27 +646,45 @@ function loadRaw(objectInfo: unknown): Record<string, unknown> {
   return objectInfo as Record<string, unknown>;
 }
 
-/** The object_info with configured model files added to the loaders' combos. */
+/**
+ * The object_info with configured model files added to the loaders' combos. Copy on write: the
+ * classes without such a combo stay the parsed objects, which keep what a parse with `floats`
+ * recorded (`parsedWithFloats`); a loader's copy prints its limits by the FLOAT-type rule.
+ */
 function withModels(
   raw: Record<string, unknown>,
   models: Readonly<Record<string, readonly string[]>>,
 ): Record<string, unknown> {
   if (Object.keys(models).length === 0) return raw;
-  const out = structuredClone(raw) as Record<
-    string,
-    { input?: { required?: Record<string, unknown[]> } }
-  >;
-  for (const info of Object.values(out)) {
+  const out: Record<string, unknown> = { ...raw };
+  type Info = { input?: { required?: Record<string, unknown> } };
+  for (const [classType, value] of Object.entries(raw)) {
+    const info = value as Info | null;
+    let required: Record<string, unknown> | undefined;
     for (const [name, spec] of Object.entries(info?.input?.required ?? {})) {
       const folder = INPUT_FOLDERS[name];
       const files = folder ? models[folder] : undefined;
       if (!files || !Array.isArray(spec)) continue;
-      if (Array.isArray(spec[0]))
-        spec[0] = [...new Set([...(spec[0] as unknown[]), ...files])].sort();
-      else if (spec[0] === "COMBO" && spec[1] && typeof spec[1] === "object") {
-        const o = spec[1] as { options?: unknown[] };
-        o.options = [...new Set([...(o.options ?? []), ...files])].sort();
-      }
+      const [type, options, ...rest] = spec as unknown[];
+      let copy: unknown[];
+      if (Array.isArray(type)) {
+        const listed = [...new Set([...(type as unknown[]), ...files])].sort();
+        copy = spec.length > 1 ? [listed, options, ...rest] : [listed];
+      } else if (type === "COMBO" && options && typeof options === "object") {
+        const o = options as { options?: unknown[] };
+        const listed = [...new Set([...(o.options ?? []), ...files])].sort();
+        copy = [type, { ...o, options: listed }, ...rest];
+      } else continue;
+      required ??= { ...info!.input!.required };
+      required[name] = copy;
+    }
+    if (required) {
+      Object.defineProperty(out, classType, {
+        value: { ...info, input: { ...info!.input, required } },
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
   }
   return out;

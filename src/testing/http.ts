@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import busboy from "busboy";
-import { parseJsonLossless, stringifyJson } from "../protocol/json.js";
+import { parseJsonLossless, stringifyJson, type ParseJsonOptions } from "../protocol/json.js";
 import { withPythonFloats } from "./python-float.js";
 
 /** aiohttp's plain-text body of an unhandled exception (protocol §1). */
@@ -190,10 +190,14 @@ export function sendText(res: ServerResponse, status: number, text: string): voi
   res.end(text);
 }
 
-/** A JSON body, parsed losslessly; aiohttp's plain-text 500 for one that is not JSON. */
-export function parseBody(bytes: Buffer): unknown {
+/**
+ * A JSON body, parsed losslessly; aiohttp's plain-text 500 for one that is not JSON. `floats`:
+ * keep which integral numbers were written as floats (`0.0`), which Python's `json` reads as
+ * `float` (see `parseJsonLossless`).
+ */
+export function parseBody(bytes: Buffer, options?: ParseJsonOptions): unknown {
   try {
-    return parseJsonLossless(bytes.toString("utf8"));
+    return parseJsonLossless(bytes.toString("utf8"), options);
   } catch {
     throw new HttpStatus(500);
   }

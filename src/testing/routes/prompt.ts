@@ -24,7 +24,8 @@ export function promptRoutes(app: App): Route[] {
         // server.py post_prompt (0.3.64, 0.33.0): the body may be any JSON value; each step below
         // is the Python expression the handler evaluates, and where Python raises, aiohttp
         // answers its plain 500 (a number, `null` or `NaN` as the body: `"number" in json_data`).
-        const json: unknown = parseBody(await body());
+        // Floats kept: validation refuses a link index of 0.0, as Python's json makes it a float.
+        const json: unknown = parseBody(await body(), { floats: true });
         const { rules, state } = app;
         let number: number;
         if (pyContains(json, "number")) number = pyFloat(pyItem(json, "number"));
