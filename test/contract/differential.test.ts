@@ -1452,6 +1452,37 @@ describe.runIf(HAS_REAL_COMFYUI)("differential: real ComfyUI vs comfyc", () => {
   );
 
   test.each(RELEASES.map((r) => r.version))(
+    "comfyc validate --url reads the file's and the server's floats as the release does (%s)",
+    async (version) => {
+      const side = sides.find((s) => s.version === version)!;
+      const dir = mkdtempSync(join(tmpdir(), "comfyc-floats-"));
+      // A link index of 0.0, a classic FLOAT input with an int max (LatentBlend's 1), a STRING of
+      // 5.0, and a combo given 5.0: what a file can say that a JavaScript number cannot.
+      const bodies = [
+        prompt({ "1": empty(), "2": preview("1", "0.0") }),
+        prompt({
+          "9": `{"class_type": "EmptyLatentImage", "inputs": {"width": 16, "height": 16, "batch_size": 1}}`,
+          "1": `{"class_type": "LatentBlend", "inputs": {"samples1": ["9", 0], "samples2": ["9", 0], "blend_factor": 2}}`,
+          "3": `{"class_type": "ImageScaleBy", "inputs": {"image": ["4", 0], "upscale_method": 5.0, "scale_by": 9}}`,
+          "4": empty(),
+          "2": `{"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}}`,
+          "5": preview("3"),
+        }),
+      ];
+      for (const [i, body] of bodies.entries()) {
+        const real = await postPrompt(side.url, body);
+        expect(real.status, body).toBe(400);
+        const file = join(dir, `f${i}.json`);
+        writeFileSync(file, body);
+        const out = await cli("validate", file, "--url", side.url, "--json");
+        expect(out.code, `${body}: ${out.stderr}`).toBe(1);
+        const ours: Answer = { status: 400, body: parseJsonLossless(out.stdout) };
+        expect(comparable(ours, false, false), body).toEqual(comparable(real, false, false));
+      }
+    },
+  );
+
+  test.each(RELEASES.map((r) => r.version))(
     "comfyc validate judges a saved POST /prompt body with its partial_execution_targets (%s)",
     async (version) => {
       const side = sides.find((s) => s.version === version)!;
