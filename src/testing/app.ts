@@ -34,6 +34,7 @@ import {
 } from "./http.js";
 import { encodePng, pattern, toRgba } from "./images.js";
 import { PromptHeap } from "./queue.js";
+import { withPyFloats, withPythonFloats } from "./python-float.js";
 import { fileRoutes } from "./routes/files.js";
 import { historyRoutes } from "./routes/history.js";
 import { jobsRoutes } from "./routes/jobs.js";
@@ -323,12 +324,23 @@ export class App {
     );
   }
 
-  /** A class's object_info as served: upload combos list the input folder on every call, as LoadImage's INPUT_TYPES does. */
+  /**
+   * A class's object_info as served: upload combos list the input folder on every call, as
+   * LoadImage's INPUT_TYPES does; numbers the schema file wrote as floats are written so
+   * (`withPyFloats`: `"max": 1000.0`, as the server's `json.dumps` writes a Python float).
+   */
   servedClass(info: unknown, files: () => string[]): unknown {
-    if (!App.listsFiles(info)) return info;
-    const copy = structuredClone(info) as { input: { required: Record<string, unknown[]> } };
-    copy.input.required["image"]![0] = files();
-    return copy;
+    if (!App.listsFiles(info)) return withPyFloats(info);
+    // Copy on write: the rest keeps what the parse recorded of its floats.
+    const served = info as { input: { required: Record<string, unknown[]> } };
+    const [, ...rest] = served.input.required["image"]!;
+    return withPyFloats({
+      ...served,
+      input: {
+        ...served.input,
+        required: { ...served.input.required, image: [files(), ...rest] },
+      },
+    });
   }
 
   #listsAnyFiles: boolean | undefined;
@@ -347,7 +359,7 @@ export class App {
       const out: Record<string, unknown> = {};
       for (const [name, info] of Object.entries(this.baseInfo))
         out[name] = this.servedClass(info, () => listed);
-      this.#servedBody = { files: key, body: Buffer.from(stringifyJson(out)) };
+      this.#servedBody = { files: key, body: Buffer.from(withPythonFloats(stringifyJson(out))) };
     }
     return this.#servedBody.body;
   }

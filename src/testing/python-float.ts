@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { writtenAsFloat } from "../protocol/json.js";
 import { pyFloat } from "../schema/python-format.js";
 
 /**
@@ -40,4 +41,43 @@ const QUOTED_MARK = new RegExp(`"\\\\u0000pyfloat-${NONCE}:([^"]*)"`, "g");
 /** JSON text with each {@link PyFloat}'s marker string replaced by the float's literal. */
 export function withPythonFloats(text: string): string {
   return text.includes(NONCE) ? text.replace(QUOTED_MARK, "$1") : text;
+}
+
+/**
+ * `value` with every number that a `parseJsonLossless(text, { floats: true })` read as written
+ * as a float (`writtenAsFloat`: `1000.0`, `0.0`) made a {@link PyFloat}, so a reply writes it as
+ * ComfyUI's `json.dumps` does (an object_info's V3 `"max": 1000.0`), where JavaScript would write
+ * `1000`. Copy on write: a container holding none is returned as it is.
+ */
+export function withPyFloats(value: unknown): unknown {
+  if (value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      const next =
+        typeof v === "number" ? (writtenAsFloat(value, i) ? new PyFloat(v) : v) : withPyFloats(v);
+      if (next !== v) (out ??= value.slice())[i] = next;
+    }
+    return out ?? value;
+  }
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return value;
+  const object = value as Record<string, unknown>;
+  let out: Record<string, unknown> | undefined;
+  for (const key of Object.keys(object)) {
+    const v = object[key];
+    const next =
+      typeof v === "number" ? (writtenAsFloat(object, key) ? new PyFloat(v) : v) : withPyFloats(v);
+    if (next === v) continue;
+    out ??= { ...object };
+    // An own `__proto__` key is redefined, never assigned.
+    Object.defineProperty(out, key, {
+      value: next,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return out ?? value;
 }

@@ -6,6 +6,7 @@ import { parseJsonLossless } from "../../src/protocol/json.js";
 import type { ErrorObj } from "../../src/protocol/prompt.js";
 import { normalizeObjectInfo } from "../../src/schema/normalize.js";
 import { validatePrompt, type ValidationResult } from "../../src/schema/validate.js";
+import { startTestServer } from "../../src/testing/index.js";
 import { cli } from "../helpers-cli.js";
 import { fixture, tempDir } from "../helpers.js";
 
@@ -292,5 +293,43 @@ describe("comfyc validate keeps the floats of the prompt file and the schema", (
     expect(out.code, out.stderr).toBe(1);
     expect(out.stdout).toContain("Value 2.0 bigger than max of 1");
     expect(out.stdout).not.toContain("max of 1.0");
+  });
+
+  test("--url of the test server: its /object_info writes floats as ComfyUI does, and validate agrees with its POST /prompt", async () => {
+    const server = await startTestServer({
+      port: 0,
+      objectInfo: FIXTURE,
+      comfyuiVersion: "0.33.0",
+      warn: false,
+    });
+    try {
+      const served = await (await fetch(`${server.url}/object_info`)).text();
+      expect(served).toContain('"frame_rate":["FLOAT,INT",{');
+      expect(served).toMatch(/"frame_rate":\["FLOAT,INT",\{[^}]*"max":1000\.0[,}]/);
+      expect(served).toMatch(/"blend_factor":\["FLOAT",\{"default":0\.5,"min":0,"max":1,/);
+      const one = await (await fetch(`${server.url}/object_info/ImageScaleBy`)).text();
+      expect(one).toContain('"max":8.0');
+      const body = promptText({
+        "9": node("CheckpointLoaderSimple", `{"ckpt_name": "x"}`),
+        "1": node(
+          "LTXVEmptyLatentAudio",
+          `{"frames_number": 97, "frame_rate": 2000, "batch_size": 1, "audio_vae": ["9", 2]}`,
+        ),
+        "2": node("PreviewAny", `{"source": ["1", 0]}`),
+      });
+      const answer = (await (
+        await fetch(`${server.url}/prompt`, { method: "POST", body: `{"prompt": ${body}}` })
+      ).json()) as { node_errors: Record<string, { errors: ErrorObj[] }> };
+      const file = join(tempDir(), "prompt.json");
+      writeFileSync(file, body);
+      const out = await cli("validate", file, "--url", server.url, "--json");
+      expect(out.code, out.stderr).toBe(1);
+      const ours = parseJsonLossless(out.stdout) as typeof answer;
+      const message = "Value 2000 bigger than max of 1000.0";
+      expect(answer.node_errors["1"]!.errors.map((e) => e.message)).toContain(message);
+      expect(ours.node_errors["1"]!.errors.map((e) => e.message)).toContain(message);
+    } finally {
+      await server.close();
+    }
   });
 });
