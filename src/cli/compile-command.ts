@@ -34,7 +34,8 @@ export async function compileWorkflowFile(
   const workflow = await loadWorkflowModule(file);
   let schema: NodeSchema | undefined;
   if (typeof flags.schema === "string") {
-    const { raw, label } = await loadObjectInfo({ file: flags.schema });
+    // Floats kept: a limit the file wrote as 1000.0 prints so, as the server prints it.
+    const { raw, label } = await loadObjectInfo({ file: flags.schema }, { floats: true });
     schema = normalizeObjectInfo(raw, label);
   } else schema = flags.schema;
   const params = parseParams(

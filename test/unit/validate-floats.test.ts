@@ -8,7 +8,7 @@ import { normalizeObjectInfo } from "../../src/schema/normalize.js";
 import { validatePrompt, type ValidationResult } from "../../src/schema/validate.js";
 import { startTestServer } from "../../src/testing/index.js";
 import { cli } from "../helpers-cli.js";
-import { fixture, tempDir } from "../helpers.js";
+import { fixture, ROOT, tempDir } from "../helpers.js";
 
 /**
  * Numbers written as floats, as ComfyUI 0.3.64 and 0.33.0 judge them (each case observed on both
@@ -331,5 +331,27 @@ describe("comfyc validate keeps the floats of the prompt file and the schema", (
     } finally {
       await server.close();
     }
+  });
+
+  test("compile --schema: a built workflow's limits print as the file wrote them", async () => {
+    const file = join(tempDir(), "blend.ts");
+    const core = JSON.stringify(join(ROOT, "generated", "core.js"));
+    const comfyc = JSON.stringify(join(ROOT, "src", "index.ts"));
+    writeFileSync(
+      file,
+      [
+        `import { workflow } from ${comfyc};`,
+        `import { EmptyLatentImage, LatentBlend, PreviewAny } from ${core};`,
+        "const wf = workflow();",
+        "const latent = wf.add(EmptyLatentImage, { width: 16, height: 16, batch_size: 1 });",
+        "const blend = wf.add(LatentBlend, { samples1: latent.LATENT, samples2: latent.LATENT, blend_factor: 2 });",
+        "wf.add(PreviewAny, { source: blend.LATENT });",
+        "export default wf;",
+      ].join("\n"),
+    );
+    const out = await cli("compile", file, "--schema", FIXTURE);
+    expect(out.code, out.stderr).toBe(1);
+    expect(out.stderr).toContain("Value 2.0 bigger than max of 1");
+    expect(out.stderr).not.toContain("max of 1.0");
   });
 });
