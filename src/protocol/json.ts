@@ -362,8 +362,9 @@ function isFloatToken(token: string): boolean {
 
 /**
  * Whether the candidate at `start`–`end` (with a `-` before it taken in) stands where a JSON
- * value can: after `:`, `,`, `[` or the start, and before `,`, `}`, `]` or the end (JSON
- * whitespace between). A candidate that does not is inside a string or the text is invalid.
+ * value can: after `:` (itself after an unescaped `"`), `,`, `[` or the start, and before `,`,
+ * `}`, `]` or the end (JSON whitespace between). A candidate that does not is inside a string or
+ * the text is invalid.
  */
 function standsAsToken(text: string, start: number, end: number): boolean {
   let i = start - 1;
@@ -372,6 +373,17 @@ function standsAsToken(text: string, start: number, end: number): boolean {
   const before = text.charCodeAt(i);
   if (i >= 0 && before !== 0x3a /* : */ && before !== 0x2c /* , */ && before !== 0x5b /* [ */)
     return false;
+  if (before === 0x3a) {
+    // A `:` outside strings follows a key's closing quote: one after anything else, or after an
+    // escaped quote (an odd run of backslashes), is inside a string (prose such as "default:
+    // 0.0]" or JSON kept in a string, `\"usd\": 1.0`, in real object_info).
+    let k = i - 1;
+    while (isJsonSpace(text.charCodeAt(k))) k--;
+    if (text.charCodeAt(k) !== 0x22 /* " */) return false;
+    let backslashes = 0;
+    while (text.charCodeAt(k - 1 - backslashes) === 0x5c) backslashes++;
+    if (backslashes % 2 === 1) return false;
+  }
   let j = end;
   while (isJsonSpace(text.charCodeAt(j))) j++;
   const after = text.charCodeAt(j);

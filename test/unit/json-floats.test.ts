@@ -58,6 +58,22 @@ describe("parseJsonLossless with floats", () => {
     expect(writtenAsFloat(v, "a")).toBe(false);
   });
 
+  test("prose and JSON kept in strings, as real object_info has them, stay text", () => {
+    // A `:` not after a key's closing quote is inside a string: such candidates are skipped.
+    const text =
+      '{"tooltip": "scale (default: 0.0]", "expr": "{\\"usd\\": 1.0, \\"n\\": [2.0]}", "a\\\\": 3.0, "b": [4.0]}';
+    const v = parse(text);
+    expect(v).toEqual({
+      tooltip: "scale (default: 0.0]",
+      expr: '{"usd": 1.0, "n": [2.0]}',
+      "a\\": 3,
+      b: [4],
+    });
+    expect(writtenAsFloat(v, "a\\")).toBe(true);
+    expect(writtenAsFloat(v["b"] as object, 0)).toBe(true);
+    expect(writtenAsFloat(v, "expr")).toBe(false);
+  });
+
   test("with NaN, Infinity and 64-bit integers in the same text", () => {
     const v = parse(
       '{"seed": 18446744073709551615, "x": NaN, "y": -Infinity, "big": 12345678901234567890.0, "z": 2.0}',
