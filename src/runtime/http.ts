@@ -4,7 +4,8 @@ import type { buildConnector as UndiciConnector, Dispatcher, FormData } from "un
 import type { z } from "zod";
 import { ComfycError, type ErrorCode } from "../errors.js";
 import { parseJsonLossless, type ParseJsonOptions } from "../protocol/json.js";
-import { Agent, buildConnector, request } from "./undici-parts.js";
+import type { HttpEngine } from "./node-http.js";
+import { undici } from "./undici-parts.js";
 
 /** Credentials sent on every HTTP request and on the WebSocket upgrade. */
 export interface ClientAuth {
@@ -183,8 +184,10 @@ export class ServerStatusError extends HttpError {
  */
 export class Http {
   readonly baseUrl: URL;
-  readonly dispatcher: Dispatcher;
+  #dispatcher: Dispatcher | undefined;
   readonly #ownsDispatcher: boolean;
+  readonly #tls: HttpOptions["tls"];
+  readonly #engine: HttpEngine | undefined;
   readonly #headers: Record<string, string>;
   readonly #retry: Required<RetryOptions>;
   readonly #timeout: number;
@@ -196,14 +199,32 @@ export class Http {
    */
   lastReplyAt = 0;
 
-  constructor(options: HttpOptions) {
+  /**
+   * `engine`: the HTTP client requests go through instead of undici; `NodeHttpEngine` (Node's
+   * own `node:http`, made with the same `tls`) loads in a fraction of undici's time, for a
+   * process that makes a request or two and exits. It reads bodies whole: {@link send} and the
+   * WebSocket (which uses {@link dispatcher}) need undici.
+   */
+  constructor(options: HttpOptions, engine?: HttpEngine) {
     this.baseUrl = parseBaseUrl(options.url);
     this.#ownsDispatcher = options.dispatcher === undefined;
-    this.dispatcher =
-      options.dispatcher ?? new Agent({ connections: 16, connect: this.#connector(options.tls) });
+    this.#dispatcher = options.dispatcher;
+    this.#tls = options.tls;
+    this.#engine = engine;
     this.#headers = { ...options.headers, ...authHeaders(options.auth) };
     this.#retry = { retries: 4, minDelayMs: 100, maxDelayMs: 2000, ...options.retry };
     this.#timeout = options.timeoutMs ?? 60_000;
+  }
+
+  /**
+   * The undici dispatcher of this server's connections (the WebSocket's too): the one given, or
+   * our pool, made (and undici loaded) when first needed.
+   */
+  get dispatcher(): Dispatcher {
+    return (this.#dispatcher ??= new (undici().Agent)({
+      connections: 16,
+      connect: this.#connector(this.#tls),
+    }));
   }
 
   /** Headers for every request, including credentials. */
@@ -259,8 +280,9 @@ export class Http {
     }
   }
 
-  /** A request whose reply is returned unread (a stream). */
+  /** A request whose reply is returned unread (a stream). Needs undici (no `engine`). */
   async send(req: HttpRequest): Promise<RawResponse> {
+    if (this.#engine) throw new TypeError("Http.send() streams a reply: it needs undici, not an engine");
     return this.request(req, async (res) => res);
   }
 
@@ -300,7 +322,8 @@ export class Http {
    * would keep the process alive.
    */
   async close(graceMs = 1000): Promise<void> {
-    if (!this.#ownsDispatcher) return;
+    await this.#engine?.close(graceMs);
+    if (!this.#ownsDispatcher || !this.#dispatcher) return;
     const deadline = Date.now() + graceMs;
     const within = <T>(promise: Promise<T>, late: T): Promise<T> => {
       let timer: NodeJS.Timeout | undefined;
@@ -323,7 +346,7 @@ export class Http {
 
   /** undici's connector (with the TLS settings), remembering each socket until it closes. */
   #connector(tls: HttpOptions["tls"]): UndiciConnector.connector {
-    const connect = buildConnector({ ...tls });
+    const connect = undici().buildConnector({ ...tls });
     return (options, callback) =>
       connect(options, (...args) => {
         const socket = args[1];
@@ -338,17 +361,32 @@ export class Http {
   /** One attempt: connect, send, check the status. */
   async #once(req: HttpRequest, url: URL): Promise<RawResponse> {
     const timeout = req.timeoutMs ?? this.#timeout;
-    let res: Dispatcher.ResponseData;
+    let res: Pick<Dispatcher.ResponseData, "statusCode" | "headers" | "body">;
     try {
-      res = await request(url, {
-        method: req.method,
-        headers: { ...this.#headers, ...req.headers },
-        body: req.body as Dispatcher.DispatchOptions["body"],
-        dispatcher: this.dispatcher,
-        signal: req.signal,
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
-      });
+      const headers = { ...this.#headers, ...req.headers };
+      if (this.#engine) {
+        if (req.body !== undefined && typeof req.body !== "string" && !Buffer.isBuffer(req.body))
+          throw new TypeError("An Http engine sends string or Buffer bodies only");
+        const reply = await this.#engine.request(url, {
+          method: req.method,
+          headers,
+          ...(req.body !== undefined ? { body: req.body } : {}),
+          ...(req.signal ? { signal: req.signal } : {}),
+          headersTimeout: timeout,
+          bodyTimeout: timeout,
+        });
+        // The engine's body reads whole, as the readers here read undici's.
+        res = { ...reply, body: reply.body as unknown as Dispatcher.ResponseData["body"] };
+      } else
+        res = await undici().request(url, {
+          method: req.method,
+          headers,
+          body: req.body as Dispatcher.DispatchOptions["body"],
+          dispatcher: this.dispatcher,
+          signal: req.signal,
+          headersTimeout: timeout,
+          bodyTimeout: timeout,
+        });
     } catch (cause) {
       if (req.signal?.aborted) throw new AbortError(cancelled(req, url, cause));
       // Anything without an error code is a bug of ours, not the network: never retried.

@@ -1,5 +1,6 @@
 import { createRequire } from "node:module";
 import type * as Undici from "undici";
+import type { NodeHttpEngine } from "./node-http.js";
 
 /**
  * The parts of undici the transport uses ({@link Agent}, {@link buildConnector},
@@ -16,7 +17,7 @@ import type * as Undici from "undici";
  * Loading the index took about 245 ms against about 110 ms for these files
  * (`node -e 'require(…)'`, three runs each on the 2-core VM at load 7, 30 Nov 2026).
  */
-interface Parts {
+export interface Parts {
   readonly Agent: typeof Undici.Agent;
   readonly buildConnector: typeof Undici.buildConnector;
   readonly request: typeof Undici.request;
@@ -62,16 +63,15 @@ function load(): Parts {
   }
 }
 
-const parts = load();
+let parts: Parts | undefined;
 
-/** undici's `Agent`. */
-export const Agent = parts.Agent;
-/** undici's `buildConnector`. */
-export const buildConnector = parts.buildConnector;
-/** undici's `request`, for a URL object and options naming the dispatcher. */
-export const request = parts.request;
 /**
- * Where the parts came from: `"files"` (undici's own files, the fast way), or `"index"` when this
- * undici lays them out differently (everything works, start-up is slower).
+ * undici's `Agent`, `buildConnector` and `request` (for a URL object and options naming the
+ * dispatcher), loaded on the first call: a transport that sends through Node's own client
+ * ({@link NodeHttpEngine}) never loads undici. `source` says where the parts came from:
+ * `"files"` (undici's own files, the fast way), or `"index"` when this undici lays them out
+ * differently (everything works, start-up is slower).
  */
-export const undiciSource = parts.source;
+export function undici(): Parts {
+  return (parts ??= load());
+}

@@ -1,7 +1,9 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { Agent, buildConnector, request, undiciSource } from "../../src/runtime/undici-parts.js";
+import { undici } from "../../src/runtime/undici-parts.js";
+
+const { Agent, buildConnector, request, source: undiciSource } = undici();
 
 describe("the transport's parts of undici", () => {
   let url: string;
