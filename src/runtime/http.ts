@@ -256,7 +256,13 @@ export class Http {
         if (recovered !== undefined) return recovered;
       }
       attempts++;
-      return read(await this.#once(req, url));
+      const res = await this.#once(req, url);
+      try {
+        return await read(res);
+      } catch (e) {
+        // Read failures (a body cut short or malformed) are judged like request failures.
+        throw codeParserError(e);
+      }
     };
     try {
       if (req.retry === false) return await attempt();
@@ -282,7 +288,8 @@ export class Http {
 
   /** A request whose reply is returned unread (a stream). Needs undici (no `engine`). */
   async send(req: HttpRequest): Promise<RawResponse> {
-    if (this.#engine) throw new TypeError("Http.send() streams a reply: it needs undici, not an engine");
+    if (this.#engine)
+      throw new TypeError("Http.send() streams a reply: it needs undici, not an engine");
     return this.request(req, async (res) => res);
   }
 
@@ -389,6 +396,7 @@ export class Http {
         });
     } catch (cause) {
       if (req.signal?.aborted) throw new AbortError(cancelled(req, url, cause));
+      codeParserError(cause);
       // Anything without an error code is a bug of ours, not the network: never retried.
       if (typeof (cause as { code?: unknown } | null)?.code !== "string")
         throw new AbortError(cause as Error);
@@ -523,6 +531,21 @@ function retryAfter(headers: Record<string, string | string[] | undefined>): num
   if (/^\d+$/.test(v)) return Number(v) * 1000;
   const at = Date.parse(v);
   return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+/**
+ * undici 7 reports a reply its parser rejects as an `HTTPParserError` without llhttp's code (it
+ * looks the error number up in a table of names), which the transport would take for a bug of
+ * ours: it is a server that does not speak HTTP, and gets the code `HPE_UNKNOWN`
+ * (`NodeHttpEngine` reports llhttp's own). Returns `e`.
+ */
+function codeParserError(e: unknown): unknown {
+  if (
+    (e as Error | null)?.name === "HTTPParserError" &&
+    typeof (e as { code?: unknown }).code !== "string"
+  )
+    Object.assign(e as Error, { code: "HPE_UNKNOWN" });
+  return e;
 }
 
 function unwrap(e: unknown): unknown {

@@ -66,7 +66,15 @@ const lengthMismatch = () =>
 /** A parse error of Node's HTTP parser (llhttp, as in undici), in undici's words. */
 function parserError(e: Error & { code?: string; reason?: string }): Error {
   if (e.code === "HPE_HEADER_OVERFLOW")
-    return undiciError("HeadersOverflowError", "UND_ERR_HEADERS_OVERFLOW", "Headers Overflow Error");
+    return undiciError(
+      "HeadersOverflowError",
+      "UND_ERR_HEADERS_OVERFLOW",
+      "Headers Overflow Error",
+    );
+  // Two content-lengths, or one beside chunked: undici's parser takes them, and then finds the
+  // body's length does not match the (joined) declared one.
+  if (e.code === "HPE_UNEXPECTED_CONTENT_LENGTH" || e.code === "HPE_INVALID_TRANSFER_ENCODING")
+    return lengthMismatch();
   const reason = e.reason ?? e.message.replace(/^Parse Error: /, "");
   return undiciError(
     "HTTPParserError",
@@ -223,6 +231,8 @@ class Attempt {
     readonly reject: (e: Error) => void,
   ) {
     req.on("error", (e: Error & { code?: string }) => {
+      // Bytes after a whole reply: undici has handed the reply over by then.
+      if (this.#res?.complete) return this.#end();
       if (e.code?.startsWith("HPE_")) return this.fail(parserError(e));
       // Node's "socket hang up": the server closed before a whole reply's headers.
       if (e.code === "ECONNRESET" && e.message === "socket hang up" && !this.socketError)
@@ -255,6 +265,7 @@ class Attempt {
   }
 
   #end(e?: Error): void {
+    if (this.#done) return;
     this.#done = true;
     this.#failure = e;
     clearTimeout(this.#timer);

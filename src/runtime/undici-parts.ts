@@ -1,6 +1,5 @@
 import { createRequire } from "node:module";
 import type * as Undici from "undici";
-import type { NodeHttpEngine } from "./node-http.js";
 
 /**
  * The parts of undici the transport uses ({@link Agent}, {@link buildConnector},
@@ -68,7 +67,7 @@ let parts: Parts | undefined;
 /**
  * undici's `Agent`, `buildConnector` and `request` (for a URL object and options naming the
  * dispatcher), loaded on the first call: a transport that sends through Node's own client
- * ({@link NodeHttpEngine}) never loads undici. `source` says where the parts came from:
+ * (`NodeHttpEngine`) never loads undici. `source` says where the parts came from:
  * `"files"` (undici's own files, the fast way), or `"index"` when this undici lays them out
  * differently (everything works, start-up is slower).
  */

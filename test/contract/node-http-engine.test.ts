@@ -1,0 +1,401 @@
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { createServer, type Server, type Socket } from "node:net";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { startTestServer, type TestServer } from "comfyc/testing";
+import { Http } from "../../src/runtime/http.js";
+import { NodeHttpEngine } from "../../src/runtime/node-http.js";
+import { objectInfoBytes } from "../../src/runtime/object-info.js";
+import { cli } from "../helpers-cli.js";
+import { tempDir } from "../helpers.js";
+import { freePort } from "../waits.js";
+
+// `comfyc codegen --url` reads /object_info through Node's own HTTP client (NodeHttpEngine)
+// instead of undici. Every reply, hostile or not, must come out the same through both: the same
+// bytes, or the same typed error (code, message, status, attempts). Each case is a raw TCP
+// script, so the replies are exactly as broken as written.
+
+/** What one connection's server side does once a request's head has arrived. */
+type Script = (socket: Socket, attempt: number) => void;
+
+const BODY = Buffer.from('{"KSampler": {"input": {"seed": 18446744073709551615}}, "x": "🔧 é"}');
+const head = (lines: string[]) => `${lines.join("\r\n")}\r\n\r\n`;
+const ok = (extra: string[] = []) =>
+  head(["HTTP/1.1 200 OK", "Content-Type: application/json", ...extra]);
+
+const CASES: Record<string, Script> = {
+  "200 with a content-length": (s) => s.write(ok([`Content-Length: ${BODY.length}`]) + BODY),
+  "200 chunked, in pieces": (s) => {
+    s.write(ok(["Transfer-Encoding: chunked"]));
+    for (const part of [BODY.subarray(0, 7), BODY.subarray(7)])
+      s.write(`${part.length.toString(16)}\r\n${part.toString("latin1")}\r\n`, "latin1");
+    s.write("0\r\n\r\n");
+  },
+  "200 delimited by the close": (s) => s.end(ok(["Connection: close"]) + BODY),
+  "HTTP/1.0 200 delimited by the close": (s) => s.end(head(["HTTP/1.0 200 OK"]) + BODY),
+  "200 empty": (s) => s.write(ok(["Content-Length: 0"])),
+  "204": (s) => s.write(head(["HTTP/1.1 204 No Content"])),
+  "3 MB with a content-length": (s) => {
+    const big = Buffer.alloc(3 << 20, 0x61);
+    s.write(ok([`Content-Length: ${big.length}`]));
+    s.write(big);
+  },
+  "3 MB chunked": (s) => {
+    s.write(ok(["Transfer-Encoding: chunked"]));
+    for (let i = 0; i < 48; i++) s.write(`10000\r\n${"b".repeat(0x10000)}\r\n`);
+    s.write("0\r\n\r\n");
+  },
+  "bytes after the declared length": (s) =>
+    s.write(ok([`Content-Length: ${BODY.length}`]) + BODY + "HTTP/1.1 garbage\r\n\r\n"),
+  "closed before any reply": (s) => s.end(),
+  "reset before any reply": (s) => s.resetAndDestroy(),
+  "closed in the middle of the head": (s) => s.end("HTTP/1.1 200 OK\r\nContent-Le"),
+  "not HTTP": (s) => s.write("HELLO WORLD\r\n\r\n"),
+  "a 20 KB header": (s) =>
+    s.write(ok([`X-Big: ${"x".repeat(20_000)}`, `Content-Length: ${BODY.length}`]) + BODY),
+  "a NUL in a header value": (s) =>
+    s.write(ok(["X-Bad: a\0b", `Content-Length: ${BODY.length}`]) + BODY),
+  "two different content-lengths": (s) =>
+    s.write(ok(["Content-Length: 3", "Content-Length: 4"]) + "abcd"),
+  "a content-length and chunked": (s) =>
+    s.write(ok(["Content-Length: 4", "Transfer-Encoding: chunked"]) + "4\r\nabcd\r\n0\r\n\r\n"),
+  "a bad chunk size": (s) => s.write(ok(["Transfer-Encoding: chunked"]) + "zz\r\nabc\r\n"),
+  "short body, kept alive, closed": (s) =>
+    s.end(ok([`Content-Length: ${BODY.length}`]) + BODY.subarray(0, 20).toString("latin1")),
+  "short body, connection: close, closed": (s) =>
+    s.end(
+      ok([`Content-Length: ${BODY.length}`, "Connection: close"]) +
+        BODY.subarray(0, 20).toString("latin1"),
+    ),
+  "short chunked body, kept alive, closed": (s) =>
+    s.end(ok(["Transfer-Encoding: chunked"]) + "10\r\n0123456789abcdef\r\n"),
+  "short chunked body, connection: close, closed": (s) =>
+    s.end(ok(["Transfer-Encoding: chunked", "Connection: close"]) + "10\r\n0123456789abcdef\r\n"),
+  // Whether the reset overtakes the head or not, this reads "read ECONNRESET" (retried). A
+  // reset after a head saying "Connection: close" reads as the close would, but only once the
+  // head was read: which comes first is the kernel's to decide, so that is not a case here.
+  "short body, kept alive, reset": (s) => {
+    s.write(ok([`Content-Length: ${BODY.length}`]) + "{");
+    setImmediate(() => s.resetAndDestroy());
+  },
+  "100 Continue nobody asked for": (s) =>
+    s.write(head(["HTTP/1.1 100 Continue"]) + ok([`Content-Length: ${BODY.length}`]) + BODY),
+  "103 Early Hints, then 200": (s) =>
+    s.write(head(["HTTP/1.1 103 Early Hints"]) + ok([`Content-Length: ${BODY.length}`]) + BODY),
+  "101 nobody asked for": (s) =>
+    s.write(head(["HTTP/1.1 101 Switching Protocols", "Upgrade: x", "Connection: Upgrade"])),
+  "404 with a body": (s) =>
+    s.write(head(["HTTP/1.1 404 Not Found", "Content-Length: 9"]) + "no route!"),
+  "401": (s) => s.write(head(["HTTP/1.1 401 Unauthorized", "Content-Length: 0"])),
+  "302 to elsewhere": (s) =>
+    s.write(head(["HTTP/1.1 302 Found", "Location: http://example.invalid/", "Content-Length: 0"])),
+  "503, then 200": (s, attempt) =>
+    s.write(
+      attempt === 0
+        ? head(["HTTP/1.1 503 Service Unavailable", "Content-Length: 4"]) + "busy"
+        : ok([`Content-Length: ${BODY.length}`]) + BODY,
+    ),
+  "503 always": (s) =>
+    s.write(head(["HTTP/1.1 503 Service Unavailable", "Content-Length: 4"]) + "busy"),
+  "reset, then 200": (s, attempt) =>
+    attempt === 0 ? s.resetAndDestroy() : s.write(ok([`Content-Length: ${BODY.length}`]) + BODY),
+  "never answers (the head times out)": () => undefined,
+  "stops in the middle of the body (the body times out)": (s) =>
+    s.write(ok([`Content-Length: ${BODY.length}`]) + "{"),
+};
+
+/**
+ * A TCP server running `script` for each request head it reads (counting attempts from 0),
+ * holding every socket so it can close them all.
+ */
+async function scriptedServer(): Promise<{
+  url: string;
+  use: (script: Script) => void;
+  attempts: () => number;
+  close: () => Promise<void>;
+}> {
+  let script: Script = () => undefined;
+  let attempts = 0;
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => undefined);
+    let buffered = "";
+    socket.on("data", (chunk: Buffer) => {
+      buffered += chunk.toString("latin1");
+      while (buffered.includes("\r\n\r\n")) {
+        buffered = buffered.slice(buffered.indexOf("\r\n\r\n") + 4);
+        script(socket, attempts++);
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    use: (s) => {
+      for (const socket of sockets) socket.destroy();
+      script = s;
+      attempts = 0;
+    },
+    attempts: () => attempts,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** What the caller sees: the bytes' hash, or the error's code, message, status and attempts. */
+async function outcome(url: string, engine: NodeHttpEngine | undefined, text = false) {
+  const http = new Http(
+    { url, timeoutMs: 250, retry: { retries: 2, minDelayMs: 1, maxDelayMs: 1 } },
+    engine,
+  );
+  try {
+    const bytes = text
+      ? Buffer.from(await http.text({ method: "GET", path: "api/object_info" }))
+      : await objectInfoBytes(http);
+    return { sha256: createHash("sha256").update(bytes).digest("hex"), length: bytes.length };
+  } catch (e) {
+    const error = e as {
+      name?: string;
+      code?: string;
+      message?: string;
+      status?: number;
+      attempts?: number;
+      cause?: { code?: string };
+    };
+    return {
+      name: error.name,
+      code: error.code,
+      message: error.message,
+      status: error.status,
+      attempts: error.attempts,
+      // llhttp's own code, which undici 7 loses (the transport says HPE_UNKNOWN).
+      cause: error.cause?.code?.replace(/^HPE_.*/, "HPE_…"),
+    };
+  } finally {
+    await http.close();
+  }
+}
+
+let raw: Awaited<ReturnType<typeof scriptedServer>>;
+beforeAll(async () => {
+  raw = await scriptedServer();
+});
+afterAll(() => raw.close());
+
+describe("Node's http client answers every reply as undici does", () => {
+  test.each(Object.keys(CASES))("%s", async (name) => {
+    raw.use(CASES[name]!);
+    const viaUndici = await outcome(raw.url, undefined);
+    const undiciAttempts = raw.attempts();
+    raw.use(CASES[name]!);
+    const viaNode = await outcome(raw.url, new NodeHttpEngine());
+    expect(viaNode).toEqual(viaUndici);
+    expect(raw.attempts()).toBe(undiciAttempts);
+  });
+
+  test("the cases mean what they say (bytes, retries, typed errors)", async () => {
+    const engine = () => new NodeHttpEngine();
+    raw.use(CASES["200 chunked, in pieces"]!);
+    expect(await outcome(raw.url, engine())).toEqual({
+      sha256: createHash("sha256").update(BODY).digest("hex"),
+      length: BODY.length,
+    });
+    raw.use(CASES["503, then 200"]!);
+    expect(await outcome(raw.url, engine())).toMatchObject({ length: BODY.length });
+    raw.use(CASES["never answers (the head times out)"]!);
+    expect(await outcome(raw.url, engine())).toMatchObject({
+      code: "SERVER_UNREACHABLE",
+      attempts: 3,
+      message: expect.stringContaining("Headers Timeout Error"),
+    });
+    raw.use(CASES["stops in the middle of the body (the body times out)"]!);
+    expect(await outcome(raw.url, engine())).toMatchObject({
+      code: "SERVER_UNREACHABLE",
+      attempts: 3,
+      message: expect.stringContaining("Body Timeout Error"),
+    });
+    raw.use(CASES["short body, connection: close, closed"]!);
+    expect(await outcome(raw.url, engine())).toMatchObject({
+      code: "SERVER_UNREACHABLE",
+      attempts: 1,
+      cause: "UND_ERR_RES_CONTENT_LENGTH_MISMATCH",
+    });
+    raw.use(CASES["not HTTP"]!);
+    expect(await outcome(raw.url, engine())).toMatchObject({
+      message: expect.stringContaining("Response does not match the HTTP/1.1 protocol"),
+    });
+    raw.use(CASES["404 with a body"]!);
+    expect(await outcome(raw.url, engine())).toMatchObject({
+      code: "NOT_FOUND",
+      status: 404,
+      message: expect.stringContaining("no route!"),
+    });
+  });
+
+  test("text() skips a byte order mark, as undici's does", async () => {
+    const withBom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), BODY]);
+    raw.use((s) =>
+      s.write(ok([`Content-Length: ${withBom.length}`]) + withBom.toString("latin1"), "latin1"),
+    );
+    const viaUndici = await outcome(raw.url, undefined, true);
+    const viaNode = await outcome(raw.url, new NodeHttpEngine(), true);
+    expect(viaNode).toEqual(viaUndici);
+    expect(viaNode).toMatchObject({ length: BODY.length });
+  });
+
+  test("comfyc codegen --url of a server that does not speak HTTP: SERVER_UNREACHABLE (exit 8), not an internal error", async () => {
+    raw.use(CASES["not HTTP"]!);
+    const { code, stderr } = await cli("codegen", "--url", raw.url, "--out", tempDir());
+    expect(code).toBe(8);
+    expect(stderr).toContain(
+      `GET ${raw.url}/api/object_info cannot reach ${raw.url}: Response does not match the HTTP/1.1 protocol (Expected HTTP/`,
+    );
+  });
+
+  test("nothing listening: the same SERVER_UNREACHABLE after the same attempts", async () => {
+    const url = `http://127.0.0.1:${await freePort()}`;
+    const viaUndici = await outcome(url, undefined);
+    expect(await outcome(url, new NodeHttpEngine())).toEqual(viaUndici);
+    expect(viaUndici).toMatchObject({ code: "SERVER_UNREACHABLE", attempts: 3 });
+  });
+});
+
+describe("against the test server", () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ auth: { bearer: "tok" } });
+  });
+  afterAll(() => server.close());
+
+  test("the same /object_info bytes, headers sent, faults retried or named alike", async () => {
+    const read = async (engine?: NodeHttpEngine, headers?: Record<string, string>) => {
+      const http = new Http(
+        {
+          url: server.url,
+          timeoutMs: 250,
+          retry: { retries: 2, minDelayMs: 1, maxDelayMs: 1 },
+          ...(headers ? { headers } : {}),
+        },
+        engine,
+      );
+      try {
+        return { bytes: await objectInfoBytes(http) };
+      } catch (e) {
+        const { code, message, attempts } = e as {
+          code: string;
+          message: string;
+          attempts: number;
+        };
+        return { code, message, attempts };
+      } finally {
+        await http.close();
+      }
+    };
+    const auth = { authorization: "Bearer tok" };
+    const viaUndici = await read(undefined, auth);
+    expect(viaUndici.bytes?.length).toBeGreaterThan(100_000);
+    expect(await read(new NodeHttpEngine(), auth)).toEqual(viaUndici);
+    // No credentials: AUTH_FAILED, not retried.
+    const denied = await read(undefined);
+    expect(denied).toMatchObject({ code: "AUTH_FAILED", attempts: 1 });
+    expect(await read(new NodeHttpEngine())).toEqual(denied);
+    for (const fault of [
+      { status: 503 as const, count: 3 },
+      { status: "reset" as const, count: 3 },
+    ]) {
+      server.script.failHttp({ ...fault, path: /object_info/ });
+      const a = await read(undefined, auth);
+      server.script.failHttp({ ...fault, path: /object_info/ });
+      const b = await read(new NodeHttpEngine(), auth);
+      expect(b).toEqual(a);
+      expect(a).toMatchObject({ attempts: 3 });
+    }
+    server.script.failHttp({ status: 502, count: 2, path: /object_info/ });
+    expect(await read(new NodeHttpEngine(), auth)).toEqual(viaUndici);
+    server.script.hang(/object_info/);
+    try {
+      const a = await read(undefined, auth);
+      const b = await read(new NodeHttpEngine(), auth);
+      expect(b).toEqual(a);
+      expect(a).toMatchObject({ code: "SERVER_UNREACHABLE", attempts: 3 });
+    } finally {
+      server.script.thaw();
+    }
+  });
+});
+
+describe("over https", () => {
+  let secure: TestServer;
+  let ca: Buffer;
+  beforeAll(async () => {
+    // A throwaway self-signed certificate for 127.0.0.1.
+    const dir = tempDir();
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-keyout",
+        join(dir, "key.pem"),
+        "-out",
+        join(dir, "cert.pem"),
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+      ],
+      { stdio: "ignore" },
+    );
+    ca = readFileSync(join(dir, "cert.pem"));
+    secure = await startTestServer({ tls: { key: readFileSync(join(dir, "key.pem")), cert: ca } });
+  });
+  afterAll(() => secure.close());
+
+  test("a trusted CA: the same bytes; an untrusted certificate: the same typed error, not retried", async () => {
+    const read = async (tls: { ca: Buffer } | undefined, engine: boolean) => {
+      const http = new Http(
+        {
+          url: secure.url,
+          retry: { retries: 2, minDelayMs: 1, maxDelayMs: 1 },
+          ...(tls ? { tls } : {}),
+        },
+        engine ? new NodeHttpEngine(tls) : undefined,
+      );
+      try {
+        return {
+          sha256: createHash("sha256")
+            .update(await objectInfoBytes(http))
+            .digest("hex"),
+        };
+      } catch (e) {
+        const { code, message, attempts } = e as {
+          code: string;
+          message: string;
+          attempts: number;
+        };
+        return { code, message, attempts };
+      } finally {
+        await http.close();
+      }
+    };
+    const trusted = await read({ ca }, false);
+    expect(trusted).toHaveProperty("sha256");
+    expect(await read({ ca }, true)).toEqual(trusted);
+    const untrusted = await read(undefined, false);
+    expect(untrusted).toMatchObject({ code: "SERVER_UNREACHABLE", attempts: 1 });
+    expect(untrusted.message).toMatch(/certificate/i);
+    expect(await read(undefined, true)).toEqual(untrusted);
+  });
+});
