@@ -170,12 +170,15 @@ async function readSource(
   // start-up, and the whole client (its zod schemas, tracker, socket) would double it. It sends
   // through Node's own HTTP client, not undici: one request, and undici's load and WebAssembly
   // parser cost a cold run a fifth of its time; failures read the same either way.
-  const [{ Http }, { NodeHttpEngine }, { objectInfoBytes, replyText, serverBaseUrl }] =
-    await Promise.all([
-      import("../runtime/http.js"),
-      import("../runtime/node-http.js"),
-      import("../runtime/object-info.js"),
-    ]);
+  const [
+    { Http },
+    { NodeHttpEngine },
+    { objectInfoBytes, replyJsonText, replyText, serverBaseUrl },
+  ] = await Promise.all([
+    import("../runtime/http.js"),
+    import("../runtime/node-http.js"),
+    import("../runtime/object-info.js"),
+  ]);
   const http = new Http(
     { url: serverBaseUrl(source.url), headers: source.headers },
     new NodeHttpEngine(),
@@ -187,11 +190,17 @@ async function readSource(
       textHash: sourceTextHash(bytes),
       label,
       // Decoded and parsed as client.objectInfo() does; its zod schema loads only when needed.
+      // Parsed from the text with non-ASCII characters escaped (the same value, faster), and a
+      // reply that fails is read again as sent, so its error quotes the server's own text.
       parse: async () => {
-        const text = replyText(bytes!);
+        const sent = bytes!;
         bytes = undefined;
         const { readObjectInfoReply } = await import("../runtime/object-info-reply.js");
-        return readObjectInfoReply(text, label);
+        try {
+          return await readObjectInfoReply(replyJsonText(sent), label);
+        } catch {
+          return readObjectInfoReply(replyText(sent), label);
+        }
       },
     };
   } finally {

@@ -259,6 +259,18 @@ describe("Node's http client answers every reply as undici does", () => {
     );
   });
 
+  test("comfyc codegen --url of a reply that is not JSON: BAD_SERVER_REPLY quoting the text as sent (raw UTF-8, not escaped)", async () => {
+    const text = Buffer.from('{"KSampler 🔧": {"input": é}}');
+    raw.use((s) =>
+      s.write(Buffer.concat([Buffer.from(ok([`Content-Length: ${text.length}`])), text])),
+    );
+    const { code, stderr } = await cli("codegen", "--url", raw.url, "--out", tempDir());
+    expect(code).toBe(8);
+    expect(stderr).toContain(
+      `error [BAD_SERVER_REPLY]: GET ${raw.url}/api/object_info did not return JSON: ${JSON.stringify(text.toString())}`,
+    );
+  });
+
   test("nothing listening: the same SERVER_UNREACHABLE after the same attempts", async () => {
     const url = `http://127.0.0.1:${await freePort()}`;
     const viaUndici = await outcome(url, undefined);
