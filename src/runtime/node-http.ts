@@ -176,7 +176,7 @@ export class NodeHttpEngine implements HttpEngine {
       }
       const exchange = new Attempt(req, options, resolve, reject);
       req.once("socket", (socket: Socket) => {
-        socket.on("error", (e) => (exchange.socketError ??= e));
+        exchange.watch(socket);
         const sent = () => exchange.arm(options.headersTimeout, timeoutError("Headers"));
         if (!socket.connecting) return sent();
         const port = url.port || (https ? "443" : "80");
@@ -223,6 +223,7 @@ class Attempt {
   readonly #chunks: Buffer[] = [];
   #length = 0;
   #taken = false;
+  #unwatch: () => void = () => undefined;
 
   constructor(
     readonly req: ClientRequest,
@@ -264,11 +265,22 @@ class Attempt {
     this.req.destroy();
   }
 
+  /**
+   * Notes the socket's own error (a reset), which Node reports to the request under another
+   * name; only while this attempt lasts, as a kept-alive socket serves request after request.
+   */
+  watch(socket: Socket): void {
+    const note = (e: Error) => (this.socketError ??= e);
+    socket.on("error", note);
+    this.#unwatch = () => socket.off("error", note);
+  }
+
   #end(e?: Error): void {
     if (this.#done) return;
     this.#done = true;
     this.#failure = e;
     clearTimeout(this.#timer);
+    this.#unwatch();
     if (!this.#res) {
       if (e) this.reject(e);
       return;

@@ -239,6 +239,22 @@ describe("Node's http client answers every reply as undici does", () => {
     });
   });
 
+  test("one kept-alive connection serves request after request, leaving no listeners behind", async () => {
+    raw.use(CASES["200 with a content-length"]!);
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on("warning", onWarning);
+    const http = new Http({ url: raw.url }, new NodeHttpEngine());
+    try {
+      for (let i = 0; i < 25; i++) expect(await objectInfoBytes(http)).toEqual(BODY);
+    } finally {
+      await http.close();
+      process.off("warning", onWarning);
+    }
+    expect(raw.attempts()).toBe(25);
+    expect(warnings.filter((w) => w.name === "MaxListenersExceededWarning")).toEqual([]);
+  });
+
   test("text() skips a byte order mark, as undici's does", async () => {
     const withBom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), BODY]);
     raw.use((s) =>
