@@ -52,6 +52,9 @@ export function replyJsonText(bytes: Buffer): string {
   let out = "";
   let last = 0;
   for (let m = high.exec(latin); m !== null; m = high.exec(latin)) {
+    // After a backslash an escape would change the meaning: `"\é"` is an invalid escape, and
+    // `"\\u00e9"` would be valid. Such a reply is parsed as sent, for JSON.parse to judge.
+    if (latin.charCodeAt(m.index - 1) === 0x5c /* \ */) return replyText(bytes);
     const chars = bytes.toString("utf8", start + m.index, start + m.index + m[0].length);
     let escaped = "";
     for (let i = 0; i < chars.length; i++)

@@ -36,9 +36,13 @@ describe("replyJsonText", () => {
   });
 
   test("text JSON rejects stays rejected (a raw character outside a string), and ASCII is left as it is", () => {
-    for (const text of ['{"a": é}', "é", '{"a": 1,,}', '["é"'])
+    // A raw character after a backslash is an invalid escape; escaped, it would read as `\\u00e9`.
+    for (const text of ['{"a": é}', "é", '{"a": 1,,}', '["é"', '{"a": "\\é"}'])
       expect(parse(replyJsonText(Buffer.from(text)))).toBe("invalid");
     const ascii = '{"a": [1, 2.5, "x\\u00e9"]}';
     expect(replyJsonText(Buffer.from(ascii))).toBe(ascii);
+    // An escaped backslash before a raw character stays valid, and reads the same.
+    const valid = Buffer.from('{"a": "\\\\é", "b": "ü"}');
+    expect(parse(replyJsonText(valid))).toEqual({ value: { a: "\\é", b: "ü" } });
   });
 });
