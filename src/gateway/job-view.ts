@@ -83,8 +83,13 @@ export type JobView = z.infer<typeof JobViewSchema>;
 
 /** The gateway's data on a job, when the gateway submitted it. */
 export function metaOf(record: JobRecord): Partial<GatewayJobMeta> {
-  const meta = record.meta as Partial<GatewayJobMeta> | undefined;
-  return meta ?? {};
+  // Read from Redis: a field of another shape is left out (a job without an owner is nobody's).
+  const meta: { -readonly [K in keyof GatewayJobMeta]?: string } = {};
+  for (const key of ["owner", "key", "webhook"] as const) {
+    const field = z.string().safeParse(record.meta?.[key]);
+    if (field.success) meta[key] = field.data;
+  }
+  return meta;
 }
 
 /**

@@ -140,6 +140,32 @@ const stagedInputSchema = z.object({
 
 const timeoutMs = z.number().min(0).max(MAX_TIMER_MS).optional();
 
+const progressSchema = z.object({
+  node: z.string().optional(),
+  value: z.number().optional(),
+  max: z.number().optional(),
+  nodesDone: z.number(),
+  nodesTotal: z.number(),
+});
+
+const outcomeSchema = z.object({
+  promptId: z.string(),
+  instance: z.string(),
+  storage: z.string(),
+  outputs: z.array(
+    z.object({
+      node: z.string(),
+      filename: z.string(),
+      kind: z.enum(["image", "animated", "video", "audio", "latent", "3d", "file"]),
+      key: z.string(),
+      size: z.number(),
+      contentType: z.string().optional(),
+    }),
+  ),
+  texts: z.record(z.string(), z.array(z.string())),
+  recovered: z.boolean(),
+});
+
 /**
  * {@link QueuedJobData} as a worker and a reader accept it from Redis (untrusted: written by any
  * producer with access, or by hand). Unknown keys are kept, so a newer producer's fields
@@ -283,7 +309,9 @@ export function recordOf(
   queueState: string,
 ): JobRecord {
   const data = readableData(job.data);
-  const outcome = job.returnvalue ?? undefined;
+  // The worker's result and progress come from Redis too: what does not fit is left out.
+  const done = outcomeSchema.safeParse(job.returnvalue);
+  const outcome: JobOutcome | undefined = done.success ? done.data : undefined;
   const cancelled = data.error?.code === "CANCELLED";
   const state: QueueJobState =
     queueState === "completed"
@@ -300,7 +328,8 @@ export function recordOf(
     state === "failed" || state === "cancelled"
       ? (data.error ?? { code: "FAILED", message: job.failedReason || "failed" })
       : undefined;
-  const progress = job.progress as JobProgressRecord | number | undefined;
+  const read = progressSchema.safeParse(job.progress);
+  const progress: JobProgressRecord | undefined = read.success ? read.data : undefined;
   return strip({
     id: job.id!,
     queue,
@@ -309,7 +338,7 @@ export function recordOf(
     queueState,
     workflow: data.workflow,
     priority: job.opts.priority ?? 0,
-    progress: typeof progress === "object" && progress !== null ? progress : undefined,
+    progress,
     attempts: job.attemptsStarted ?? job.attemptsMade,
     maxAttempts: job.opts.attempts ?? 1,
     createdAt: new Date(job.timestamp).toISOString(),

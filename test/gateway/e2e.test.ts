@@ -307,3 +307,32 @@ describe("restarts", () => {
     }
   });
 });
+
+describe("job data in Redis that is not what the worker wrote", () => {
+  test("a finished job whose result, progress and meta were damaged still reads: 200 without what does not fit, never a 500", async () => {
+    const job = await submit({ width: 20 });
+    expect((await finished(job.id)).status).toBe("succeeded");
+    const record = (await cluster.queue.getJob(job.id))!;
+    // BullMQ keeps a job as one hash; damage its fields as another writer might.
+    const hash = `comfyc-bull:${cluster.queue.name}.${record.lane}:${job.id}`;
+    expect(await cluster.queue.redis.exists(hash)).toBe(1);
+    const data = JSON.parse((await cluster.queue.redis.hget(hash, "data"))!) as {
+      meta: Record<string, unknown>;
+    };
+    await cluster.queue.redis.hset(hash, {
+      returnvalue: JSON.stringify({ promptId: 5, outputs: "none" }),
+      progress: JSON.stringify({ nodesDone: "many" }),
+      data: JSON.stringify({ ...data, meta: { ...data.meta, webhook: 42 } }),
+    });
+    const polled = await call("GET", `/v1/jobs/${job.id}`);
+    expect(polled.status, JSON.stringify(polled.json)).toBe(200);
+    expect(polled.json).toMatchObject({
+      id: job.id,
+      status: "succeeded",
+      outputs: [],
+      webhook: null,
+    });
+    // The owner is still read: another key still sees nothing.
+    expect((await call("GET", `/v1/jobs/${job.id}`, undefined, auth("bob"))).status).toBe(404);
+  });
+});
