@@ -97,6 +97,25 @@ export class CancelUndeliveredError extends ComfycError {
   }
 }
 
+/**
+ * `client.close()` ended a job that was still in flight (code `USAGE`, CLI exit 2): the client
+ * stopped following it, but the prompt may still be queued or running on the server. Before,
+ * such a job's `result()` never settled.
+ */
+export class ClientClosedError extends ComfycError {
+  constructor(
+    readonly promptId: string,
+    /** The server's origin. */
+    readonly server: string,
+  ) {
+    super(
+      "USAGE",
+      `The client was closed while prompt ${promptId} was in flight; it may still be queued or running on ${server}, and comfyc stopped following it`,
+      `Await job.result() (or job.cancel()) before client.close(); follow the prompt again with client.attach("${promptId}") on a new client.`,
+    );
+  }
+}
+
 /** The budget of one cancel (`cancelTimeoutMs`, on our clock): its signal aborts every request of it. */
 export interface CancelDeadline {
   readonly signal: AbortSignal;

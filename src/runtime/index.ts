@@ -4,6 +4,7 @@ export type { ClientOptions, RunOptions, Submittable } from "./client.js";
 export {
   CancelledError,
   CancelUndeliveredError,
+  ClientClosedError,
   ExecutionFailedError,
   InterruptedError,
   JobLostError,

@@ -18,6 +18,7 @@ import {
   cancelFailure,
   CancelledError,
   CancelUndeliveredError,
+  ClientClosedError,
   ExecutionFailedError,
   InterruptedError,
   JobLostError,
@@ -168,7 +169,8 @@ type Input =
   | { readonly type: "timeout"; readonly phase: "queue" | "run" | "stall"; readonly ms: number }
   | { readonly type: "dequeued" }
   | { readonly type: "cancel-undelivered"; readonly error: ComfycError }
-  | { readonly type: "gone"; readonly silentMs: number };
+  | { readonly type: "gone"; readonly silentMs: number }
+  | { readonly type: "closed" };
 
 /** A job's mutable state: private to the tracker, read by users through {@link TrackedJob}. */
 interface JobState {
@@ -239,6 +241,8 @@ interface JobState {
  *                                             run; we stop following it)
  *             timeout (queue, run, stall)     failed (TIMEOUT); a server cancel is started
  *             gone (server silent too long)   failed (SERVER_GONE)
+ * not final   closed (client.close())         failed (ClientClosedError, USAGE: the prompt may
+ *                                             still run; we stop following it)
  * final²      anything                        unchanged
  * ```
  * ¹ `execution_start`, `execution_cached`, `executing` or `progress`: the first events can beat
@@ -388,6 +392,8 @@ export class Tracker {
     if (this.#poller) clearTimeout(this.#poller);
     this.#stopWatchdog();
     await Promise.allSettled([...this.#cancels]);
+    // Jobs still in flight end now: nobody follows them any more, so nothing else would.
+    for (const job of [...this.#jobs.values()]) this.#apply(job, { type: "closed" });
     for (const job of this.#jobs.values()) clearTimers(job);
     this.#socket.close();
   }
@@ -453,6 +459,8 @@ export class Tracker {
           "failed",
           new ServerGoneError(job.promptId, this.#server, input.silentMs),
         );
+      case "closed":
+        return this.#finish(job, "failed", new ClientClosedError(job.promptId, this.#server));
     }
   }
 

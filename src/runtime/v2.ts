@@ -21,6 +21,7 @@ import {
   cancelFailure,
   CancelledError,
   CancelUndeliveredError,
+  ClientClosedError,
   ExecutionFailedError,
   InterruptedError,
   JobLostError,
@@ -164,7 +165,10 @@ export class V2Jobs {
   async close(): Promise<void> {
     this.#closed = true;
     await Promise.allSettled([...this.#cancels]);
-    for (const job of this.#jobs) {
+    for (const job of [...this.#jobs]) {
+      // Still in flight: nobody follows it any more, so nothing else would end it.
+      if (!FINAL.has(job.status))
+        this.#finish(job, "failed", new ClientClosedError(job.promptId, this.#server));
       job.stop.abort();
       clearTimers(job);
     }
