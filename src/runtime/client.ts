@@ -203,8 +203,10 @@ export class ComfyClient extends Routes {
 
   /**
    * Stops following jobs, closes the socket and the connection pool. Cancels still being
-   * delivered (a timeout's, Ctrl-C's) finish first, within `cancelTimeoutMs`; requests to a
-   * server that does not answer are then aborted after a short grace.
+   * delivered (a timeout's, Ctrl-C's) finish first, within `cancelTimeoutMs`; then every job
+   * still in flight ends with `ClientClosedError` (`USAGE`: the prompt may still run on the
+   * server; `attach()` on a new client follows it). Requests to a server that does not answer
+   * are then aborted after a short grace.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
