@@ -177,11 +177,22 @@ export function cancelFailure(
 
 /** The server no longer knows the prompt: it restarted (queue and history are in memory). */
 export class JobLostError extends ComfycError {
-  constructor(readonly promptId: string) {
+  /**
+   * @param api which job API lost it: Comfy API v2 (`"v2"`: the job is unknown or `expired`)
+   * has no `resubmitOnLoss`, so the hint does not offer it.
+   */
+  constructor(
+    readonly promptId: string,
+    api: "classic" | "v2" = "classic",
+  ) {
     super(
       "JOB_LOST",
-      `Prompt ${promptId} is neither queued, running nor in the history: the server lost it (it restarted, or someone deleted it from the queue)`,
-      "Submit it again, or pass { resubmitOnLoss: true } to do so automatically.",
+      api === "v2"
+        ? `Job ${promptId} is unknown to the server or expired: the server lost it`
+        : `Prompt ${promptId} is neither queued, running nor in the history: the server lost it (it restarted, or someone deleted it from the queue)`,
+      api === "v2"
+        ? "Submit it again (Comfy API v2 jobs are not resubmitted automatically)."
+        : "Submit it again, or pass { resubmitOnLoss: true } to do so automatically.",
     );
   }
 }

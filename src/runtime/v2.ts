@@ -233,6 +233,7 @@ export class V2Jobs {
         ...(options.front ? ["front"] : []),
         ...(options.partialExecutionTargets ? ["partialExecutionTargets"] : []),
         ...(options.fresh ? ["fresh"] : []),
+        ...(options.resubmitOnLoss ? ["resubmitOnLoss"] : []),
         ...Object.keys(options.extraData ?? {})
           .filter((k) => k !== "api_key_comfy_org")
           .map((k) => `extraData.${k}`),
@@ -374,7 +375,7 @@ export class V2Jobs {
       job.lastContact = Date.now();
       await this.#apply(job, v2);
     } catch (e) {
-      if (isComfycError(e, "NOT_FOUND")) this.#finish(job, "lost", new JobLostError(job.promptId));
+      if (isComfycError(e, "NOT_FOUND")) this.#finish(job, "lost", new JobLostError(job.promptId, "v2"));
     }
   }
 
@@ -473,7 +474,7 @@ export class V2Jobs {
           ? this.#finish(job, "cancelled", new CancelledError(job.promptId))
           : this.#finish(job, "interrupted", new InterruptedError(job.promptId, job.currentNode));
       default:
-        return this.#finish(job, "lost", new JobLostError(job.promptId));
+        return this.#finish(job, "lost", new JobLostError(job.promptId, "v2"));
     }
   }
 

@@ -11,6 +11,7 @@ import {
   CancelUndeliveredError,
   ComfyClient,
   ExecutionFailedError,
+  JobLostError,
   JobTimeoutError,
   PromptRejectedError,
   ServerGoneError,
@@ -498,12 +499,32 @@ describe("Comfy API v2 transport against the test server", () => {
     }
   });
 
-  test("attach to an id the server does not know: JobLostError", async () => {
+  test("attach to an id the server does not know: JobLostError, whose hint does not offer resubmitOnLoss", async () => {
     const client = new ComfyClient({ url: proxy.url, api: "v2", ...FAST });
     try {
       const job = client.attach("00000000-0000-4000-8000-000000000000");
       await expect(job.result()).rejects.toMatchObject({ code: "JOB_LOST" });
       expect(job.status).toBe("lost");
+      expect((job.error as JobLostError).hint).not.toContain("resubmitOnLoss");
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("options v2 has no equivalent for are a USAGE error naming them, nothing posted: resubmitOnLoss too", async () => {
+    const client = new ComfyClient({ url: proxy.url, api: "v2", ...FAST });
+    try {
+      proxy.exchanges.length = 0;
+      for (const [options, name] of [
+        [{ front: true }, "front"],
+        [{ fresh: true }, "fresh"],
+        [{ resubmitOnLoss: true }, "resubmitOnLoss"],
+      ] as const) {
+        const job = client.submit(graph(31), options);
+        await expect(job.result()).rejects.toMatchObject({ code: "USAGE" });
+        expect(job.error?.message).toContain(`Comfy API v2 has no ${name}`);
+      }
+      expect(proxy.exchanges.filter((x) => x.method === "POST")).toEqual([]);
     } finally {
       await client.close();
     }
