@@ -210,6 +210,7 @@ export class ComfyPool {
   #closed = false;
 
   constructor(options: PoolOptions) {
+    checkDurations(options, ["healthIntervalMs", "maxProbeDelayMs"]);
     if (options.servers.length === 0)
       throw new ComfycError(
         "USAGE",

@@ -235,6 +235,7 @@ export class ComfyQueue {
         "1 is the highest priority; 0 or unset means none.",
       );
     checkDurations(options.timeouts, ["queueMs", "runMs"], "timeouts.");
+    checkDurations(options, ["backoffMs"]);
     const targets = options.partialExecutionTargets;
     if (
       targets !== undefined &&
@@ -657,6 +658,7 @@ export class ComfyQueue {
    * came first is not missed. Throws `NOT_FOUND`, or `TIMEOUT` after `timeoutMs`.
    */
   async waitFor(id: string, options: { readonly timeoutMs?: number } = {}): Promise<JobRecord> {
+    checkDurations(options, ["timeoutMs"]);
     // The lane alone first (one round trip): the state is read once, after subscribing.
     const lane = await this.redis.hget(this.#keys.index, id);
     if (!lane) {

@@ -8,6 +8,7 @@ import { pino, type Logger } from "pino";
 import { ComfycError, isComfycError } from "../errors.js";
 import { stringifyJson } from "../protocol/json.js";
 import { ComfyClient, type ClientOptions } from "../runtime/client.js";
+import { checkDurations } from "../runtime/durations.js";
 import type { Job, JobResult } from "../runtime/job.js";
 import { capabilitiesOf, capabilityId, type Capabilities } from "./capabilities.js";
 import { ensureInputs, renameInputs } from "./inputs.js";
@@ -142,6 +143,7 @@ export class ComfyWorker {
   readonly #stopped = new AbortController();
 
   constructor(options: ComfyWorkerOptions) {
+    checkDurations(options, ["lockDurationMs", "stalledIntervalMs", "healthIntervalMs"]);
     this.#options = options;
     this.#clientOptions =
       typeof options.server === "string" ? { url: options.server } : options.server;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { isComfycError, workflow } from "comfyc";
 import { ComfyClient } from "comfyc/runtime";
-import { ComfyPool } from "comfyc/scale";
+import { ComfyPool, ComfyWorker } from "comfyc/scale";
 import { startTestServer, type TestServer } from "comfyc/testing";
 import { EmptyImage, ImageInvert, SaveImage } from "../../generated/core.js";
 
@@ -67,6 +67,19 @@ describe("millisecond options are checked where they are given", () => {
     expect(
       usageError(() => new ComfyClient({ url: server.url, unreachableTimeoutMs: 1e10 })).message,
     ).toMatch(/unreachableTimeoutMs/);
+  });
+
+  test("ComfyPool and ComfyWorker settings: a bad interval is a USAGE error naming it", () => {
+    expect(
+      usageError(() => new ComfyPool({ servers: [server.url], healthIntervalMs: Number.NaN }))
+        .message,
+    ).toMatch(/healthIntervalMs .* got NaN/);
+    expect(
+      usageError(
+        () =>
+          new ComfyWorker({ redis: "redis://127.0.0.1:1", server: server.url, lockDurationMs: -1 }),
+      ).message,
+    ).toMatch(/lockDurationMs .* got -1/);
   });
 
   test("ComfyPool: the job ends with the USAGE error at once, and the pool goes on", async () => {

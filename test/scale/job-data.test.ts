@@ -110,6 +110,8 @@ describe("enqueue checks what it will store", { timeout: 60_000 }, () => {
         /timeouts\.runMs must be a number of milliseconds from 0 to 2147483647/,
       );
       expect(await c.queue.listJobs()).toEqual([]);
+      await expect(c.queue.enqueue(imageGraph(8), { backoffMs: -1 })).rejects.toThrow(/backoffMs/);
+      await expect(c.queue.waitFor("x", { timeoutMs: 1e12 })).rejects.toThrow(/timeoutMs/);
     } finally {
       await c.close();
     }
