@@ -305,11 +305,15 @@ export class ComfyPool {
   async close(): Promise<void> {
     this.#closed = true;
     for (const m of this.#members) if (m.timer) clearTimeout(m.timer);
+    // Jobs not placed yet never ran anywhere: they end now instead of waiting forever.
+    for (const job of this.#waiting.splice(0)) job.finish(closedPool());
+    // Jobs running on an instance end with their client's ClientClosedError.
     await Promise.all(this.#members.map((m) => m.client.close()));
   }
 
   #enqueue(job: PoolJob): void {
     if (job.done) return;
+    if (this.#closed) return job.finish(closedPool());
     // Fail at once when no instance whose schema is known could ever run it.
     const known = this.#members.filter((m) => m.capabilities);
     if (
@@ -333,6 +337,7 @@ export class ComfyPool {
 
   /** Places waiting jobs, oldest first, on the least-loaded capable instance with a free slot. */
   #dispatch(): void {
+    if (this.#closed) return;
     const max = this.#options.maxJobsPerServer ?? 1;
     for (let i = 0; i < this.#waiting.length;) {
       const job = this.#waiting[i]!;
@@ -509,6 +514,15 @@ export class ComfyPool {
     );
     member.timer.unref();
   }
+}
+
+/** The end of a job that a closing pool never placed on an instance. */
+function closedPool(): ComfycError {
+  return new ComfycError(
+    "USAGE",
+    "The ComfyPool was closed before this job was placed on an instance; it never ran",
+    "Await job.result() before pool.close(), or submit the job again to a new pool.",
+  );
 }
 
 function asError(e: unknown): ComfycError {

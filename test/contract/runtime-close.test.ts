@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { ClientClosedError, ComfyClient } from "comfyc/runtime";
+import { ComfyPool } from "comfyc/scale";
 import { startTestServer, type TestServer } from "comfyc/testing";
 import { errorOf, started } from "../waits.js";
 
@@ -42,4 +43,27 @@ describe("client.close() with jobs in flight", () => {
       expect(job.status).toBe("failed");
     });
   }
+});
+
+describe("ComfyPool.close() with jobs in flight", () => {
+  test("a running job and one still waiting for a slot both end with a USAGE error instead of never settling", async () => {
+    const server = await startTestServer();
+    server.script.node("ImageInvert", { durationMs: 2000 });
+    const pool = new ComfyPool({ servers: [server.url], maxJobsPerServer: 1 });
+    try {
+      const running = pool.submit(slowPrompt(5));
+      const waiting = pool.submit(slowPrompt(6));
+      await new Promise((r) => running.on("started", r));
+      await pool.close();
+      const [first, second] = await Promise.all([
+        errorOf(running.result()),
+        errorOf(waiting.result()),
+      ]);
+      expect(first).toBeInstanceOf(ClientClosedError);
+      expect(second).toMatchObject({ code: "USAGE" });
+      expect((second as Error).message).toContain("never ran");
+    } finally {
+      await server.close();
+    }
+  });
 });
