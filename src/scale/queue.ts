@@ -166,6 +166,9 @@ export class ComfyQueue {
   readonly #connection: RedisConnection;
   readonly #owned: Redis[] = [];
   readonly #openEvents: QueueEvents[] = [];
+  #closed = false;
+  /** Ends each pending {@link waitFor} when the queue closes. */
+  readonly #waiters = new Set<() => void>();
   readonly #storage: Storage | undefined;
 
   constructor(options: ComfyQueueOptions) {
@@ -659,14 +662,22 @@ export class ComfyQueue {
    */
   async waitFor(id: string, options: { readonly timeoutMs?: number } = {}): Promise<JobRecord> {
     checkDurations(options, ["timeoutMs"]);
-    // The lane alone first (one round trip): the state is read once, after subscribing.
-    const lane = await this.redis.hget(this.#keys.index, id);
-    if (!lane) {
-      const tomb = await this.#tombstone(id);
-      if (!tomb) throw notFoundJob(id);
-      return tomb;
+    if (this.#closed) throw closedWait(id);
+    let lane: string | null;
+    let events: QueueEvents;
+    try {
+      // The lane alone first (one round trip): the state is read once, after subscribing.
+      lane = await this.redis.hget(this.#keys.index, id);
+      if (!lane) {
+        const tomb = await this.#tombstone(id);
+        if (!tomb) throw notFoundJob(id);
+        return tomb;
+      }
+      events = await this.#laneEvents(lane);
+    } catch (e) {
+      throw this.#closed ? closedWait(id) : e;
     }
-    const events = await this.#laneEvents(lane);
+    if (this.#closed) throw closedWait(id);
     return new Promise<JobRecord>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       let settled = false;
@@ -698,6 +709,10 @@ export class ComfyQueue {
       events.on("completed", onEvent);
       events.on("failed", onEvent);
       events.on("removed", onEvent);
+      // close() ends the wait with a typed error (the job itself goes on in Redis).
+      const onClose = () => finish(undefined, closedWait(id));
+      this.#waiters.add(onClose);
+      cleanup.push(() => this.#waiters.delete(onClose));
       // Events make this fast; a slow re-read keeps it right if the event stream was trimmed
       // or Redis restarted while waiting.
       const poll = setInterval(() => void check(), 5000);
@@ -754,6 +769,8 @@ export class ComfyQueue {
 
   /** Closes every connection this object opened. */
   async close(): Promise<void> {
+    this.#closed = true;
+    for (const end of [...this.#waiters]) end();
     await Promise.all(this.#openEvents.map((e) => e.close()));
     await Promise.all([...this.#queues.values()].map((q) => q.close()));
     for (const r of this.#owned) r.disconnect();
@@ -769,6 +786,15 @@ function settledState(job: BullJob<QueuedJobData, JobOutcome>, state: string): s
 
 function isFinal(r: JobRecord): boolean {
   return r.state === "succeeded" || r.state === "failed" || r.state === "cancelled";
+}
+
+/** How a {@link ComfyQueue.waitFor} ends when its queue is closed: the job goes on in Redis. */
+function closedWait(id: string): ComfycError {
+  return new ComfycError(
+    "USAGE",
+    `The ComfyQueue was closed while waiting for job ${id}; the job goes on`,
+    "Close the queue after waitFor() settles, or wait again with a new ComfyQueue.",
+  );
 }
 
 function notFoundJob(id: string): ComfycError {

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { Cluster, imageGraph } from "./cluster.js";
 import { parseJobData } from "../../src/scale/record.js";
+import { ComfyQueue } from "../../src/scale/queue.js";
 import { queueKeys } from "../../src/scale/redis.js";
 import { isComfycError } from "../../src/errors.js";
 
@@ -112,6 +113,33 @@ describe("enqueue checks what it will store", { timeout: 60_000 }, () => {
       expect(await c.queue.listJobs()).toEqual([]);
       await expect(c.queue.enqueue(imageGraph(8), { backoffMs: -1 })).rejects.toThrow(/backoffMs/);
       await expect(c.queue.waitFor("x", { timeoutMs: 1e12 })).rejects.toThrow(/timeoutMs/);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+describe("ComfyQueue.close()", { timeout: 60_000 }, () => {
+  test("a pending waitFor ends at once with a USAGE error saying the job goes on (it rejected after up to 5 s with ioredis's untyped 'Connection is closed.')", async () => {
+    const c = await Cluster.start();
+    try {
+      const server = await c.addServer();
+      const worker = await c.addWorker(server);
+      await c.queue.enqueue(imageGraph(8));
+      await worker.close({ graceMs: 0 });
+      // No worker now: the job stays queued.
+      const { id } = await c.queue.enqueue(imageGraph(9));
+      const other = new ComfyQueue({ redis: c.redis.url });
+      const waiting = other.waitFor(id).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      await other.getJob(id);
+      await other.close();
+      const error = await waiting;
+      expect(isComfycError(error, "USAGE")).toBe(true);
+      expect((error as Error).message).toContain(`waiting for job ${id}; the job goes on`);
+      expect((await c.queue.getJob(id))?.state).toBe("queued");
     } finally {
       await c.close();
     }
