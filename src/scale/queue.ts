@@ -658,7 +658,9 @@ export class ComfyQueue {
   /**
    * Waits until the job ends (succeeded, failed or cancelled) and returns its record. Event
    * driven (BullMQ's event stream), with the state read once after subscribing so an end that
-   * came first is not missed. Throws `NOT_FOUND`, or `TIMEOUT` after `timeoutMs`.
+   * came first is not missed. Throws `NOT_FOUND`, `TIMEOUT` after `timeoutMs` (0 to
+   * 2147483647 ms, else `USAGE`), or `USAGE` when this queue is closed meanwhile (the job goes
+   * on in Redis).
    */
   async waitFor(id: string, options: { readonly timeoutMs?: number } = {}): Promise<JobRecord> {
     checkDurations(options, ["timeoutMs"]);
