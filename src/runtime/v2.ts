@@ -375,7 +375,8 @@ export class V2Jobs {
       job.lastContact = Date.now();
       await this.#apply(job, v2);
     } catch (e) {
-      if (isComfycError(e, "NOT_FOUND")) this.#finish(job, "lost", new JobLostError(job.promptId, "v2"));
+      if (isComfycError(e, "NOT_FOUND"))
+        this.#finish(job, "lost", new JobLostError(job.promptId, "v2"));
     }
   }
 
