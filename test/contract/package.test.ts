@@ -77,6 +77,7 @@ describe("the built package", () => {
       [
         "CancelledError",
         "CancelUndeliveredError",
+        "ClientClosedError",
         "ComfyClient",
         "DEFAULT_CANCEL_TIMEOUT_MS",
         "DEFAULT_UNREACHABLE_TIMEOUT_MS",
