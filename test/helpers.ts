@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -48,6 +48,30 @@ export const BUNDLED_SCHEMA = join(ROOT, "data", "object_info.json");
 /** A fresh temporary directory. */
 export function tempDir(prefix = "comfyc-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** A throwaway self-signed certificate for 127.0.0.1 (PEM, valid one day), made by `openssl`. */
+export function selfSignedCert(): { key: Buffer; cert: Buffer } {
+  const dir = tempDir();
+  const [key, cert] = [join(dir, "key.pem"), join(dir, "cert.pem")];
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-days",
+      "1",
+      "-keyout",
+      key,
+      "-out",
+      cert,
+    ].concat(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]),
+    { stdio: "ignore" },
+  );
+  return { key: readFileSync(key), cert: readFileSync(cert) };
 }
 
 /**

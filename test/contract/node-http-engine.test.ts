@@ -1,7 +1,4 @@
-import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { createServer, type Server, type Socket } from "node:net";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -10,7 +7,7 @@ import { Http } from "../../src/runtime/http.js";
 import { NodeHttpEngine } from "../../src/runtime/node-http.js";
 import { objectInfoBytes } from "../../src/runtime/object-info.js";
 import { cli } from "../helpers-cli.js";
-import { tempDir } from "../helpers.js";
+import { selfSignedCert, tempDir } from "../helpers.js";
 import { freePort } from "../waits.js";
 
 // `comfyc codegen --url` reads /object_info through Node's own HTTP client (NodeHttpEngine)
@@ -363,31 +360,9 @@ describe("over https", () => {
   let secure: TestServer;
   let ca: Buffer;
   beforeAll(async () => {
-    // A throwaway self-signed certificate for 127.0.0.1.
-    const dir = tempDir();
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-keyout",
-        join(dir, "key.pem"),
-        "-out",
-        join(dir, "cert.pem"),
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-      ],
-      { stdio: "ignore" },
-    );
-    ca = readFileSync(join(dir, "cert.pem"));
-    secure = await startTestServer({ tls: { key: readFileSync(join(dir, "key.pem")), cert: ca } });
+    const cert = selfSignedCert();
+    ca = cert.cert;
+    secure = await startTestServer({ tls: cert });
   });
   afterAll(() => secure.close());
 

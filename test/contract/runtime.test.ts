@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
@@ -29,7 +28,7 @@ import {
   PreviewImage,
   SaveImage,
 } from "../../generated/core.js";
-import { tempDir } from "../helpers.js";
+import { selfSignedCert, tempDir } from "../helpers.js";
 import { errorOf, queued, until } from "../waits.js";
 
 /** Fast retries and polls so fault tests take milliseconds, not seconds. */
@@ -941,31 +940,9 @@ describe("TLS", () => {
   let secure: TestServer;
   let ca: Buffer;
   beforeAll(async () => {
-    // A throwaway self-signed certificate for 127.0.0.1.
-    const dir = tempDir();
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-keyout",
-        join(dir, "key.pem"),
-        "-out",
-        join(dir, "cert.pem"),
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-      ],
-      { stdio: "ignore" },
-    );
-    ca = readFileSync(join(dir, "cert.pem"));
-    secure = await startTestServer({ tls: { key: readFileSync(join(dir, "key.pem")), cert: ca } });
+    const cert = selfSignedCert();
+    ca = cert.cert;
+    secure = await startTestServer({ tls: cert });
   });
   afterAll(async () => {
     await secure.close();
