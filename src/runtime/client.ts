@@ -168,7 +168,9 @@ export class ComfyClient extends Routes {
   /**
    * Submits a compiled prompt (an API-format prompt, or the builder's compile report with its
    * node titles, source lines and output nodes) and returns its job at once. Upload, HTTP and
-   * server errors surface through `job.result()` and the job's `error` event.
+   * server errors surface through `job.result()` and the job's `error` event. Each job is its own
+   * `POST /prompt`: jobs submitted at once reach the server's queue in no set order (await a
+   * job's `queued` event before submitting the next to order them).
    *
    * @example
    * const job = client.submit(wf.compileWithReport(), { timeouts: { runMs: 120_000 } });

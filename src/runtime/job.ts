@@ -112,7 +112,8 @@ export interface JobLogLine {
  * - `interrupted`: the server accepted the interrupt while it ran (`POST /interrupt` by prompt
  *   id; from ComfyUI 0.26.0 the atomic `POST /api/jobs/{id}/cancel`);
  * - `not-submitted`: it never reached the server (withdrawn before `POST /prompt`);
- * - `finished`: it had already ended, nothing to stop;
+ * - `finished`: it had already ended, or the server no longer had it (a restart forgot it):
+ *   nothing to stop;
  * - `undelivered`: the server did not take the cancel within the cancel budget
  *   (`cancelTimeoutMs`): `error` is `TIMEOUT` when it did not answer in time, else the request's
  *   own error. The prompt may still be queued or running there; a job cancelled by
@@ -183,7 +184,10 @@ export interface Job {
    * (ms, default 5000), whatever the server does; never rejects. The job then ends `cancelled`
    * (or `succeeded`, if it finished before the interrupt took effect); when the cancel was not
    * delivered, `failed` with `CancelUndeliveredError` (code `CANCEL_UNDELIVERED`), never
-   * `cancelled`: the prompt may still run on the server.
+   * `cancelled`: the prompt may still run on the server. A job the server lost (it restarted)
+   * ends `cancelled` and is never submitted again under `resubmitOnLoss`; one being submitted
+   * again is stopped once the server answers that `POST /prompt`. Only this job's prompt id is
+   * ever dequeued or interrupted, never whatever else runs.
    */
   cancel(): Promise<CancelOutcome>;
 }

@@ -56,7 +56,12 @@ export interface SubmitOptions {
   readonly timeouts?: JobTimeouts;
   /** Accept a 200 whose `node_errors` is non-empty (some outputs dropped) instead of failing. */
   readonly allowPartial?: boolean;
-  /** When the server loses the job (restart), submit it again instead of failing. */
+  /**
+   * When the server loses the job (restart), submit it again (once) instead of failing. A cancel
+   * of a lost job ends it `cancelled` and it is not submitted again; a cancel that comes while
+   * it is being submitted again waits for that `POST /prompt`'s reply (within the cancel budget)
+   * and then stops the new copy by its prompt id.
+   */
   readonly resubmitOnLoss?: boolean;
   /** Aborting cancels the job (as `job.cancel()`). */
   readonly signal?: AbortSignal;
@@ -165,7 +170,8 @@ type Input =
   | { readonly type: "frame"; readonly event: Extract<JobEvent, { type: "preview" | "text" }> }
   | { readonly type: "history"; readonly entry: HistoryEntry }
   | { readonly type: "seen" }
-  | { readonly type: "absent" }
+  /** `reposts`: the job's {@link JobState.reposts} when the read that found it absent began. */
+  | { readonly type: "absent"; readonly reposts: number }
   | { readonly type: "timeout"; readonly phase: "queue" | "run" | "stall"; readonly ms: number }
   | { readonly type: "dequeued" }
   | { readonly type: "cancel-undelivered"; readonly error: ComfycError }
@@ -206,6 +212,17 @@ interface JobState {
   socketEpoch: number | undefined;
   /** The request body, kept for `resubmitOnLoss` until the job ends. */
   resubmitBody: string | undefined;
+  /**
+   * How often the prompt was posted again (`resubmitOnLoss`). Once it was, `status` says what
+   * the server did with the first copy: the new one may wait in the queue while it reads
+   * `running`.
+   */
+  reposts: number;
+  /**
+   * The `POST /prompt` of a repost, while in flight: resolves `false` when the server rejected
+   * it (nothing queued), else `true` (queued, or unknown after a transport error).
+   */
+  reposting: Promise<boolean> | undefined;
   timers: { queue?: NodeJS.Timeout; run?: NodeJS.Timeout; stall?: NodeJS.Timeout };
 }
 
@@ -234,8 +251,12 @@ interface JobState {
  *             execution_error                 failed (ExecutionBlocked is only an event)
  *             execution_interrupted           interrupted (cancelled, when we asked)
  *             seen (in /queue)                unchanged (it is alive)
- *             absent (neither queued, running queued again with resubmitOnLoss, else lost
- *               nor in history)
+ *             absent (neither queued, running unchanged while a repost is in flight, or when
+ *               nor in history)               the read began before one; else cancelled when a
+ *                                             cancel was asked (nothing runs, it is never posted
+ *                                             again); else posted again with resubmitOnLoss (a
+ *                                             cancel asked meanwhile waits for that POST's reply,
+ *                                             then stops the new copy); else lost
  *             dequeued (our delete worked)    cancelled
  *             cancel-undelivered              failed (CANCEL_UNDELIVERED: the prompt may still
  *                                             run; we stop following it)
@@ -427,10 +448,18 @@ export class Tracker {
         job.lastEventAt = Date.now();
         return;
       case "absent":
+        // Posted again and not yet answered, or read before the repost landed: not news.
+        if (job.reposting || input.reposts !== job.reposts) {
+          job.lastEventAt = Date.now();
+          return;
+        }
+        // Asked to stop: the server does not have it, so nothing runs; never post it again.
+        if (job.cancelRequested && job.status !== "submitting")
+          return this.#finish(job, "cancelled", new CancelledError(job.promptId));
         if (job.resubmitBody !== undefined && job.status !== "submitting") {
           // Posted again by #repost; the job stays where it was until the server has it.
           job.lastEventAt = Date.now();
-          void this.#repost(job, job.resubmitBody);
+          this.#repost(job, job.resubmitBody);
           job.resubmitBody = undefined;
           return;
         }
@@ -703,6 +732,8 @@ export class Tracker {
       lastEventAt: now,
       socketEpoch: undefined,
       resubmitBody: undefined,
+      reposts: 0,
+      reposting: undefined,
       timers: {},
     };
     this.#jobs.set(promptId, job);
@@ -824,25 +855,43 @@ export class Tracker {
     }
   }
 
-  /** Posts a lost job again (`resubmitOnLoss`). */
-  async #repost(job: JobState, body: string): Promise<void> {
-    try {
-      const reply = await this.#postPrompt(job, body);
-      if (reply.status === "rejected")
+  /**
+   * Posts a lost job again (`resubmitOnLoss`). Until the server answers, `job.reposting` is set:
+   * a cancel (or a timeout's cancel) waits for the answer, since before it the server has
+   * nothing to stop and after it the new copy would run unseen.
+   */
+  #repost(job: JobState, body: string): void {
+    job.reposts++;
+    const posted = this.#postPrompt(job, body);
+    job.reposting = posted.then(
+      (reply) => reply.status !== "rejected",
+      // The POST may still have queued it: a cancel must try.
+      () => true,
+    );
+    posted.then(
+      (reply) => {
+        job.reposting = undefined;
+        if (reply.status === "rejected")
+          this.#apply(job, {
+            type: "submit-failed",
+            error: new PromptRejectedError(
+              reply.error,
+              reply.nodeErrors,
+              false,
+              job.context,
+              this.#server,
+            ),
+          });
+        else this.#apply(job, { type: "seen" });
+      },
+      (e: unknown) => {
+        job.reposting = undefined;
         this.#apply(job, {
           type: "submit-failed",
-          error: new PromptRejectedError(
-            reply.error,
-            reply.nodeErrors,
-            false,
-            job.context,
-            this.#server,
-          ),
+          error: internalError(e, "resubmitting a prompt"),
         });
-      else this.#apply(job, { type: "seen" });
-    } catch (e) {
-      this.#apply(job, { type: "submit-failed", error: internalError(e, "resubmitting a prompt") });
-    }
+      },
+    );
   }
 
   /**
@@ -858,9 +907,13 @@ export class Tracker {
     const routes = this.#options.routes;
     const { signal } = deadline;
     try {
+      // Posted again and not answered yet: the server has nothing to stop until it answers.
+      if (job.reposting && !(await settledWithin(job.reposting, signal)))
+        return { state: "not-submitted" };
       if ((await this.#serverRoutes(deadline)).cancel)
         return await this.#cancelAtomically(job, endJob, signal);
-      if (job.status !== "running") {
+      // A reposted job's status is the first copy's: the new one may be pending.
+      if (job.status !== "running" || job.reposts > 0) {
         const q = await routes.queue({ signal });
         if (q.queue_pending.some((item) => item[1] === job.promptId)) {
           await routes.deleteQueued([job.promptId], { signal });
@@ -905,7 +958,7 @@ export class Tracker {
       void this.#check(job, true);
       return { state: "finished" };
     }
-    if (job.status === "running") return { state: "interrupted" };
+    if (job.status === "running" && job.reposts === 0) return { state: "interrupted" };
     if ((await routes.serverJob(job.promptId, { signal })) !== undefined)
       return { state: "interrupted" };
     if (endJob) this.#apply(job, { type: "dequeued" });
@@ -1086,13 +1139,15 @@ export class Tracker {
   async #checkOnce(job: JobState, retry: boolean): Promise<void> {
     if (FINAL.has(job.status) || job.status === "submitting") return;
     const routes = this.#options.routes;
+    // A repost that lands while we read makes "absent" stale.
+    const absent = { type: "absent", reposts: job.reposts } as const;
     const options = retry ? {} : { retry: false, timeoutMs: POLL_TIMEOUT_MS };
     try {
       if ((await this.#serverRoutes()).jobs) {
         // One request, and no gap: `get_job` reads the queue, then history, so a prompt that
         // finishes in between is still found in one of them.
         const found = await routes.serverJob(job.promptId, options);
-        if (!found) return this.#apply(job, { type: "absent" });
+        if (!found) return this.#apply(job, absent);
         const entry = finishedEntry(found);
         return this.#apply(job, entry ? { type: "history", entry } : { type: "seen" });
       }
@@ -1103,7 +1158,7 @@ export class Tracker {
         return this.#apply(job, { type: "seen" });
       // It may have finished between the two reads.
       const again = await routes.history(job.promptId, options);
-      this.#apply(job, again ? { type: "history", entry: again } : { type: "absent" });
+      this.#apply(job, again ? { type: "history", entry: again } : absent);
     } catch {
       // Unreachable right now (restarting?): the next poll tries again.
     }
@@ -1217,6 +1272,28 @@ function finishedEntry(job: ServerJobDetail): HistoryEntry | undefined {
       messages: [],
     },
     meta: {},
+  });
+}
+
+/**
+ * Whether `promise` settled before `signal` aborted: its value when it did, else a rejection with
+ * the signal's reason (the cancel's deadline, which `cancelFailure` reports as `TIMEOUT`).
+ */
+function settledWithin<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
   });
 }
 

@@ -29,7 +29,7 @@ import {
   SaveImage,
 } from "../../generated/core.js";
 import { selfSignedCert, tempDir } from "../helpers.js";
-import { errorOf, queued, until } from "../waits.js";
+import { errorOf, queued, started, until } from "../waits.js";
 
 /** Fast retries and polls so fault tests take milliseconds, not seconds. */
 const FAST = {
@@ -61,6 +61,63 @@ async function settled(server: TestServer, c: ComfyClient, ...promptIds: string[
 }
 
 let retryCase = 0;
+
+/**
+ * The client's reads of a job: the poll's list and one job's status, by the jobs API or by
+ * `/queue` and `/history/{id}` (a cancel's `POST /api/jobs/{id}/cancel` is not one of them).
+ */
+const JOB_READS = /^\/api\/(jobs(\/[^/]+)?|queue|history\/[^/]+)$/;
+
+const postsOf = (server: TestServer) =>
+  server.requests.filter((r) => r === "POST /api/prompt").length;
+
+/**
+ * A job with `resubmitOnLoss` runs on `srv`; the server restarts; another client's blocker
+ * starts there; the client learns of the loss and posts the prompt again, and the cancel comes
+ * while that POST waits for its reply. The new copy is pending behind the blocker when the
+ * server takes it: the cancel must take it off the queue and leave the blocker alone.
+ */
+async function cancelWhileReposted(srv: TestServer, c: ComfyClient, w: number) {
+  srv.script.node("ImageInvert", { durationMs: 300 });
+  // Long enough to be running still when the held repost is let through.
+  srv.script.node("ImageFlip", { durationMs: 1500 });
+  const other = new ComfyClient({ url: srv.url, ...FAST });
+  try {
+    const job = c.submit(saveGraph(w, 9, "rt/repost-cancel").report, { resubmitOnLoss: true });
+    await started(job);
+    srv.script.hang(JOB_READS);
+    await srv.script.restart();
+    const blockerGraph = workflow();
+    blockerGraph.add(SaveImage, {
+      images: blockerGraph.add(ImageFlip, {
+        image: blockerGraph.add(EmptyImage, { width: w, height: 10 }),
+        flip_method: "x-axis: vertically",
+      }),
+      filename_prefix: "rt/repost-blocker",
+    });
+    const blocker = other.submit(blockerGraph.compileWithReport());
+    await started(blocker);
+    const posts = postsOf(srv);
+    const requests = srv.requests.length;
+    // Lets the reads through (the client finds the job gone and posts it again); holds that POST.
+    srv.script.hang(/^\/api\/prompt$/);
+    await until(() => postsOf(srv) > posts);
+    const outcome = job.cancel();
+    srv.script.thaw();
+    expect(await outcome).toEqual({ state: "dequeued" });
+    expect(await errorOf(job.result())).toBeInstanceOf(CancelledError);
+    expect(job.status).toBe("cancelled");
+    expect((await blocker.result()).files).toHaveLength(1);
+    await settled(srv, c, blocker.promptId);
+    expect(runsOf(srv, job.promptId)).toBe(0);
+    // No interrupt at all: the new copy was pending, and a cancel never stops another job.
+    expect(srv.requests.slice(requests)).not.toContain("POST /api/interrupt");
+  } finally {
+    srv.script.thaw();
+    srv.script.clearNodes();
+    await other.close();
+  }
+}
 
 const runsOf = (server: TestServer, promptId: string) =>
   server.executed.filter((id) => id === promptId).length;
@@ -494,6 +551,57 @@ describe("faults", () => {
       expect(runsOf(server, job.promptId)).toBe(1);
     } finally {
       server.script.clearNodes();
+    }
+  });
+
+  test("restart with resubmitOnLoss, then a cancel before the client saw the loss: cancelled, never posted again", async () => {
+    server.script.node("ImageInvert", { durationMs: 300 });
+    try {
+      const job = client.submit(saveGraph(94, 9, "rt/resubmit-cancel").report, {
+        resubmitOnLoss: true,
+      });
+      await started(job);
+      // The client's reads of the job wait, so the cancel comes before it learns of the loss.
+      server.script.hang(JOB_READS);
+      await server.script.restart();
+      const posts = postsOf(server);
+      const requests = server.requests.length;
+      const outcome = job.cancel();
+      // The cancel has reached the restarted server, which does not know the prompt.
+      await until(() => server.requests.length > requests);
+      server.script.thaw();
+      // Whichever route the cancel took (the client may not have learnt the server's release
+      // before the restart): the atomic cancel found nothing, the classic interrupt by id did
+      // nothing.
+      expect(["finished", "interrupted"]).toContain((await outcome).state);
+      expect(await errorOf(job.result())).toBeInstanceOf(CancelledError);
+      expect(job.status).toBe("cancelled");
+      // A later job runs to its end: a copy posted after the cancel would have been queued first.
+      await client.run(saveGraph(95, 9, "rt/resubmit-cancel").wf);
+      expect(postsOf(server)).toBe(posts + 1);
+      expect(runsOf(server, job.promptId)).toBe(0);
+    } finally {
+      server.script.thaw();
+      server.script.clearNodes();
+    }
+  });
+
+  test("restart with resubmitOnLoss, a cancel while the prompt is posted again: dequeued once the server has it, another client's job untouched", async () => {
+    // The newest ComfyUI: the cancel is POST /api/jobs/{id}/cancel once the client has read the
+    // server's release (the classic routes before that).
+    await cancelWhileReposted(server, client, 96);
+  });
+
+  test("the same on ComfyUI 0.3.64 (classic cancel: GET /queue, POST /queue {delete})", async () => {
+    const classic = await startTestServer({ comfyuiVersion: "0.3.64" });
+    const c = new ComfyClient({ url: classic.url, ...FAST });
+    try {
+      await cancelWhileReposted(classic, c, 97);
+      // Taken off the queue by its id (the classic cancel reads the queue after a repost).
+      expect(classic.requests.filter((r) => r === "POST /api/queue")).toHaveLength(1);
+    } finally {
+      await c.close();
+      await classic.close();
     }
   });
 
