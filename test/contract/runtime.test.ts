@@ -627,6 +627,9 @@ describe("timeouts and cancel", () => {
     server.script.node("ImageInvert", { durationMs: 600 });
     try {
       const blocker = client.submit(saveGraph(101, 1, "rt/t").report);
+      // Two jobs submitted at once reach the queue in no set order (two POSTs on two
+      // connections: after a restart, when no kept-alive one is left, either may arrive first).
+      await queued(blocker);
       const waiting = client.submit(saveGraph(102, 1, "rt/t").report, {
         timeouts: { queueMs: 150 },
       });
