@@ -198,6 +198,7 @@ export function registerEnqueue(program: Command, io: CliIo): void {
       const queue = new ComfyQueue({
         redis: flags.redis,
         name: flags.queue,
+        connect: ONE_SHOT_REDIS,
         ...(storage ? { storage } : {}),
       });
       try {
@@ -283,7 +284,11 @@ export function registerJobs(program: Command, io: CliIo): void {
             `Unknown state ${JSON.stringify(s)}`,
             `Use one of: ${QUEUE_JOB_STATES.join(", ")}.`,
           );
-      const queue = new ComfyQueue({ redis: flags.redis, name: flags.queue });
+      const queue = new ComfyQueue({
+        redis: flags.redis,
+        name: flags.queue,
+        connect: ONE_SHOT_REDIS,
+      });
       try {
         if (id) {
           const record = await queue.getJob(id);
@@ -326,7 +331,11 @@ export function registerJobs(program: Command, io: CliIo): void {
       // wherever they stand, so `jobs cancel <id> --redis <url>` reads them from there.
       const flags = jobs.opts<{ redis: string; queue: string; json?: boolean }>();
       const { ComfyQueue } = await import("../scale/queue.js");
-      const queue = new ComfyQueue({ redis: flags.redis, name: flags.queue });
+      const queue = new ComfyQueue({
+        redis: flags.redis,
+        name: flags.queue,
+        connect: ONE_SHOT_REDIS,
+      });
       try {
         const record = await queue.cancel(id);
         io.out(
@@ -363,7 +372,11 @@ export function registerJobsClean(jobs: Command, io: CliIo): void {
         import("../scale/storage.js"),
       ]);
       const storage = await openStorage(flags.storage);
-      const queue = new ComfyQueue({ redis: parent.redis, name: parent.queue });
+      const queue = new ComfyQueue({
+        redis: parent.redis,
+        name: parent.queue,
+        connect: ONE_SHOT_REDIS,
+      });
       try {
         const report = await queue.cleanInputs({ storage, unknownGraceMs: grace * 60_000 });
         io.out(
@@ -381,20 +394,48 @@ export function registerJobsClean(jobs: Command, io: CliIo): void {
 }
 
 /**
- * ioredis gives up on a command after its retries with `MaxRetriesPerRequestError` (Redis down
- * or the URL wrong): a typed error naming the URL, not an internal one.
+ * How one-shot commands (`enqueue`, `jobs`) reach Redis: two quick reconnects (about 0.6 s) and
+ * 3 s per connection attempt before the first connection, then ioredis's usual reconnects (an
+ * `enqueue --wait` rides out a Redis restart). `comfyc worker` and `comfyc gateway` keep
+ * ioredis's default: they wait for a Redis that starts after them.
+ */
+const ONE_SHOT_REDIS = { startRetries: 2, startConnectTimeoutMs: 3000 } as const;
+
+/**
+ * A Redis that cannot be reached, as a typed error naming the URL (its password left out):
+ * ioredis gives up on a command after its retries with `MaxRetriesPerRequestError`, and on a
+ * connection that never came up (`startRetries`) with "Connection is closed.".
  */
 function redisError(e: unknown, url: string): unknown {
   const name = (e as Error | undefined)?.name;
   const code = (e as { code?: string } | undefined)?.code;
-  if (name === "MaxRetriesPerRequestError" || code === "ECONNREFUSED" || code === "ENOTFOUND")
+  const message = (e as Error | undefined)?.message;
+  if (
+    name === "MaxRetriesPerRequestError" ||
+    code === "ECONNREFUSED" ||
+    code === "ENOTFOUND" ||
+    message === "Connection is closed."
+  )
     return new ComfycError(
       "SERVER_UNREACHABLE",
-      `Redis at ${url} is not answering`,
+      `Redis at ${redactRedisUrl(url)} is not answering`,
       "Start Redis (redis-server) or pass the right --redis URL ($COMFYC_REDIS_URL).",
       { cause: e },
     );
   return e;
+}
+
+/** `url` with its password (and user name) left out, for messages. */
+export function redactRedisUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.password && !u.username) return url;
+    u.username = "";
+    u.password = "";
+    return u.toString();
+  } catch {
+    return url;
+  }
 }
 
 function formatRow(r: JobRecord): string {

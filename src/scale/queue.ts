@@ -35,6 +35,7 @@ import {
   connectRedis,
   laneQueueName,
   queueKeys,
+  type ConnectRedisOptions,
   type RedisConnection,
 } from "./redis.js";
 import type { Storage } from "./storage.js";
@@ -51,6 +52,14 @@ export interface ComfyQueueOptions {
    * (`comfyc worker --storage`). Without it, enqueueing a prompt with such a file is `USAGE`.
    */
   readonly storage?: Storage;
+  /**
+   * How hard to try reaching Redis at start (ioredis options, see `ConnectRedisOptions`): with
+   * `{ startRetries: 2 }` a Redis that is not there fails the first commands after about 0.6 s
+   * ("Connection is closed.") instead of ioredis's 20 retries per command (14–17 s), which is
+   * what one-shot commands (`comfyc enqueue`, `comfyc jobs`) want. Once connected, the
+   * connection reconnects through a Redis restart either way. Default: ioredis's (no limit).
+   */
+  readonly connect?: Pick<ConnectRedisOptions, "startRetries" | "startConnectTimeoutMs">;
 }
 
 /** Settings of one {@link ComfyQueue.enqueue}. */
@@ -174,7 +183,7 @@ export class ComfyQueue {
   constructor(options: ComfyQueueOptions) {
     this.name = checkQueueName(options.name ?? "comfyc");
     this.#connection = options.redis;
-    this.redis = connectRedis(options.redis);
+    this.redis = connectRedis(options.redis, { ...options.connect });
     // Errors surface on the commands that fail; an idle connection's errors are not fatal.
     this.redis.on("error", () => undefined);
     this.#keys = queueKeys(this.name);
@@ -775,8 +784,10 @@ export class ComfyQueue {
     for (const end of [...this.#waiters]) end();
     await Promise.all(this.#openEvents.map((e) => e.close()));
     await Promise.all([...this.#queues.values()].map((q) => q.close()));
-    for (const r of this.#owned) r.disconnect();
-    this.redis.disconnect();
+    for (const r of [...this.#owned, this.redis])
+      // A connection ioredis gave up on ("end") has no socket left to close: ioredis 5 would
+      // still arm its 2 s `disconnectTimeout` for the dead one, holding a CLI that failed fast.
+      if (r.status !== "end") r.disconnect();
   }
 }
 

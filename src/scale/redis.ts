@@ -5,23 +5,75 @@ import { ComfycError } from "../errors.js";
 export type RedisConnection = string | RedisOptions;
 
 /**
- * An ioredis connection. `blocking: true` sets `maxRetriesPerRequest: null`, which BullMQ
- * requires for workers (their commands wait through a Redis restart instead of failing).
+ * ioredis's own reconnect delay (`RedisOptions.retryStrategy`'s default in ioredis 5): 50 ms
+ * more per attempt, at most 2 s, for ever.
  */
-export function connectRedis(redis: RedisConnection, blocking = false): Redis {
-  const extra: RedisOptions = blocking ? { maxRetriesPerRequest: null } : {};
-  if (typeof redis !== "string") return new Redis({ ...redis, ...extra });
-  let url: URL;
-  try {
-    url = new URL(redis);
-  } catch (cause) {
-    throw new ComfycError("USAGE", `Not a Redis URL: ${JSON.stringify(redis)}`, REDIS_HINT, {
-      cause,
-    });
+const IOREDIS_RETRY_DELAY = (times: number): number => Math.min(times * 50, 2000);
+
+/** How a connection reaches Redis at start (see {@link connectRedis}). */
+export interface ConnectRedisOptions {
+  /**
+   * `maxRetriesPerRequest: null`, which BullMQ requires for workers (their commands wait through
+   * a Redis restart instead of failing). Default false.
+   */
+  readonly blocking?: boolean;
+  /**
+   * Reconnects tried before the FIRST connection succeeds (ioredis's `retryStrategy`, 200 ms
+   * more per attempt); after that many failures ioredis stops and every pending command fails
+   * with "Connection is closed." (what a CLI command reports at once as `SERVER_UNREACHABLE`).
+   * Once connected, the connection reconnects as ioredis always does (its own strategy, or the
+   * one given), so a Redis restart later is ridden out. Default: no limit at start either.
+   */
+  readonly startRetries?: number;
+  /**
+   * ms one connection attempt may take until the first succeeds (ioredis `connectTimeout`,
+   * restored to the given one or ioredis's 10 s once connected): a host that drops packets fails
+   * as fast as a closed port.
+   */
+  readonly startConnectTimeoutMs?: number;
+}
+
+/**
+ * An ioredis connection (see {@link ConnectRedisOptions}; `true` is `{ blocking: true }`).
+ * A URL that is not `redis://` or `rediss://` is `USAGE`.
+ */
+export function connectRedis(
+  redis: RedisConnection,
+  options: boolean | ConnectRedisOptions = false,
+): Redis {
+  const o: ConnectRedisOptions = typeof options === "boolean" ? { blocking: options } : options;
+  const extra: RedisOptions = o.blocking ? { maxRetriesPerRequest: null } : {};
+  if (typeof redis === "string") {
+    let url: URL;
+    try {
+      url = new URL(redis);
+    } catch (cause) {
+      throw new ComfycError("USAGE", `Not a Redis URL: ${JSON.stringify(redis)}`, REDIS_HINT, {
+        cause,
+      });
+    }
+    if (url.protocol !== "redis:" && url.protocol !== "rediss:")
+      throw new ComfycError("USAGE", `Not a Redis URL: ${JSON.stringify(redis)}`, REDIS_HINT);
   }
-  if (url.protocol !== "redis:" && url.protocol !== "rediss:")
-    throw new ComfycError("USAGE", `Not a Redis URL: ${JSON.stringify(redis)}`, REDIS_HINT);
-  return new Redis(redis, extra);
+  const start = o.startRetries;
+  let ready = false;
+  if (start !== undefined) {
+    const later = (typeof redis !== "string" && redis.retryStrategy) || IOREDIS_RETRY_DELAY;
+    extra.retryStrategy = (times) =>
+      ready ? later(times) : times > start ? null : Math.min(times * 200, 1000);
+    if (o.startConnectTimeoutMs !== undefined) extra.connectTimeout = o.startConnectTimeoutMs;
+  }
+  const client =
+    typeof redis === "string" ? new Redis(redis, extra) : new Redis({ ...redis, ...extra });
+  if (start !== undefined)
+    client.once("ready", () => {
+      ready = true;
+      // Reconnects after a drop take as long as ioredis lets them (10 s unless given).
+      if (o.startConnectTimeoutMs !== undefined)
+        client.options.connectTimeout =
+          (typeof redis !== "string" && redis.connectTimeout) || 10_000;
+    });
+  return client;
 }
 
 const REDIS_HINT = "Use redis://host:6379 (or rediss:// for TLS), e.g. redis://127.0.0.1:6379/0.";
