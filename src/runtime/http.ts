@@ -1,10 +1,11 @@
 import pRetry, { AbortError } from "p-retry";
 import type { Socket } from "node:net";
+import { pipeline, Transform, type Readable } from "node:stream";
 import type { buildConnector as UndiciConnector, Dispatcher, FormData } from "undici";
 import type { z } from "zod";
 import { ComfycError, type ErrorCode } from "../errors.js";
 import { parseJsonLossless, type ParseJsonOptions } from "../protocol/json.js";
-import type { HttpEngine } from "./node-http.js";
+import { declaredTooLarge, replyTooLarge, type HttpEngine } from "./node-http.js";
 import { undici } from "./undici-parts.js";
 
 /** Credentials sent on every HTTP request and on the WebSocket upgrade. */
@@ -31,6 +32,43 @@ export interface RetryOptions {
   readonly maxDelayMs?: number;
 }
 
+/**
+ * The most a server may send, in bytes (everything from a server is untrusted: a broken or
+ * hostile one can answer without end). A reply that declares more (`Content-Length`) is refused
+ * before its body is read; one that sends more is cut off as soon as it passes the limit, its
+ * connection closed: never buffered whole first. Either is a {@link ReplyTooLargeError}
+ * (`BAD_SERVER_REPLY`, CLI exit 8) naming the request, the limit and the option raising it.
+ */
+export interface ReplyLimits {
+  /**
+   * A reply read whole: JSON (`/object_info`, `/history`, `/queue`, `/api/jobs`, Comfy API v2
+   * jobs), text, or an error page. Default 256 MiB ({@link DEFAULT_REPLY_LIMITS}): a real
+   * `/object_info` with many custom nodes is 2–20 MB, a long `/history` tens of MB.
+   */
+  readonly replyBytes?: number;
+  /**
+   * One file downloaded (`GET /view`, a Comfy API v2 output's content): `client.stream()` and
+   * `client.save()` stream it to the caller or the disk, `client.read()` holds it in memory.
+   * Default 4 GiB, Node 20's largest Buffer: video outputs of a few GB pass.
+   */
+  readonly fileBytes?: number;
+  /**
+   * One WebSocket message (undici's `maxPayloadSize`: the connection is closed with 1009 and
+   * reopened) or one Comfy API v2 SSE event with its field lines (eventsource-parser's
+   * `maxBufferSize`, in characters, which is bytes for the ASCII JSON events; the stream is
+   * dropped and the job followed by polling). Default 64 MiB: a preview image is a few MB.
+   * Not applied to a WebSocket over a `dispatcher` of your own (set its `webSocket` option).
+   */
+  readonly messageBytes?: number;
+}
+
+/** The limits a client applies when none are given (bytes). */
+export const DEFAULT_REPLY_LIMITS: Readonly<Required<ReplyLimits>> = {
+  replyBytes: 256 * 1024 * 1024,
+  fileBytes: 4 * 1024 * 1024 * 1024,
+  messageBytes: 64 * 1024 * 1024,
+};
+
 /** How to reach a server. */
 export interface HttpOptions {
   /** The server's base URL, such as `http://127.0.0.1:8188`. */
@@ -49,6 +87,8 @@ export interface HttpOptions {
   readonly timeoutMs?: number;
   /** Use this undici dispatcher instead of creating a pool. */
   readonly dispatcher?: Dispatcher;
+  /** Size limits on what the server sends, in bytes (defaults: {@link DEFAULT_REPLY_LIMITS}). */
+  readonly limits?: ReplyLimits;
 }
 
 /** One HTTP request to the server. */
@@ -75,6 +115,13 @@ export interface HttpRequest {
    * within the same budget. Default false: ComfyUI itself never answers 429.
    */
   readonly honourRetryAfter?: boolean;
+  /**
+   * Which of the client's {@link ReplyLimits} bounds this reply's body (default `replyBytes`);
+   * `"none"` for a stream bounded otherwise (an SSE stream, by event).
+   */
+  readonly limit?: keyof ReplyLimits | "none";
+  /** A tighter bound in bytes than that limit, for this request only. */
+  readonly maxBytes?: number;
 }
 
 /** The longest `Retry-After` the transport waits for, in ms; a longer one fails at once. */
@@ -177,6 +224,49 @@ export class ServerStatusError extends HttpError {
 }
 
 /**
+ * A reply larger than the client accepts (`BAD_SERVER_REPLY`, CLI exit 8): it declared more
+ * (`Content-Length`, `declaredBytes`) or sent more than `limitBytes`, and was cut off there,
+ * its connection closed. `option` names the client option that raises the limit
+ * (`limits.replyBytes`, …). Never retried: the same server would send the same again.
+ */
+export class ReplyTooLargeError extends HttpError {
+  constructor(
+    method: string,
+    url: string,
+    readonly limitBytes: number,
+    readonly option: string,
+    readonly declaredBytes?: number,
+    status?: number,
+  ) {
+    super(
+      "BAD_SERVER_REPLY",
+      method,
+      url,
+      1,
+      status,
+      declaredBytes !== undefined
+        ? `declared a body of ${declaredBytes} bytes (Content-Length), more than the limit of ${formatBytes(limitBytes)}; not read`
+        : `sent more than the limit of ${formatBytes(limitBytes)}; stopped reading and closed the connection`,
+      `A broken or hostile server, or a reply really that big: raise the client option ${option} (bytes).`,
+    );
+  }
+}
+
+/** `268435456` as `256 MiB (268435456 bytes)`. */
+function formatBytes(n: number): string {
+  for (const [unit, size] of [
+    ["GiB", 1024 ** 3],
+    ["MiB", 1024 ** 2],
+    ["KiB", 1024],
+  ] as const)
+    if (n >= size && n % size === 0) return `${n / size} ${unit} (${n} bytes)`;
+  return `${n} bytes`;
+}
+
+/** undici's error for a reply past `maxResponseSize`, which both engines report alike. */
+export const TOO_LARGE_CODE = "UND_ERR_RES_EXCEEDED_MAX_SIZE";
+
+/**
  * The transport: HTTP to one ComfyUI server with auth headers, TLS, per-attempt timeouts and
  * typed errors. It is the only layer that retries: one budget per request
  * ({@link RetryOptions}), and the error after the last attempt names the request and the
@@ -191,6 +281,7 @@ export class Http {
   readonly #headers: Record<string, string>;
   readonly #retry: Required<RetryOptions>;
   readonly #timeout: number;
+  readonly #limits: Readonly<Required<ReplyLimits>>;
   /** Every connection of our own pool still open, the WebSocket's upgraded one included. */
   readonly #sockets = new Set<Socket>();
   /**
@@ -214,6 +305,19 @@ export class Http {
     this.#headers = { ...options.headers, ...authHeaders(options.auth) };
     this.#retry = { retries: 4, minDelayMs: 100, maxDelayMs: 2000, ...options.retry };
     this.#timeout = options.timeoutMs ?? 60_000;
+    this.#limits = { ...DEFAULT_REPLY_LIMITS, ...options.limits };
+    for (const [name, value] of Object.entries(this.#limits))
+      if (!(Number.isSafeInteger(value) && value > 0))
+        throw new ComfycError(
+          "USAGE",
+          `limits.${name} must be a whole number of bytes above 0, not ${String(value)}`,
+          `Leave it out for the default (${DEFAULT_REPLY_LIMITS[name as keyof ReplyLimits]} bytes).`,
+        );
+  }
+
+  /** The size limits in force (bytes). */
+  get limits(): Readonly<Required<ReplyLimits>> {
+    return this.#limits;
   }
 
   /**
@@ -224,6 +328,7 @@ export class Http {
     return (this.#dispatcher ??= new (undici().Agent)({
       connections: 16,
       connect: this.#connector(this.#tls),
+      webSocket: { maxPayloadSize: this.#limits.messageBytes },
     }));
   }
 
@@ -368,6 +473,7 @@ export class Http {
   /** One attempt: connect, send, check the status. */
   async #once(req: HttpRequest, url: URL): Promise<RawResponse> {
     const timeout = req.timeoutMs ?? this.#timeout;
+    const maxBytes = this.#maxBytes(req);
     let res: Pick<Dispatcher.ResponseData, "statusCode" | "headers" | "body">;
     try {
       const headers = { ...this.#headers, ...req.headers };
@@ -381,6 +487,7 @@ export class Http {
           ...(req.signal ? { signal: req.signal } : {}),
           headersTimeout: timeout,
           bodyTimeout: timeout,
+          ...(maxBytes !== undefined ? { maxBytes } : {}),
         });
         // The engine's body reads whole, as the readers here read undici's.
         res = { ...reply, body: reply.body as unknown as Dispatcher.ResponseData["body"] };
@@ -405,6 +512,16 @@ export class Http {
       throw cause;
     }
     if (!PROXY_STATUS.has(res.statusCode)) this.lastReplyAt = Date.now();
+    if (!this.#engine && maxBytes !== undefined) {
+      // What the engine does on its own: a declared length past the limit is refused unread,
+      // and the whole-body readers stop at the limit.
+      const declared = declaredTooLarge(res.headers, req.method, res.statusCode, maxBytes);
+      if (declared !== undefined) {
+        res.body.destroy();
+        throw new AbortError(replyTooLarge(res.statusCode, declared));
+      }
+      limitWholeReads(res.body, maxBytes, res.statusCode);
+    }
     const accept = req.accept ?? ((s: number) => s >= 200 && s < 300);
     if (!accept(res.statusCode)) {
       const text = await res.body.text().catch(() => "");
@@ -421,6 +538,38 @@ export class Http {
     return { status: res.statusCode, headers: res.headers, body: res.body };
   }
 
+  /** The byte limit of a request's reply body, or undefined for none. */
+  #maxBytes(req: HttpRequest): number | undefined {
+    const limit = req.limit ?? "replyBytes";
+    const max = Math.min(
+      limit === "none" ? Number.POSITIVE_INFINITY : this.#limits[limit],
+      req.maxBytes ?? Number.POSITIVE_INFINITY,
+    );
+    return Number.isFinite(max) ? max : undefined;
+  }
+
+  /**
+   * `body` (a stream of a {@link send} reply) cut off with a {@link ReplyTooLargeError} once it
+   * passes the request's limit (`limit`, `maxBytes`): a file download that never ends fails
+   * there instead of filling memory or the disk. The source is destroyed (its connection
+   * closed) as soon as the limit is passed.
+   */
+  limitStream(body: Readable, req: HttpRequest): Readable {
+    const max = this.#maxBytes(req);
+    if (max === undefined) return body;
+    let length = 0;
+    const url = this.url(req.path).toString();
+    const counted = new Transform({
+      transform: (chunk: Buffer, _encoding, callback) => {
+        length += chunk.length;
+        if (length <= max) return callback(null, chunk);
+        callback(new ReplyTooLargeError(req.method, url, max, limitOption(req)));
+      },
+    });
+    // pipeline destroys the source when the counter fails, and the counter when the source does.
+    return pipeline(body, counted, () => undefined);
+  }
+
   /** The error the caller sees: the request, the attempts made and the last reason. */
   #final(e: unknown, req: HttpRequest, url: URL, attempts: number): unknown {
     if (req.signal?.aborted && !(e instanceof ComfycError)) return cancelled(req, url, e);
@@ -431,6 +580,17 @@ export class Http {
     if (e instanceof ComfycError) return e;
     const code = (e as { code?: unknown } | null)?.code;
     if (typeof code !== "string") return e;
+    if (code === TOO_LARGE_CODE) {
+      const { status, declared } = e as { status?: number; declared?: number };
+      return new ReplyTooLargeError(
+        req.method,
+        url.toString(),
+        this.#maxBytes(req) ?? 0,
+        limitOption(req),
+        declared,
+        status,
+      );
+    }
     return new HttpError(
       "SERVER_UNREACHABLE",
       req.method,
@@ -444,6 +604,48 @@ export class Http {
       { cause: e },
     );
   }
+}
+
+/** The client option that raises a request's limit, for the error's hint. */
+function limitOption(req: HttpRequest): string {
+  return `limits.${req.limit === undefined || req.limit === "none" ? "replyBytes" : req.limit}`;
+}
+
+/**
+ * Makes undici's whole-body readers of `body` (`text`, `json`, `arrayBuffer`, `bytes`) stop at
+ * `maxBytes`: they read the stream chunk by chunk (undici pauses the socket between reads) and
+ * destroy it, closing the connection, with {@link replyTooLarge} once the limit is passed.
+ * `text` decodes as undici's does (UTF-8, a byte order mark skipped).
+ */
+function limitWholeReads(body: RawResponse["body"], maxBytes: number, status: number): void {
+  const whole = async (): Promise<Buffer> => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      length += chunk.length;
+      if (length > maxBytes) {
+        const e = replyTooLarge(status);
+        body.destroy(e);
+        throw e;
+      }
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks, length);
+  };
+  const text = async () => {
+    const b = await whole();
+    const bom = b.length > 2 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf;
+    return b.toString("utf8", bom ? 3 : 0);
+  };
+  Object.assign(body, {
+    text,
+    json: async () => JSON.parse(await text()) as unknown,
+    arrayBuffer: async () => {
+      const b = await whole();
+      return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);
+    },
+    bytes: async () => new Uint8Array(await whole()),
+  });
 }
 
 function cancelled(req: HttpRequest, url: URL, cause: unknown): ComfycError {

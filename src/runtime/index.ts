@@ -14,8 +14,22 @@ export {
 } from "./errors.js";
 export { filesOf, safeOutputPath } from "./files.js";
 export type { OutputFile, OutputKind } from "./files.js";
-export { Http, HttpError, isTransient, ServerStatusError } from "./http.js";
-export type { ClientAuth, HttpOptions, HttpRequest, RawResponse, RetryOptions } from "./http.js";
+export {
+  DEFAULT_REPLY_LIMITS,
+  Http,
+  HttpError,
+  isTransient,
+  ReplyTooLargeError,
+  ServerStatusError,
+} from "./http.js";
+export type {
+  ClientAuth,
+  HttpOptions,
+  HttpRequest,
+  RawResponse,
+  ReplyLimits,
+  RetryOptions,
+} from "./http.js";
 export type {
   CancelOutcome,
   Job,

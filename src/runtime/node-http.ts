@@ -22,6 +22,11 @@ export interface ExchangeOptions {
   readonly headersTimeout: number;
   /** ms the reply's body may stay silent between chunks. */
   readonly bodyTimeout: number;
+  /**
+   * The most bytes the body may have: a larger `Content-Length` rejects the request, a body
+   * that runs past it fails its read there ({@link replyTooLarge}), its connection destroyed.
+   */
+  readonly maxBytes?: number;
 }
 
 /** A reply: its status, headers (lower-case names) and unread body. */
@@ -53,6 +58,39 @@ function undiciError(name: string, code: string, message: string): Error {
   e.name = name;
   e.code = code;
   return e;
+}
+
+/**
+ * A reply past the transport's size limit, as undici names a reply past its `maxResponseSize`
+ * (`ResponseExceededMaxSizeError`), with the reply's `status` and, when its `Content-Length`
+ * said so at once, the `declared` length. Both engines report it alike; the transport makes it
+ * a `ReplyTooLargeError`.
+ */
+export function replyTooLarge(status: number, declared?: number): Error {
+  return Object.assign(
+    undiciError(
+      "ResponseExceededMaxSizeError",
+      "UND_ERR_RES_EXCEEDED_MAX_SIZE",
+      "Response content exceeded max size",
+    ),
+    { status, ...(declared !== undefined ? { declared } : {}) },
+  );
+}
+
+/**
+ * The `Content-Length` of a reply when it exceeds `maxBytes`, else undefined. A HEAD reply, a
+ * 204 and a 304 have no body whatever the header says.
+ */
+export function declaredTooLarge(
+  headers: Record<string, string | string[] | undefined>,
+  method: string,
+  status: number,
+  maxBytes: number | undefined,
+): number | undefined {
+  if (maxBytes === undefined || method === "HEAD" || status === 204 || status === 304) return;
+  const raw = headers["content-length"];
+  const declared = Number(Array.isArray(raw) ? raw[0] : raw);
+  return Number.isSafeInteger(declared) && declared > maxBytes ? declared : undefined;
 }
 
 const otherSideClosed = () => undiciError("SocketError", "UND_ERR_SOCKET", "other side closed");
@@ -289,6 +327,11 @@ class Attempt {
   }
 
   #reply(res: IncomingMessage): void {
+    const max = this.options.maxBytes;
+    const status = res.statusCode ?? 0;
+    const tooLarge = declaredTooLarge(res.headers, this.options.method, status, max);
+    // Refused before the body is read: the request itself rejects, as in the transport's check.
+    if (tooLarge !== undefined) return this.fail(replyTooLarge(status, tooLarge));
     this.#res = res;
     const timeout = timeoutError("Body");
     this.arm(this.options.bodyTimeout, timeout);
@@ -296,6 +339,11 @@ class Attempt {
     if (Number.isSafeInteger(declared) && declared >= 0 && declared <= PREALLOCATE_MAX)
       this.#whole = Buffer.allocUnsafe(declared);
     res.on("data", (chunk: Buffer) => {
+      // Chunks after a failure are dropped (a whole reply's may still arrive after an error
+      // about bytes beyond it, which ends the attempt but keeps the body).
+      if (this.#failure) return;
+      if (max !== undefined && this.#length + chunk.length > max)
+        return this.fail(replyTooLarge(status));
       this.arm(this.options.bodyTimeout, timeout);
       const whole = this.#whole;
       if (whole && this.#length + chunk.length <= whole.length) chunk.copy(whole, this.#length);

@@ -1,4 +1,5 @@
 import { FormData, request as undiciRequest } from "undici";
+import type { Readable } from "node:stream";
 import { z } from "zod";
 import {
   HistorySchema,
@@ -31,10 +32,12 @@ import {
   checkReply,
   parseReply,
   parseReplyJson,
+  ReplyTooLargeError,
   ServerStatusError,
   type Http,
   type HttpRequest,
 } from "./http.js";
+import { declaredTooLarge } from "./node-http.js";
 import { objectInfoText } from "./object-info.js";
 
 /** Per-call settings of a route. */
@@ -304,32 +307,72 @@ export class Routes {
     return this.#upload("api/upload/mask", bytes, name, { ...options, originalRef: original });
   }
 
-  /** `GET /view` of a file, its body unread (a stream: big outputs never sit in memory). */
-  async view(ref: FileRef, options: RouteOptions = {}) {
+  /**
+   * `GET /view` of a file, its body unread (a stream: big outputs never sit in memory). The
+   * stream fails with `ReplyTooLargeError` (`BAD_SERVER_REPLY`) past the client's
+   * `limits.fileBytes` (default 4 GiB), its connection closed; a larger `Content-Length` is
+   * refused before anything is read.
+   */
+  async view(ref: FileRef, options: RouteOptions = {}): Promise<Readable> {
     const url = (ref as { url?: unknown }).url;
     if (typeof url === "string") return this.#viewAsset(url, options);
-    const res = await this.http.send(get(`api/view?${viewQuery(ref)}`, options));
-    return res.body;
+    const req: HttpRequest = { ...get(`api/view?${viewQuery(ref)}`, options), limit: "fileBytes" };
+    const res = await this.http.send(req);
+    return this.http.limitStream(res.body, req);
   }
 
   /**
    * A Comfy API v2 asset's bytes (an output of a v2 job carries its content `url`). A link on
    * the server's origin is fetched with the client's credentials; one elsewhere (a signed URL,
-   * or where `…/content` redirects) without them, so a token never leaves its server.
+   * or where `…/content` redirects) without them, so a token never leaves its server. Both are
+   * held to `limits.fileBytes`.
    */
-  async #viewAsset(url: string, options: RouteOptions) {
+  async #viewAsset(url: string, options: RouteOptions): Promise<Readable> {
     const target = new URL(url, this.http.baseUrl.origin);
-    if (target.origin !== this.http.baseUrl.origin) return (await fetchForeign(target)).body;
-    const res = await this.http.send({
+    if (target.origin !== this.http.baseUrl.origin) return this.#fetchForeign(target);
+    const req: HttpRequest = {
       ...get(target.href, options),
       accept: (s) => (s >= 200 && s < 300) || s === 302 || s === 303 || s === 307,
-    });
+      limit: "fileBytes",
+    };
+    const res = await this.http.send(req);
     const location = res.headers["location"];
     if (res.status >= 300 && typeof location === "string") {
       await res.body.dump();
-      return (await fetchForeign(new URL(location, target))).body;
+      return this.#fetchForeign(new URL(location, target));
     }
-    return res.body;
+    return this.http.limitStream(res.body, req);
+  }
+
+  /**
+   * GET of a URL off the server's origin: no credentials, a non-2xx is `SERVER_ERROR`; the body
+   * is held to `limits.fileBytes` as the server's own files are.
+   */
+  async #fetchForeign(url: URL): Promise<Readable> {
+    const req: HttpRequest = { method: "GET", path: url.href, limit: "fileBytes" };
+    const max = this.http.limits.fileBytes;
+    const res = await undiciRequest(url, { method: "GET" });
+    if (res.statusCode < 200 || res.statusCode >= 300) {
+      const text = await this.http
+        .limitStream(res.body, { ...req, maxBytes: 64 * 1024 })
+        .toArray()
+        .then((chunks: Buffer[]) => Buffer.concat(chunks).toString())
+        .catch(() => "");
+      throw new ServerStatusError(res.statusCode, "GET", url.href, text);
+    }
+    const declared = declaredTooLarge(res.headers, "GET", res.statusCode, max);
+    if (declared !== undefined) {
+      res.body.destroy();
+      throw new ReplyTooLargeError(
+        "GET",
+        url.href,
+        max,
+        "limits.fileBytes",
+        declared,
+        res.statusCode,
+      );
+    }
+    return this.http.limitStream(res.body, req);
   }
 
   /** `HEAD /view`: whether the server has the file. */
@@ -375,16 +418,6 @@ function viewQuery(ref: FileRef): URLSearchParams {
     subfolder: ref.subfolder ?? "",
     type: ref.type ?? "output",
   });
-}
-
-/** GET of a URL off the server's origin: no credentials, a non-2xx is `SERVER_ERROR`. */
-async function fetchForeign(url: URL) {
-  const res = await undiciRequest(url, { method: "GET" });
-  if (res.statusCode < 200 || res.statusCode >= 300) {
-    const text = await res.body.text().catch(() => "");
-    throw new ServerStatusError(res.statusCode, "GET", url.href, text);
-  }
-  return res;
 }
 
 /**

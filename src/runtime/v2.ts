@@ -30,7 +30,7 @@ import {
   ServerGoneError,
   undeliveredAtDeadline,
 } from "./errors.js";
-import { parseReply, type Http } from "./http.js";
+import { parseReply, ReplyTooLargeError, type Http } from "./http.js";
 import { V2Assets } from "./v2-assets.js";
 import {
   jobResult,
@@ -333,8 +333,10 @@ export class V2Jobs {
         try {
           streaming = true;
           streamServed = await this.#stream(job);
-        } catch {
-          // Dropped: the poll carries on; reconnect after a pause.
+        } catch (e) {
+          // Dropped: the poll carries on; reconnect after a pause. An event past
+          // limits.messageBytes would come again: polling alone follows the job then.
+          if (e instanceof ReplyTooLargeError) streamServed = false;
         } finally {
           streaming = false;
         }
@@ -393,14 +395,24 @@ export class V2Jobs {
       timeoutMs: 0,
       signal: job.stop.signal,
       accept: (s) => s === 200 || s === 429 || s === 501,
+      // An event stream is endless by design; each event is bounded below.
+      limit: "none",
     });
     if (res.status !== 200) {
       await res.body.dump();
       return false;
     }
     let terminal = false;
+    let tooLarge = false;
     const pending: Promise<void>[] = [];
+    const maxEvent = this.#options.http.limits.messageBytes;
     const parser = createParser({
+      // One event (its field lines up to the blank line that ends it) past the limit: the
+      // parser drops what it holds and stops, and the stream is dropped below.
+      maxBufferSize: maxEvent,
+      onError: (e) => {
+        if (e.type === "max-buffer-size-exceeded") tooLarge = true;
+      },
       onEvent: (message) => {
         job.lastContact = Date.now();
         const name = message.event ?? "message";
@@ -436,6 +448,12 @@ export class V2Jobs {
     const decoder = new TextDecoder();
     for await (const chunk of res.body) {
       parser.feed(decoder.decode(chunk as Buffer, { stream: true }));
+      if (tooLarge) {
+        const url = this.#options.http.url(this.#link(job, "events")).toString();
+        const error = new ReplyTooLargeError("GET", url, maxEvent, "limits.messageBytes");
+        res.body.destroy(error);
+        throw error;
+      }
       if (terminal) break;
     }
     await Promise.all(pending);
@@ -533,7 +551,13 @@ export class V2Jobs {
       const ui = (byNode[o.node_id] ??= {});
       if (o.type === "text" && o.size_bytes <= MAX_TEXT_BYTES) {
         try {
-          const res = await this.#options.http.send({ method: "GET", path: o.url, retry: true });
+          // Read whole: the transport stops reading past MAX_TEXT_BYTES (a size_bytes that lied).
+          const res = await this.#options.http.send({
+            method: "GET",
+            path: o.url,
+            retry: true,
+            maxBytes: MAX_TEXT_BYTES,
+          });
           (ui["text"] ??= []).push(await res.body.text());
           continue;
         } catch {

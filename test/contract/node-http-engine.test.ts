@@ -300,6 +300,124 @@ describe("Node's http client answers every reply as undici does", () => {
   });
 });
 
+/**
+ * Writes `frame` to `socket` for ever, waiting for `drain` (only what the client reads leaves),
+ * until the connection is gone; `poured.bytes` counts what was handed over.
+ */
+function pourInto(socket: Socket, frame: string | Buffer, poured: { bytes: number }): void {
+  const bytes = Buffer.from(frame);
+  const more = () => {
+    while (!socket.destroyed && socket.writable) {
+      poured.bytes += bytes.length;
+      if (!socket.write(bytes)) return void socket.once("drain", more);
+    }
+  };
+  more();
+}
+
+describe("past the size limit (limits.replyBytes), both clients stop alike", () => {
+  const LIMIT = 1024 * 1024;
+  const SLACK = 16 * 1024 * 1024;
+  const FILL = "a".repeat(0x10000);
+  const poured = { bytes: 0 };
+  const LIMIT_CASES: Record<string, Script> = {
+    "endless chunked": (s) => {
+      s.write(ok(["Transfer-Encoding: chunked"]));
+      pourInto(s, `10000\r\n${FILL}\r\n`, poured);
+    },
+    "endless, delimited by the close": (s) => {
+      s.write(ok(["Connection: close"]));
+      pourInto(s, FILL, poured);
+    },
+    "endless error page (500)": (s) => {
+      s.write(head(["HTTP/1.1 500 Internal Server Error", "Transfer-Encoding: chunked"]));
+      pourInto(s, `10000\r\n${FILL}\r\n`, poured);
+    },
+    "a Content-Length of 1 TiB": (s) => {
+      s.write(ok([`Content-Length: ${2 ** 40}`]));
+      pourInto(s, FILL, poured);
+    },
+    "one byte past the limit, declared": (s) => {
+      s.write(ok([`Content-Length: ${LIMIT + 1}`]));
+      s.write(Buffer.alloc(LIMIT + 1, 0x62));
+    },
+    "one byte past the limit, chunked": (s) => {
+      s.write(ok(["Transfer-Encoding: chunked"]));
+      for (let i = 0; i < LIMIT / 0x10000; i++) s.write(`10000\r\n${FILL}\r\n`);
+      s.write("1\r\nb\r\n0\r\n\r\n");
+    },
+    "exactly the limit": (s) => {
+      s.write(ok([`Content-Length: ${LIMIT}`]));
+      s.write(Buffer.alloc(LIMIT, 0x62));
+    },
+    "exactly the limit, chunked": (s) => {
+      s.write(ok(["Transfer-Encoding: chunked"]));
+      for (let i = 0; i < LIMIT / 0x10000; i++) s.write(`10000\r\n${FILL}\r\n`);
+      s.write("0\r\n\r\n");
+    },
+  };
+  const options = () => ({
+    url: raw.url,
+    timeoutMs: 250,
+    retry: RETRY,
+    limits: { replyBytes: LIMIT },
+  });
+
+  test.each(Object.keys(LIMIT_CASES))("%s", async (name) => {
+    raw.use(LIMIT_CASES[name]!);
+    poured.bytes = 0;
+    const viaUndici = await outcome(options(), undefined);
+    const undiciAttempts = raw.attempts();
+    const undiciPoured = poured.bytes;
+    raw.use(LIMIT_CASES[name]!);
+    poured.bytes = 0;
+    const viaNode = await outcome(options(), new NodeHttpEngine());
+    expect(viaNode).toEqual(viaUndici);
+    expect(raw.attempts()).toBe(undiciAttempts);
+    // Neither read on past the limit: what left the server stayed near it (per attempt).
+    for (const bytes of [undiciPoured, poured.bytes])
+      expect(bytes).toBeLessThan((LIMIT + SLACK) * undiciAttempts);
+  });
+
+  test("the cases mean what they say: a typed error naming the limit, never retried; a reply of exactly the limit passes", async () => {
+    for (const name of [
+      "endless chunked",
+      "endless, delimited by the close",
+      "one byte past the limit, chunked",
+    ]) {
+      raw.use(LIMIT_CASES[name]!);
+      expect(await outcome(options(), new NodeHttpEngine())).toMatchObject({
+        name: "ReplyTooLargeError",
+        code: "BAD_SERVER_REPLY",
+        status: 200,
+        attempts: 1,
+        message: expect.stringContaining(
+          `GET ${raw.url}/api/object_info sent more than the limit of 1 MiB (1048576 bytes)`,
+        ),
+      });
+    }
+    raw.use(LIMIT_CASES["a Content-Length of 1 TiB"]!);
+    expect(await outcome(options(), new NodeHttpEngine())).toMatchObject({
+      name: "ReplyTooLargeError",
+      attempts: 1,
+      message: expect.stringContaining("declared a body of 1099511627776 bytes (Content-Length)"),
+    });
+    raw.use(LIMIT_CASES["one byte past the limit, declared"]!);
+    expect(await outcome(options(), new NodeHttpEngine())).toMatchObject({
+      message: expect.stringContaining("declared a body of 1048577 bytes (Content-Length)"),
+    });
+    // The error page is cut off too; the 500 itself is what the caller sees, after the retries.
+    raw.use(LIMIT_CASES["endless error page (500)"]!);
+    expect(await outcome(options(), new NodeHttpEngine())).toMatchObject({
+      code: "SERVER_ERROR",
+      status: 500,
+      attempts: 3,
+    });
+    raw.use(LIMIT_CASES["exactly the limit, chunked"]!);
+    expect(await outcome(options(), new NodeHttpEngine())).toMatchObject({ length: LIMIT });
+  });
+});
+
 describe("against the test server", () => {
   let server: TestServer;
   beforeAll(async () => {
