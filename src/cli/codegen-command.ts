@@ -78,8 +78,10 @@ export function registerCodegen(program: Command, io: CliIo): void {
       }
       raw ??= await parse();
       // The generator (normalizer, printer) loads only when there is work to do.
-      const [{ generateFiles }, { checkGenerated, formatDriftReport, writeGenerated }] =
-        await Promise.all([import("../codegen/generate.js"), import("../codegen/write.js")]);
+      const [
+        { generateFiles, isGenerationFailure },
+        { checkGenerated, formatDriftReport, writeGenerated },
+      ] = await Promise.all([import("../codegen/generate.js"), import("../codegen/write.js")]);
       // Files are made one at a time as they are written (or compared), never all held.
       const result = await generateFiles(raw, { ...options, source: label });
       for (const w of result.warnings) io.warn(`warning: ${w.path}: ${w.message}`);
@@ -107,7 +109,7 @@ export function registerCodegen(program: Command, io: CliIo): void {
         }
       };
       const written = await writeGenerated(flags.out, files()).catch((cause: unknown) => {
-        throw isComfycError(cause) || cause === generationFailure
+        throw isComfycError(cause) || cause === generationFailure || isGenerationFailure(cause)
           ? cause
           : writeError("--out", flags.out, cause);
       });

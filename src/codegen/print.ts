@@ -33,25 +33,28 @@ const INDENT = "  ";
 
 /** Prints a whole file: `header` + statements separated by blank lines. */
 export function printSourceFile(header: string, statements: Iterable<Statement>): string {
-  return printSourceParts(header, statements).join("");
+  return [...printSourceParts(header, statements)].join("");
 }
 
 /**
- * {@link printSourceFile} as the pieces whose concatenation it is, for a caller that writes or
- * hashes them one by one: joining a pack's megabyte of text into one string, only to encode it
- * into another buffer, cost a cold `comfyc codegen` more than the writes themselves. Parts end
- * between statements, so none splits a character (a surrogate pair) in two.
+ * {@link printSourceFile} as the pieces whose concatenation it is, each printed as it is asked
+ * for, for a caller that writes or hashes them one by one and lets them go: joining a pack's
+ * megabyte of text into one string, only to encode it into another buffer, cost a cold
+ * `comfyc codegen` more than the writes themselves. Parts end between statements, so none
+ * splits a character (a surrogate pair) in two.
  */
-export function printSourceParts(header: string, statements: Iterable<Statement>): string[] {
-  const parts = [header];
+export function* printSourceParts(
+  header: string,
+  statements: Iterable<Statement>,
+): Generator<string> {
+  yield header;
   let first = true;
   for (const s of statements) {
-    if (!first) parts.push("\n\n");
-    parts.push(printStatement(s));
+    if (!first) yield "\n\n";
+    yield printStatement(s);
     first = false;
   }
-  parts.push("\n");
-  return parts;
+  yield "\n";
 }
 
 function printStatement(s: Statement): string {

@@ -40,9 +40,27 @@ export class FilesHash {
 
   /** Adds the next file: its content, or the parts that make it up, in order. */
   add(path: string, content: string | Uint8Array | readonly string[]): void {
-    this.#hash.update(path).update("\0");
+    this.begin(path);
     if (typeof content === "string" || content instanceof Uint8Array) this.#hash.update(content);
     else for (const part of content) this.#hash.update(part);
+    this.end();
+  }
+
+  /**
+   * {@link add} one part at a time, for a file whose parts are hashed as they are made:
+   * `begin(path)`, then `part(text)` for each part in order, then `end()`.
+   */
+  begin(path: string): void {
+    this.#hash.update(path).update("\0");
+  }
+
+  /** The next part of the file {@link begin} started. */
+  part(text: string): void {
+    this.#hash.update(text);
+  }
+
+  /** Ends the file {@link begin} started. */
+  end(): void {
     this.#hash.update("\0");
   }
 

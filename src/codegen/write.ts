@@ -70,8 +70,8 @@ export class PartsWriter {
     this.#buffer = Buffer.allocUnsafe(bytes);
   }
 
-  /** Writes `parts.join("")` to `path` (created or truncated), as `writeFileSync` would. */
-  write(path: string, parts: readonly string[]): void {
+  /** Writes the parts, joined, to `path` (created or truncated), as `writeFileSync` would. */
+  write(path: string, parts: Iterable<string>): void {
     const fd = openSync(path, "w");
     try {
       let used = 0;
