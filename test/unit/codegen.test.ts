@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { formatTypeScript } from "../format.js";
-import { generate, selectClasses } from "../../src/codegen/generate.js";
+import { generate, generateFiles, selectClasses } from "../../src/codegen/generate.js";
 import {
   checkGenerated,
   embeddedSpecs,
@@ -110,6 +110,24 @@ describe("writeGenerated and --check", () => {
     const { files } = await generate(bundled, { include: ["core"] });
     await writeGenerated(out, files);
     for (const f of files) expect(readFileSync(join(out, f.path), "utf8"), f.path).toBe(f.content);
+  });
+
+  test("files printed as they are written are the files generate() holds, index hash included", async () => {
+    const held = await generate(bundled);
+    const streamed = await generateFiles(bundled);
+    const out = tempDir();
+    const files = [...streamed.files];
+    // Iterating ahead of the writer prints each file in full first: nothing is lost or reordered.
+    await writeGenerated(out, files);
+    expect(held.files.map((f) => f.path)).toEqual(files.map((f) => f.path));
+    for (const f of held.files)
+      expect(readFileSync(join(out, f.path), "utf8"), f.path).toBe(f.content);
+
+    const lazy = tempDir();
+    const again = await generateFiles(bundled);
+    await writeGenerated(lazy, again.files);
+    for (const f of held.files)
+      expect(readFileSync(join(lazy, f.path), "utf8"), f.path).toBe(f.content);
   });
 
   test("a file that cannot be made or written fails the write, after the files before it", async () => {
