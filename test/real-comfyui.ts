@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -43,6 +44,12 @@ export interface RealComfyui {
   /** Sends a signal to the server process (SIGKILL, SIGSTOP, SIGCONT, …). */
   signal(signal: NodeJS.Signals): void;
   /**
+   * A crash and restart: `kill -9`, then a new process on the same port and workdir (its queue
+   * and history are gone, its output folder stays); resolves once it answers. `whileDown` runs
+   * between the two.
+   */
+  restart(whileDown?: () => void): Promise<void>;
+  /**
    * Stops it (SIGCONT first, in case it is frozen; then `stop.sh`) and removes its workdir.
    * Safe to call twice, and after a `kill -9`.
    */
@@ -50,6 +57,18 @@ export interface RealComfyui {
 }
 
 const run = promisify(execFile);
+
+/** Whether something accepts TCP connections on 127.0.0.1:`port`. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
 
 /**
  * Starts a real ComfyUI of `version` on a free port in a fresh workdir and waits until it
@@ -68,7 +87,8 @@ export async function startRealComfyui(
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
-    try {
+    /** `start.sh` on this port and workdir: the URL and the process id it printed. */
+    const start = async (): Promise<{ url: string; pid: number }> => {
       const { stdout } = await run(
         join(COMFYUI_REAL, "start.sh"),
         [version, String(port), workdir],
@@ -83,12 +103,18 @@ export async function startRealComfyui(
       );
       const m = /^(http:\/\/\S+) pid (\d+)$/m.exec(stdout);
       if (!m) throw new Error(`start.sh printed no URL: ${stdout}`);
-      const pid = Number(m[2]);
+      return { url: m[1]!, pid: Number(m[2]) };
+    };
+    try {
+      const started = await start();
+      let pid = started.pid;
       let stopped = false;
       return {
-        url: m[1]!,
+        url: started.url,
         port,
-        pid,
+        get pid() {
+          return pid;
+        },
         version,
         workdir,
         signal: (signal) => {
@@ -97,6 +123,17 @@ export async function startRealComfyui(
           } catch {
             // Already gone.
           }
+        },
+        restart: async (whileDown) => {
+          try {
+            process.kill(pid, "SIGKILL");
+          } catch {
+            // Already gone.
+          }
+          // The kernel closes its sockets as the process dies; start.sh refuses a port in use.
+          while (await listening(port)) await new Promise((r) => setTimeout(r, 20));
+          whileDown?.();
+          pid = (await start()).pid;
         },
         stop: async () => {
           if (stopped) return;
@@ -116,4 +153,34 @@ export async function startRealComfyui(
   }
   rmSync(workdir, { recursive: true, force: true });
   throw lastError;
+}
+
+let chains = 0;
+
+/**
+ * A chain of blurs: model-free, slow on a CPU (a 128 px blur takes about a second, more on a
+ * loaded machine) and interruptible between nodes, as ComfyUI checks for an interrupt before
+ * each node. Each chain starts from another colour, so the server's cache never serves it.
+ */
+export function blurChain(size: number, blurs: number, prefix: string): Record<string, unknown> {
+  const prompt: Record<string, unknown> = {
+    "1": {
+      class_type: "EmptyImage",
+      inputs: { width: size, height: size, batch_size: 1, color: ++chains },
+    },
+  };
+  let last = "1";
+  for (let i = 0; i < blurs; i++) {
+    const id = String(10 + i);
+    prompt[id] = {
+      class_type: "ImageBlur",
+      inputs: { image: [last, 0], blur_radius: 31, sigma: 10 },
+    };
+    last = id;
+  }
+  prompt["99"] = {
+    class_type: "SaveImage",
+    inputs: { images: [last, 0], filename_prefix: prefix },
+  };
+  return prompt;
 }

@@ -4,7 +4,12 @@ import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { ComfyClient, JobTimeoutError, ServerGoneError } from "comfyc/runtime";
 import { tempDir } from "../helpers.js";
-import { HAS_REAL_COMFYUI, startRealComfyui, type RealComfyui } from "../real-comfyui.js";
+import {
+  blurChain,
+  HAS_REAL_COMFYUI,
+  startRealComfyui,
+  type RealComfyui,
+} from "../real-comfyui.js";
 import { errorOf, spawnCli, started, until } from "../waits.js";
 
 /**
@@ -14,37 +19,7 @@ import { errorOf, spawnCli, started, until } from "../waits.js";
  * file, in order; the last test kills it.
  */
 
-let chains = 0;
-
-/**
- * A chain of blurs: model-free, slow on a CPU (a 128 px blur takes about a second, more on a
- * loaded machine) and interruptible between nodes, as ComfyUI checks for an interrupt before
- * each node. Each chain starts from another colour, so the server's cache never serves it.
- */
-function blurChain(size: number, blurs: number, prefix: string): Record<string, unknown> {
-  const prompt: Record<string, unknown> = {
-    "1": {
-      class_type: "EmptyImage",
-      inputs: { width: size, height: size, batch_size: 1, color: ++chains },
-    },
-  };
-  let last = "1";
-  for (let i = 0; i < blurs; i++) {
-    const id = String(10 + i);
-    prompt[id] = {
-      class_type: "ImageBlur",
-      inputs: { image: [last, 0], blur_radius: 31, sigma: 10 },
-    };
-    last = id;
-  }
-  prompt["99"] = {
-    class_type: "SaveImage",
-    inputs: { images: [last, 0], filename_prefix: prefix },
-  };
-  return prompt;
-}
-
-/** The chain as a prompt file for `comfyc run`. */
+/** A {@link blurChain} as a prompt file for `comfyc run`. */
 function blurFile(size: number, blurs: number, prefix: string): string {
   const file = join(tempDir(), `${prefix.replace(/\W/g, "-")}.json`);
   writeFileSync(file, JSON.stringify(blurChain(size, blurs, prefix)));

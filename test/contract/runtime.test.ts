@@ -565,10 +565,14 @@ describe("faults", () => {
       server.script.hang(JOB_READS);
       await server.script.restart();
       const posts = postsOf(server);
-      const requests = server.requests.length;
       const outcome = job.cancel();
-      // The cancel has reached the restarted server, which does not know the prompt.
-      await until(() => server.requests.length > requests);
+      // The cancel has reached the restarted server, which does not know the prompt: by the
+      // atomic route, or by the classic interrupt (before the client has read the release).
+      await until(
+        () =>
+          server.requests.includes(`POST /api/jobs/${job.promptId}/cancel`) ||
+          server.requests.includes("POST /api/interrupt"),
+      );
       server.script.thaw();
       // Whichever route the cancel took (the client may not have learnt the server's release
       // before the restart): the atomic cancel found nothing, the classic interrupt by id did
