@@ -11,7 +11,7 @@ import { canonicalHash } from "../schema/canonical-json.js";
 import { ComfycError, ioError, isComfycError } from "../errors.js";
 import { ensureWritableDir, writeError } from "./files.js";
 import type { CliIo } from "./io.js";
-import { collect, serverUrlOption } from "./options.js";
+import { collect, replyLimitsFromEnv, serverUrlOption } from "./options.js";
 
 interface CodegenFlags {
   url?: string;
@@ -182,7 +182,7 @@ async function readSource(
     import("../runtime/object-info.js"),
   ]);
   const http = new Http(
-    { url: serverBaseUrl(source.url), headers: source.headers },
+    { url: serverBaseUrl(source.url), headers: source.headers, limits: replyLimitsFromEnv() },
     new NodeHttpEngine(),
   );
   const label = http.url("api/object_info").toString();

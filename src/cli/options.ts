@@ -5,6 +5,7 @@ import {
   parseComfyuiVersion,
   tryParseComfyuiVersion,
 } from "../protocol/comfyui-version.js";
+import type { ReplyLimits } from "../runtime/http.js";
 import type { CliIo } from "./io.js";
 
 /**
@@ -55,6 +56,30 @@ export function parseInteger(text: string, flag: string, bounds: IntegerBounds =
     throw usageError(`${flag}: ${JSON.stringify(text)} is not a whole number`, hint);
   if (n < min || n > max) throw usageError(`${flag}: ${n} is out of range`, hint);
   return n;
+}
+
+/** The environment variable of each of the client's size limits (bytes), for the CLI. */
+export const REPLY_LIMIT_ENV: Readonly<Record<keyof ReplyLimits, string>> = {
+  replyBytes: "COMFYC_MAX_REPLY_BYTES",
+  fileBytes: "COMFYC_MAX_FILE_BYTES",
+  messageBytes: "COMFYC_MAX_MESSAGE_BYTES",
+};
+
+/**
+ * The size limits of the CLI's clients (`run`, `validate --url`, `codegen --url`, `worker`, …)
+ * from `$COMFYC_MAX_REPLY_BYTES`, `$COMFYC_MAX_FILE_BYTES` and `$COMFYC_MAX_MESSAGE_BYTES`
+ * (whole bytes); an unset one keeps the client's default (`DEFAULT_REPLY_LIMITS`).
+ *
+ * @throws ComfycError `USAGE` (exit 2) naming the variable whose value is not a whole number.
+ */
+export function replyLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): ReplyLimits {
+  const limits: Partial<Record<keyof ReplyLimits, number>> = {};
+  for (const [name, variable] of Object.entries(REPLY_LIMIT_ENV) as [keyof ReplyLimits, string][]) {
+    const text = env[variable];
+    if (text === undefined || text.trim() === "") continue;
+    limits[name] = parseInteger(text, `$${variable}`, { min: 1, example: 536870912 });
+  }
+  return limits;
 }
 
 /** commander parser for {@link parseInteger}. */

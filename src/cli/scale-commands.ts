@@ -3,6 +3,7 @@ import { ComfycError, type ErrorCode } from "../errors.js";
 import type { JobRecord } from "../scale/record.js";
 import { EXIT_CODES } from "./exit-codes.js";
 import type { CliIo } from "./io.js";
+import { replyLimitsFromEnv } from "./options.js";
 
 // BullMQ, ioredis, pino, prom-client and the AWS SDK are imported inside the actions, so no
 // other command pays for them at start-up.
@@ -75,7 +76,11 @@ export function registerWorker(program: Command, io: CliIo): void {
       const storage = await openStorage(flags.storage);
       const worker = new ComfyWorker({
         redis: flags.redis,
-        server: { url: flags.server, headers: parseHeaders(flags.header) },
+        server: {
+          url: flags.server,
+          headers: parseHeaders(flags.header),
+          limits: replyLimitsFromEnv(),
+        },
         queue: flags.queue,
         concurrency,
         storage,

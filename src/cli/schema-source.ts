@@ -5,6 +5,7 @@ import { ComfyClient, type ClientOptions } from "../runtime/client.js";
 import { serverBaseUrl } from "../runtime/object-info.js";
 import type { NodeSchema } from "../schema/ir.js";
 import { normalizeObjectInfo } from "../schema/normalize.js";
+import { replyLimitsFromEnv } from "./options.js";
 
 /** `--schema <file>` or `--url <server>` (with `--header`s): exactly one. */
 export interface SchemaFlags {
@@ -35,7 +36,12 @@ export function serverClient(
   headers: Readonly<Record<string, string>> = {},
   options: Omit<ClientOptions, "url" | "headers"> = {},
 ): ComfyClient {
-  return new ComfyClient({ url: serverBaseUrl(url), headers, ...options });
+  return new ComfyClient({
+    url: serverBaseUrl(url),
+    headers,
+    limits: replyLimitsFromEnv(),
+    ...options,
+  });
 }
 
 /** A server's `/object_info` and the ComfyUI version its `/system_stats` reports. */

@@ -185,9 +185,34 @@ describe("a reply past replyBytes", () => {
       expect(stderr).toContain(
         `error [BAD_SERVER_REPLY]: GET ${declaring.url}/api/object_info declared a body of 1099511627776 bytes (Content-Length), more than the limit of 256 MiB (268435456 bytes); not read`,
       );
-      expect(stderr).toContain("limits.replyBytes");
+      expect(stderr).toContain("limits.replyBytes (bytes; comfyc: $COMFYC_MAX_REPLY_BYTES)");
     } finally {
       await declaring.close();
+    }
+  });
+
+  test("the CLI's limits come from $COMFYC_MAX_REPLY_BYTES (and its siblings); a value that is not a whole number is USAGE (exit 2)", async () => {
+    const saved = process.env["COMFYC_MAX_REPLY_BYTES"];
+    try {
+      process.env["COMFYC_MAX_REPLY_BYTES"] = String(limit);
+      server.poured.length = 0;
+      const codegen = await cli("codegen", "--url", server.url, "--out", tempDir());
+      expect(codegen.code).toBe(8);
+      expect(codegen.stderr).toContain(
+        `error [BAD_SERVER_REPLY]: GET ${server.url}/api/object_info sent more than the limit of 8 MiB (8388608 bytes)`,
+      );
+      const validate = await cli("validate", "--url", server.url, "missing.json");
+      expect(validate.code).toBe(8);
+      expect(validate.stderr).toContain("sent more than the limit of 8 MiB");
+      for (const poured of await Promise.all(server.poured))
+        expect(poured).toBeLessThan(limit + SLACK);
+      process.env["COMFYC_MAX_REPLY_BYTES"] = "lots";
+      const bad = await cli("codegen", "--url", server.url, "--out", tempDir());
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain('$COMFYC_MAX_REPLY_BYTES: "lots" is not a whole number');
+    } finally {
+      if (saved === undefined) delete process.env["COMFYC_MAX_REPLY_BYTES"];
+      else process.env["COMFYC_MAX_REPLY_BYTES"] = saved;
     }
   });
 });
