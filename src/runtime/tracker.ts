@@ -778,16 +778,7 @@ export class Tracker {
       // the cancel withdraws it once accepted, which an aborted request could not.
       const reply = await this.#postPrompt(job, body);
       if (reply.status === "rejected") {
-        this.#apply(job, {
-          type: "submit-failed",
-          error: new PromptRejectedError(
-            reply.error,
-            reply.nodeErrors,
-            false,
-            job.context,
-            this.#server,
-          ),
-        });
+        this.#apply(job, this.#rejected(job, reply));
         return;
       }
       this.#apply(job, {
@@ -825,6 +816,20 @@ export class Tracker {
     } catch (e) {
       this.#apply(job, { type: "submit-failed", error: internalError(e, "submitting a prompt") });
     }
+  }
+
+  /** A `POST /prompt` the server refused (400 with `node_errors`), as the job's failure. */
+  #rejected(job: JobState, reply: Extract<PromptReply, { status: "rejected" }>): Input {
+    return {
+      type: "submit-failed",
+      error: new PromptRejectedError(
+        reply.error,
+        reply.nodeErrors,
+        false,
+        job.context,
+        this.#server,
+      ),
+    };
   }
 
   /**
@@ -871,18 +876,10 @@ export class Tracker {
     posted.then(
       (reply) => {
         job.reposting = undefined;
-        if (reply.status === "rejected")
-          this.#apply(job, {
-            type: "submit-failed",
-            error: new PromptRejectedError(
-              reply.error,
-              reply.nodeErrors,
-              false,
-              job.context,
-              this.#server,
-            ),
-          });
-        else this.#apply(job, { type: "seen" });
+        this.#apply(
+          job,
+          reply.status === "rejected" ? this.#rejected(job, reply) : { type: "seen" },
+        );
       },
       (e: unknown) => {
         job.reposting = undefined;
