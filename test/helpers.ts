@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { TestServer } from "comfyc/testing";
 
 /** The repository root. */
 export const ROOT = resolve(fileURLToPath(new URL(".", import.meta.url)), "..");
@@ -72,6 +73,16 @@ export function selfSignedCert(): { key: Buffer; cert: Buffer } {
     { stdio: "ignore" },
   );
   return { key: readFileSync(key), cert: readFileSync(cert) };
+}
+
+/**
+ * Our test server over https (and wss) with a fresh {@link selfSignedCert}, and that
+ * certificate: the CA a client must be given (`tls: { ca }`) to trust it.
+ */
+export async function startTlsTestServer(): Promise<{ server: TestServer; ca: Buffer }> {
+  const { startTestServer } = await import("comfyc/testing");
+  const cert = selfSignedCert();
+  return { server: await startTestServer({ tls: cert }), ca: cert.cert };
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   tryParseComfyuiVersion,
 } from "../protocol/comfyui-version.js";
 import type { ReplyLimits } from "../runtime/http.js";
+import { REPLY_LIMIT_ENV } from "../runtime/reply-limit-env.js";
 import type { CliIo } from "./io.js";
 
 /**
@@ -57,13 +58,6 @@ export function parseInteger(text: string, flag: string, bounds: IntegerBounds =
   if (n < min || n > max) throw usageError(`${flag}: ${n} is out of range`, hint);
   return n;
 }
-
-/** The environment variable of each of the client's size limits (bytes), for the CLI. */
-export const REPLY_LIMIT_ENV: Readonly<Record<keyof ReplyLimits, string>> = {
-  replyBytes: "COMFYC_MAX_REPLY_BYTES",
-  fileBytes: "COMFYC_MAX_FILE_BYTES",
-  messageBytes: "COMFYC_MAX_MESSAGE_BYTES",
-};
 
 /**
  * The size limits of the CLI's clients (`run`, `validate --url`, `codegen --url`, `worker`, …)

@@ -6,6 +6,7 @@ import type { z } from "zod";
 import { ComfycError, type ErrorCode } from "../errors.js";
 import { parseJsonLossless, type ParseJsonOptions } from "../protocol/json.js";
 import { declaredTooLarge, replyTooLarge, type HttpEngine } from "./node-http.js";
+import { REPLY_LIMIT_ENV } from "./reply-limit-env.js";
 import { undici } from "./undici-parts.js";
 
 /** Credentials sent on every HTTP request and on the WebSocket upgrade. */
@@ -247,17 +248,10 @@ export class ReplyTooLargeError extends HttpError {
       declaredBytes !== undefined
         ? `declared a body of ${declaredBytes} bytes (Content-Length), more than the limit of ${formatBytes(limitBytes)}; not read`
         : `sent more than the limit of ${formatBytes(limitBytes)}; stopped reading and closed the connection`,
-      `A broken or hostile server, or a reply really that big: raise the client option ${option} (bytes; comfyc: $${LIMIT_ENV[option] ?? ""}).`,
+      `A broken or hostile server, or a reply really that big: raise the client option ${option} (bytes; comfyc: $${REPLY_LIMIT_ENV[option.slice("limits.".length) as keyof ReplyLimits] ?? ""}).`,
     );
   }
 }
-
-/** The CLI's environment variable of each limit option (as `REPLY_LIMIT_ENV` of the CLI). */
-const LIMIT_ENV: Readonly<Record<string, string>> = {
-  "limits.replyBytes": "COMFYC_MAX_REPLY_BYTES",
-  "limits.fileBytes": "COMFYC_MAX_FILE_BYTES",
-  "limits.messageBytes": "COMFYC_MAX_MESSAGE_BYTES",
-};
 
 /** `268435456` as `256 MiB (268435456 bytes)`. */
 function formatBytes(n: number): string {

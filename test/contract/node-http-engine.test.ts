@@ -7,7 +7,7 @@ import { Http, type HttpOptions } from "../../src/runtime/http.js";
 import { NodeHttpEngine } from "../../src/runtime/node-http.js";
 import { objectInfoBytes } from "../../src/runtime/object-info.js";
 import { cli } from "../helpers-cli.js";
-import { selfSignedCert, tempDir } from "../helpers.js";
+import { startTlsTestServer, tempDir } from "../helpers.js";
 import { freePort } from "../waits.js";
 
 // `comfyc codegen --url` reads /object_info through Node's own HTTP client (NodeHttpEngine)
@@ -468,9 +468,7 @@ describe("over https", () => {
   let secure: TestServer;
   let ca: Buffer;
   beforeAll(async () => {
-    const cert = selfSignedCert();
-    ca = cert.cert;
-    secure = await startTestServer({ tls: cert });
+    ({ server: secure, ca } = await startTlsTestServer());
   });
   afterAll(() => secure.close());
 

@@ -28,7 +28,7 @@ import {
   PreviewImage,
   SaveImage,
 } from "../../generated/core.js";
-import { selfSignedCert, tempDir } from "../helpers.js";
+import { startTlsTestServer, tempDir } from "../helpers.js";
 import { errorOf, queued, started, until } from "../waits.js";
 
 /** Fast retries and polls so fault tests take milliseconds, not seconds. */
@@ -1055,9 +1055,7 @@ describe("TLS", () => {
   let secure: TestServer;
   let ca: Buffer;
   beforeAll(async () => {
-    const cert = selfSignedCert();
-    ca = cert.cert;
-    secure = await startTestServer({ tls: cert });
+    ({ server: secure, ca } = await startTlsTestServer());
   });
   afterAll(async () => {
     await secure.close();
